@@ -1,0 +1,33 @@
+// The one error type the Dockerfile frontend throws for problems a user caused.
+// Messages read "Dockerfile:<line>: <what>" so the CLI can print them as one line.
+
+export class DockerfileParseError extends Error {
+  readonly userFacing = true;
+  /** 1-based line of the Dockerfile the error is about (0 when it is about the whole file). */
+  readonly line: number;
+  /** The message without the "Dockerfile:N: " prefix. */
+  readonly detail: string;
+
+  constructor(detail: string, line: number, fileName = 'Dockerfile') {
+    super(line > 0 ? `${fileName}:${line}: ${detail}` : `${fileName}: ${detail}`);
+    this.name = 'DockerfileParseError';
+    this.line = line;
+    this.detail = detail;
+  }
+}
+
+/** An error from a helper (lexer, flag parser…) that does not know its line yet; callers attach it. */
+export class DockerfileSyntaxError extends Error {
+  readonly userFacing = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'DockerfileSyntaxError';
+  }
+}
+
+/** Re-throws `err` as a DockerfileParseError at `line` if it is one of ours; other errors (bugs) pass through. */
+export function atLine(err: unknown, line: number): never {
+  if (err instanceof DockerfileParseError) throw err;
+  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line);
+  throw err;
+}
