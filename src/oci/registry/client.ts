@@ -1,0 +1,125 @@
+// The registry client kiln pulls with: manifests, platform resolution, and verified blobs over one
+// keep-alive connection pool.
+import { DigestMismatchError, isDigest, parseDigest, sha256Digest, verifyBuffer } from '../digest.js';
+import { parseManifest, type ParsedManifest } from '../manifest.js';
+import { MANIFEST_ACCEPT, isIndexType, isManifestType } from '../mediatypes.js';
+import type { ImageReference } from '../reference.js';
+import { resolvePlatformImage } from '../resolve.js';
+import type { Descriptor, Platform, ResolvedImage } from '../types.js';
+import { CredentialStore } from './credentials.js';
+import { downloadBlobToFile } from './download.js';
+import { insecureRegistriesFromEnv } from './endpoint.js';
+import { RegistryError } from './errors.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { readBytes, RegistryTransport } from './transport.js';
+
+// containerd refuses manifests above 4 MiB; so does kiln (a bigger one is an attack or a mistake).
+const MAX_MANIFEST_BYTES = 4 << 20;
+// getBlob is for configs and other small JSON; layers go through downloadBlob.
+const MAX_SMALL_BLOB_BYTES = 64 << 20;
+
+export interface RegistryClientOptions {
+  /** Default: read from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`. */
+  credentials?: CredentialStore;
+  userAgent?: string;
+  /** host[:port] reached over plain HTTP, in addition to loopback and `$KILN_INSECURE_REGISTRIES`. */
+  insecureRegistries?: string[];
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+  parsed: ParsedManifest;
+}
+
+export class RegistryClient {
+  private readonly transport: RegistryTransport;
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.transport = new RegistryTransport({
+      credentials: opts.credentials ?? CredentialStore.fromDockerConfig(),
+      userAgent: opts.userAgent ?? 'kiln/0.1',
+      insecureRegistries: [...insecureRegistriesFromEnv(), ...(opts.insecureRegistries ?? [])],
+      retry: { ...DEFAULT_RETRY, ...opts.retry },
+    });
+  }
+
+  /**
+   * Fetches a manifest or index by tag or digest. Bytes fetched by digest must hash to it; bytes fetched
+   * by tag must hash to the registry's Docker-Content-Digest when it sends one.
+   */
+  async getManifest(ref: ImageReference, opts: { accept?: string[] } = {}): Promise<FetchedManifest> {
+    const subject = ref.toString();
+    const accept = (opts.accept ?? MANIFEST_ACCEPT).join(', ');
+    return this.transport.retrying(ref.domain, async () => {
+      const res = await this.transport.send({
+        method: 'GET',
+        ref,
+        path: `manifests/${ref.manifestReference}`,
+        headers: { accept },
+        subject,
+        kind: 'manifest',
+      });
+      const bytes = await readBytes(res, MAX_MANIFEST_BYTES).catch((err: unknown) => {
+        if (err instanceof RegistryError) throw new RegistryError(`${subject}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
+        throw err;
+      });
+      const digest = sha256Digest(bytes);
+      const claimed = headerValue(res.headers['docker-content-digest']);
+      const expected = ref.digest ?? (claimed && isDigest(claimed) ? claimed : undefined);
+      if (expected !== undefined && expected !== digest) throw new DigestMismatchError(expected, digest, `manifest ${subject}`);
+      const parsed = parseManifest(bytes, { ref: subject, contentType: headerValue(res.headers['content-type']) });
+      return { bytes, digest, mediaType: parsed.mediaType, parsed };
+    });
+  }
+
+  /** Follows the reference (through an index if it names one) to `platform`'s manifest and config, verified. */
+  async resolveImage(ref: ImageReference, platform: Platform): Promise<ResolvedImage> {
+    const root = await this.getManifest(ref);
+    return resolvePlatformImage(
+      root,
+      platform,
+      async (desc) => {
+        if (isIndexType(desc.mediaType) || isManifestType(desc.mediaType)) {
+          return (await this.getManifest(ref.pinned(desc.digest))).bytes;
+        }
+        return this.getBlob(ref, desc.digest);
+      },
+      ref.toString(),
+    );
+  }
+
+  /** A whole (small) blob in memory, verified against `digest`. */
+  async getBlob(ref: ImageReference, digest: string): Promise<Buffer> {
+    parseDigest(digest, ref.name);
+    const subject = `${ref.name}@${digest}`;
+    return this.transport.retrying(ref.domain, async () => {
+      const res = await this.transport.send({ method: 'GET', ref, path: `blobs/${digest}`, subject, kind: 'blob' });
+      const bytes = await readBytes(res, MAX_SMALL_BLOB_BYTES).catch((err: unknown) => {
+        if (err instanceof RegistryError) throw new RegistryError(`${subject}: blob larger than ${MAX_SMALL_BLOB_BYTES} bytes; download it to a file`);
+        throw err;
+      });
+      verifyBuffer(bytes, digest, subject);
+      return bytes;
+    });
+  }
+
+  /**
+   * Streams a blob to `destPath`, verifying size and sha256; retries transient failures, resuming with a
+   * Range request where the server allows it. `onProgress` gets the bytes written so far. On failure
+   * `destPath` is removed.
+   */
+  async downloadBlob(ref: ImageReference, desc: Descriptor, destPath: string, onProgress?: (bytes: number) => void): Promise<void> {
+    await downloadBlobToFile(this.transport, ref, desc, destPath, onProgress);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
