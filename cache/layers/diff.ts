@@ -1,0 +1,269 @@
+// An overlay upperdir (a RUN's changes) → an OCI layer tar. Whiteouts (0/0 char devices) become
+// `.wh.<name>` entries, opaque dirs get a `.wh..wh..opq` entry, files sharing an inode become hardlink
+// entries to the first path, overlay's own xattrs stay behind. Entries go in byte order of names, one dir
+// at a time (as BuildKit walks), with no uname/gname and no atime, so the same tree gives the same bytes.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants, createWriteStream, lstatSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { FsOps, type Timespec } from './fsops.js';
+import type { TarHeader } from './tar-header.js';
+import { ChunkedOutput, TarWriter } from './tar-writer.js';
+
+export interface LayerTarOptions {
+  /** SOURCE_DATE_EPOCH (seconds): later mtimes are clamped to it, as BuildKit does. */
+  sourceDateEpoch?: number;
+}
+
+export const OPAQUE_MARKER = '.wh..wh..opq';
+export const WHITEOUT_PREFIX = '.wh.';
+
+interface WalkEntry {
+  rel: string;
+  full: string;
+  st: BigIntStats;
+}
+
+const byteOrder = (a: Buffer, b: Buffer) => Buffer.compare(a, b);
+
+function sortedNames(dir: string): string[] {
+  return readdirSync(dir)
+    .map((n) => Buffer.from(n))
+    .sort(byteOrder)
+    .map((b) => b.toString());
+}
+
+/** Depth-first, each dir's children in byte order of their names; sockets are not layer content. */
+function walk(root: string): WalkEntry[] {
+  const out: WalkEntry[] = [];
+  const visit = (relDir: string) => {
+    for (const name of sortedNames(relDir ? join(root, relDir) : root)) {
+      const rel = relDir ? `${relDir}/${name}` : name;
+      const full = join(root, rel);
+      const st = lstatSync(full, { bigint: true });
+      if (st.isSocket()) continue;
+      out.push({ rel, full, st });
+      if (st.isDirectory()) visit(rel);
+    }
+  };
+  visit('');
+  return out;
+}
+
+function isWhiteout(st: BigIntStats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0n;
+}
+
+function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
+}
+
+function isOpaque(xattrs: Map<string, Buffer>): boolean {
+  return ['trusted.overlay.opaque', 'user.overlay.opaque'].some((k) => xattrs.get(k)?.toString() === 'y');
+}
+
+function mtimeOf(st: BigIntStats, epoch: number | undefined): Timespec {
+  let sec = st.mtimeNs / 1_000_000_000n;
+  let nsec = st.mtimeNs % 1_000_000_000n;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
+  const t = { sec: Number(sec), nsec: Number(nsec) };
+  if (epoch !== undefined && (t.sec > epoch || (t.sec === epoch && t.nsec > 0))) return { sec: epoch, nsec: 0 };
+  return t;
+}
+
+// Linux's dev_t encoding (glibc's major()/minor()).
+function devMajor(rdev: bigint): number {
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+}
+function devMinor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+function marker(name: string, mtime: Timespec): TarHeader {
+  return {
+    name,
+    type: 'file',
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime,
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map(),
+  };
+}
+
+function headerOf(e: WalkEntry, xattrs: Map<string, Buffer>, epoch: number | undefined): TarHeader {
+  const { st } = e;
+  const h: TarHeader = {
+    name: e.rel,
+    type: 'file',
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime: mtimeOf(st, epoch),
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map([...xattrs].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
+  if (st.isDirectory()) {
+    h.type = 'dir';
+    h.name += '/';
+  } else if (st.isSymbolicLink()) {
+    h.type = 'symlink';
+    h.linkname = readlinkSync(e.full);
+  } else if (st.isFile()) {
+    h.size = Number(st.size);
+  } else if (st.isFIFO()) {
+    h.type = 'fifo';
+  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+    h.type = st.isCharacterDevice() ? 'char' : 'block';
+    h.devmajor = devMajor(st.rdev);
+    h.devminor = devMinor(st.rdev);
+  }
+  return h;
+}
+
+/** Streams `out` chunks, honouring backpressure and failing on the stream's error. */
+function chunkWriter(out: Writable): (chunk: Buffer) => Promise<void> | void {
+  let error: Error | undefined;
+  out.on('error', (err) => (error ??= err));
+  return (chunk) => {
+    if (error) throw error;
+    if (out.write(chunk)) return;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off('drain', onDrain);
+        out.off('error', done);
+        out.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(error ?? new Error('layer output closed early'));
+      out.on('drain', onDrain);
+      out.on('error', done);
+      out.on('close', onClose);
+    });
+  };
+}
+
+/**
+ * Writes the layer tar of `upperDir` to `out` and ends it. Returns the diffID (sha256 of the tar) and its
+ * size in bytes.
+ */
+export async function writeLayerTar(upperDir: string, out: Writable, opts: LayerTarOptions = {}): Promise<{ diffId: string; size: number }> {
+  const epoch = opts.sourceDateEpoch;
+  if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0)) throw new RangeError(`sourceDateEpoch must be a non-negative integer, got ${epoch}`);
+  const entries = walk(upperDir);
+  const ops = FsOps.start();
+  let xattrs: Map<string, Buffer>[];
+  let rootXattrs: Map<string, Buffer>;
+  try {
+    // One pipelined batch for the whole tree: whiteouts need none, everything else may carry some.
+    [rootXattrs, ...xattrs] = await Promise.all([
+      ops.llistxattrs(upperDir),
+      ...entries.map((e) => (isWhiteout(e.st) ? Promise.resolve(new Map<string, Buffer>()) : ops.llistxattrs(e.full))),
+    ]);
+  } finally {
+    await ops.close();
+  }
+
+  const output = new ChunkedOutput(chunkWriter(out));
+  const tar = new TarWriter(output);
+  if (isOpaque(rootXattrs)) tar.writeHeader(marker(OPAQUE_MARKER, mtimeOf(lstatSync(upperDir, { bigint: true }), epoch)));
+  const firstPathOfInode = new Map<string, string>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const slash = e.rel.lastIndexOf('/');
+    if (isWhiteout(e.st)) {
+      const name = `${e.rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${e.rel.slice(slash + 1)}`;
+      tar.writeHeader(marker(name, mtimeOf(e.st, epoch)));
+      continue;
+    }
+    const h = headerOf(e, xattrs[i]!, epoch);
+    if (h.type !== 'dir' && e.st.nlink > 1n) {
+      const key = `${e.st.dev}:${e.st.ino}`;
+      const first = firstPathOfInode.get(key);
+      if (first !== undefined) {
+        tar.writeHeader({ ...h, type: 'hardlink', linkname: first, size: 0, xattrs: new Map() });
+        continue;
+      }
+      firstPathOfInode.set(key, e.rel);
+    }
+    tar.writeHeader(h);
+    if (h.type === 'file' && h.size > 0) {
+      const fd = openSync(e.full, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        await output.copyFromFd(fd, h.size, e.full);
+      } finally {
+        closeSync(fd);
+      }
+      tar.padData(h.size);
+    }
+    if (h.type === 'dir' && isOpaque(xattrs[i]!)) tar.writeHeader(marker(`${e.rel}/${OPAQUE_MARKER}`, h.mtime));
+    if (output.pendingBytes > 0) await output.drain();
+  }
+  tar.finish();
+  await output.end();
+  out.end();
+  await finished(out, { readable: false });
+  return { diffId: output.digest(), size: output.bytes };
+}
+
+/**
+ * Writes the gzip-compressed layer of `upperDir` to `outPath` (atomically: a temp file beside it, synced,
+ * then renamed). `digest`/`compressedSize` describe the blob; `diffId`/`size` the tar inside.
+ */
+export async function writeLayerTarGzip(
+  upperDir: string,
+  outPath: string,
+  opts: LayerTarOptions = {},
+): Promise<{ diffId: string; digest: string; size: number; compressedSize: number }> {
+  const tmp = `${outPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const gzip = createGzip();
+  const hash = createHash('sha256');
+  let compressedSize = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      compressedSize += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const written = pipeline(gzip, counter, createWriteStream(tmp, { flush: true }));
+  written.catch(() => {}); // awaited below; avoid an unhandled rejection while the tar is still being written
+  try {
+    const { diffId, size } = await writeLayerTar(upperDir, gzip, opts);
+    await written;
+    renameSync(tmp, outPath);
+    return { diffId, digest: 'sha256:' + hash.digest('hex'), size, compressedSize };
+  } catch (err) {
+    gzip.destroy();
+    await written.catch(() => {});
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** True when `dir` holds nothing that would go into a layer (it is empty, or holds only sockets). */
+export function isEmptyLayerDir(dir: string): boolean {
+  for (const name of readdirSync(dir)) {
+    // Anything else is a change, even an empty directory (it may be new, or differ in mode/owner).
+    if (!lstatSync(join(dir, name)).isSocket()) return false;
+  }
+  return true;
+}

@@ -1,0 +1,226 @@
+// kiln-fsops: the few file-system calls Node has no API for (mknod, lsetxattr, llistxattr+lgetxattr,
+// utimensat with nanoseconds on symlinks, syncfs), served to one Node process over stdin/stdout so that a
+// whole layer's worth of calls costs one process start and a few pipe round trips.
+//
+// Request:  u8 op, u8 nfields, then nfields × (u32le length, bytes). Numbers travel as 8-byte LE fields.
+// Reply:    u32le errno (0 = ok), u32le payload length, payload.
+// Ops:      'M' mknod(path, mode, major, minor)       'X' lsetxattr(path, name, value)
+//           'L' list xattrs(path) -> (u32 nlen, name, u32 vlen, value)*
+//           'T' utimensat(path, asec, ansec, msec, mnsec) without following symlinks
+//           'S' syncfs(path of a directory on the file system)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define MAX_FIELDS 8
+#define MAX_FIELD (1u << 20)
+
+static unsigned char inbuf[1 << 16];
+static size_t inpos, inlen;
+static unsigned char *out;
+static size_t outlen, outcap;
+
+static void die(const char *msg) {
+  fprintf(stderr, "kiln-fsops: %s\n", msg);
+  exit(2);
+}
+
+static void flush_out(void) {
+  size_t done = 0;
+  while (done < outlen) {
+    ssize_t n = write(1, out + done, outlen - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) exit(3); // Node went away
+    done += (size_t)n;
+  }
+  outlen = 0;
+}
+
+static void put(const void *p, size_t n) {
+  if (outlen + n > outcap) {
+    while (outlen + n > outcap) outcap = outcap ? outcap * 2 : (1 << 16);
+    out = realloc(out, outcap);
+    if (!out) die("out of memory");
+  }
+  memcpy(out + outlen, p, n);
+  outlen += n;
+}
+
+static void put_u32(uint32_t v) {
+  unsigned char b[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >> 24) & 0xff};
+  put(b, 4);
+}
+
+// Replies are only flushed when the helper is about to wait for input, so a batch costs one write.
+static int fill(void) {
+  if (inpos < inlen) return 1;
+  flush_out();
+  ssize_t n;
+  do n = read(0, inbuf, sizeof inbuf);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  inpos = 0;
+  inlen = (size_t)n;
+  return 1;
+}
+
+static int read_exact(void *dst, size_t n, int eof_ok) {
+  unsigned char *d = dst;
+  size_t got = 0;
+  while (got < n) {
+    if (!fill()) {
+      if (eof_ok && got == 0) return 0;
+      die("truncated request");
+    }
+    size_t k = inlen - inpos < n - got ? inlen - inpos : n - got;
+    memcpy(d + got, inbuf + inpos, k);
+    inpos += k;
+    got += k;
+  }
+  return 1;
+}
+
+static uint32_t get_u32(const unsigned char *b) {
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static int64_t field_i64(const unsigned char *f, uint32_t len) {
+  if (len != 8) die("numeric field must be 8 bytes");
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | f[i];
+  return (int64_t)v;
+}
+
+static void reply(int err, const unsigned char *payload, size_t n) {
+  put_u32((uint32_t)err);
+  put_u32((uint32_t)n);
+  if (n) put(payload, n);
+}
+
+static void list_xattrs(const char *path) {
+  ssize_t n;
+  char *names = NULL;
+  for (;;) {
+    n = llistxattr(path, NULL, 0);
+    if (n < 0) break;
+    names = realloc(names, (size_t)n + 1);
+    if (!names) die("out of memory");
+    n = llistxattr(path, names, (size_t)n);
+    if (n >= 0 || errno != ERANGE) break; // ERANGE: the list grew meanwhile
+  }
+  if (n < 0) {
+    int e = errno;
+    free(names);
+    // A file system without xattr support simply has none.
+    if (e == ENOTSUP) reply(0, NULL, 0);
+    else reply(e, NULL, 0);
+    return;
+  }
+  unsigned char *payload = NULL;
+  size_t plen = 0;
+  for (ssize_t i = 0; i < n;) {
+    const char *name = names + i;
+    size_t nlen = strlen(name);
+    i += (ssize_t)nlen + 1;
+    ssize_t vlen;
+    char *val = NULL;
+    for (;;) {
+      vlen = lgetxattr(path, name, NULL, 0);
+      if (vlen < 0) break;
+      val = realloc(val, (size_t)vlen + 1);
+      if (!val) die("out of memory");
+      vlen = lgetxattr(path, name, val, (size_t)vlen);
+      if (vlen >= 0 || errno != ERANGE) break;
+    }
+    if (vlen < 0) { // removed in between: skip it
+      free(val);
+      continue;
+    }
+    payload = realloc(payload, plen + 8 + nlen + (size_t)vlen);
+    if (!payload) die("out of memory");
+    unsigned char *p = payload + plen;
+    uint32_t a = (uint32_t)nlen, b = (uint32_t)vlen;
+    for (int k = 0; k < 4; k++) p[k] = (a >> (8 * k)) & 0xff;
+    memcpy(p + 4, name, nlen);
+    for (int k = 0; k < 4; k++) p[4 + nlen + k] = (b >> (8 * k)) & 0xff;
+    memcpy(p + 8 + nlen, val, (size_t)vlen);
+    plen += 8 + nlen + (size_t)vlen;
+    free(val);
+  }
+  free(names);
+  reply(0, payload, plen);
+  free(payload);
+}
+
+int main(void) {
+  unsigned char *fields[MAX_FIELDS];
+  uint32_t lens[MAX_FIELDS];
+  for (;;) {
+    unsigned char hdr[2];
+    if (!read_exact(hdr, 2, 1)) break;
+    unsigned op = hdr[0], nf = hdr[1];
+    if (nf == 0 || nf > MAX_FIELDS) die("bad field count");
+    for (unsigned i = 0; i < nf; i++) {
+      unsigned char lb[4];
+      read_exact(lb, 4, 0);
+      lens[i] = get_u32(lb);
+      if (lens[i] > MAX_FIELD) die("field too long");
+      fields[i] = malloc(lens[i] + 1);
+      if (!fields[i]) die("out of memory");
+      read_exact(fields[i], lens[i], 0);
+      fields[i][lens[i]] = 0; // strings (paths, names) need NUL termination
+    }
+    const char *path = (const char *)fields[0];
+    int err = 0;
+    switch (op) {
+      case 'M':
+        if (nf != 4) die("mknod takes 4 fields");
+        if (mknod(path, (mode_t)field_i64(fields[1], lens[1]),
+                  makedev((unsigned)field_i64(fields[2], lens[2]), (unsigned)field_i64(fields[3], lens[3]))) < 0)
+          err = errno;
+        reply(err, NULL, 0);
+        break;
+      case 'X':
+        if (nf != 3) die("setxattr takes 3 fields");
+        if (lsetxattr(path, (const char *)fields[1], fields[2], lens[2], 0) < 0) err = errno;
+        reply(err, NULL, 0);
+        break;
+      case 'L':
+        if (nf != 1) die("listxattr takes 1 field");
+        list_xattrs(path);
+        break;
+      case 'T': {
+        if (nf != 5) die("utimens takes 5 fields");
+        struct timespec ts[2];
+        ts[0].tv_sec = (time_t)field_i64(fields[1], lens[1]);
+        ts[0].tv_nsec = (long)field_i64(fields[2], lens[2]);
+        ts[1].tv_sec = (time_t)field_i64(fields[3], lens[3]);
+        ts[1].tv_nsec = (long)field_i64(fields[4], lens[4]);
+        if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) err = errno;
+        reply(err, NULL, 0);
+        break;
+      }
+      case 'S': {
+        if (nf != 1) die("syncfs takes 1 field");
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0) err = errno;
+        if (fd >= 0) close(fd);
+        reply(err, NULL, 0);
+        break;
+      }
+      default:
+        die("unknown op");
+    }
+    for (unsigned i = 0; i < nf; i++) free(fields[i]);
+  }
+  flush_out();
+  return 0;
+}

@@ -1,0 +1,156 @@
+// Client of the kiln-fsops helper: mknod, xattrs and nanosecond timestamps, which Node's fs lacks.
+// Requests are pipelined: callers may fire thousands and await them together; they are written to the
+// helper in one batch per tick and answered in order.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { fsopsBinary } from './fsops-binary.js';
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** An errno from the helper, shaped like Node's fs errors (`code`, `errno`, `path`, `syscall`). */
+export class FsOpError extends Error {
+  constructor(
+    readonly syscall: string,
+    readonly path: string,
+    readonly errno: number,
+    readonly code = errnoNames.get(errno) ?? `E${errno}`,
+  ) {
+    super(`${code}: ${syscall} ${path}`);
+  }
+}
+
+function i64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigInt64LE(BigInt(n));
+  return b;
+}
+
+interface Pending {
+  syscall: string;
+  path: string;
+  resolve: (payload: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+export class FsOps {
+  private readonly queue: Pending[] = [];
+  private outgoing: Buffer[] = [];
+  private flushScheduled = false;
+  private inbox: Buffer = Buffer.alloc(0);
+  private failure?: Error;
+  private readonly exited: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => this.onData(d));
+    child.stdin!.on('error', () => {}); // reported through 'exit'
+    this.exited = new Promise((resolve) => {
+      child.on('error', (err) => {
+        this.fail(err);
+        resolve();
+      });
+      child.on('close', (code, signal) => {
+        if (code !== 0 || this.queue.length > 0) this.fail(new Error(`kiln-fsops exited (${signal ?? code}) ${stderr.trim()}`));
+        resolve();
+      });
+    });
+  }
+
+  static start(): FsOps {
+    return new FsOps(spawn(fsopsBinary(), [], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+
+  mknod(path: string, mode: number, major: number, minor: number): Promise<void> {
+    return this.request('mknod', 'M', path, [i64(mode), i64(major), i64(minor)]).then(() => undefined);
+  }
+
+  lsetxattr(path: string, name: string, value: Buffer): Promise<void> {
+    return this.request('lsetxattr', 'X', path, [Buffer.from(name), value]).then(() => undefined);
+  }
+
+  /** All xattrs of `path` (not following a symlink), in the order the kernel lists them. */
+  async llistxattrs(path: string): Promise<Map<string, Buffer>> {
+    const p = await this.request('llistxattr', 'L', path, []);
+    const out = new Map<string, Buffer>();
+    for (let i = 0; i < p.length; ) {
+      const nlen = p.readUInt32LE(i);
+      const name = p.toString('utf8', i + 4, i + 4 + nlen);
+      const vlen = p.readUInt32LE(i + 4 + nlen);
+      out.set(name, p.subarray(i + 8 + nlen, i + 8 + nlen + vlen));
+      i += 8 + nlen + vlen;
+    }
+    return out;
+  }
+
+  /** utimensat without following a symlink, to the nanosecond. */
+  utimens(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    return this.request('utimensat', 'T', path, [i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)]).then(
+      () => undefined,
+    );
+  }
+
+  /** Flushes the file system holding `dir` to disk (one call instead of an fsync per file). */
+  syncfs(dir: string): Promise<void> {
+    return this.request('syncfs', 'S', dir, []).then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    await this.exited;
+  }
+
+  private request(syscall: string, op: string, path: string, rest: Buffer[]): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    const fields = [Buffer.from(path), ...rest];
+    const head = Buffer.allocUnsafe(2);
+    head[0] = op.charCodeAt(0);
+    head[1] = fields.length;
+    this.outgoing.push(head);
+    for (const f of fields) {
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32LE(f.length);
+      this.outgoing.push(len, f);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => this.queue.push({ syscall, path, resolve, reject }));
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0) return;
+    const data = Buffer.concat(this.outgoing);
+    this.outgoing = [];
+    this.child.stdin!.write(data);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.inbox = this.inbox.length ? Buffer.concat([this.inbox, chunk]) : chunk;
+    let pos = 0;
+    while (this.inbox.length - pos >= 8) {
+      const errno = this.inbox.readUInt32LE(pos);
+      const len = this.inbox.readUInt32LE(pos + 4);
+      if (this.inbox.length - pos < 8 + len) break;
+      const payload = this.inbox.subarray(pos + 8, pos + 8 + len);
+      pos += 8 + len;
+      const p = this.queue.shift();
+      if (!p) continue;
+      if (errno === 0) p.resolve(payload);
+      else p.reject(new FsOpError(p.syscall, p.path, errno));
+    }
+    this.inbox = this.inbox.subarray(pos);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+}

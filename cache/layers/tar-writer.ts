@@ -1,0 +1,143 @@
+// Tar writer over a chunked output: headers (with a PAX header when ustar cannot hold a field), data
+// read straight from file descriptors into ~1 MiB chunks, and the end-of-archive blocks. The chunks are
+// hashed as they leave (the diffID) and handed on whole, which keeps zlib fed with large inputs.
+import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
+import { BLOCK, encodeBlock, paxOverrides, type TarHeader } from './tar-header.js';
+import { encodePaxRecords } from './tar-pax.js';
+
+export const CHUNK_SIZE = 1 << 20;
+
+export class ChunkedOutput {
+  private buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  private pos = 0;
+  private ready: Buffer[] = [];
+  private readonly hash = createHash('sha256');
+  /** Bytes handed on so far (the uncompressed size once ended). */
+  bytes = 0;
+
+  constructor(private readonly emit: (chunk: Buffer) => Promise<void> | void) {}
+
+  append(data: Buffer): void {
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, CHUNK_SIZE - this.pos);
+      data.copy(this.buf, this.pos, off, off + n);
+      this.pos += n;
+      off += n;
+      if (this.pos === CHUNK_SIZE) this.rotate();
+    }
+  }
+
+  zeros(n: number): void {
+    while (n > 0) {
+      const k = Math.min(n, CHUNK_SIZE - this.pos);
+      this.buf.fill(0, this.pos, this.pos + k);
+      this.pos += k;
+      n -= k;
+      if (this.pos === CHUNK_SIZE) this.rotate();
+    }
+  }
+
+  /** Copies exactly `n` bytes of an open file into the output (synchronous reads: fast for small files). */
+  async copyFromFd(fd: number, n: number, path: string): Promise<void> {
+    while (n > 0) {
+      if (this.pos === CHUNK_SIZE) {
+        this.rotate();
+        await this.drain();
+      }
+      const k = readSync(fd, this.buf, this.pos, Math.min(n, CHUNK_SIZE - this.pos), null);
+      if (k === 0) throw new Error(`${path} shrank while it was being packed`);
+      this.pos += k;
+      n -= k;
+    }
+    if (this.pos === CHUNK_SIZE) this.rotate();
+  }
+
+  /** Hands completed chunks on, waiting for the consumer (backpressure). */
+  async drain(): Promise<void> {
+    while (this.ready.length) {
+      const p = this.emit(this.ready.shift()!);
+      if (p) await p;
+    }
+  }
+
+  get pendingBytes(): number {
+    return this.ready.length * CHUNK_SIZE;
+  }
+
+  /** Hands on everything, including the last partial chunk. */
+  async end(): Promise<void> {
+    if (this.pos > 0) {
+      const last = this.buf.subarray(0, this.pos);
+      this.hash.update(last);
+      this.bytes += last.length;
+      this.ready.push(last);
+      this.buf = Buffer.allocUnsafe(0);
+      this.pos = 0;
+    }
+    await this.drain();
+  }
+
+  digest(): string {
+    return 'sha256:' + this.hash.digest('hex');
+  }
+
+  private rotate(): void {
+    this.hash.update(this.buf);
+    this.bytes += this.buf.length;
+    this.ready.push(this.buf);
+    this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
+    this.pos = 0;
+  }
+}
+
+function paxHeaderName(name: string): string {
+  const base = name.replace(/\/+$/, '').split('/').pop() ?? '';
+  return `PaxHeaders.0/${base}`.replace(/[^\x20-\x7e]/g, '_').slice(0, 100);
+}
+
+export class TarWriter {
+  constructor(readonly out: ChunkedOutput) {}
+
+  /** Writes the header block(s) for `h`; for a file, `h.size` data bytes and padDataTo() must follow. */
+  writeHeader(h: TarHeader): void {
+    const pax = paxOverrides(h);
+    if (pax.size > 0) {
+      const records = encodePaxRecords(pax);
+      const paxHeader: TarHeader = {
+        name: paxHeaderName(h.name),
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        uname: '',
+        gname: '',
+        size: records.length,
+        mtime: { sec: 0, nsec: 0 },
+        linkname: '',
+        devmajor: 0,
+        devminor: 0,
+        xattrs: new Map(),
+      };
+      this.out.append(encodeBlock(paxHeader, 'x'));
+      this.out.append(records);
+      this.out.zeros(padding(records.length));
+    }
+    this.out.append(encodeBlock(h));
+  }
+
+  /** Zero padding after `size` data bytes. */
+  padData(size: number): void {
+    this.out.zeros(padding(size));
+  }
+
+  /** The two zero blocks that end an archive. */
+  finish(): void {
+    this.out.zeros(2 * BLOCK);
+  }
+}
+
+function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
