@@ -1,0 +1,98 @@
+// The state dir ($KILN_ROOT or ~/.local/share/kiln): content/ blobs, snapshots/ unpacked layers,
+// containers/ run dirs, db/ metadata in level. One process owns the db at a time (level's LOCK file);
+// a second kiln process waits with a clear message and gives up clearly after a timeout. Commands that
+// run long without needing metadata (`kiln run` while its container runs) close the state first.
+import { Level } from 'level';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ContentStore } from './content-store.js';
+import { SnapshotStore } from './snapshots.js';
+import { ImageStore } from './image-store.js';
+import { UserError } from '../src/util/errors.js';
+
+export type MetadataDB = Level<string, unknown>;
+
+export class StateLockedError extends UserError {}
+
+export function defaultStateRoot(): string {
+  if (process.env.KILN_ROOT) return process.env.KILN_ROOT;
+  const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(data, 'kiln');
+}
+
+export interface OpenStateOptions {
+  root?: string;
+  /** How long to wait for another kiln process to release the state (default $KILN_LOCK_TIMEOUT s, or 300 s). */
+  lockTimeoutMs?: number;
+  /** Called once when the state is locked and we start waiting. */
+  onWait?: (message: string) => void;
+}
+
+export class State {
+  private constructor(
+    readonly root: string,
+    readonly db: MetadataDB,
+    readonly content: ContentStore,
+    readonly snapshots: SnapshotStore,
+    readonly images: ImageStore,
+  ) {}
+
+  static async open(opts: OpenStateOptions = {}): Promise<State> {
+    const root = opts.root ?? defaultStateRoot();
+    mkdirSync(join(root, 'db'), { recursive: true });
+    const db = await openLocked(root, opts);
+    writeFileSync(join(root, 'db.owner'), `${process.pid} ${process.argv.slice(2, 4).join(' ')}\n`);
+    const content = new ContentStore(join(root, 'content'));
+    content.cleanIngest();
+    const snapshots = new SnapshotStore(join(root, 'snapshots'));
+    snapshots.cleanTemp();
+    return new State(root, db, content, snapshots, new ImageStore(db));
+  }
+
+  get containersDir(): string {
+    return join(this.root, 'containers');
+  }
+
+  async close(): Promise<void> {
+    rmSync(join(this.root, 'db.owner'), { force: true });
+    await this.db.close();
+  }
+}
+
+async function openLocked(root: string, opts: OpenStateOptions): Promise<MetadataDB> {
+  const envTimeout = Number(process.env.KILN_LOCK_TIMEOUT);
+  const timeoutMs = opts.lockTimeoutMs ?? (Number.isFinite(envTimeout) && process.env.KILN_LOCK_TIMEOUT ? envTimeout * 1000 : 300_000);
+  const deadline = Date.now() + timeoutMs;
+  let waited = false;
+  let delay = 50;
+  for (;;) {
+    const db: MetadataDB = new Level<string, unknown>(join(root, 'db'), { valueEncoding: 'json' });
+    try {
+      await db.open();
+      return db;
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (code !== 'LEVEL_LOCKED') throw err;
+    }
+    const owner = lockOwner(root);
+    if (Date.now() >= deadline) {
+      throw new StateLockedError(`kiln state at ${root} is in use by another kiln process${owner}; gave up after ${Math.round(timeoutMs / 1000)}s (set KILN_LOCK_TIMEOUT to wait longer)`);
+    }
+    if (!waited) {
+      waited = true;
+      opts.onWait?.(`waiting for another kiln process${owner} that is using the state at ${root}…`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+}
+
+function lockOwner(root: string): string {
+  try {
+    const [pid, ...cmd] = readFileSync(join(root, 'db.owner'), 'utf8').trim().split(' ');
+    return ` (pid ${pid}${cmd.length ? `: kiln ${cmd.join(' ')}` : ''})`;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,80 @@
+// Resolves a container user spec (`name`, `uid`, `name:group`, `uid:gid`) against the image's
+// /etc/passwd and /etc/group, the way runc/docker do: names must exist, numeric ids need not (an unknown
+// uid gets gid 0), and a user's supplementary groups come from /etc/group.
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+export class UserLookupError extends Error {
+  readonly userFacing = true;
+}
+
+interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface GroupEntry { name: string; gid: number; members: string[] }
+
+function parsePasswd(text: string | undefined): PasswdEntry[] {
+  if (!text) return [];
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
+    out.push({ name: f[0]!, uid, gid, home: f[5] || '/' });
+  }
+  return out;
+}
+
+function parseGroup(text: string | undefined): GroupEntry[] {
+  if (!text) return [];
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 3) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid)) continue;
+    out.push({ name: f[0]!, gid, members: (f[3] ?? '').split(',').filter(Boolean) });
+  }
+  return out;
+}
+
+const isNumeric = (s: string) => /^[0-9]+$/.test(s);
+
+export function resolveUser(spec: string, files: { passwd?: string; group?: string }): ResolvedUser {
+  const [userPart = '', groupPart] = (spec || '0').split(':', 2) as [string, string | undefined];
+  const users = parsePasswd(files.passwd);
+  const groups = parseGroup(files.group);
+  let uid: number;
+  let gid = 0;
+  let home = '/';
+  let name: string | undefined;
+  const byName = users.find((u) => u.name === userPart);
+  if (byName) {
+    ({ uid, gid, home, name } = byName);
+  } else if (isNumeric(userPart)) {
+    uid = Number(userPart);
+    const byId = users.find((u) => u.uid === uid);
+    if (byId) ({ gid, home, name } = byId);
+  } else {
+    throw new UserLookupError(`unable to find user ${userPart}: no matching entries in passwd file`);
+  }
+  let additionalGids: number[] = [];
+  if (groupPart !== undefined && groupPart !== '') {
+    const g = groups.find((x) => x.name === groupPart);
+    if (g) gid = g.gid;
+    else if (isNumeric(groupPart)) gid = Number(groupPart);
+    else throw new UserLookupError(`unable to find group ${groupPart}: no matching entries in group file`);
+  } else if (name !== undefined) {
+    // Supplementary groups apply only when no explicit group was given (as in runc).
+    additionalGids = groups.filter((g) => g.members.includes(name!) && g.gid !== gid).map((g) => g.gid);
+  }
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new UserLookupError(`user ${spec}: id out of range`);
+  return { uid, gid, additionalGids, home };
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set-up on a fresh Debian 12 machine (as root): the system packages kiln and its tests use, the npm
+# dependencies, the TypeScript build and the native sandbox helper. Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# gcc + libseccomp-dev build the sandbox helper; docker-registry, skopeo, umoci, apache2-utils (htpasswd)
+# serve and check images in tests; busybox-static (amd64 + arm64) makes the offline base image;
+# qemu-user-static runs foreign platforms; runc/crun are the peers in the sandbox benchmark.
+packages=(gcc libc6-dev make libseccomp-dev docker-registry skopeo umoci apache2-utils busybox-static
+  qemu-user-static runc crun iproute2 attr)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+arm=0; dpkg --print-foreign-architectures | grep -qx arm64 || arm=1
+if [ ${#missing[@]} -gt 0 ] || [ $arm = 1 ]; then
+  [ $arm = 1 ] && dpkg --add-architecture arm64
+  echo "setup: installing ${missing[*]:-(arm64 package lists)}" >&2
+  apt-get update -o DPkg::Lock::Timeout=300 >/dev/null
+  [ ${#missing[@]} -gt 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
+fi
+
+# docker-registry's Debian package starts a registry on :5000 as a service; tests start their own.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  npm run build --silent
+  node scripts/build-native.mjs
+fi

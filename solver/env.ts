@@ -1,0 +1,17 @@
+// What ops may use while solving: the state (content store, snapshots, images), registry access, the
+// local directories the client shares (build contexts), secrets, and the platform of this machine.
+import type { State } from '../cache/state.js';
+import type { RegistryClient } from '../src/oci/registry/client.js';
+import type { GraphPlatform } from './graph/ops.js';
+
+export interface SolverEnv {
+  state: State;
+  registry: RegistryClient;
+  /** local://NAME sources: NAME → directory on this machine. */
+  localDirs: Record<string, string>;
+  /** RUN --mount=type=secret: id → content. */
+  secrets: Record<string, Buffer>;
+  hostPlatform: GraphPlatform;
+  /** Re-resolve image tags from the registry even when resolved before (--pull). */
+  pull?: boolean;
+}

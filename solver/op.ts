@@ -1,0 +1,37 @@
+// The op contract (DESIGN.md): the solver knows only this interface. An op says how its result is keyed
+// (a cache map) and, given its inputs' results, produces its result. Effects live in `exec` only.
+import type { Op, Vertex } from './graph/ops.js';
+import type { Ref } from './refs.js';
+import type { VertexProgress } from './progress.js';
+import type { SolverEnv } from './env.js';
+
+export interface CacheMapDep {
+  /** Part of the input the op reads (a path), merged with the input's key. */
+  selector?: string;
+  /** Compute a digest of the input's result content (e.g. the files a COPY reads) into the key. */
+  contentDigest?: (input: Ref) => Promise<string>;
+}
+
+export interface CacheMap {
+  /** Digest of the op itself, after resolving what it names (e.g. an image tag to its manifest digest). */
+  digest: string;
+  /** One entry per vertex input. */
+  deps: CacheMapDep[];
+}
+
+export interface OpContext {
+  vertex: Vertex;
+  progress: VertexProgress;
+  signal: AbortSignal;
+  env: SolverEnv;
+}
+
+export interface OpImpl<O extends Op = Op> {
+  cacheMap(op: O, ctx: OpContext): Promise<CacheMap>;
+  exec(op: O, inputs: Ref[], ctx: OpContext): Promise<Ref>;
+}
+
+/** A failure the user caused or can act on (a RUN's exit code, a COPY of a missing file…). */
+export class SolveError extends Error {
+  readonly userFacing = true;
+}

@@ -1,0 +1,44 @@
+// RUN --mount=type=cache directories: one persistent dir per id under the state root, kept apart from
+// the layer cache. sharing=shared lets concurrent users share it, locked serialises them, private gives a
+// concurrent user its own instance.
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const users = new Map<string, number>();
+const lockWaiters = new Map<string, (() => void)[]>();
+
+function idDir(root: string, id: string, instance = 0): string {
+  const h = createHash('sha256').update(id).digest('hex');
+  return join(root, 'cachemounts', instance ? `${h}-${instance}` : h);
+}
+
+export async function cacheMountDir(root: string, id: string, sharing: 'shared' | 'private' | 'locked', signal: AbortSignal): Promise<{ dir: string; release: () => void }> {
+  const key = `${root}\0${id}`;
+  if (sharing === 'locked') {
+    while ((users.get(key) ?? 0) > 0) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const list = lockWaiters.get(key) ?? [];
+        list.push(resolve);
+        lockWaiters.set(key, list);
+      });
+    }
+  }
+  let instance = 0;
+  if (sharing === 'private') {
+    while ((users.get(`${key}\0${instance}`) ?? 0) > 0) instance++;
+  }
+  const useKey = sharing === 'private' ? `${key}\0${instance}` : key;
+  users.set(useKey, (users.get(useKey) ?? 0) + 1);
+  const dir = idDir(root, id, instance);
+  mkdirSync(dir, { recursive: true });
+  return {
+    dir,
+    release: () => {
+      users.set(useKey, (users.get(useKey) ?? 1) - 1);
+      const waiters = lockWaiters.get(key);
+      if (waiters?.length) waiters.shift()!();
+    },
+  };
+}

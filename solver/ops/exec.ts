@@ -1,0 +1,143 @@
+// exec ops (RUN): the command runs in kiln's sandbox over the rootfs input's layers; the sandbox's
+// upperdir becomes the new top layer. Extra mounts: bind (another state or the context, read-only by
+// default), cache (a persistent dir by id), tmpfs, secret (a file from the build's secrets).
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { ExecOp, ExecMount } from '../graph/ops.js';
+import { canonicalJSON } from '../graph/canonical.js';
+import type { OpContext, OpImpl } from '../op.js';
+import { SolveError } from '../op.js';
+import { layersOf, type Ref } from '../refs.js';
+import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sandbox.js';
+import { emulatorFor } from '../../native/binfmt.js';
+import { resolveUser } from '../../native/user.js';
+import { readFileFromLayers } from '../../cache/layer-files.js';
+import { cacheMountDir } from './cache-mounts.js';
+
+/** BuildKit's hostname for RUN containers; some build scripts look at it. */
+const SANDBOX_HOSTNAME = 'buildkitsandbox';
+
+export const execOp: OpImpl<ExecOp> = {
+  async cacheMap(op, ctx) {
+    // Everything that can change what the command does, minus the inputs (the solver adds their keys).
+    const mounts = op.mounts.map((m) => ({ ...m, secret: m.secret ? { ...m.secret } : undefined }));
+    const body = canonicalJSON({ exec: { ...op, mounts }, platform: ctx.vertex.platform ?? null });
+    return {
+      digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+      deps: ctx.vertex.inputs.map((_, i) => {
+        const m = op.mounts.find((x) => x.input === i);
+        return { selector: m?.selector };
+      }),
+    };
+  },
+
+  async exec(op, inputs, ctx) {
+    const root = op.mounts.find((m) => m.dest === '/');
+    if (!root) throw new Error('exec op without a rootfs mount');
+    const rootLayers = root.input >= 0 ? layersOf(inputs[root.input]!, 'RUN rootfs') : [];
+    const platform = ctx.vertex.platform ?? ctx.env.hostPlatform;
+    const emu = emulatorFor(platform);
+    if (!emu.runnable) throw new SolveError(emu.reason);
+
+    const snapshots = ctx.env.state.snapshots;
+    const layer = snapshots.newLayer();
+    const scratchDir = mkdtempSync(join(tmpdir(), 'kiln-exec-'));
+    const releases: (() => void)[] = [];
+    try {
+      // overlay needs at least one lowerdir: an empty one stands for scratch.
+      const lowerdirs = rootLayers.map((l) => l.dir).reverse();
+      if (lowerdirs.length === 0) {
+        const empty = join(scratchDir, 'empty');
+        mkdirSync(empty);
+        lowerdirs.push(empty);
+      }
+      const etc = (p: string) => readFileFromLayers(lowerdirs, p)?.toString('utf8');
+      let user;
+      try {
+        user = resolveUser(op.user || '0', { passwd: etc('/etc/passwd'), group: etc('/etc/group') });
+      } catch (err) {
+        throw new SolveError((err as Error).message);
+      }
+      const env = [...op.env];
+      const mounts: SandboxMount[] = [];
+      for (const m of op.mounts) {
+        if (m.dest === '/') continue;
+        mounts.push(await mountFor(m, inputs, ctx, scratchDir, releases, env));
+      }
+      const spec: SandboxSpec = {
+        rootfs: { lowerdirs, upperdir: layer.dir, workdir: layer.workdir },
+        args: op.args,
+        env,
+        cwd: op.cwd || '/',
+        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+        hostname: op.hostname ?? SANDBOX_HOSTNAME,
+        network: op.network === 'none' ? 'none' : 'host',
+        mounts,
+        privileged: op.security === 'insecure',
+      };
+      const result = await runSandbox(spec, {
+        stdio: 'pipe',
+        onOutput: (stream, chunk) => ctx.progress.log(stream, chunk),
+        signal: ctx.signal,
+      });
+      const valid = op.validExitCodes ?? [0];
+      if (!valid.includes(result.exitCode)) {
+        const why = result.oomKilled ? ' (out of memory)' : '';
+        throw new SolveError(`process "${op.args.join(' ')}" did not complete successfully: exit code: ${result.exitCode}${why}`);
+      }
+      const dir = layer.commit();
+      return { kind: 'layers', layers: [...rootLayers, { dir, id: layer.id }] } satisfies Ref;
+    } catch (err) {
+      layer.discard();
+      throw err;
+    } finally {
+      for (const release of releases) release();
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void)[], env: string[]): Promise<SandboxMount> {
+  switch (m.type) {
+    case 'tmpfs':
+      return { type: 'tmpfs', target: m.dest, sizeBytes: m.tmpfs?.size };
+    case 'cache': {
+      const { dir, release } = await cacheMountDir(ctx.env.state.root, m.cache!.id, m.cache!.sharing, ctx.signal);
+      releases.push(release);
+      return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
+    }
+    case 'secret': {
+      const s = m.secret!;
+      const value = ctx.env.secrets[s.id];
+      if (value === undefined) {
+        if (s.optional) return { type: 'tmpfs', target: posix.dirname(m.dest), sizeBytes: 1 << 20 };
+        throw new SolveError(`secret ${s.id} not found: pass it with --secret id=${s.id},src=FILE`);
+      }
+      if (s.env) env.push(`${s.env}=${value.toString('utf8')}`);
+      const file = join(scratchDir, `secret-${createHash('sha256').update(s.id).digest('hex').slice(0, 16)}`);
+      writeFileSync(file, value, { mode: s.mode & 0o777 });
+      chownSync(file, s.uid, s.gid);
+      return { type: 'bind', source: file, target: m.dest, readonly: true };
+    }
+    case 'bind': {
+      const input = m.input >= 0 ? inputs[m.input]! : undefined;
+      const selector = (m.selector ?? '/').replace(/^\/+/, '');
+      if (!input) {
+        const empty = join(scratchDir, `scratch-${releases.length}`);
+        mkdirSync(empty);
+        return { type: 'bind', source: empty, target: m.dest, readonly: m.readonly };
+      }
+      if (input.kind === 'dir') return { type: 'bind', source: join(input.path, selector), target: m.dest, readonly: m.readonly };
+      if (input.layers.length === 0) {
+        const empty = join(scratchDir, `scratch-${releases.length}`);
+        mkdirSync(empty);
+        return { type: 'bind', source: empty, target: m.dest, readonly: true };
+      }
+      return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: true };
+    }
+    case 'ssh':
+      throw new SolveError('RUN --mount=type=ssh is not supported yet');
+  }
+}

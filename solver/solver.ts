@@ -1,0 +1,154 @@
+// The scheduler. Vertices run as soon as their inputs are done, up to `concurrency` at a time (p-queue);
+// each vertex runs once per solve however many users it has; only vertices the requested outputs need
+// are visited. The first failure cancels everything still running.
+import PQueue from 'p-queue';
+import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
+import type { Definition, Op, Vertex } from './graph/ops.js';
+import { verifyDefinition } from './graph/builder.js';
+import { canonicalJSON } from './graph/canonical.js';
+import type { Ref } from './refs.js';
+import { vertexProgress, type ProgressSink } from './progress.js';
+import type { OpContext, OpImpl } from './op.js';
+import type { SolverEnv } from './env.js';
+
+export type OpRegistry = { [K in Op['kind']]: OpImpl<Extract<Op, { kind: K }>> };
+
+/** Remembers results by cache key; the persistent implementation lives in cache/. */
+export interface ResultCache {
+  get(key: string, vertex: Vertex): Promise<Ref | undefined>;
+  put(key: string, vertex: Vertex, ref: Ref): Promise<void>;
+}
+
+export interface SolveOptions {
+  concurrency?: number;
+  progress?: ProgressSink;
+  cache?: ResultCache;
+  signal?: AbortSignal;
+}
+
+export interface SolveResult {
+  refs: Ref[];
+  /** Cache key of every vertex visited. */
+  keys: Map<string, string>;
+  cachedVertices: Set<string>;
+}
+
+function vertexName(v: Vertex): string {
+  if (v.meta.description) return v.meta.description;
+  switch (v.op.kind) {
+    case 'source':
+      return v.op.identifier;
+    case 'exec':
+      return v.op.args.join(' ');
+    default:
+      return v.op.kind;
+  }
+}
+
+export class Solver {
+  constructor(
+    private readonly env: SolverEnv,
+    private readonly ops: OpRegistry,
+  ) {}
+
+  async solve(def: Definition, opts: SolveOptions = {}): Promise<SolveResult> {
+    verifyDefinition(def);
+    const sink: ProgressSink = opts.progress ?? (() => {});
+    const byDigest = new Map(def.vertices.map((v) => [v.digest, v]));
+    const queue = new PQueue({ concurrency: opts.concurrency ?? Math.max(1, availableParallelism()) });
+    const abort = new AbortController();
+    const onOuterAbort = () => abort.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+    const keys = new Map<string, Promise<string>>();
+    const results = new Map<string, Promise<Ref>>();
+    const contexts = new Map<string, OpContext>();
+    const cachedVertices = new Set<string>();
+    const doneKeys = new Map<string, string>();
+
+    const contextOf = (v: Vertex): OpContext => {
+      let c = contexts.get(v.digest);
+      if (!c) {
+        c = { vertex: v, progress: vertexProgress(sink, v.digest), signal: abort.signal, env: this.env };
+        contexts.set(v.digest, c);
+      }
+      return c;
+    };
+    const implOf = (v: Vertex) => this.ops[v.op.kind] as OpImpl<Op>;
+
+    // A vertex's key: its op's cache map combined with its inputs' keys (and content digests).
+    const keyOf = (digest: string): Promise<string> => {
+      let p = keys.get(digest);
+      if (!p) {
+        const v = byDigest.get(digest)!;
+        p = (async () => {
+          const cm = await implOf(v).cacheMap(v.op, contextOf(v));
+          const deps = await Promise.all(
+            v.inputs.map(async (input, i) => {
+              const dep = cm.deps[i] ?? {};
+              const key = await keyOf(input.digest);
+              const content = dep.contentDigest ? await dep.contentDigest(await resultOf(input.digest)) : undefined;
+              return { key, output: input.output, selector: dep.selector, content };
+            }),
+          );
+          const k = `sha256:${createHash('sha256').update(canonicalJSON({ op: cm.digest, deps, platform: v.platform })).digest('hex')}`;
+          doneKeys.set(digest, k);
+          return k;
+        })();
+        keys.set(digest, p);
+      }
+      return p;
+    };
+
+    const resultOf = (digest: string): Promise<Ref> => {
+      let p = results.get(digest);
+      if (!p) {
+        const v = byDigest.get(digest)!;
+        const name = vertexName(v);
+        p = (async () => {
+          const key = await keyOf(digest);
+          if (opts.cache && !v.meta.ignoreCache) {
+            const hit = await opts.cache.get(key, v);
+            if (hit) {
+              cachedVertices.add(digest);
+              sink({ type: 'vertex.cached', digest, name, time: Date.now() });
+              return hit;
+            }
+          }
+          const inputs = await Promise.all(v.inputs.map((i) => resultOf(i.digest)));
+          return queue.add(
+            async () => {
+              abort.signal.throwIfAborted();
+              const started = Date.now();
+              sink({ type: 'vertex.started', digest, name, time: started });
+              try {
+                const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
+                if (opts.cache) await opts.cache.put(key, v, ref);
+                sink({ type: 'vertex.completed', digest, name, time: Date.now(), durationMs: Date.now() - started });
+                return ref;
+              } catch (err) {
+                sink({ type: 'vertex.failed', digest, name, time: Date.now(), error: (err as Error).message });
+                throw err;
+              }
+            },
+          ) as Promise<Ref>;
+        })();
+        p.catch((err) => abort.abort(err));
+        results.set(digest, p);
+      }
+      return p;
+    };
+
+    try {
+      const refs = await Promise.all(def.outputs.map((o) => resultOf(o.digest)));
+      return { refs, keys: doneKeys, cachedVertices };
+    } finally {
+      opts.signal?.removeEventListener('abort', onOuterAbort);
+      queue.clear();
+      // Let running ops see the abort and finish before the caller touches shared state.
+      abort.abort(new Error('solve finished'));
+      await queue.onIdle();
+    }
+  }
+}

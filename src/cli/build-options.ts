@@ -1,0 +1,120 @@
+// Parses buildx-style build flags: --output, --secret, --build-context, --build-arg, --platform.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FlagError } from './flags.js';
+import { parsePlatform, normalizePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
+
+export type OutputSpec =
+  | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }
+  | { type: 'oci' | 'docker' | 'tar'; dest: string; names: string[]; attrs: Record<string, string> }
+  | { type: 'local'; dest: string; attrs: Record<string, string> };
+
+/** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
+export function parseCSV(flag: string, text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < text.length) {
+    let field = '';
+    if (text[i] === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"') field += text[i++];
+      if (text[i] !== '"') throw new FlagError(`invalid value "${text}" for flag ${flag}: unterminated quote`);
+      i++;
+    } else {
+      while (i < text.length && text[i] !== ',') field += text[i++];
+    }
+    if (i < text.length && text[i] !== ',') throw new FlagError(`invalid value "${text}" for flag ${flag}`);
+    i++;
+    const eq = field.indexOf('=');
+    if (eq <= 0) throw new FlagError(`invalid value "${text}" for flag ${flag}: "${field}" is not key=value`);
+    let value = field.slice(eq + 1);
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    out[field.slice(0, eq).trim().toLowerCase()] = value;
+  }
+  return out;
+}
+
+const truthy = (v: string | undefined) => v === 'true' || v === '1';
+
+export function parseOutput(text: string, tags: string[]): OutputSpec {
+  // buildx shorthands: `-o DIR` is a local export, `-o -` a tar on stdout.
+  if (text === '-') return { type: 'tar', dest: '-', names: tags, attrs: {} };
+  if (!text.includes('=')) return { type: 'local', dest: text, attrs: {} };
+  const attrs = parseCSV('--output', text);
+  const type = attrs.type;
+  const names = attrs.name ? attrs.name.split(',').filter(Boolean) : tags;
+  switch (type) {
+    case 'image':
+    case 'registry':
+      return { type: 'image', names, push: type === 'registry' || truthy(attrs.push), attrs };
+    case 'oci':
+    case 'docker':
+    case 'tar':
+      if (!attrs.dest) throw new FlagError(`--output type=${type} needs dest=FILE (or dest=- for stdout)`);
+      return { type, dest: attrs.dest, names, attrs };
+    case 'local':
+      if (!attrs.dest) throw new FlagError('--output type=local needs dest=DIR');
+      return { type: 'local', dest: attrs.dest, attrs };
+    case undefined:
+      throw new FlagError(`invalid value "${text}" for flag --output: type= is missing`);
+    default:
+      throw new FlagError(`invalid value "${text}" for flag --output: unknown type "${type}" (expected image, registry, oci, docker, local or tar)`);
+  }
+}
+
+export function parseSecret(text: string): { id: string; value: Buffer } {
+  const attrs = parseCSV('--secret', text);
+  const id = attrs.id;
+  if (!id) throw new FlagError(`invalid value "${text}" for flag --secret: id= is required`);
+  const src = attrs.src ?? attrs.source;
+  if (attrs.env !== undefined || (src === undefined && attrs.type === 'env')) {
+    const name = attrs.env ?? id;
+    const v = process.env[name];
+    if (v === undefined) throw new FlagError(`--secret id=${id}: environment variable ${name} is not set`);
+    return { id, value: Buffer.from(v) };
+  }
+  const file = src ?? process.env[id];
+  if (!file) throw new FlagError(`invalid value "${text}" for flag --secret: src=FILE or env=VAR is required`);
+  try {
+    return { id, value: readFileSync(resolve(file)) };
+  } catch (err) {
+    throw new FlagError(`--secret id=${id}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
+
+export function parseBuildContext(text: string): { name: string; spec: BuildContextSpec } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new FlagError(`invalid value "${text}" for flag --build-context: expected NAME=VALUE`);
+  const name = text.slice(0, eq);
+  const value = text.slice(eq + 1);
+  if (value.startsWith('docker-image://')) return { name, spec: { kind: 'image', ref: value.slice('docker-image://'.length) } };
+  if (value.startsWith('oci-layout://')) return { name, spec: { kind: 'oci-layout', identifier: value } };
+  if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) throw new FlagError(`--build-context ${name}: unsupported source ${value}`);
+  return { name, spec: { kind: 'local', path: resolve(value) } };
+}
+
+export function parseBuildArgs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const eq = a.indexOf('=');
+    if (eq === 0) throw new FlagError(`invalid value "${a}" for flag --build-arg: empty name`);
+    if (eq < 0) {
+      // `--build-arg NAME` takes the value from this environment, as docker does.
+      const v = process.env[a];
+      if (v !== undefined) out[a] = v;
+    } else out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parsePlatforms(values: string[]): Platform[] {
+  const list = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+  try {
+    return list.map((p) => normalizePlatform(parsePlatform(p)));
+  } catch (err) {
+    throw new FlagError(`invalid value "${values.join(',')}" for flag --platform: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,84 @@
+// What the commands share: opening the state (with a wait message when another kiln holds it), a
+// registry client, and finding an image locally or pulling it.
+import { State } from '../../cache/state.js';
+import { pullImage, type PullEvent, type PulledImage } from '../../cache/pull.js';
+import { RegistryClient } from '../oci/registry/client.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
+import { FlagError } from './flags.js';
+import { formatSize, shortDigest } from './units.js';
+
+export async function openState(): Promise<State> {
+  return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
+}
+
+export function platformFlag(value: string | undefined): Platform {
+  if (!value) return normalizePlatform(hostPlatform());
+  try {
+    return normalizePlatform(parsePlatform(value));
+  } catch (err) {
+    throw new FlagError(`invalid value "${value}" for flag --platform: ${(err as Error).message}`);
+  }
+}
+
+export function imageRef(value: string): ImageReference {
+  return parseReference(value);
+}
+
+/** Prints pull progress as short lines (docker-like) to the given stream. */
+export function pullPrinter(out: NodeJS.WritableStream): (ev: PullEvent) => void {
+  return (ev) => {
+    switch (ev.kind) {
+      case 'resolved':
+        out.write(`${ev.ref}: pulling ${ev.platform} (${ev.digest})\n`);
+        break;
+      case 'layer':
+        if (ev.status === 'exists') out.write(`${shortDigest(ev.digest)}: already exists\n`);
+        else if (ev.status === 'unpacked') out.write(`${shortDigest(ev.digest)}: pull complete (${formatSize(ev.size)})\n`);
+        break;
+      case 'done':
+        out.write(`Digest: ${ev.digest}\nStatus: ${ev.downloadedBytes > 0 ? 'downloaded newer image' : 'image is up to date'} for ${ev.ref}\n`);
+        break;
+    }
+  };
+}
+
+export interface LocalImage {
+  name: string;
+  platform: string;
+  config: ImageConfig;
+  configDigest: string;
+  manifestDigest: string;
+  lowerdirs: string[];
+}
+
+/** The image for `platform` from the local store; pulls it when it is missing (like `docker run`). */
+export async function localOrPull(state: State, ref: ImageReference, platform: Platform, progress: NodeJS.WritableStream): Promise<LocalImage> {
+  const name = ref.toString();
+  const want = formatPlatform(platform);
+  const record = await state.images.get(name);
+  let entry = record?.platforms.find((p) => p.platform === want);
+  let config: ImageConfig | undefined;
+  if (entry && state.content.has(entry.configDigest)) config = state.content.readJSON<ImageConfig>(entry.configDigest);
+  if (!entry || !config || !(config.rootfs?.diff_ids ?? []).every((d) => state.snapshots.has(d))) {
+    progress.write(`Unable to find image '${name}' (${want}) locally\n`);
+    const client = new RegistryClient();
+    let pulled: PulledImage;
+    try {
+      pulled = await pullImage(state, ref, { platform, client, onEvent: pullPrinter(progress) });
+    } finally {
+      await client.close();
+    }
+    entry = pulled.image;
+    config = pulled.config;
+  }
+  return {
+    name,
+    platform: want,
+    config,
+    configDigest: entry.configDigest,
+    manifestDigest: entry.manifestDigest,
+    lowerdirs: state.snapshots.lowerdirs(config.rootfs?.diff_ids ?? []),
+  };
+}

@@ -1,0 +1,59 @@
+// kiln's command-line entry: dispatches to a command, prints user errors as one line (exit 1) and keeps
+// stacks for bugs (set KILN_DEBUG=1 to see a stack for any error).
+import { parseFlags, flagBool, usageText } from './flags.js';
+import { helpFlag, type Command } from './command.js';
+import { errorMessage, isUserFacing } from '../util/errors.js';
+import { pullCommand } from './commands/pull.js';
+import { imagesCommand } from './commands/images.js';
+import { runCommand } from './commands/run.js';
+
+const commands: Command[] = [pullCommand, imagesCommand, runCommand];
+
+function mainHelp(): string {
+  return [
+    'Usage: kiln COMMAND [OPTIONS]',
+    '',
+    'kiln builds and runs OCI images.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'Environment: KILN_ROOT (state dir, default ~/.local/share/kiln), KILN_INSECURE_REGISTRIES, DOCKER_CONFIG.',
+    "Run 'kiln COMMAND --help' for more on a command.",
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(mainHelp());
+    return name ? 0 : 1;
+  }
+  if (name === 'version' || name === '--version') {
+    console.log('kiln 0.1.0');
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`kiln: unknown command "${name}" (see 'kiln --help')`);
+    return 1;
+  }
+  const specs = [...cmd.flags, helpFlag];
+  const parsed = parseFlags(`kiln ${cmd.name}`, rest, specs, { stopAtPositional: cmd.stopAtPositional });
+  if (flagBool(parsed, 'help')) {
+    console.log(`${cmd.summary}\n\n${usageText(cmd.usage, specs)}`);
+    return 0;
+  }
+  return cmd.run(parsed);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isUserFacing(err) && !process.env.KILN_DEBUG) console.error(`kiln: ${errorMessage(err)}`);
+    else console.error(err);
+    process.exitCode = isUserFacing(err) ? 1 : 2;
+  },
+);

@@ -1,0 +1,137 @@
+// The embedded build engine: Dockerfile → graph (one per platform) → solve → layer blobs → image configs
+// → exporters. `kiln build` calls it in-process; `kiln serve` will call the same function.
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import type { State } from '../../cache/state.js';
+import { RegistryClient } from '../oci/registry/client.js';
+import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
+import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
+import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
+import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
+import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
+import { Solver } from '../../solver/solver.js';
+import { defaultOps } from '../../solver/ops/index.js';
+import type { ProgressSink } from '../../solver/progress.js';
+import type { Ref } from '../../solver/refs.js';
+import { ImageResolver } from './image-resolver.js';
+import { layerBlob } from './layer-blobs.js';
+import { finalImageConfig } from './image-config.js';
+import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
+import type { ExportImage } from '../export/types.js';
+
+export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
+
+export interface BuildRequest {
+  /** The build context dir; undefined when the Dockerfile came from stdin with no context. */
+  contextDir?: string;
+  dockerfile: { text: string; name: string; path?: string };
+  target?: string;
+  buildArgs?: Record<string, string>;
+  /** Empty: this machine's platform. */
+  platforms?: Platform[];
+  buildContexts?: Record<string, BuildContextSpec>;
+  secrets?: Record<string, Buffer>;
+  noCache?: boolean;
+  noCacheFilter?: string[];
+  pull?: boolean;
+  sourceDateEpoch?: number;
+  labels?: Record<string, string>;
+  outputs: OutputSpec[];
+  progress?: ProgressSink;
+  printGraph?: 'json' | 'dot';
+  signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  /** The printed graph, for --print-graph (nothing was built). */
+  graph?: string;
+  exports: ExportOutcome[];
+  images: ExportImage[];
+  warnings: { line?: number; message: string }[];
+}
+
+/** Merges per-platform graphs: identical vertices (platform-independent work) appear once. */
+function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definition {
+  const seen = new Map<string, Vertex>();
+  for (const d of defs) for (const v of d.vertices) if (!seen.has(v.digest)) seen.set(v.digest, v);
+  return { vertices: [...seen.values()], outputs };
+}
+
+export async function build(state: State, req: BuildRequest): Promise<BuildResult> {
+  const platforms = req.platforms?.length ? req.platforms : [normalizePlatform(hostPlatform())];
+  const buildPlatform = normalizePlatform(hostPlatform());
+  const registry = new RegistryClient();
+  const emptyContext = req.contextDir ? undefined : mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
+  try {
+    const contextDir = req.contextDir ?? emptyContext!;
+    const ignore = req.contextDir ? loadDockerignore(contextDir, req.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
+    const localDirs: Record<string, string> = { context: contextDir };
+    const namedContexts: Record<string, NamedContext> = {};
+    for (const [name, spec] of Object.entries(req.buildContexts ?? {})) {
+      if (spec.kind === 'local') {
+        localDirs[`ctx-${name}`] = spec.path;
+        namedContexts[name] = { kind: 'local', name: `ctx-${name}` };
+      } else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
+      else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier };
+    }
+    const resolver = new ImageResolver(state, registry, { pull: req.pull });
+    const conversions: ConvertResult[] = [];
+    for (const platform of platforms) {
+      conversions.push(
+        await convertDockerfile({
+          dockerfile: req.dockerfile.text,
+          dockerfileName: req.dockerfile.name,
+          target: req.target,
+          buildArgs: req.buildArgs,
+          targetPlatform: platform,
+          buildPlatform,
+          namedContexts,
+          dockerignorePatterns: ignore?.patterns ?? [],
+          resolver,
+          sourceDateEpoch: req.sourceDateEpoch,
+          noCache: req.noCache,
+          noCacheFilter: req.noCacheFilter,
+          labels: req.labels,
+        }),
+      );
+    }
+    const warnings = conversions.flatMap((c) => c.warnings);
+    const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
+    const def = mergeDefinitions(
+      conversions.map((c) => c.definition),
+      outputs,
+    );
+    if (req.printGraph) {
+      return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings };
+    }
+
+    const solver = new Solver({ state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull }, defaultOps);
+    const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal }) : { refs: [] as Ref[] };
+    const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
+
+    const queue = new PQueue({ concurrency: 2 });
+    const images: ExportImage[] = await Promise.all(
+      conversions.map(async (c, i) => {
+        const ref: Ref = c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] };
+        if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
+        const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
+        const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l) => l.diffId), req.sourceDateEpoch);
+        return {
+          platform: platforms[i]!,
+          config,
+          layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType })),
+        };
+      }),
+    );
+    req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
+    const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch });
+    return { exports, images, warnings };
+  } finally {
+    await registry.close();
+    if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });
+  }
+}

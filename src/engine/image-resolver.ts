@@ -1,0 +1,46 @@
+// Resolves FROM images while the Dockerfile is converted (BuildKit's ResolveImageConfig): the ref pinned
+// by digest plus its config. A name already in the local image store for that platform is reused without
+// asking the registry (a tag resolved before is reused, as BuildKit does); `pull` asks the registry again.
+import type { State } from '../../cache/state.js';
+import type { RegistryClient } from '../oci/registry/client.js';
+import { parseReference } from '../oci/reference.js';
+import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
+import type { ImageMetaResolver, ImageConfigJSON } from '../../frontends/dockerfile/convert/types.js';
+
+export class ImageResolver implements ImageMetaResolver {
+  private readonly memo = new Map<string, Promise<{ ref: string; digest: string; config: ImageConfigJSON }>>();
+
+  constructor(
+    private readonly state: State,
+    private readonly registry: RegistryClient,
+    private readonly opts: { pull?: boolean } = {},
+  ) {}
+
+  resolve(refText: string, platform: Platform) {
+    const key = `${refText}\0${formatPlatform(normalizePlatform(platform))}`;
+    let p = this.memo.get(key);
+    if (!p) {
+      p = this.resolveUncached(refText, platform);
+      this.memo.set(key, p);
+    }
+    return p;
+  }
+
+  private async resolveUncached(refText: string, platform: Platform) {
+    const ref = parseReference(refText);
+    const want = formatPlatform(normalizePlatform(platform));
+    if (!this.opts.pull) {
+      const record = await this.state.images.get(ref.toString());
+      const entry = record?.platforms.find((p) => p.platform === want);
+      if (record && entry && this.state.content.has(entry.configDigest)) {
+        const config = this.state.content.readJSON<ImageConfig>(entry.configDigest) as ImageConfigJSON;
+        const pinned = ref.digest ? ref : ref.withDigest(entry.manifestDigest);
+        return { ref: pinned.toString(), digest: entry.manifestDigest, config };
+      }
+    }
+    const resolved = await this.registry.resolveImage(ref, normalizePlatform(platform));
+    const pinned = ref.digest ? ref : ref.withDigest(resolved.manifestDigest);
+    return { ref: pinned.toString(), digest: resolved.manifestDigest, config: resolved.config as ImageConfigJSON };
+  }
+}
