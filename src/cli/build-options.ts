@@ -5,11 +5,8 @@ import { FlagError } from './flags.js';
 import { parsePlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 
-export type OutputSpec =
-  | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }
-  | { type: 'oci' | 'docker' | 'tar'; dest: string; names: string[]; attrs: Record<string, string> }
-  | { type: 'local'; dest: string; attrs: Record<string, string> };
-
+import type { OutputSpec } from '../engine/exports.js';
+export type { OutputSpec };
 /** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
 export function parseCSV(flag: string, text: string): Record<string, string> {
   const out: Record<string, string> = {};

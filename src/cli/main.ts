@@ -6,8 +6,9 @@ import { errorMessage, isUserFacing } from '../util/errors.js';
 import { pullCommand } from './commands/pull.js';
 import { imagesCommand } from './commands/images.js';
 import { runCommand } from './commands/run.js';
+import { buildCommand } from './commands/build.js';
 
-const commands: Command[] = [pullCommand, imagesCommand, runCommand];
+const commands: Command[] = [buildCommand, runCommand, pullCommand, imagesCommand];
 
 function mainHelp(): string {
   return [

@@ -43,6 +43,8 @@ export interface BuildRequest {
   outputs: OutputSpec[];
   progress?: ProgressSink;
   printGraph?: 'json' | 'dot';
+  /** Network for RUN steps that do not ask for one (--network). */
+  network?: 'default' | 'none' | 'host';
   signal?: AbortSignal;
 }
 
@@ -109,7 +111,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings };
     }
 
-    const solver = new Solver({ state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull }, defaultOps);
+    const solver = new Solver({ state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host' }, defaultOps);
     const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal }) : { refs: [] as Ref[] };
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 

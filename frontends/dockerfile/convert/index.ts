@@ -1,0 +1,157 @@
+// Dockerfile → build graph + image config (kiln's dockerfile2llb). Parses, expands global ARGs, works out
+// which stages the target needs, resolves their bases, then dispatches each needed stage's instructions.
+import type { VertexInput } from '../../../solver/graph/ops.js';
+import { DockerfileParseError } from '../errors.js';
+import { parseStages } from '../instructions.js';
+import { parseDockerfile } from '../parser.js';
+import { suggest } from '../suggest.js';
+import { buildMetaArgs, PROXY_ARGS } from './args.js';
+import type { DispatchContext } from './context.js';
+import { dispatchCommand } from './dispatch.js';
+import { EnvList } from './env-list.js';
+import { GraphEmitter } from './graph-emit.js';
+import { DEFAULT_PATH } from './image-config.js';
+import { dispatchUser, dispatchWorkdir } from './instructions-meta.js';
+import { defaultPlatformArgs } from './platform.js';
+import { buildStageStates, linkStages, resolveStages } from './stages.js';
+import type { StageState } from './stage-state.js';
+import type { ConvertOptions, ConvertResult, ConvertWarning } from './types.js';
+
+export type * from './types.js';
+
+/** Build args BuildKit knows without an ARG instruction (they never trigger the unused-arg warning). */
+const BUILTIN_ARGS = new Set([...PROXY_ARGS, 'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE', 'BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_MULTI_PLATFORM', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR']);
+
+function proxyEnv(buildArgs: Record<string, string>): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(buildArgs).sort()) if (PROXY_ARGS.has(k)) out[k] = buildArgs[k]!;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function sourceDateEpoch(opts: ConvertOptions): number | undefined {
+  if (opts.sourceDateEpoch !== undefined) return opts.sourceDateEpoch;
+  const v = opts.buildArgs?.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new DockerfileParseError(`invalid SOURCE_DATE_EPOCH: ${v}`, 0, opts.dockerfileName ?? 'Dockerfile');
+  return Number(v);
+}
+
+/** Sets the stage's starting env, workdir and user from its base config (BuildKit dispatchStages). */
+function initFromBaseConfig(ctx: DispatchContext, d: StageState): void {
+  const cfg = (d.image.config ??= {});
+  if (d.platform!.os !== 'windows' && !(cfg.Env ?? []).some((e) => e.startsWith('PATH='))) cfg.Env = [...(cfg.Env ?? []), `PATH=${DEFAULT_PATH}`];
+  let env = d.state.env;
+  for (const e of cfg.Env ?? []) {
+    const i = e.indexOf('=');
+    env = i < 0 ? env.set(e, '') : env.set(e.slice(0, i), e.slice(i + 1));
+  }
+  d.state = { ...d.state, env };
+  if (cfg.WorkingDir) dispatchWorkdir(ctx, d, cfg.WorkingDir);
+  if (cfg.User) dispatchUser(undefined, d, cfg.User);
+}
+
+export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertResult> {
+  const file = opts.dockerfileName ?? 'Dockerfile';
+  const buildArgs = { ...(opts.buildArgs ?? {}) };
+  if (opts.dockerfile.length === 0) throw new DockerfileParseError('the Dockerfile cannot be empty', 0, file);
+  const rethrowWithFile = (e: unknown): never => {
+    if (e instanceof DockerfileParseError && !e.message.startsWith(file + ':') && !e.message.startsWith(file + ' ')) throw new DockerfileParseError(e.detail, e.line, file);
+    throw e;
+  };
+  let ast: ReturnType<typeof parseDockerfile>;
+  let parsed: ReturnType<typeof parseStages>;
+  try {
+    ast = parseDockerfile(opts.dockerfile);
+    parsed = parseStages(ast);
+  } catch (e) {
+    return rethrowWithFile(e);
+  }
+  if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
+  const warnings: ConvertWarning[] = ast.warnings.map((w) => ({ line: w.line, message: w.short }));
+  const escapeToken = ast.escapeToken;
+
+  const targetName = opts.target ?? parsed.stages[parsed.stages.length - 1]!.stageName;
+  const platformArgs = EnvList.fromArray(defaultPlatformArgs(opts.buildPlatform, opts.targetPlatform, targetName, buildArgs).map(([k, v]) => `${k}=${v}`));
+  let meta: ReturnType<typeof buildMetaArgs>;
+  try {
+    meta = buildMetaArgs(platformArgs, parsed.metaArgs, buildArgs, escapeToken);
+  } catch (e) {
+    return rethrowWithFile(e);
+  }
+  const epoch = sourceDateEpoch(opts);
+  let globalArgs = meta.env;
+  if (epoch !== undefined && globalArgs.has('SOURCE_DATE_EPOCH')) globalArgs = globalArgs.set('SOURCE_DATE_EPOCH', String(epoch));
+
+  const emitter = new GraphEmitter(file, !!opts.noCache);
+  const stages = buildStageStates(parsed.stages, globalArgs, opts, escapeToken, file);
+
+  let target: StageState | undefined;
+  if (opts.target) {
+    target = stages.byStageName(opts.target);
+    if (!target) {
+      const hint = suggest(opts.target, stages.names(), true);
+      throw new DockerfileParseError(`target stage ${JSON.stringify(opts.target)} could not be found${hint ? ` (did you mean ${hint}?)` : ''}`, 0, file);
+    }
+  } else {
+    target = stages.states[stages.states.length - 1]!;
+  }
+  linkStages(stages, file);
+
+  let contextRef: VertexInput | undefined;
+  const ctx: DispatchContext = {
+    opts, fileName: file, emitter, stages, globalArgs, buildArgs, escapeToken, epoch, warnings,
+    proxyEnv: proxyEnv(buildArgs),
+    mainContext: () => {
+      if (!contextRef) {
+        const name = opts.contextName ?? 'context';
+        const excludes = opts.dockerignorePatterns ?? [];
+        contextRef = emitter.add(
+          { kind: 'source', identifier: `local://${name}`, attrs: excludes.length > 0 ? { excludepatterns: JSON.stringify(excludes) } : undefined },
+          [], { description: `[internal] load build context` },
+        );
+      }
+      return contextRef;
+    },
+  };
+
+  const reachable = await resolveStages({ opts, fileName: file, stages, emitter }, target);
+
+  for (const d of stages.states) {
+    if (!reachable.has(d) || d.dispatched) continue;
+    d.init();
+    d.dispatched = true;
+    d.platform ??= opts.targetPlatform;
+    initFromBaseConfig(ctx, d);
+    for (const entry of d.commands) dispatchCommand(ctx, d, entry);
+  }
+
+  // Unused --build-arg values (BuildKit/docker: "were not consumed").
+  const declared = new Set<string>(meta.declared);
+  for (const d of reachable) for (const c of d.commands) if (c.command.name === 'arg') for (const a of c.command.args) declared.add(a.key);
+  const unused = Object.keys(buildArgs).filter((k) => !declared.has(k) && !BUILTIN_ARGS.has(k) && !platformArgs.has(k)).sort();
+  if (unused.length > 0) warnings.push({ message: `one or more build-args [${unused.join(' ')}] were not consumed` });
+
+  const image = target.image;
+  image.config ??= {};
+  if (opts.labels && Object.keys(opts.labels).length > 0) image.config.Labels = { ...(image.config.Labels ?? {}), ...opts.labels };
+  const tp = opts.targetPlatform;
+  const sameOsArch = image.os === tp.os && image.architecture === tp.architecture;
+  image.os = tp.os;
+  image.architecture = tp.architecture;
+  if (tp.variant || !sameOsArch) {
+    if (tp.variant) image.variant = tp.variant;
+    else delete image.variant;
+  }
+  delete image.created;
+  delete image.rootfs;
+
+  const output = target.state.ref;
+  return {
+    definition: emitter.builder.definition(output ? [output] : []),
+    output,
+    image,
+    baseImage: target.baseImage,
+    warnings,
+    stagesUsed: stages.states.filter((s) => reachable.has(s) && !s.unregistered).map((s) => s.label),
+  };
+}

@@ -1,0 +1,96 @@
+// The public shapes of the Dockerfile → graph conversion: options in, graph + image config out.
+import type { Definition, GraphPlatform, VertexInput } from '../../../solver/graph/ops.js';
+
+export type { GraphPlatform } from '../../../solver/graph/ops.js';
+
+export interface HealthcheckJSON {
+  Test?: string[];
+  /** nanoseconds */
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+/** The `config` member of an OCI/Docker image config (Docker's capitalised keys). */
+export interface ContainerConfigJSON {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  ArgsEscaped?: boolean;
+  Healthcheck?: HealthcheckJSON;
+  OnBuild?: string[] | null;
+  Shell?: string[];
+  [key: string]: unknown;
+}
+
+export interface HistoryJSON {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** An image config as JSON (OCI image-spec config, Docker extensions in `config`). */
+export interface ImageConfigJSON {
+  created?: string;
+  author?: string;
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  'os.version'?: string;
+  config?: ContainerConfigJSON;
+  rootfs?: { type: string; diff_ids: string[] };
+  history?: HistoryJSON[];
+  [key: string]: unknown;
+}
+
+export interface ImageMetaResolver {
+  /** Resolves an image ref for a platform (BuildKit's ResolveImageConfig): the ref pinned by digest and its config. */
+  resolve(ref: string, platform: GraphPlatform): Promise<{ ref: string; digest: string; config: ImageConfigJSON }>;
+}
+
+export type NamedContext =
+  | { kind: 'image'; ref: string }
+  | { kind: 'local'; name: string }
+  | { kind: 'oci-layout'; identifier: string };
+
+export interface ConvertOptions {
+  dockerfile: string;
+  dockerfileName?: string;
+  target?: string;
+  buildArgs?: Record<string, string>;
+  targetPlatform: GraphPlatform;
+  buildPlatform: GraphPlatform;
+  namedContexts?: Record<string, NamedContext>;
+  contextName?: string;
+  dockerignorePatterns?: string[];
+  resolver: ImageMetaResolver;
+  sourceDateEpoch?: number;
+  noCache?: boolean;
+  noCacheFilter?: string[];
+  labels?: Record<string, string>;
+}
+
+export interface ConvertWarning {
+  line?: number;
+  message: string;
+}
+
+export interface ConvertResult {
+  definition: Definition;
+  /** null = the target is empty scratch with no ops */
+  output: VertexInput | null;
+  image: ImageConfigJSON;
+  baseImage?: { ref: string; digest: string };
+  warnings: ConvertWarning[];
+  stagesUsed: string[];
+}

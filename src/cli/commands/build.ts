@@ -1,0 +1,151 @@
+// `kiln build`: buildx-compatible flags → an engine build request; progress on stderr; the image goes to
+// the local store unless --output says otherwise.
+import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { resolve, join, basename } from 'node:path';
+import type { Command } from '../command.js';
+import { flagBool, flagList, flagString, FlagError } from '../flags.js';
+import { openState } from '../context.js';
+import { parseBuildArgs, parseBuildContext, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
+import { parseProgressMode, progressView } from '../progress/index.js';
+import { build, type BuildRequest } from '../../engine/build.js';
+import type { OutputSpec } from '../../engine/exports.js';
+import { parseReference } from '../../oci/reference.js';
+import { formatPlatform } from '../../oci/platform.js';
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'Build an image from a Dockerfile',
+  usage: 'kiln build [OPTIONS] PATH | -',
+  flags: [
+    { name: 'file', short: 'f', type: 'string', valueName: 'FILE', description: 'Name of the Dockerfile (default: PATH/Dockerfile)' },
+    { name: 'tag', short: 't', type: 'string', multiple: true, valueName: 'NAME[:TAG]', description: 'Name and optionally a tag' },
+    { name: 'build-arg', type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Set build-time variables' },
+    { name: 'target', type: 'string', valueName: 'STAGE', description: 'Target build stage' },
+    { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch[/variant]', description: 'Target platform(s)' },
+    { name: 'build-context', type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'Additional build contexts (PATH, docker-image://REF, oci-layout://DIR[:TAG])' },
+    { name: 'secret', type: 'string', multiple: true, valueName: 'id=ID,src=FILE', description: 'Secret to expose to the build (src=FILE or env=VAR)' },
+    { name: 'network', type: 'string', valueName: 'MODE', description: 'Networking mode for RUN: default, none or host' },
+    { name: 'no-cache', type: 'bool', description: 'Do not use the cache' },
+    { name: 'no-cache-filter', type: 'string', multiple: true, valueName: 'STAGE', description: 'Do not cache the given stages' },
+    { name: 'pull', type: 'bool', description: 'Always resolve base images from the registry' },
+    { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, rawjson or quiet' },
+    { name: 'output', short: 'o', type: 'string', multiple: true, valueName: 'type=TYPE,dest=PATH', description: 'Output destination: image, oci, docker, local, tar' },
+    { name: 'label', type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Set metadata for the image' },
+    { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'Write the image digest to the file' },
+    { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'Write build result metadata to the file' },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print the image digest' },
+    { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
+  ],
+  async run(args) {
+    if (args.positionals.length !== 1) throw new FlagError('kiln build: requires exactly 1 argument: the context PATH (or - for a Dockerfile on stdin)');
+    const pathArg = args.positionals[0]!;
+    const fileFlag = flagString(args, 'file');
+    let contextDir: string | undefined;
+    let dockerfile: BuildRequest['dockerfile'];
+    if (pathArg === '-') {
+      if (fileFlag) throw new FlagError('kiln build: -f cannot be combined with a Dockerfile on stdin (-)');
+      dockerfile = { text: readFileSync(0, 'utf8'), name: 'Dockerfile' };
+    } else {
+      contextDir = resolve(pathArg);
+      if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new FlagError(`kiln build: context ${pathArg} is not a directory`);
+      const dfPath = fileFlag === '-' ? undefined : resolve(fileFlag ? fileFlag : join(contextDir, 'Dockerfile'));
+      let text: string;
+      try {
+        text = dfPath ? readFileSync(dfPath, 'utf8') : readFileSync(0, 'utf8');
+      } catch {
+        throw new FlagError(`kiln build: cannot read Dockerfile ${dfPath}: no such file`);
+      }
+      dockerfile = { text, name: dfPath ? basename(dfPath) : 'Dockerfile', path: dfPath };
+    }
+    const tags = flagList(args, 'tag');
+    for (const t of tags) parseReference(t); // a bad tag fails before anything runs
+    const outputs: OutputSpec[] = flagList(args, 'output').map((o) => parseOutput(o, tags));
+    if (outputs.length === 0) outputs.push({ type: 'image', names: tags, push: false, attrs: {} });
+    const network = flagString(args, 'network');
+    if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);
+    const secrets: Record<string, Buffer> = {};
+    for (const s of flagList(args, 'secret')) {
+      const { id, value } = parseSecret(s);
+      secrets[id] = value;
+    }
+    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
+    for (const b of flagList(args, 'build-context')) {
+      const { name, spec } = parseBuildContext(b);
+      buildContexts[name] = spec;
+    }
+    const labels: Record<string, string> = {};
+    for (const l of flagList(args, 'label')) {
+      const eq = l.indexOf('=');
+      if (eq <= 0) throw new FlagError(`invalid value "${l}" for flag --label: expected KEY=VALUE`);
+      labels[l.slice(0, eq)] = l.slice(eq + 1);
+    }
+    const printGraph = flagString(args, 'print-graph');
+    if (printGraph !== undefined && printGraph !== 'json' && printGraph !== 'dot') throw new FlagError(`invalid value "${printGraph}" for flag --print-graph: expected json or dot`);
+    const quiet = flagBool(args, 'quiet');
+    const mode = quiet ? 'quiet' : parseProgressMode(flagString(args, 'progress'));
+    const epochText = process.env.SOURCE_DATE_EPOCH;
+    let sourceDateEpoch: number | undefined;
+    if (epochText !== undefined && epochText !== '') {
+      if (!/^[0-9]+$/.test(epochText)) throw new FlagError(`invalid SOURCE_DATE_EPOCH "${epochText}": expected seconds since 1970`);
+      sourceDateEpoch = Number(epochText);
+    }
+    const buildArgs = parseBuildArgs(flagList(args, 'build-arg'));
+    if (sourceDateEpoch !== undefined && buildArgs.SOURCE_DATE_EPOCH === undefined) buildArgs.SOURCE_DATE_EPOCH = String(sourceDateEpoch);
+    const req: BuildRequest = {
+      contextDir,
+      dockerfile,
+      target: flagString(args, 'target'),
+      buildArgs,
+      platforms: parsePlatforms(flagList(args, 'platform')),
+      buildContexts,
+      secrets,
+      noCache: flagBool(args, 'no-cache'),
+      noCacheFilter: flagList(args, 'no-cache-filter'),
+      pull: flagBool(args, 'pull'),
+      sourceDateEpoch,
+      labels,
+      outputs,
+      printGraph: printGraph as 'json' | 'dot' | undefined,
+      network: network as BuildRequest['network'],
+    };
+
+    const view = progressView(printGraph ? 'quiet' : mode);
+    req.progress = (ev) => view.onEvent(ev);
+    const state = await openState();
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new Error('build interrupted'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    req.signal = abort.signal;
+    try {
+      const result = await build(state, req).finally(() => view.finish());
+      if (result.graph !== undefined) {
+        process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
+        return 0;
+      }
+      for (const w of result.warnings) process.stderr.write(`WARNING: ${w.line ? `${dockerfile.name}:${w.line}: ` : ''}${w.message}\n`);
+      const digest = result.exports.find((e) => e.digest)?.digest;
+      if (digest && !quiet && mode !== 'rawjson') {
+        const names = result.exports.flatMap((e) => e.names ?? []);
+        process.stderr.write(`image ${digest}${names.length ? ` (${names.join(', ')})` : ''} for ${result.images.map((i) => formatPlatform(i.platform)).join(', ')}\n`);
+      }
+      if (quiet && digest) process.stdout.write(`${digest}\n`);
+      const iid = flagString(args, 'iidfile');
+      if (iid && digest) writeFileSync(iid, digest);
+      const meta = flagString(args, 'metadata-file');
+      if (meta) {
+        const img = result.images[0];
+        writeFileSync(meta, JSON.stringify({
+          'containerimage.digest': digest,
+          'image.name': result.exports.flatMap((e) => e.names ?? []).join(','),
+          ...(img && result.images.length === 1 ? { 'containerimage.config': img.config } : {}),
+        }, null, 2) + '\n');
+      }
+      return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await state.close();
+    }
+  },
+};

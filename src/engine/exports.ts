@@ -1,0 +1,104 @@
+// Runs the --output exporters for a finished build: the local image store (default), OCI or docker
+// archives, a local directory or tar of the root filesystem. `dest=-` writes to stdout.
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import type { State } from '../../cache/state.js';
+import { parseReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/types.js';
+import type { ExportImage, ExportRequest } from '../export/types.js';
+import { exportToImageStore } from '../export/image-store.js';
+import { writeImageManifests } from '../export/manifests.js';
+import { writeOciArchive } from '../export/oci-archive.js';
+import { writeDockerArchive, checkDockerExportable } from '../export/docker-archive.js';
+import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
+import { UserError } from '../util/errors.js';
+
+export type OutputSpec =
+  | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }
+  | { type: 'oci' | 'docker' | 'tar'; dest: string; names: string[]; attrs: Record<string, string> }
+  | { type: 'local'; dest: string; attrs: Record<string, string> };
+
+export interface ExportOutcome {
+  type: OutputSpec['type'];
+  /** The image digest (manifest, or index for several platforms) where one was written. */
+  digest?: string;
+  names?: string[];
+  dest?: string;
+}
+
+function normalisedNames(names: string[]): string[] {
+  return names.map((n) => parseReference(n).toString());
+}
+
+function requestFor(images: ExportImage[], names: string[], attrs: Record<string, string>, sourceDateEpoch?: number): ExportRequest {
+  const oci = attrs['oci-mediatypes'];
+  return {
+    images,
+    names: normalisedNames(names),
+    ociMediaTypes: oci === undefined ? true : oci === 'true',
+    sourceDateEpoch,
+  };
+}
+
+async function toDest(dest: string, write: (out: Writable) => Promise<unknown>): Promise<void> {
+  if (dest === '-') {
+    if (process.stdout.isTTY) throw new UserError('refusing to write an archive to a terminal: use dest=FILE or redirect stdout');
+    await write(process.stdout);
+    return;
+  }
+  const path = resolve(dest);
+  mkdirSync(dirname(path), { recursive: true });
+  const out = createWriteStream(path);
+  await write(out);
+  if (!out.writableFinished) {
+    out.end();
+    await finished(out);
+  }
+}
+
+export async function runExports(state: State, images: ExportImage[], outputs: OutputSpec[], opts: { sourceDateEpoch?: number } = {}): Promise<ExportOutcome[]> {
+  const results: ExportOutcome[] = [];
+  for (const o of outputs) {
+    switch (o.type) {
+      case 'image': {
+        if (o.push) throw new UserError('pushing to a registry (--push, type=registry, push=true) is not supported by this kiln yet');
+        const req = requestFor(images, o.names, o.attrs, opts.sourceDateEpoch);
+        const { written } = await exportToImageStore(req, state);
+        results.push({ type: 'image', digest: written.root.digest, names: req.names });
+        break;
+      }
+      case 'oci':
+      case 'docker': {
+        const req = requestFor(images, o.names, o.attrs, opts.sourceDateEpoch);
+        if (o.type === 'docker') checkDockerExportable(req);
+        let root: Descriptor | undefined;
+        await toDest(o.dest, async (out) => {
+          const written = o.type === 'oci' ? await writeOciArchive(req, state.content, out) : await writeDockerArchive(req, state.content, out);
+          root = written.root;
+        });
+        results.push({ type: o.type, digest: root?.digest, dest: o.dest, names: req.names });
+        break;
+      }
+      case 'tar': {
+        const req = requestFor(images, [], o.attrs, opts.sourceDateEpoch);
+        await toDest(o.dest, (out) => writeRootfsTar(req, state.content, out));
+        results.push({ type: 'tar', dest: o.dest });
+        break;
+      }
+      case 'local': {
+        const req = requestFor(images, [], o.attrs, opts.sourceDateEpoch);
+        await writeRootfsDir(req, state.content, resolve(o.dest));
+        results.push({ type: 'local', dest: o.dest });
+        break;
+      }
+    }
+  }
+  // The image digest is known even when only files were exported (for --iidfile / metadata).
+  if (!results.some((r) => r.digest) && images.length) {
+    const written = writeImageManifests(requestFor(images, [], {}, opts.sourceDateEpoch), state.content);
+    results.push({ type: 'image', digest: written.root.digest, names: [] });
+  }
+  return results;
+}

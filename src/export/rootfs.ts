@@ -1,0 +1,92 @@
+// type=local and type=tar: the merged root filesystem of the built image(s). Layers are applied in order
+// onto a directory (whiteouts honoured); for several platforms each gets a subdirectory named as buildx
+// names them (linux_amd64, linux_arm64, linux_arm_v7).
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import type { ContentStore } from '../../cache/content-store.js';
+import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
+import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-layer.js';
+import { pumpTar } from './archive.js';
+import { decompressStream } from './compression.js';
+import { dirEntry, packTree } from './dir-tar.js';
+import { ExportError, type ExportImage, type ExportRequest } from './types.js';
+
+/** buildx's per-platform directory name: containerd's normalised platform with `/` → `_` (arm64's v8 dropped). */
+export function platformDirName(p: Platform): string {
+  const n = normalizePlatform(p);
+  const variant = n.architecture === 'arm64' && n.variant === 'v8' ? undefined : n.variant;
+  return [n.os, n.architecture, ...(variant ? [variant] : [])].join('_');
+}
+
+/** Applies the image's layers, in order, onto `dir` (created if missing). Each layer's diffID is checked. */
+export async function unpackImage(img: ExportImage, content: ContentStore, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const state = newApplyState();
+  const platform = formatPlatform(normalizePlatform(img.platform));
+  for (const [i, layer] of img.layers.entries()) {
+    const what = `layer ${i} (${layer.digest}) of the ${platform} image`;
+    if (!content.has(layer.digest)) throw new ExportError(`${what} is missing from the content store`);
+    const src = content.openVerified(layer.digest);
+    const plain = decompressStream(layer.mediaType);
+    const check = diffIdCheck(layer.diffId, what);
+    src.on('error', (err) => plain.destroy(err));
+    plain.on('error', (err) => check.destroy(err));
+    src.pipe(plain).pipe(check);
+    // The check fails at the end of the stream: wait for that as well as for the entries.
+    await Promise.all([applyLayerTar(check, dir, state, what), finished(check)]);
+  }
+  finishApply(dir, state);
+}
+
+function dirsFor(req: ExportRequest): { img: ExportImage; sub: string }[] {
+  if (req.images.length === 0) throw new ExportError('nothing to export: the build produced no image');
+  if (req.images.length === 1) return [{ img: req.images[0]!, sub: '' }];
+  const seen = new Set<string>();
+  return req.images.map((img) => {
+    const sub = platformDirName(img.platform);
+    if (seen.has(sub)) throw new ExportError(`two images for platform ${sub} in one export`);
+    seen.add(sub);
+    return { img, sub };
+  });
+}
+
+/** type=local: the merged tree in `dir`, or one subdirectory per platform. */
+export async function writeRootfsDir(req: ExportRequest, content: ContentStore, dir: string): Promise<void> {
+  for (const { img, sub } of dirsFor(req)) await unpackImage(img, content, sub ? join(dir, sub) : dir);
+}
+
+/**
+ * type=tar: the same tree as one tar stream on `out` (ended when done). The tree is merged in a temporary
+ * directory first (under `opts.tmpDir`, default the system's), since whiteouts in a later layer can remove
+ * what an earlier one wrote.
+ */
+export async function writeRootfsTar(req: ExportRequest, content: ContentStore, out: Writable, opts: { tmpDir?: string } = {}): Promise<void> {
+  const work = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-rootfs-'));
+  try {
+    const targets = dirsFor(req);
+    await writeRootfsDir(req, content, work);
+    const pack = tar.pack();
+    const pumped = pumpTar(pack, out);
+    try {
+      const links = new Map<string, string>();
+      for (const { sub } of targets) {
+        if (sub) await dirEntry(pack, join(work, sub), sub);
+        await packTree(pack, sub ? join(work, sub) : work, sub ? sub + '/' : '', links);
+      }
+      pack.finalize();
+    } catch (err) {
+      pack.destroy(err as Error);
+      await pumped.catch(() => {});
+      out.destroy(err as Error);
+      throw err;
+    }
+    await pumped;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
