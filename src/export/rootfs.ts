@@ -38,7 +38,12 @@ export async function unpackImage(img: ExportImage, content: ContentStore, dir: 
     plain.on('error', (err) => check.destroy(err));
     src.pipe(plain).pipe(check);
     // The check fails at the end of the stream: wait for that as well as for the entries.
-    await Promise.all([applyLayerTar(check, dir, state, what), finished(check)]);
+    try {
+      await Promise.all([applyLayerTar(check, dir, state, what), finished(check)]);
+    } catch (err) {
+      src.destroy(); // close the blob: pipe() does not pass a failure upstream
+      throw err;
+    }
   }
   finishApply(dir, state);
 }
