@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Start-to-exit latency of one container running /bin/true in the busybox rootfs: kiln's helper alone
+// (overlay with a throwaway upper, namespaces, cgroups, seccomp) versus `runc run` and `crun run` on an
+// equivalent bundle (config.json from `<runtime> spec`, read-only rootfs = the same busybox dir).
+// Prints a markdown table of medians. usage: node bench/sandbox-latency.mjs [runs=30]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runs = Number(process.argv[2] ?? 30);
+execFileSync('bash', [join(root, 'test/fixtures/make-busybox.sh'), join(root, 'test/.fixtures/busybox')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(root, 'scripts/build-native.mjs')], { stdio: 'inherit' });
+const rootfs = join(root, 'test/.fixtures/busybox/rootfs-amd64');
+const helper = join(root, 'native/build/kiln-sandbox');
+const work = mkdtempSync(join(tmpdir(), 'kiln-bench-sandbox-'));
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+/** Runs fn `runs` times; returns the median in ms, or the first failure's message. */
+function measure(fn) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = fn(i);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) return { error: (r.stderr?.toString() || `exit ${r.status}`).trim().split('\n').pop() };
+    times.push(ms);
+  }
+  return { ms: median(times) };
+}
+
+const specFile = join(work, 'spec.json');
+writeFileSync(specFile, JSON.stringify({ rootfs: { lowerdirs: [rootfs] }, args: ['/bin/true'], env: ['PATH=/bin'] }) + '\n');
+const results = [];
+results.push(['kiln-sandbox (overlay + tmpfs upper)', measure(() => spawnSync('sh', ['-c', `exec ${helper} 3<${specFile}`]))]);
+
+for (const runtime of ['runc', 'crun']) {
+  const bundle = join(work, runtime);
+  execFileSync('mkdir', ['-p', bundle]);
+  const gen = spawnSync(runtime, ['spec'], { cwd: bundle });
+  if (gen.status !== 0) { results.push([`${runtime} run`, { error: gen.stderr.toString().trim() }]); continue; }
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  config.root = { path: rootfs, readonly: true };
+  config.process.terminal = false;
+  config.process.args = ['/bin/true'];
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config, null, 2));
+  const id = `kiln-bench-${process.pid}-${runtime}`;
+  results.push([`${runtime} run`, measure((i) => spawnSync(runtime, ['run', '-b', bundle, `${id}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'] }))]);
+}
+rmSync(work, { recursive: true, force: true });
+
+console.log(`\nmedian of ${runs} runs of /bin/true in the busybox rootfs\n`);
+console.log('| runtime | median ms | vs kiln-sandbox |');
+console.log('|---|---:|---:|');
+const base = results[0][1].ms;
+for (const [name, r] of results) {
+  if (r.error) console.log(`| ${name} | failed: ${r.error.replace(/\|/g, '\\|')} | |`);
+  else console.log(`| ${name} | ${r.ms.toFixed(1)} | ${(r.ms / base).toFixed(2)}x |`);
+}

@@ -1,0 +1,43 @@
+/* The run spec the helper reads (mirrors SandboxSpec in native/sandbox.ts). */
+#ifndef KILN_SPEC_H
+#define KILN_SPEC_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum mount_kind { MOUNT_BIND, MOUNT_TMPFS, MOUNT_OVERLAY };
+
+struct spec_mount {
+  enum mount_kind kind;
+  char *source;          /* bind: host path */
+  char **lowerdirs;      /* overlay: layer dirs, topmost first */
+  size_t n_lowerdirs;
+  char *subpath;         /* overlay: the directory (or file) inside the merged layers to mount; NULL = root */
+  char *target;          /* absolute path inside the container */
+  bool readonly;
+  long long size_bytes;  /* tmpfs: 0 = kernel default */
+  long mode;             /* tmpfs: -1 = default (1777) */
+};
+
+struct spec {
+  char **lowerdirs; size_t n_lowerdirs;   /* topmost first */
+  char *upperdir, *workdir;               /* both or neither */
+  bool rootfs_readonly;
+  char **args; size_t n_args;
+  char **env; size_t n_env;
+  char *cwd;
+  uid_t uid; gid_t gid;
+  gid_t *additional_gids; size_t n_additional_gids;
+  char *hostname;
+  bool network_host;
+  struct spec_mount *mounts; size_t n_mounts;
+  long long memory_bytes;                 /* 0 = no limit */
+  long long pids;                         /* 0 = no limit */
+  long long cpu_shares, cpu_quota_us, cpu_period_us;
+  bool tty;
+  bool privileged;
+};
+
+/* Fills s from JSON text. Returns 0, or -1 with a one-line message in err. */
+int spec_parse(const char *text, struct spec *s, char *err, size_t errlen);
+#endif
