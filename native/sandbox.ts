@@ -66,6 +66,8 @@ export interface RunSandboxOptions {
   stdin?: NodeJS.ReadableStream | Buffer;
   /** Abort kills every process of the container, cleans up, and rejects with an AbortError. */
   signal?: AbortSignal;
+  /** Signals this process receives that are passed on to the container (`kiln run`, like docker's sig-proxy). */
+  forwardSignals?: NodeJS.Signals[];
 }
 
 /** The sandbox could not be set up (bad spec, missing layer dir, cgroup failure...): one line. */
@@ -151,11 +153,16 @@ export function runSandbox(spec: SandboxSpec, opts: RunSandboxOptions = {}): Pro
     control.destroy(); // EOF on fd 3: the helper SIGKILLs the container and cleans up
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const forward = (sig: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, sig);
+  };
+  for (const sig of opts.forwardSignals ?? []) process.on(sig, forward);
 
   return new Promise<SandboxResult>((resolve, reject) => {
     child.on('error', (e) => reject(new SandboxError(`cannot start sandbox helper ${helper}: ${e.message}`)));
     child.on('close', async (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
+      for (const s of opts.forwardSignals ?? []) process.off(s, forward);
       control.destroy();
       await statusDone;
       const text = Buffer.concat(statusChunks).toString('utf8').trim();

@@ -153,3 +153,13 @@ test('bad input gives one clear line and a non-zero exit', async () => {
   }
 });
 
+
+test('kiln run passes SIGTERM to the container process', async () => {
+  const run = kilnAsync(root, ['run', '--rm', image, 'sh', '-c', 'trap "echo got-term; exit 5" TERM; echo ready; while true; do sleep 0.1; done']);
+  const deadline = Date.now() + 20_000;
+  while (!run.output().stdout.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  assert.equal(r.stdout, 'ready\ngot-term\n');
+  assert.equal(r.status, 5);
+});

@@ -106,17 +106,16 @@ export const runCommand: Command = {
       await state.close();
     }
 
-    const abort = new AbortController();
-    const forward = () => abort.abort();
-    process.once('SIGTERM', forward);
-    process.once('SIGHUP', forward);
+    // Signals sent to kiln go to the container, as docker run's sig-proxy does. A terminal's Ctrl-C reaches
+    // the sandbox helper directly (same process group), so kiln only has to outlive it.
+    const ignoreInterrupt = () => {};
+    process.on('SIGINT', ignoreInterrupt);
     try {
-      const result = await runSandbox(spec, { stdio: 'inherit', signal: abort.signal });
+      const result = await runSandbox(spec, { stdio: 'inherit', forwardSignals: ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] });
       if (result.oomKilled) process.stderr.write('kiln: the container was killed: out of memory (--memory limit reached)\n');
       return result.exitCode;
     } finally {
-      process.off('SIGTERM', forward);
-      process.off('SIGHUP', forward);
+      process.off('SIGINT', ignoreInterrupt);
       if (flagBool(args, 'rm')) rmSync(containerDir, { recursive: true, force: true });
     }
   },
