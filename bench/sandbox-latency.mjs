@@ -50,6 +50,29 @@ for (const runtime of ['runc', 'crun']) {
   const id = `kiln-bench-${process.pid}-${runtime}`;
   results.push([`${runtime} run`, measure((i) => spawnSync(runtime, ['run', '-b', bundle, `${id}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'] }))]);
 }
+
+// The whole CLI: `kiln run --rm IMAGE true` (node start-up, state open, image lookup, sandbox), with the
+// image pulled from a throwaway local registry first.
+{
+  const port = 20000 + (process.pid % 20000);
+  const regDir = join(work, 'registry');
+  execFileSync('mkdir', ['-p', regDir]);
+  writeFileSync(join(regDir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regDir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const { spawn } = await import('node:child_process');
+  const reg = spawn('docker-registry', ['serve', join(regDir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && spawnSync('curl', ['-sf', `http://127.0.0.1:${port}/v2/`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const image = `127.0.0.1:${port}/busybox:latest`;
+    execFileSync('skopeo', ['copy', '-q', '--all', '--dest-tls-verify=false', `oci:${join(root, 'test/.fixtures/busybox/oci')}:latest`, `docker://${image}`]);
+    const env = { ...process.env, KILN_ROOT: join(work, 'kiln-root') };
+    const kiln = join(root, 'bin/kiln.js');
+    execFileSync(process.execPath, [kiln, 'pull', '-q', image], { env, stdio: 'ignore' });
+    results.push(['kiln run --rm (whole CLI)', measure(() => spawnSync(process.execPath, [kiln, 'run', '--rm', image, 'true'], { env, stdio: ['ignore', 'ignore', 'pipe'] }))]);
+    results.push(['node -e 0 (Node start-up alone)', measure(() => spawnSync(process.execPath, ['-e', '0']))]);
+  } finally {
+    reg.kill();
+  }
+}
 rmSync(work, { recursive: true, force: true });
 
 console.log(`\nmedian of ${runs} runs of /bin/true in the busybox rootfs\n`);

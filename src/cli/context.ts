@@ -1,8 +1,7 @@
 // What the commands share: opening the state (with a wait message when another kiln holds it), a
 // registry client, and finding an image locally or pulling it.
 import { State } from '../../cache/state.js';
-import { pullImage, type PullEvent, type PulledImage } from '../../cache/pull.js';
-import { RegistryClient } from '../oci/registry/client.js';
+import type { PullEvent, PulledImage } from '../../cache/pull.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
@@ -63,6 +62,8 @@ export async function localOrPull(state: State, ref: ImageReference, platform: P
   if (entry && state.content.has(entry.configDigest)) config = state.content.readJSON<ImageConfig>(entry.configDigest);
   if (!entry || !config || !(config.rootfs?.diff_ids ?? []).every((d) => state.snapshots.has(d))) {
     progress.write(`Unable to find image '${name}' (${want}) locally\n`);
+    // Loaded only when needed: the HTTP client costs more start-up time than running a container.
+    const [{ pullImage }, { RegistryClient }] = await Promise.all([import('../../cache/pull.js'), import('../oci/registry/client.js')]);
     const client = new RegistryClient();
     let pulled: PulledImage;
     try {

@@ -3,12 +3,14 @@
 import { parseFlags, flagBool, usageText } from './flags.js';
 import { helpFlag, type Command } from './command.js';
 import { errorMessage, isUserFacing } from '../util/errors.js';
-import { pullCommand } from './commands/pull.js';
-import { imagesCommand } from './commands/images.js';
-import { runCommand } from './commands/run.js';
-import { buildCommand } from './commands/build.js';
 
-const commands: Command[] = [buildCommand, runCommand, pullCommand, imagesCommand];
+// Commands load on demand: `kiln run` should not pay for loading the Dockerfile frontend and solver.
+const commands: { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'build', summary: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).buildCommand },
+  { name: 'run', summary: 'Run a command in a new container', load: async () => (await import('./commands/run.js')).runCommand },
+  { name: 'pull', summary: 'Download an image from a registry into the local store', load: async () => (await import('./commands/pull.js')).pullCommand },
+  { name: 'images', summary: 'List images in the local store', load: async () => (await import('./commands/images.js')).imagesCommand },
+];
 
 function mainHelp(): string {
   return [
@@ -34,11 +36,12 @@ async function main(argv: string[]): Promise<number> {
     console.log('kiln 0.1.0');
     return 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`kiln: unknown command "${name}" (see 'kiln --help')`);
     return 1;
   }
+  const cmd = await entry.load();
   const specs = [...cmd.flags, helpFlag];
   const parsed = parseFlags(`kiln ${cmd.name}`, rest, specs, { stopAtPositional: cmd.stopAtPositional });
   if (flagBool(parsed, 'help')) {
