@@ -14,4 +14,6 @@ export interface SolverEnv {
   hostPlatform: GraphPlatform;
   /** Re-resolve image tags from the registry even when resolved before (--pull). */
   pull?: boolean;
+  /** What RUN's `default` network means in this build (`kiln build --network`); host unless none. */
+  defaultNetwork?: 'none' | 'host';
 }

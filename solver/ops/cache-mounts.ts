@@ -2,7 +2,7 @@
 // the layer cache. sharing=shared lets concurrent users share it, locked serialises them, private gives a
 // concurrent user its own instance.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chownSync, chmodSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const users = new Map<string, number>();
@@ -13,7 +13,7 @@ function idDir(root: string, id: string, instance = 0): string {
   return join(root, 'cachemounts', instance ? `${h}-${instance}` : h);
 }
 
-export async function cacheMountDir(root: string, id: string, sharing: 'shared' | 'private' | 'locked', signal: AbortSignal): Promise<{ dir: string; release: () => void }> {
+export async function cacheMountDir(root: string, id: string, sharing: 'shared' | 'private' | 'locked', signal: AbortSignal, seed?: string): Promise<{ dir: string; release: () => void }> {
   const key = `${root}\0${id}`;
   if (sharing === 'locked') {
     while ((users.get(key) ?? 0) > 0) {
@@ -32,7 +32,15 @@ export async function cacheMountDir(root: string, id: string, sharing: 'shared' 
   const useKey = sharing === 'private' ? `${key}\0${instance}` : key;
   users.set(useKey, (users.get(useKey) ?? 0) + 1);
   const dir = idDir(root, id, instance);
-  mkdirSync(dir, { recursive: true });
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    // A new cache dir takes the owner and mode the mount asked for (uid=, gid=, mode=).
+    if (seed && existsSync(seed)) {
+      const st = lstatSync(seed);
+      chownSync(dir, st.uid, st.gid);
+      chmodSync(dir, st.mode & 0o7777);
+    }
+  }
   return {
     dir,
     release: () => {

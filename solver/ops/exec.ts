@@ -61,10 +61,13 @@ export const execOp: OpImpl<ExecOp> = {
         throw new SolveError((err as Error).message);
       }
       const env = [...op.env];
+      // Proxy settings reach the process but, as in BuildKit, not the image config.
+      for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
       const mounts: SandboxMount[] = [];
       for (const m of op.mounts) {
         if (m.dest === '/') continue;
-        mounts.push(await mountFor(m, inputs, ctx, scratchDir, releases, env));
+        const mount = await mountFor(m, inputs, ctx, scratchDir, releases, env);
+        if (mount) mounts.push(mount);
       }
       const spec: SandboxSpec = {
         rootfs: { lowerdirs, upperdir: layer.dir, workdir: layer.workdir },
@@ -73,7 +76,7 @@ export const execOp: OpImpl<ExecOp> = {
         cwd: op.cwd || '/',
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
         hostname: op.hostname ?? SANDBOX_HOSTNAME,
-        network: op.network === 'none' ? 'none' : 'host',
+        network: op.network === 'default' ? ctx.env.defaultNetwork ?? 'host' : op.network,
         mounts,
         privileged: op.security === 'insecure',
       };
@@ -99,12 +102,15 @@ export const execOp: OpImpl<ExecOp> = {
   },
 };
 
-async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void)[], env: string[]): Promise<SandboxMount> {
+async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void)[], env: string[]): Promise<SandboxMount | undefined> {
   switch (m.type) {
     case 'tmpfs':
       return { type: 'tmpfs', target: m.dest, sizeBytes: m.tmpfs?.size };
     case 'cache': {
-      const { dir, release } = await cacheMountDir(ctx.env.state.root, m.cache!.id, m.cache!.sharing, ctx.signal);
+      // The input (if any) is a dir made with the mount's uid/gid/mode: a new cache dir takes its owner and mode.
+      const template = m.input >= 0 ? inputs[m.input] : undefined;
+      const seed = template?.kind === 'layers' && template.layers.length ? join(template.layers.at(-1)!.dir, (m.selector ?? '/').replace(/^\/+/, '')) : undefined;
+      const { dir, release } = await cacheMountDir(ctx.env.state.root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
     }
@@ -116,6 +122,7 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
         throw new SolveError(`secret ${s.id} not found: pass it with --secret id=${s.id},src=FILE`);
       }
       if (s.env) env.push(`${s.env}=${value.toString('utf8')}`);
+      if (!m.dest) return undefined; // exposed as an environment variable only
       const file = join(scratchDir, `secret-${createHash('sha256').update(s.id).digest('hex').slice(0, 16)}`);
       writeFileSync(file, value, { mode: s.mode & 0o777 });
       chownSync(file, s.uid, s.gid);
@@ -135,6 +142,8 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
         mkdirSync(empty);
         return { type: 'bind', source: empty, target: m.dest, readonly: true };
       }
+      // One layer has nothing below it to merge with: bind it directly.
+      if (input.layers.length === 1) return { type: 'bind', source: join(input.layers[0]!.dir, selector), target: m.dest, readonly: true };
       return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: true };
     }
     case 'ssh':

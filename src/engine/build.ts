@@ -14,6 +14,7 @@ import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver } from '../../solver/solver.js';
+import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
@@ -112,7 +113,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     }
 
     const solver = new Solver({ state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host' }, defaultOps);
-    const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal }) : { refs: [] as Ref[] };
+    const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] as Ref[] };
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 
     const queue = new PQueue({ concurrency: 2 });

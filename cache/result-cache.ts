@@ -1,0 +1,47 @@
+// The persistent layer cache: a vertex's cache key → the layers of its result, recorded in level. A hit
+// is used only if every layer dir is still on disk, so a pruned or half-deleted entry is a miss, never a
+// broken build. Local directories (build contexts) are never recorded: they are read in place.
+import { existsSync } from 'node:fs';
+import type { State } from './state.js';
+
+/** A layer as recorded: how to find its dir again, and what is known about its blob. */
+export interface RecordedLayer {
+  /** Built layer id (snapshots/layers/<id>) … */
+  id?: string;
+  /** … or a pulled layer's diffID (snapshots/sha256/<hex>). */
+  diffId?: string;
+  blob?: { digest: string; size: number; mediaType: string };
+}
+
+export interface RecordedResult {
+  layers: RecordedLayer[];
+  /** For --explain: what the vertex was, when it was recorded. */
+  description?: string;
+  created: string;
+}
+
+const PREFIX = 'result/';
+
+export class ResultRecords {
+  constructor(private readonly state: State) {}
+
+  async get(key: string): Promise<RecordedResult | undefined> {
+    const rec = (await this.state.db.get(PREFIX + key)) as RecordedResult | undefined;
+    if (!rec) return undefined;
+    for (const l of rec.layers) {
+      const dir = this.layerDir(l);
+      if (!dir || !existsSync(dir)) return undefined;
+    }
+    return rec;
+  }
+
+  async put(key: string, rec: RecordedResult): Promise<void> {
+    await this.state.db.put(PREFIX + key, rec);
+  }
+
+  layerDir(l: RecordedLayer): string | undefined {
+    if (l.id) return this.state.snapshots.builtLayerDir(l.id);
+    if (l.diffId) return this.state.snapshots.dir(l.diffId);
+    return undefined;
+  }
+}
