@@ -9,7 +9,7 @@ import { verifyDefinition } from './graph/builder.js';
 import { canonicalJSON } from './graph/canonical.js';
 import type { Ref } from './refs.js';
 import { vertexProgress, type ProgressSink } from './progress.js';
-import type { OpContext, OpImpl } from './op.js';
+import { SolveError, type OpContext, type OpImpl } from './op.js';
 import type { SolverEnv } from './env.js';
 
 export type OpRegistry = { [K in Op['kind']]: OpImpl<Extract<Op, { kind: K }>> };
@@ -44,6 +44,15 @@ function vertexName(v: Vertex): string {
     default:
       return v.op.kind;
   }
+}
+
+/** A user-facing op error gains the Dockerfile line it came from (`Dockerfile:3: …`). */
+function located(err: unknown, v: Vertex): unknown {
+  const loc = v.meta.location;
+  if (!loc || !(err instanceof Error) || (err as { userFacing?: boolean }).userFacing !== true) return err;
+  if (err.message.startsWith(`${loc.file}:`)) return err;
+  const wrapped = new SolveError(`${loc.file}:${loc.startLine}: ${err.message}`, { cause: err });
+  return wrapped;
 }
 
 export class Solver {
@@ -129,7 +138,7 @@ export class Solver {
                 return ref;
               } catch (err) {
                 sink({ type: 'vertex.failed', digest, name, time: Date.now(), error: (err as Error).message });
-                throw err;
+                throw located(err, v);
               }
             },
           ) as Promise<Ref>;

@@ -8,7 +8,7 @@ import { sourceLocalOp } from './source-local.js';
 import { sourceHttpOp } from './source-http.js';
 import { execOp } from './exec.js';
 import { mergeOp } from './merge.js';
-import { fileOp } from './file/index.js';
+import { fileOp } from './file-op/index.js';
 
 function sourceFor(op: SourceOp): OpImpl<SourceOp> {
   const scheme = op.identifier.slice(0, op.identifier.indexOf('://'));

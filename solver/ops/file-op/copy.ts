@@ -1,0 +1,176 @@
+// COPY/ADD into a layer with BuildKit's semantics (solver/llbsolver/file/backend.go and fsutil's copy):
+// wildcards, following the top symlink only when asked, "dir contents" vs "the dir", the destination
+// becoming dest/<basename> when it is an existing directory, include/exclude patterns, chown/chmod,
+// fixed timestamps, hard links kept within one copy.
+import { copyFileSync, chownSync, chmodSync, linkSync, lchownSync, lutimesSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { posix } from 'node:path';
+import type { CopyAction } from '../../graph/ops.js';
+import { SolveError } from '../../op.js';
+import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
+import type { FsView } from './view.js';
+import type { LayerTarget } from './target.js';
+import type { Owner } from './owner.js';
+import { expandWildcard, hasWildcard } from './glob.js';
+import { tryUnpackArchive } from './unpack.js';
+
+interface CopyContext {
+  src: FsView;
+  target: LayerTarget;
+  action: CopyAction;
+  owner?: Owner;
+  mtime?: Date;
+  include?: IgnoreMatcher;
+  exclude?: IgnoreMatcher;
+  /** first destination path of each source inode (hard links) */
+  inodes: Map<string, string>;
+}
+
+/** BuildKit's cleanPath: absolute, cleaned, keeping a trailing `/` or `/.`. */
+function cleanKeepingSlash(p: string): string {
+  const c = posix.join('/', p);
+  if (p.endsWith('/.')) return c === '/' ? '/.' : `${c}/.`;
+  if (p.endsWith('/') && c !== '/') return `${c}/`;
+  return c;
+}
+
+export async function copyAction(src: FsView, target: LayerTarget, action: CopyAction, owner: Owner | undefined): Promise<void> {
+  const srcPath = cleanKeepingSlash(action.srcPath);
+  const destPath = cleanKeepingSlash(action.destPath);
+  const mtime = action.timestamp !== undefined ? new Date(action.timestamp * 1000) : undefined;
+  const ctx: CopyContext = {
+    src,
+    target,
+    action,
+    owner,
+    mtime,
+    include: action.includePatterns?.length ? new IgnoreMatcher(action.includePatterns) : undefined,
+    exclude: action.excludePatterns?.length ? new IgnoreMatcher(action.excludePatterns) : undefined,
+    inodes: new Map(),
+  };
+  if (!action.createDestPath) {
+    const parent = await target.merged.resolve(posix.dirname(posix.join('/', action.destPath)), true);
+    if (!(await target.merged.lookup(parent))) throw new SolveError(`failed to stat ${action.destPath}: no such file or directory`);
+  }
+  // As fsutil's ResolveWildcards: only a path with wildcards is expanded (and may match nothing); a plain
+  // path must exist.
+  let sources = [srcPath];
+  if (action.allowWildcard && hasWildcard(srcPath)) {
+    sources = await expandWildcard(src, srcPath);
+    if (sources.length === 0) {
+      if (action.allowEmptyWildcard) return;
+      throw new SolveError(`${srcPath}: no source files were specified (no matches)`);
+    }
+  }
+  for (const s of sources) {
+    if (action.attemptUnpackDockerCompatibility && (await tryUnpackArchive(src, s, target, destPath, owner, mtime))) continue;
+    await copyOne(ctx, s, destPath);
+  }
+}
+
+async function copyOne(ctx: CopyContext, srcRel: string, destPath: string): Promise<void> {
+  const { src, target, action } = ctx;
+  const srcResolved = await src.resolve(srcRel, action.followSymlink ?? false);
+  const srcEntry = await src.lookup(srcResolved);
+  if (!srcEntry) throw new SolveError(`"${posix.join('/', srcRel)}": not found`);
+  const srcIsDir = srcEntry.stat.isDirectory();
+
+  // Copy's "ensure the destination's parent": dest/ is a dir to create; dest/file needs dest/.
+  const cleanDest = posix.join('/', destPath);
+  const ensureDir = destPath.endsWith('/') || destPath.endsWith('/.') ? cleanDest : posix.dirname(cleanDest);
+  const mode = action.mode;
+  await target.mkdirAll(await target.merged.resolve(ensureDir, true), mode ?? 0o755, ctx.owner, ctx.mtime);
+
+  let dest = await target.merged.resolve(cleanDest, true);
+  const destEntry = await target.merged.lookup(dest);
+  const copyContents = action.dirCopyContents ?? false;
+  if ((!copyContents && srcIsDir && destEntry) || (!srcIsDir && destEntry?.stat.isDirectory())) {
+    dest = posix.join(dest, posix.basename(srcResolved || '/'));
+  }
+  if (copyContents && srcIsDir && !destEntry) await target.mkdirAll(dest, mode ?? 0o755, ctx.owner, ctx.mtime);
+  else await target.mkdirAll(posix.dirname(posix.join('/', dest)), mode ?? 0o755, ctx.owner, ctx.mtime);
+  await copyTree(ctx, srcResolved, '', dest);
+}
+
+function included(ctx: CopyContext, rel: string): boolean {
+  if (rel === '') return true;
+  if (ctx.exclude?.matches(rel)) return false;
+  if (ctx.include && !ctx.include.matches(rel)) return false;
+  return true;
+}
+
+/** Copies src entry `srcRel` (relative path `rel` below the copy root) to `dest` in the layer. */
+async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: string): Promise<boolean> {
+  const { src, target } = ctx;
+  const e = await src.lookup(srcRel);
+  if (!e) return false;
+  const st = e.stat;
+  const include = included(ctx, rel);
+  if (st.isDirectory()) {
+    const existing = await target.merged.lookup(dest);
+    let created = false;
+    const ensure = async () => {
+      if (created || (existing && existing.stat.isDirectory())) {
+        await target.mkdirAll(dest);
+        return;
+      }
+      if (existing) target.clear(dest);
+      await target.mkdirAll(posix.dirname(posix.join('/', dest)));
+      await target.mkdirAll(dest);
+      applyInfo(ctx, target.real(dest), st, false);
+      created = true;
+    };
+    // An excluded dir is still walked when include patterns could pick something below it.
+    if (!include && !ctx.include) return false;
+    if (include) await ensure();
+    let any = include;
+    for (const name of await src.readdir(srcRel)) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      any = (await copyTree(ctx, posix.join(srcRel, name), childRel, posix.join(dest, name))) || any;
+    }
+    // A dir created here takes the source's metadata (again: its children changed its mtime); one made
+    // only to hold included children (--parents, include patterns) too. An existing dir keeps its own.
+    if (created || (!include && any && !existing)) applyInfo(ctx, target.real(dest), st, false);
+    return any;
+  }
+  if (!include) return false;
+  await target.mkdirAll(posix.dirname(posix.join('/', dest)));
+  const out = target.real(dest);
+  const existing = await target.merged.lookup(dest);
+  if (existing?.stat.isDirectory()) {
+    if (!ctx.action.alwaysReplaceExistingDestPaths) throw new SolveError(`cannot copy to non-directory: /${dest} is a directory`);
+    await target.remove(dest, true);
+  }
+  target.clear(dest);
+  const inodeKey = `${st.dev}:${st.ino}`;
+  const firstLink = st.nlink > 1 ? ctx.inodes.get(inodeKey) : undefined;
+  if (firstLink) {
+    linkSync(firstLink, out);
+    return true;
+  }
+  if (st.isSymbolicLink()) symlinkSync(readlinkSync(e.real), out);
+  else if (st.isFile()) copyFileSync(e.real, out);
+  else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+    const type = st.isFIFO() ? 0o010000 : st.isCharacterDevice() ? 0o020000 : 0o060000;
+    await target.fsops.mknod(out, type | (st.mode & 0o7777), Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
+  } else return false; // sockets are not copied
+  if (st.nlink > 1) ctx.inodes.set(inodeKey, out);
+  applyInfo(ctx, out, st, st.isSymbolicLink());
+  return true;
+}
+
+function applyInfo(ctx: CopyContext, path: string, st: Stats, isLink: boolean): void {
+  const uid = ctx.owner?.uid ?? st.uid;
+  const gid = ctx.owner?.gid ?? st.gid;
+  const atime = ctx.mtime ?? st.atime;
+  const mtime = ctx.mtime ?? st.mtime;
+  if (isLink) {
+    lchownSync(path, uid, gid);
+    lutimesSync(path, atime, mtime);
+    return;
+  }
+  chownSync(path, uid, gid);
+  // chown clears setuid/setgid, so the mode goes after it.
+  chmodSync(path, ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777);
+  utimesSync(path, atime, mtime);
+}
+

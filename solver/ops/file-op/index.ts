@@ -1,0 +1,132 @@
+// file ops: COPY/ADD (copy), WORKDIR (mkdir), heredoc files (mkfile) and rm, applied in order into one
+// new layer on top of the base state. The key covers the op and, for each copy source, a digest of
+// exactly the files it selects.
+import { createHash } from 'node:crypto';
+import { writeFileSync, chownSync, chmodSync, utimesSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { FileOp, CopyAction } from '../../graph/ops.js';
+import { canonicalJSON } from '../../graph/canonical.js';
+import type { CacheMapDep, OpContext, OpImpl } from '../../op.js';
+import { SolveError } from '../../op.js';
+import { layersOf, type Ref } from '../../refs.js';
+import { FsOps } from '../../../cache/layers/fsops.js';
+import { FsView } from './view.js';
+import { LayerTarget } from './target.js';
+import { resolveOwner } from './owner.js';
+import { copyAction } from './copy.js';
+import { expandWildcard, hasWildcard } from './glob.js';
+import { selectionDigest } from './checksum.js';
+
+function viewOf(ref: Ref, fsops: FsOps): FsView {
+  if (ref.kind === 'dir') return FsView.ofDir(ref.path, ref.excludes);
+  return FsView.ofLayers(ref.layers.map((l) => l.dir).reverse(), fsops);
+}
+
+export const fileOp: OpImpl<FileOp> = {
+  async cacheMap(op, ctx) {
+    const deps: CacheMapDep[] = ctx.vertex.inputs.map(() => ({}));
+    const copies = op.actions.filter((a): a is CopyAction => a.type === 'copy' && a.src >= 0);
+    for (let i = 0; i < deps.length; i++) {
+      const uses = copies.filter((a) => a.src === i);
+      if (uses.length === 0) continue;
+      deps[i] = {
+        contentDigest: async (ref) => {
+          const fsops = FsOps.start();
+          try {
+            const view = viewOf(ref, fsops);
+            const parts = [];
+            for (const a of uses) {
+              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
+            }
+            return `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
+          } finally {
+            await fsops.close();
+          }
+        },
+      };
+    }
+    return { digest: `sha256:${createHash('sha256').update(canonicalJSON({ file: op })).digest('hex')}`, deps };
+  },
+
+  async exec(op, inputs, ctx) {
+    const base = op.base >= 0 ? layersOf(inputs[op.base]!, 'file op base') : [];
+    const layer = ctx.env.state.snapshots.newLayer();
+    const fsops = FsOps.start();
+    try {
+      const target = new LayerTarget(layer.dir, base.map((l) => l.dir).reverse(), fsops);
+      for (const action of op.actions) {
+        ctx.signal.throwIfAborted();
+        await applyAction(action, inputs, target, fsops, ctx);
+        target.merged.invalidate();
+      }
+      await fsops.syncfs(layer.dir);
+      const dir = layer.commit();
+      return { kind: 'layers', layers: [...base, { dir, id: layer.id }] };
+    } catch (err) {
+      layer.discard();
+      if (err instanceof SolveError || (err as { userFacing?: boolean }).userFacing) throw err;
+      throw new SolveError((err as Error).message);
+    } finally {
+      await fsops.close();
+    }
+  },
+};
+
+async function applyAction(action: FileOp['actions'][number], inputs: Ref[], target: LayerTarget, fsops: FsOps, ctx: OpContext): Promise<void> {
+  const warn = (m: string) => ctx.progress.warn(m);
+  switch (action.type) {
+    case 'copy': {
+      const src = action.src >= 0 ? viewOf(inputs[action.src]!, fsops) : FsView.ofLayers([], fsops);
+      const owner = await resolveOwner(action.owner, target.merged, warn);
+      await copyAction(src, target, action, owner);
+      return;
+    }
+    case 'mkdir': {
+      const owner = await resolveOwner(action.owner, target.merged, warn);
+      const path = await target.merged.resolve(action.path, true);
+      const mtime = action.timestamp !== undefined ? new Date(action.timestamp * 1000) : undefined;
+      const existing = await target.merged.lookup(path);
+      if (existing) {
+        if (!existing.stat.isDirectory()) throw new SolveError(`mkdir ${action.path}: not a directory`);
+        // BuildKit's mkdir -p of an existing dir changes nothing, but WORKDIR still makes a layer entry.
+        await target.mkdirAll(path);
+        return;
+      }
+      if (!action.makeParents) {
+        const parent = await target.merged.lookup(posix.dirname(posix.join('/', path)));
+        if (!parent) throw new SolveError(`mkdir ${action.path}: no such file or directory`);
+      }
+      await target.mkdirAll(path, action.mode & 0o777, owner, mtime);
+      return;
+    }
+    case 'mkfile': {
+      const owner = await resolveOwner(action.owner, target.merged, warn);
+      const path = await target.merged.resolve(action.path, false);
+      await target.mkdirAll(posix.dirname(posix.join('/', path)));
+      target.clear(path);
+      const out = target.real(path);
+      writeFileSync(out, Buffer.from(action.data, 'base64'));
+      if (owner) chownSync(out, owner.uid, owner.gid);
+      chmodSync(out, action.mode & 0o7777);
+      if (action.timestamp !== undefined) {
+        const t = new Date(action.timestamp * 1000);
+        utimesSync(out, t, t);
+      }
+      return;
+    }
+    case 'rm': {
+      const paths = action.allowWildcard && hasWildcard(action.path) ? await expandWildcard(target.merged, action.path) : [action.path];
+      for (const p of paths) {
+        const resolved = await target.merged.resolve(p, false);
+        const here = await target.merged.lookup(resolved);
+        if (!here) {
+          if (action.allowNotFound) continue;
+          throw new SolveError(`rm ${action.path}: no such file or directory`);
+        }
+        // A whiteout is needed only when the base (not this layer) shows something at the path.
+        await target.remove(resolved, (await target.base.lookup(resolved)) !== undefined);
+      }
+      return;
+    }
+  }
+}
