@@ -19,7 +19,7 @@ import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
-import { layerBlob } from './layer-blobs.js';
+import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import { finalImageConfig } from './image-config.js';
 import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
@@ -116,12 +116,14 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] as Ref[] };
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 
+    // Layer compression comes from the first --output that sets it (compression=zstd, compression-level=…).
+    const compression = compressionFromAttrs(req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level'])?.attrs ?? {});
     const queue = new PQueue({ concurrency: 2 });
     const images: ExportImage[] = await Promise.all(
       conversions.map(async (c, i) => {
         const ref: Ref = c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] };
         if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
-        const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
+        const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { ...compression, sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
         const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l) => l.diffId), req.sourceDateEpoch);
         return {
           platform: platforms[i]!,

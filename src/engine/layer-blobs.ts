@@ -1,11 +1,21 @@
 // Turns a built layer dir into a compressed blob in the content store, once: the result is remembered in
-// the db by layer id, compression and SOURCE_DATE_EPOCH, so rebuilds and re-exports reuse it. Pulled
-// layers already have their blob. The layer's snapshot is also made findable by its diffID, which is how
-// `kiln run` finds an image's layers.
+// the db by layer id, compression, level and SOURCE_DATE_EPOCH, so rebuilds and re-exports reuse it.
+// Pulled layers keep their blob unless force-compression asks for another compression. The layer's
+// snapshot is also made findable by its diffID, which is how `kiln run` finds an image's layers.
+import { PassThrough } from 'node:stream';
 import type { State } from '../../cache/state.js';
-import { writeLayerTarGzip } from '../../cache/layers/diff.js';
+import { writeLayerTar, writeLayerTarGzip } from '../../cache/layers/diff.js';
 import type { Layer, LayerBlob } from '../../solver/refs.js';
-import { OCI_LAYER_GZIP } from '../oci/mediatypes.js';
+import { OCI_LAYER_GZIP, layerCompressionOf } from '../oci/mediatypes.js';
+import { compressLayerStream } from '../export/compression.js';
+import { UserError } from '../util/errors.js';
+
+export interface LayerCompressionOptions {
+  compression?: 'gzip' | 'zstd' | 'uncompressed';
+  level?: number;
+  force?: boolean;
+  sourceDateEpoch?: number;
+}
 
 export interface ExportedLayer {
   diffId: string;
@@ -19,17 +29,44 @@ interface StoredLayerBlob {
   mediaType: string;
 }
 
-export async function layerBlob(state: State, layer: Layer, opts: { sourceDateEpoch?: number } = {}): Promise<ExportedLayer> {
-  if (layer.blob && layer.diffId) return { diffId: layer.diffId, blob: layer.blob };
-  if (!layer.id) throw new Error(`layer ${layer.dir} has neither a blob nor an id`);
-  const key = `layerblob/${layer.id}/gzip/${opts.sourceDateEpoch ?? ''}`;
-  const known = (await state.db.get(key)) as StoredLayerBlob | undefined;
+/** Reads buildx's `compression=`, `compression-level=`, `force-compression=` output attributes. */
+export function compressionFromAttrs(attrs: Record<string, string>): Omit<LayerCompressionOptions, 'sourceDateEpoch'> {
+  const c = attrs.compression;
+  if (c !== undefined && c !== 'gzip' && c !== 'zstd' && c !== 'uncompressed') {
+    throw new UserError(`invalid value "${c}" for --output compression: expected gzip, zstd or uncompressed`);
+  }
+  const levelText = attrs['compression-level'];
+  const level = levelText === undefined ? undefined : Number(levelText);
+  if (levelText !== undefined && !Number.isInteger(level)) throw new UserError(`invalid value "${levelText}" for --output compression-level`);
+  return { compression: c as LayerCompressionOptions['compression'], level, force: attrs['force-compression'] === 'true' };
+}
+
+export async function layerBlob(state: State, layer: Layer, opts: LayerCompressionOptions = {}): Promise<ExportedLayer> {
+  const compression = opts.compression ?? 'gzip';
+  const wanted = compression === 'uncompressed' ? 'none' : compression;
+  if (layer.blob && layer.diffId && (!opts.force || layerCompressionOf(layer.blob.mediaType) === wanted)) {
+    return { diffId: layer.diffId, blob: layer.blob };
+  }
+  const key = layer.id ? `layerblob/${layer.id}` : `layerblob/diff/${layer.diffId}`;
+  const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}`;
+  const known = (await state.db.get(dbKey)) as StoredLayerBlob | undefined;
   if (known && state.content.has(known.digest)) {
     return { diffId: known.diffId, blob: { digest: known.digest, size: known.size, mediaType: known.mediaType } };
   }
-  const written = await state.content.ingestComputed((tmp) => writeLayerTarGzip(layer.dir, tmp, { sourceDateEpoch: opts.sourceDateEpoch }));
-  const stored: StoredLayerBlob = { diffId: written.diffId, digest: written.digest, size: written.compressedSize, mediaType: OCI_LAYER_GZIP };
-  await state.db.put(key, stored);
-  state.snapshots.linkDiffId(written.diffId, layer.dir);
+  let stored: StoredLayerBlob;
+  if (compression === 'gzip' && opts.level === undefined) {
+    const w = await state.content.ingestComputed((tmp) => writeLayerTarGzip(layer.dir, tmp, { sourceDateEpoch: opts.sourceDateEpoch }));
+    stored = { diffId: w.diffId, digest: w.digest, size: w.compressedSize, mediaType: OCI_LAYER_GZIP };
+  } else {
+    const tar = new PassThrough({ highWaterMark: 1 << 20 });
+    const packing = writeLayerTar(layer.dir, tar, { sourceDateEpoch: opts.sourceDateEpoch });
+    const [c] = await Promise.all([
+      compressLayerStream(tar, state.content, { compression: wanted === 'none' ? 'none' : wanted, level: opts.level }),
+      packing,
+    ]);
+    stored = { diffId: c.diffId, digest: c.digest, size: c.size, mediaType: c.mediaType };
+  }
+  await state.db.put(dbKey, stored);
+  if (layer.id) state.snapshots.linkDiffId(stored.diffId, layer.dir);
   return { diffId: stored.diffId, blob: { digest: stored.digest, size: stored.size, mediaType: stored.mediaType } };
 }

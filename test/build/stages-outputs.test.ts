@@ -104,3 +104,33 @@ test('SOURCE_DATE_EPOCH makes two builds give the same manifest digest', () => {
     rmSync(otherRoot, { recursive: true, force: true });
   }
 });
+
+test('compression=zstd in --output: built layers are zstd; force-compression recompresses the base too', () => {
+  const ctx = { Dockerfile: `FROM ${base}\nRUN echo zstd > /z\n` };
+  const layersOf = (archive: string) => {
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' }));
+    return raw.layers.map((l: { mediaType: string }) => l.mediaType);
+  };
+  const plain = join(out, 'zstd.tar');
+  let r = kilnBuild(root, ctx, ['-o', `type=oci,dest=${plain},compression=zstd`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(layersOf(plain), ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd']);
+  const forced = join(out, 'zstd-forced.tar');
+  r = kilnBuild(root, ctx, ['-o', `type=oci,dest=${forced},compression=zstd,compression-level=9,force-compression=true`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(layersOf(forced), ['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.v1.tar+zstd']);
+  // Each zstd blob decompresses (with Debian's zstd) to the tar its config's diff_id names.
+  const dir = join(out, 'zstd-extract');
+  execFileSync('mkdir', ['-p', dir]);
+  execFileSync('tar', ['-xf', forced, '-C', dir]);
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  const blob = (d: string) => join(dir, 'blobs/sha256', d.slice(7));
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+  const config = JSON.parse(readFileSync(blob(manifest.config.digest), 'utf8'));
+  manifest.layers.forEach((l: { digest: string }, i: number) => {
+    const sum = execFileSync('bash', ['-c', `zstd -dc < '${blob(l.digest)}' | sha256sum | cut -d' ' -f1`], { encoding: 'utf8' }).trim();
+    assert.equal(`sha256:${sum}`, config.rootfs.diff_ids[i]);
+  });
+  const listing = execFileSync('bash', ['-c', `zstd -dc < '${blob(manifest.layers[1].digest)}' | tar -tv`], { encoding: 'utf8' });
+  assert.match(listing, / z$/m);
+});
