@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: set up, make the offline busybox base image (from Debian's busybox-static),
-# serve it from a throwaway local registry (127.0.0.1, free port), and run it with kiln's embedded engine.
+# The README's first command: set up, make the offline base images (busybox from Debian's busybox-static,
+# a tcc toolchain image), serve them from a throwaway local registry (127.0.0.1, free port), then build
+# examples/hello with kiln's embedded engine and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash test/fixtures/make-busybox.sh >/dev/null
+bash test/fixtures/make-toolchain.sh >/dev/null
 
 export KILN_ROOT=${KILN_ROOT:-$PWD/.kiln-example}
 reg=$(mktemp -d)
@@ -14,8 +16,11 @@ docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 & regpid=$!
 trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; rm -rf "$reg"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 skopeo copy -q --all --dest-tls-verify=false oci:test/.fixtures/busybox/oci:latest "docker://127.0.0.1:$port/busybox:latest"
+skopeo copy -q --dest-tls-verify=false oci:test/.fixtures/tcc/oci:latest "docker://127.0.0.1:$port/tcc:latest"
 
 set -x
-node bin/kiln.js pull "127.0.0.1:$port/busybox:latest"
-node bin/kiln.js run --rm "127.0.0.1:$port/busybox:latest" sh -c 'echo "hello from kiln: $(uname -m), pid $$, host $(hostname)"'
+node bin/kiln.js build --build-arg "REGISTRY=127.0.0.1:$port" -t kiln-example/hello examples/hello
+node bin/kiln.js run --rm kiln-example/hello
+node bin/kiln.js build --build-arg "REGISTRY=127.0.0.1:$port" -t kiln-example/c-from-scratch examples/multi-stage
+node bin/kiln.js run --rm kiln-example/c-from-scratch
 node bin/kiln.js images
