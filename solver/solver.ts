@@ -92,7 +92,9 @@ export class Solver {
       if (!p) {
         const v = byDigest.get(digest)!;
         p = (async () => {
-          const cm = await implOf(v).cacheMap(v.op, contextOf(v));
+          const cm = await implOf(v).cacheMap(v.op, contextOf(v)).catch((err) => {
+            throw located(err, v);
+          });
           const deps = await Promise.all(
             v.inputs.map(async (input, i) => {
               const dep = cm.deps[i] ?? {};

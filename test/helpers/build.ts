@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { kiln, type KilnResult } from './kiln.js';
+import { kiln, kilnAsync, type KilnResult } from './kiln.js';
 
 export type ContextFiles = Record<string, string | { content: string; mode?: number }>;
 
@@ -29,6 +29,20 @@ export function kilnBuild(root: string, files: ContextFiles, args: string[] = []
   const context = opts.context ?? writeContext(files);
   const meta = join(context, '.kiln-metadata.json');
   const r = kiln(root, ['build', '--progress', 'plain', '--metadata-file', meta, ...args, context], { env: opts.env, timeoutMs: 300_000 });
+  const out: BuildOutcome = { ...r, context };
+  if (r.status === 0 && existsSync(meta)) {
+    const m = JSON.parse(readFileSync(meta, 'utf8'));
+    out.digest = m['containerimage.digest'];
+    out.config = m['containerimage.config'];
+  }
+  return out;
+}
+
+/** Like kilnBuild, without blocking this process (when the test itself serves something kiln fetches). */
+export async function kilnBuildAsync(root: string, files: ContextFiles, args: string[] = []): Promise<BuildOutcome> {
+  const context = writeContext(files);
+  const meta = join(context, '.kiln-metadata.json');
+  const r = await kilnAsync(root, ['build', '--progress', 'plain', '--metadata-file', meta, ...args, context]).done;
   const out: BuildOutcome = { ...r, context };
   if (r.status === 0 && existsSync(meta)) {
     const m = JSON.parse(readFileSync(meta, 'utf8'));

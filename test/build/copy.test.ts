@@ -1,0 +1,225 @@
+// COPY and ADD as BuildKit does them, checked on the built image's files (type, mode, owner, content,
+// symlink targets) through a `type=local` export.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
+import { tempRoot } from '../helpers/kiln.js';
+import { kilnBuild, kilnBuildAsync, writeContext, errorLine } from '../helpers/build.js';
+
+let reg: TestRegistry;
+let base: string;
+let root: string;
+let outs: string;
+
+before(async () => {
+  reg = await startRegistry();
+  base = pushBusybox(reg, 'library/busybox', 'latest');
+  root = tempRoot();
+  outs = mkdtempSync(join(tmpdir(), 'kiln-copy-out-'));
+});
+after(async () => {
+  await reg?.stop();
+  rmSync(root, { recursive: true, force: true });
+  rmSync(outs, { recursive: true, force: true });
+});
+
+let n = 0;
+function exported(dockerfile: string, files: Record<string, string>, prepare?: (ctx: string) => void, args: string[] = []) {
+  const context = writeContext({ Dockerfile: dockerfile, ...files });
+  prepare?.(context);
+  const dest = join(outs, `out-${n++}`);
+  const r = kilnBuild(root, {}, ['-o', `type=local,dest=${dest}`, ...args], { context });
+  assert.equal(r.status, 0, r.stderr);
+  const st = (p: string) => lstatSync(join(dest, p));
+  const read = (p: string) => readFileSync(join(dest, p), 'utf8');
+  return { dest, st, read, stderr: r.stderr, has: (p: string) => existsSync(join(dest, p)) };
+}
+
+test('COPY destinations: file, into a dir, dir contents, wildcards, several sources', () => {
+  const img = exported(
+    [
+      `FROM ${base}`,
+      'COPY a.txt /renamed.txt',
+      'COPY a.txt /into/',
+      'COPY dir /contents',
+      'COPY dir/ /contents-slash/',
+      'COPY *.txt /txt/',
+      'COPY a.txt b.txt /multi/',
+      'WORKDIR /work',
+      'COPY a.txt .',
+      'COPY a.txt relative/',
+    ].join('\n'),
+    { 'a.txt': 'A\n', 'b.txt': 'B\n', 'c.md': 'C\n', 'dir/one': '1\n', 'dir/sub/two': '2\n' },
+  );
+  assert.equal(img.read('renamed.txt'), 'A\n');
+  assert.equal(img.read('into/a.txt'), 'A\n');
+  assert.equal(img.read('contents/one'), '1\n');
+  assert.equal(img.read('contents/sub/two'), '2\n');
+  assert.ok(!img.has('contents/dir'), 'COPY dir copies the contents, not the dir');
+  assert.equal(img.read('contents-slash/sub/two'), '2\n');
+  assert.equal(img.read('txt/a.txt'), 'A\n');
+  assert.equal(img.read('txt/b.txt'), 'B\n');
+  assert.ok(!img.has('txt/c.md'));
+  assert.equal(img.read('multi/b.txt'), 'B\n');
+  assert.equal(img.read('work/a.txt'), 'A\n');
+  assert.equal(img.read('work/relative/a.txt'), 'A\n');
+});
+
+test('COPY keeps modes, setuid bits and symlinks; --chmod and --chown change them', () => {
+  const img = exported(
+    [
+      `FROM ${base}`,
+      'COPY tool /keep/tool',
+      'COPY link /keep/link',
+      'COPY --chmod=0640 tool /chmod/tool',
+      'COPY --chown=nobody:nobody tool /chown-name/tool',
+      'COPY --chown=1234:5678 dir /chown-id/',
+      'COPY --chown=4321 tool /chown-uid/tool',
+    ].join('\n'),
+    { tool: '#!/bin/sh\n', 'dir/f': 'f\n' },
+    (ctx) => {
+      chmodSync(join(ctx, 'tool'), 0o4755);
+      symlinkSync('tool', join(ctx, 'link'));
+    },
+  );
+  assert.equal(img.st('keep/tool').mode & 0o7777, 0o4755);
+  // As in BuildKit, a symlink named as the source is followed: its target's content is copied.
+  assert.ok(img.st('keep/link').isFile());
+  assert.equal(img.read('keep/link'), '#!/bin/sh\n');
+  assert.equal(img.st('chmod/tool').mode & 0o7777, 0o640);
+  assert.deepEqual([img.st('chown-name/tool').uid, img.st('chown-name/tool').gid], [65534, 65534]);
+  assert.deepEqual([img.st('chown-id/f').uid, img.st('chown-id/f').gid], [1234, 5678]);
+  assert.deepEqual([img.st('chown-uid/tool').uid, img.st('chown-uid/tool').gid], [4321, 4321]);
+});
+
+test('an unknown --chown name falls back to 0 with a warning naming the line', () => {
+  const img = exported(`FROM ${base}\nCOPY --chown=ghost:ghost a /a\n`, { a: 'a\n' });
+  assert.deepEqual([img.st('a').uid, img.st('a').gid], [0, 0]);
+  assert.match(img.stderr, /WARNING: .*user "ghost" not found/);
+});
+
+test('COPY --link, --exclude, --parents, --from a stage', () => {
+  const img = exported(
+    [
+      '# syntax=docker/dockerfile:1.7-labs',
+      `FROM ${base} AS builder`,
+      'RUN mkdir -p /out/logs && echo built > /out/app && echo noise > /out/logs/x.log',
+      `FROM ${base}`,
+      'COPY --link a.txt /linked/a.txt',
+      'COPY --exclude=*.log tree/ /excluded/',
+      'COPY --parents tree/deep/./x/y.txt /parents/',
+      'COPY --from=builder /out/app /from-stage/app',
+    ].join('\n'),
+    { 'a.txt': 'A\n', 'tree/keep.txt': 'k\n', 'tree/drop.log': 'd\n', 'tree/deep/x/y.txt': 'y\n' },
+  );
+  assert.equal(img.read('linked/a.txt'), 'A\n');
+  assert.ok(img.has('bin/busybox'), '--link result is stacked on the stage');
+  assert.equal(img.read('excluded/keep.txt'), 'k\n');
+  assert.ok(!img.has('excluded/drop.log'));
+  assert.equal(img.read('parents/x/y.txt'), 'y\n');
+  assert.equal(img.read('from-stage/app'), 'built\n');
+});
+
+test('.dockerignore hides files from COPY, with ! exceptions', () => {
+  const img = exported(`FROM ${base}\nCOPY . /ctx/\n`, {
+    '.dockerignore': '*.secret\nbuild/**\n!build/keep.me\n',
+    'app.txt': 'app\n',
+    'key.secret': 'no\n',
+    'build/out.o': 'no\n',
+    'build/keep.me': 'yes\n',
+  });
+  assert.equal(img.read('ctx/app.txt'), 'app\n');
+  assert.ok(!img.has('ctx/key.secret'));
+  assert.ok(!img.has('ctx/build/out.o'));
+  assert.equal(img.read('ctx/build/keep.me'), 'yes\n');
+});
+
+test('ADD extracts local tar archives (gzip, bzip2, xz) and copies other files', () => {
+  const img = exported(
+    [`FROM ${base}`, 'ADD plain.tar /t/', 'ADD files.tar.gz /gz/', 'ADD files.tar.bz2 /bz/', 'ADD files.tar.xz /xz/', 'ADD notes.txt /notes.txt'].join('\n'),
+    { 'notes.txt': 'n\n' },
+    (ctx) => {
+      const src = join(ctx, 'src');
+      mkdirSync(join(src, 'pkg'), { recursive: true });
+      writeFileSync(join(src, 'pkg/run.sh'), 'echo run\n', { mode: 0o755 });
+      execFileSync('tar', ['-cf', join(ctx, 'plain.tar'), '-C', src, 'pkg']);
+      execFileSync('tar', ['-czf', join(ctx, 'files.tar.gz'), '-C', src, 'pkg']);
+      execFileSync('tar', ['-cjf', join(ctx, 'files.tar.bz2'), '-C', src, 'pkg']);
+      execFileSync('tar', ['-cJf', join(ctx, 'files.tar.xz'), '-C', src, 'pkg']);
+      rmSync(src, { recursive: true });
+    },
+  );
+  for (const d of ['t', 'gz', 'bz', 'xz']) {
+    assert.equal(img.read(`${d}/pkg/run.sh`), 'echo run\n', d);
+    assert.equal(img.st(`${d}/pkg/run.sh`).mode & 0o777, 0o755, d);
+  }
+  assert.equal(img.read('notes.txt'), 'n\n');
+});
+
+test('ADD of an http URL: not extracted, mode 0600, --checksum verified', async () => {
+  const body = 'remote content\n';
+  const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const srv: Server = createServer((req, res) => {
+    if (req.url === '/files/remote.txt') res.writeHead(200, { 'last-modified': 'Wed, 01 Jan 2020 00:00:00 GMT' }).end(body);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/files/remote.txt`;
+  try {
+    const dest = join(outs, 'url');
+    const ok = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD --checksum=${sum} ${url} /dl/\n` }, ['-o', `type=local,dest=${dest}`]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(readFileSync(join(dest, 'dl/remote.txt'), 'utf8'), body);
+    assert.equal(lstatSync(join(dest, 'dl/remote.txt')).mode & 0o777, 0o600);
+    const bad = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /dl/\n` });
+    assert.notEqual(bad.status, 0);
+    assert.match(errorLine(bad), /Dockerfile:2: .*digest mismatch/);
+    const missing = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD ${url}.nope /dl/\n` });
+    assert.notEqual(missing.status, 0);
+    assert.match(errorLine(missing), /404/);
+  } finally {
+    srv.close();
+  }
+});
+
+test('sources never escape the context', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'kiln-escape-'));
+  writeFileSync(join(parent, 'outside.txt'), 'secret outside the context\n');
+  const context = join(parent, 'ctx');
+  mkdirSync(context);
+  writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY ../outside.txt /x\n`);
+  symlinkSync('../outside.txt', join(context, 'sneaky'));
+  try {
+    const r = kilnBuild(root, {}, [], { context });
+    assert.notEqual(r.status, 0);
+    assert.match(errorLine(r), /Dockerfile:2: .*outside\.txt.*not found/);
+    // A symlink is followed inside the context's root: ../outside.txt is /outside.txt of the context.
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY sneaky /copied\n`);
+    const viaLink = kilnBuild(root, {}, [], { context });
+    assert.notEqual(viaLink.status, 0);
+    assert.match(errorLine(viaLink), /Dockerfile:2: .*not found/);
+    assert.doesNotMatch(viaLink.stderr, /secret outside the context/);
+    // Copied as part of a directory, the link stays a link (its target is not read).
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY . /ctx/\n`);
+    const dest = join(outs, 'escape');
+    const whole = kilnBuild(root, {}, ['-o', `type=local,dest=${dest}`], { context });
+    assert.equal(whole.status, 0, whole.stderr);
+    assert.equal(readlinkSync(join(dest, 'ctx/sneaky')), '../outside.txt');
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('WORKDIR is created owned by the current USER', () => {
+  const img = exported(`FROM ${base}\nUSER nobody\nWORKDIR /work/dir\n`, {});
+  assert.equal(img.st('work/dir').uid, 65534);
+  assert.equal(img.st('work/dir').mode & 0o777, 0o755);
+});
+
+void chownSync;
