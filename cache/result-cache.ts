@@ -11,6 +11,7 @@ export interface RecordedLayer {
   /** … or a pulled layer's diffID (snapshots/sha256/<hex>). */
   diffId?: string;
   blob?: { digest: string; size: number; mediaType: string };
+  created?: string;
 }
 
 export interface RecordedResult {

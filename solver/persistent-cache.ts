@@ -20,14 +20,14 @@ export class PersistentResultCache implements ResultCache {
     if (!rec) return undefined;
     return {
       kind: 'layers',
-      layers: rec.layers.map((l) => ({ dir: this.records.layerDir(l)!, id: l.id, diffId: l.diffId, blob: l.blob })),
+      layers: rec.layers.map((l) => ({ dir: this.records.layerDir(l)!, id: l.id, diffId: l.diffId, blob: l.blob, created: l.created })),
     };
   }
 
   async put(key: string, vertex: Vertex, ref: Ref): Promise<void> {
     if (ref.kind !== 'layers') return;
     await this.records.put(key, {
-      layers: ref.layers.map((l) => (l.id ? { id: l.id } : { diffId: l.diffId, blob: l.blob })),
+      layers: ref.layers.map((l) => (l.id ? { id: l.id, created: l.created } : { diffId: l.diffId, blob: l.blob })),
       description: vertex.meta.description,
       created: new Date().toISOString(),
     });

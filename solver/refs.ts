@@ -16,6 +16,8 @@ export interface Layer {
   blob?: LayerBlob;
   /** Id of a layer built by kiln (its dir lives in the snapshot store under this id). */
   id?: string;
+  /** When a built layer was made (ISO 8601): its history time, so a cached rebuild gives the same image. */
+  created?: string;
 }
 
 export type Ref =

@@ -91,7 +91,7 @@ export const execOp: OpImpl<ExecOp> = {
         throw new SolveError(`process "${op.args.join(' ')}" did not complete successfully: exit code: ${result.exitCode}${why}`);
       }
       const dir = layer.commit();
-      return { kind: 'layers', layers: [...rootLayers, { dir, id: layer.id }] } satisfies Ref;
+      return { kind: 'layers', layers: [...rootLayers, { dir, id: layer.id, created: new Date().toISOString() }] } satisfies Ref;
     } catch (err) {
       layer.discard();
       throw err;

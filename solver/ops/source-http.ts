@@ -65,7 +65,7 @@ async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
       utimesSync(path, t, t);
     }
     const dir = layer.commit();
-    return { ref: { kind: 'layers', layers: [{ dir, id: layer.id }] }, digest };
+    return { ref: { kind: 'layers', layers: [{ dir, id: layer.id, created: new Date().toISOString() }] }, digest };
   } catch (err) {
     layer.discard();
     if (err instanceof SolveError) throw err;

@@ -124,7 +124,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
         const ref: Ref = c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] };
         if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
         const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { ...compression, sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
-        const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l) => l.diffId), req.sourceDateEpoch);
+        const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l, j) => ({ diffId: l.diffId, created: ref.layers[j]!.created })), req.sourceDateEpoch);
         return {
           platform: platforms[i]!,
           config,

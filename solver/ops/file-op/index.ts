@@ -61,7 +61,7 @@ export const fileOp: OpImpl<FileOp> = {
       }
       await fsops.syncfs(layer.dir);
       const dir = layer.commit();
-      return { kind: 'layers', layers: [...base, { dir, id: layer.id }] };
+      return { kind: 'layers', layers: [...base, { dir, id: layer.id, created: new Date().toISOString() }] };
     } catch (err) {
       layer.discard();
       if (err instanceof SolveError || (err as { userFacing?: boolean }).userFacing) throw err;
