@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Definition, Op, Vertex } from './graph/ops.js';
 import { verifyDefinition } from './graph/builder.js';
 import { canonicalJSON } from './graph/canonical.js';
+import { vertexLabel } from './graph/print.js';
 import type { Ref } from './refs.js';
 import { vertexProgress, type ProgressSink } from './progress.js';
 import { SolveError, type OpContext, type OpImpl } from './op.js';
@@ -32,18 +33,6 @@ export interface SolveResult {
   /** Cache key of every vertex visited. */
   keys: Map<string, string>;
   cachedVertices: Set<string>;
-}
-
-function vertexName(v: Vertex): string {
-  if (v.meta.description) return v.meta.description;
-  switch (v.op.kind) {
-    case 'source':
-      return v.op.identifier;
-    case 'exec':
-      return v.op.args.join(' ');
-    default:
-      return v.op.kind;
-  }
 }
 
 /** A user-facing op error gains the Dockerfile line it came from (`Dockerfile:3: …`). */
@@ -116,7 +105,7 @@ export class Solver {
       let p = results.get(digest);
       if (!p) {
         const v = byDigest.get(digest)!;
-        const name = vertexName(v);
+        const name = vertexLabel(v);
         p = (async () => {
           const key = await keyOf(digest);
           if (opts.cache && !v.meta.ignoreCache) {

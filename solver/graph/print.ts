@@ -5,7 +5,8 @@ export function graphToJSON(def: Definition): string {
   return JSON.stringify(def, null, 2);
 }
 
-function label(v: Vertex): string {
+/** What a vertex is called in progress and graph pictures: its description, or a summary of its op. */
+export function vertexLabel(v: Vertex): string {
   if (v.meta.description) return v.meta.description;
   switch (v.op.kind) {
     case 'source':
@@ -25,7 +26,7 @@ export function graphToDot(def: Definition): string {
   const lines = ['digraph kiln {', '  rankdir=BT;', '  node [shape=box, fontname="monospace"];'];
   for (const v of def.vertices) {
     const shape = v.op.kind === 'source' ? 'ellipse' : v.op.kind === 'exec' ? 'box' : 'note';
-    lines.push(`  "${short(v.digest)}" [label="${esc(label(v).slice(0, 80))}", shape=${shape}];`);
+    lines.push(`  "${short(v.digest)}" [label="${esc(vertexLabel(v).slice(0, 80))}", shape=${shape}];`);
     v.inputs.forEach((i, n) => lines.push(`  "${short(v.digest)}" -> "${short(i.digest)}" [label="${n}"];`));
   }
   lines.push('}');

@@ -6,6 +6,7 @@ import { SolveError } from '../op.js';
 import { sourceImageOp } from './source-image.js';
 import { sourceLocalOp } from './source-local.js';
 import { sourceHttpOp } from './source-http.js';
+import { sourceOciLayoutOp } from './source-oci-layout.js';
 import { execOp } from './exec.js';
 import { mergeOp } from './merge.js';
 import { fileOp } from './file-op/index.js';
@@ -20,6 +21,8 @@ function sourceFor(op: SourceOp): OpImpl<SourceOp> {
     case 'http':
     case 'https':
       return sourceHttpOp;
+    case 'oci-layout':
+      return sourceOciLayoutOp;
     default:
       throw new SolveError(`unsupported source ${op.identifier}`);
   }

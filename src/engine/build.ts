@@ -79,7 +79,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
         localDirs[`ctx-${name}`] = spec.path;
         namedContexts[name] = { kind: 'local', name: `ctx-${name}` };
       } else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
-      else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier };
+      else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
     }
     const resolver = new ImageResolver(state, registry, { pull: req.pull });
     const conversions: ConvertResult[] = [];
@@ -117,7 +117,11 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 
     // Layer compression comes from the first --output that sets it (compression=zstd, compression-level=…).
-    const compression = compressionFromAttrs(req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level'])?.attrs ?? {});
+    // With none set, an image kept only in the local store has uncompressed layers, as dockerd's store
+    // does: nothing is gained by gzipping what only `kiln run` will read. Archives and pushes get gzip.
+    const chosen = req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
+    const localOnly = req.outputs.every((o) => o.type === 'image' && !o.push);
+    const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const } : {};
     const queue = new PQueue({ concurrency: 2 });
     const images: ExportImage[] = await Promise.all(
       conversions.map(async (c, i) => {

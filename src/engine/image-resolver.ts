@@ -4,6 +4,8 @@
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../oci/registry/client.js';
 import { parseReference } from '../oci/reference.js';
+import { parseLayoutRef } from '../oci/layout-ref.js';
+import { resolveLayoutImage } from '../oci/layout.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
 import type { ImageMetaResolver, ImageConfigJSON } from '../../frontends/dockerfile/convert/types.js';
@@ -28,6 +30,11 @@ export class ImageResolver implements ImageMetaResolver {
   }
 
   private async resolveUncached(refText: string, platform: Platform) {
+    if (refText.startsWith('oci-layout://')) {
+      const l = parseLayoutRef(refText);
+      const r = await resolveLayoutImage(l.dir, l.tag, normalizePlatform(platform));
+      return { ref: refText.replace(/^oci-layout:\/\//, ''), digest: r.manifestDigest, config: r.config as ImageConfigJSON };
+    }
     const ref = parseReference(refText);
     const want = formatPlatform(normalizePlatform(platform));
     if (!this.opts.pull) {

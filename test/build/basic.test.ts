@@ -1,30 +1,17 @@
 // `kiln build` end to end: a Dockerfile using the common instructions builds into the local store, the
 // image runs with `kiln run`, and its config and history are what BuildKit writes.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
-import { kiln, tempRoot } from '../helpers/kiln.js';
+import { buildSuite } from '../helpers/suite.js';
+import { kiln } from '../helpers/kiln.js';
 import { kilnBuild, errorLine } from '../helpers/build.js';
 
-let reg: TestRegistry;
-let base: string;
-let root: string;
-
-before(async () => {
-  reg = await startRegistry();
-  base = pushBusybox(reg, 'library/busybox', 'latest');
-  root = tempRoot();
-});
-after(async () => {
-  await reg?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const suite = buildSuite();
 
 test('a single-stage Dockerfile builds, runs, and has the config BuildKit writes', () => {
-  const r = kilnBuild(root, {
+  const r = kilnBuild(suite.root, {
     Dockerfile: [
-      `FROM ${base}`,
+      `FROM ${suite.base}`,
       'ARG GREETING=hello',
       'ENV APP_HOME=/app LANG=C.UTF-8',
       'WORKDIR $APP_HOME',
@@ -62,15 +49,15 @@ test('a single-stage Dockerfile builds, runs, and has the config BuildKit writes
   assert.match(history.find((h) => h.created_by?.startsWith('RUN'))!.created_by, /^RUN \|1 GREETING=hello \/bin\/sh -c chmod 0755 greet\.sh && echo "\$GREETING from RUN" > built\.txt # buildkit$/);
   assert.equal(history.find((h) => h.created_by?.startsWith('ENV'))!.empty_layer, true);
 
-  const run = kiln(root, ['run', '--rm', 'kiln-test/basic:1']);
+  const run = kiln(suite.root, ['run', '--rm', 'kiln-test/basic:1']);
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout, 'hi world from hello from RUN as 65534 in /app\n');
-  const over = kiln(root, ['run', '--rm', 'kiln-test/basic:1', 'there']);
+  const over = kiln(suite.root, ['run', '--rm', 'kiln-test/basic:1', 'there']);
   assert.equal(over.stdout, 'hi there from hello from RUN as 65534 in /app\n');
 });
 
 test('a failing RUN names the Dockerfile line and the exit code', () => {
-  const r = kilnBuild(root, { Dockerfile: `FROM ${base}\nRUN echo about to fail\nRUN echo failing >&2; exit 3\n` });
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN echo about to fail\nRUN echo failing >&2; exit 3\n` });
   assert.notEqual(r.status, 0);
   assert.equal(errorLine(r), 'kiln: Dockerfile:3: process "/bin/sh -c echo failing >&2; exit 3" did not complete successfully: exit code: 3');
   assert.match(r.stderr, /failing/);

@@ -1,6 +1,6 @@
 // COPY and ADD as BuildKit does them, checked on the built image's files (type, mode, owner, content,
 // symlink targets) through a `type=local` export.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -8,33 +8,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
-import { tempRoot } from '../helpers/kiln.js';
+import { buildSuite } from '../helpers/suite.js';
 import { kilnBuild, kilnBuildAsync, writeContext, errorLine } from '../helpers/build.js';
 
-let reg: TestRegistry;
-let base: string;
-let root: string;
-let outs: string;
-
-before(async () => {
-  reg = await startRegistry();
-  base = pushBusybox(reg, 'library/busybox', 'latest');
-  root = tempRoot();
-  outs = mkdtempSync(join(tmpdir(), 'kiln-copy-out-'));
-});
-after(async () => {
-  await reg?.stop();
-  rmSync(root, { recursive: true, force: true });
-  rmSync(outs, { recursive: true, force: true });
-});
+const suite = buildSuite();
 
 let n = 0;
 function exported(dockerfile: string, files: Record<string, string>, prepare?: (ctx: string) => void, args: string[] = []) {
   const context = writeContext({ Dockerfile: dockerfile, ...files });
   prepare?.(context);
-  const dest = join(outs, `out-${n++}`);
-  const r = kilnBuild(root, {}, ['-o', `type=local,dest=${dest}`, ...args], { context });
+  const dest = join(suite.outs, `out-${n++}`);
+  const r = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}`, ...args], { context });
   assert.equal(r.status, 0, r.stderr);
   const st = (p: string) => lstatSync(join(dest, p));
   const read = (p: string) => readFileSync(join(dest, p), 'utf8');
@@ -44,7 +28,7 @@ function exported(dockerfile: string, files: Record<string, string>, prepare?: (
 test('COPY destinations: file, into a dir, dir contents, wildcards, several sources', () => {
   const img = exported(
     [
-      `FROM ${base}`,
+      `FROM ${suite.base}`,
       'COPY a.txt /renamed.txt',
       'COPY a.txt /into/',
       'COPY dir /contents',
@@ -74,7 +58,7 @@ test('COPY destinations: file, into a dir, dir contents, wildcards, several sour
 test('COPY keeps modes, setuid bits and symlinks; --chmod and --chown change them', () => {
   const img = exported(
     [
-      `FROM ${base}`,
+      `FROM ${suite.base}`,
       'COPY tool /keep/tool',
       'COPY link /keep/link',
       'COPY --chmod=0640 tool /chmod/tool',
@@ -99,7 +83,7 @@ test('COPY keeps modes, setuid bits and symlinks; --chmod and --chown change the
 });
 
 test('an unknown --chown name falls back to 0 with a warning naming the line', () => {
-  const img = exported(`FROM ${base}\nCOPY --chown=ghost:ghost a /a\n`, { a: 'a\n' });
+  const img = exported(`FROM ${suite.base}\nCOPY --chown=ghost:ghost a /a\n`, { a: 'a\n' });
   assert.deepEqual([img.st('a').uid, img.st('a').gid], [0, 0]);
   assert.match(img.stderr, /WARNING: .*user "ghost" not found/);
 });
@@ -108,9 +92,9 @@ test('COPY --link, --exclude, --parents, --from a stage', () => {
   const img = exported(
     [
       '# syntax=docker/dockerfile:1.7-labs',
-      `FROM ${base} AS builder`,
+      `FROM ${suite.base} AS builder`,
       'RUN mkdir -p /out/logs && echo built > /out/app && echo noise > /out/logs/x.log',
-      `FROM ${base}`,
+      `FROM ${suite.base}`,
       'COPY --link a.txt /linked/a.txt',
       'COPY --exclude=*.log tree/ /excluded/',
       'COPY --parents tree/deep/./x/y.txt /parents/',
@@ -127,7 +111,7 @@ test('COPY --link, --exclude, --parents, --from a stage', () => {
 });
 
 test('.dockerignore hides files from COPY, with ! exceptions', () => {
-  const img = exported(`FROM ${base}\nCOPY . /ctx/\n`, {
+  const img = exported(`FROM ${suite.base}\nCOPY . /ctx/\n`, {
     '.dockerignore': '*.secret\nbuild/**\n!build/keep.me\n',
     'app.txt': 'app\n',
     'key.secret': 'no\n',
@@ -142,7 +126,7 @@ test('.dockerignore hides files from COPY, with ! exceptions', () => {
 
 test('ADD extracts local tar archives (gzip, bzip2, xz) and copies other files', () => {
   const img = exported(
-    [`FROM ${base}`, 'ADD plain.tar /t/', 'ADD files.tar.gz /gz/', 'ADD files.tar.bz2 /bz/', 'ADD files.tar.xz /xz/', 'ADD notes.txt /notes.txt'].join('\n'),
+    [`FROM ${suite.base}`, 'ADD plain.tar /t/', 'ADD files.tar.gz /gz/', 'ADD files.tar.bz2 /bz/', 'ADD files.tar.xz /xz/', 'ADD notes.txt /notes.txt'].join('\n'),
     { 'notes.txt': 'n\n' },
     (ctx) => {
       const src = join(ctx, 'src');
@@ -172,15 +156,15 @@ test('ADD of an http URL: not extracted, mode 0600, --checksum verified', async 
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/files/remote.txt`;
   try {
-    const dest = join(outs, 'url');
-    const ok = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD --checksum=${sum} ${url} /dl/\n` }, ['-o', `type=local,dest=${dest}`]);
+    const dest = join(suite.outs, 'url');
+    const ok = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nADD --checksum=${sum} ${url} /dl/\n` }, ['-o', `type=local,dest=${dest}`]);
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(readFileSync(join(dest, 'dl/remote.txt'), 'utf8'), body);
     assert.equal(lstatSync(join(dest, 'dl/remote.txt')).mode & 0o777, 0o600);
-    const bad = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /dl/\n` });
+    const bad = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /dl/\n` });
     assert.notEqual(bad.status, 0);
     assert.match(errorLine(bad), /Dockerfile:2: .*digest mismatch/);
-    const missing = await kilnBuildAsync(root, { Dockerfile: `FROM ${base}\nADD ${url}.nope /dl/\n` });
+    const missing = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nADD ${url}.nope /dl/\n` });
     assert.notEqual(missing.status, 0);
     assert.match(errorLine(missing), /404/);
   } finally {
@@ -193,22 +177,22 @@ test('sources never escape the context', () => {
   writeFileSync(join(parent, 'outside.txt'), 'secret outside the context\n');
   const context = join(parent, 'ctx');
   mkdirSync(context);
-  writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY ../outside.txt /x\n`);
+  writeFileSync(join(context, 'Dockerfile'), `FROM ${suite.base}\nCOPY ../outside.txt /x\n`);
   symlinkSync('../outside.txt', join(context, 'sneaky'));
   try {
-    const r = kilnBuild(root, {}, [], { context });
+    const r = kilnBuild(suite.root, {}, [], { context });
     assert.notEqual(r.status, 0);
     assert.match(errorLine(r), /Dockerfile:2: .*outside\.txt.*not found/);
-    // A symlink is followed inside the context's root: ../outside.txt is /outside.txt of the context.
-    writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY sneaky /copied\n`);
-    const viaLink = kilnBuild(root, {}, [], { context });
+    // A symlink is followed inside the context's suite.root: ../outside.txt is /outside.txt of the context.
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${suite.base}\nCOPY sneaky /copied\n`);
+    const viaLink = kilnBuild(suite.root, {}, [], { context });
     assert.notEqual(viaLink.status, 0);
     assert.match(errorLine(viaLink), /Dockerfile:2: .*not found/);
     assert.doesNotMatch(viaLink.stderr, /secret outside the context/);
     // Copied as part of a directory, the link stays a link (its target is not read).
-    writeFileSync(join(context, 'Dockerfile'), `FROM ${base}\nCOPY . /ctx/\n`);
-    const dest = join(outs, 'escape');
-    const whole = kilnBuild(root, {}, ['-o', `type=local,dest=${dest}`], { context });
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${suite.base}\nCOPY . /ctx/\n`);
+    const dest = join(suite.outs, 'escape');
+    const whole = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}`], { context });
     assert.equal(whole.status, 0, whole.stderr);
     assert.equal(readlinkSync(join(dest, 'ctx/sneaky')), '../outside.txt');
   } finally {
@@ -217,7 +201,7 @@ test('sources never escape the context', () => {
 });
 
 test('WORKDIR is created owned by the current USER', () => {
-  const img = exported(`FROM ${base}\nUSER nobody\nWORKDIR /work/dir\n`, {});
+  const img = exported(`FROM ${suite.base}\nUSER nobody\nWORKDIR /work/dir\n`, {});
   assert.equal(img.st('work/dir').uid, 65534);
   assert.equal(img.st('work/dir').mode & 0o777, 0o755);
 });

@@ -1,42 +1,26 @@
 // RUN mounts, network and security options, and the remaining build flags: stdin Dockerfile,
 // --build-context, --secret, --progress rawjson, --iidfile, --build-arg, --label.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
-import { kiln, tempRoot } from '../helpers/kiln.js';
+import { buildSuite } from '../helpers/suite.js';
+import { kiln } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
 
-let reg: TestRegistry;
-let base: string;
-let root: string;
-let outs: string;
-
-before(async () => {
-  reg = await startRegistry();
-  base = pushBusybox(reg, 'library/busybox', 'latest');
-  root = tempRoot();
-  outs = mkdtempSync(join(tmpdir(), 'kiln-run-out-'));
-});
-after(async () => {
-  await reg?.stop();
-  rmSync(root, { recursive: true, force: true });
-  rmSync(outs, { recursive: true, force: true });
-});
+const suite = buildSuite();
 
 test('RUN --mount: bind from the context and from a stage, tmpfs, cache, secret', () => {
-  const secretFile = join(outs, 'token');
+  const secretFile = join(suite.outs, 'token');
   writeFileSync(secretFile, 's3cret');
-  const dest = join(outs, 'mounts');
+  const dest = join(suite.outs, 'mounts');
   const r = kilnBuild(
-    root,
+    suite.root,
     {
       Dockerfile: [
-        `FROM ${base} AS tools`,
+        `FROM ${suite.base} AS tools`,
         'RUN mkdir /tools && echo "from the tools stage" > /tools/msg',
-        `FROM ${base}`,
+        `FROM ${suite.base}`,
         'RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt > /from-context',
         'RUN --mount=type=bind,from=tools,source=/tools,target=/t cat /t/msg > /from-stage',
         'RUN --mount=type=tmpfs,target=/scratch touch /scratch/gone && ls /scratch > /tmpfs-listing',
@@ -62,31 +46,31 @@ test('RUN --mount: bind from the context and from a stage, tmpfs, cache, secret'
 });
 
 test('RUN --network=none has only loopback; a missing secret is a clear error', () => {
-  const dest = join(outs, 'net');
-  const r = kilnBuild(root, { Dockerfile: `FROM ${base}\nRUN --network=none ls /sys/class/net > /ifaces\n` }, ['-o', `type=local,dest=${dest}`]);
+  const dest = join(suite.outs, 'net');
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN --network=none ls /sys/class/net > /ifaces\n` }, ['-o', `type=local,dest=${dest}`]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(readFileSync(join(dest, 'ifaces'), 'utf8'), 'lo\n');
-  const missing = kilnBuild(root, { Dockerfile: `FROM ${base}\nRUN --mount=type=secret,id=nope,required=true cat /run/secrets/nope\n` });
+  const missing = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN --mount=type=secret,id=nope,required=true cat /run/secrets/nope\n` });
   assert.notEqual(missing.status, 0);
   assert.match(errorLine(missing), /Dockerfile:2: secret nope not found/);
 });
 
 test('a Dockerfile on stdin builds with no context', () => {
-  const r = kiln(root, ['build', '--progress', 'plain', '-t', 'kiln-test/stdin', '-'], { input: `FROM ${base}\nRUN echo from-stdin > /s\n` });
+  const r = kiln(suite.root, ['build', '--progress', 'plain', '-t', 'kiln-test/stdin', '-'], { input: `FROM ${suite.base}\nRUN echo from-stdin > /s\n` });
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(kiln(root, ['run', '--rm', 'kiln-test/stdin', 'cat', '/s']).stdout, 'from-stdin\n');
-  const copy = kiln(root, ['build', '-'], { input: `FROM ${base}\nCOPY x /x\n` });
+  assert.equal(kiln(suite.root, ['run', '--rm', 'kiln-test/stdin', 'cat', '/s']).stdout, 'from-stdin\n');
+  const copy = kiln(suite.root, ['build', '-'], { input: `FROM ${suite.base}\nCOPY x /x\n` });
   assert.notEqual(copy.status, 0);
   assert.match(errorLine(copy), /Dockerfile:2: .*x.*not found/);
 });
 
 test('--build-context: a local dir and a docker-image:// replacement for a FROM', () => {
   const extra = writeContext({ 'extra.txt': 'extra context\n' });
-  const dest = join(outs, 'ctx');
+  const dest = join(suite.outs, 'ctx');
   const r = kilnBuild(
-    root,
+    suite.root,
     { Dockerfile: 'FROM alpine-that-does-not-exist\nCOPY --from=extra extra.txt /extra.txt\n' },
-    ['--build-context', `extra=${extra}`, '--build-context', `alpine-that-does-not-exist=docker-image://${base}`, '-o', `type=local,dest=${dest}`],
+    ['--build-context', `extra=${extra}`, '--build-context', `alpine-that-does-not-exist=docker-image://${suite.base}`, '-o', `type=local,dest=${dest}`],
   );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(readFileSync(join(dest, 'extra.txt'), 'utf8'), 'extra context\n');
@@ -95,8 +79,8 @@ test('--build-context: a local dir and a docker-image:// replacement for a FROM'
 });
 
 test('--progress rawjson, --iidfile, --build-arg, --label', () => {
-  const iid = join(outs, 'iid');
-  const r = kilnBuild(root, { Dockerfile: `FROM ${base}\nARG WHO=nobody\nRUN echo "hi $WHO"\n` }, ['--progress', 'rawjson', '--iidfile', iid, '--build-arg', 'WHO=kiln', '--label', 'team=build']);
+  const iid = join(suite.outs, 'iid');
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nARG WHO=nobody\nRUN echo "hi $WHO"\n` }, ['--progress', 'rawjson', '--iidfile', iid, '--build-arg', 'WHO=kiln', '--label', 'team=build']);
   assert.equal(r.status, 0, r.stderr);
   const events = r.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   const started = events.filter((e) => e.type === 'vertex.started');
@@ -108,16 +92,28 @@ test('--progress rawjson, --iidfile, --build-arg, --label', () => {
 });
 
 test('a second build of the same Dockerfile is served from the cache', () => {
-  const files = { Dockerfile: `FROM ${base}\nCOPY a /a\nRUN echo ran > /ran\n`, a: 'a\n' };
+  const files = { Dockerfile: `FROM ${suite.base}\nCOPY a /a\nRUN echo ran > /ran\n`, a: 'a\n' };
   const context = writeContext(files);
-  const first = kilnBuild(root, {}, [], { context });
+  const first = kilnBuild(suite.root, {}, [], { context });
   assert.equal(first.status, 0, first.stderr);
-  const second = kilnBuild(root, {}, [], { context });
+  const second = kilnBuild(suite.root, {}, [], { context });
   assert.equal(second.status, 0, second.stderr);
   assert.match(second.stderr, /RUN echo ran > \/ran\n#\d+ CACHED/);
   assert.equal(second.digest, first.digest);
   writeFileSync(join(context, 'a'), 'changed\n');
-  const third = kilnBuild(root, {}, [], { context });
+  const third = kilnBuild(suite.root, {}, [], { context });
   assert.doesNotMatch(third.stderr, /RUN echo ran > \/ran\n#\d+ CACHED/);
   assert.notEqual(third.digest, first.digest);
+});
+
+test('--build-context NAME=oci-layout://DIR:TAG replaces a FROM with an image from an OCI layout', async () => {
+  const { busyboxFixture } = await import('../helpers/fixtures.js');
+  const dest = join(suite.outs, 'layout');
+  const r = kilnBuild(
+    suite.root,
+    { Dockerfile: 'FROM base-from-layout\nRUN echo "on $(cat /etc/group | head -1)" > /proof\n' },
+    ['--build-context', `base-from-layout=oci-layout://${busyboxFixture().ociLayout}:latest`, '-o', `type=local,dest=${dest}`],
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dest, 'proof'), 'utf8'), 'on root:x:0:\n');
 });

@@ -1,34 +1,18 @@
 // Multi-stage builds (only the stages the target needs run; stages share work), outputs that other tools
 // read (skopeo, umoci), and reproducible digests with SOURCE_DATE_EPOCH.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
+import { buildSuite } from '../helpers/suite.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
 import { kilnBuild } from '../helpers/build.js';
 
-let reg: TestRegistry;
-let base: string;
-let root: string;
-let out: string;
-
-before(async () => {
-  reg = await startRegistry();
-  base = pushBusybox(reg, 'library/busybox', 'latest');
-  root = tempRoot();
-  out = mkdtempSync(join(tmpdir(), 'kiln-out-'));
-});
-after(async () => {
-  await reg?.stop();
-  rmSync(root, { recursive: true, force: true });
-  rmSync(out, { recursive: true, force: true });
-});
+const suite = buildSuite();
 
 const multiStage = () => [
-  `FROM ${base} AS base`,
+  `FROM ${suite.base} AS base`,
   'RUN echo shared > /shared.txt',
   'FROM base AS broken',
   'RUN echo this stage must never run && exit 1',
@@ -40,8 +24,8 @@ const multiStage = () => [
 ].join('\n');
 
 test('only the stages the target needs run; unused failing stages are skipped', () => {
-  const dest = join(out, 'local');
-  const r = kilnBuild(root, { Dockerfile: multiStage() }, ['-o', `type=local,dest=${dest}`]);
+  const dest = join(suite.outs, 'local');
+  const r = kilnBuild(suite.root, { Dockerfile: multiStage() }, ['-o', `type=local,dest=${dest}`]);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /must never run/);
   assert.equal(readFileSync(join(dest, 'result.txt'), 'utf8'), 'built shared\n');
@@ -51,47 +35,47 @@ test('only the stages the target needs run; unused failing stages are skipped', 
 });
 
 test('--target builds an intermediate stage', () => {
-  const r = kilnBuild(root, { Dockerfile: multiStage() }, ['--target', 'build', '-t', 'kiln-test/target']);
+  const r = kilnBuild(suite.root, { Dockerfile: multiStage() }, ['--target', 'build', '-t', 'kiln-test/target']);
   assert.equal(r.status, 0, r.stderr);
-  const run = kiln(root, ['run', '--rm', 'kiln-test/target', 'cat', '/out/result.txt', '/shared.txt']);
+  const run = kiln(suite.root, ['run', '--rm', 'kiln-test/target', 'cat', '/out/result.txt', '/shared.txt']);
   assert.equal(run.stdout, 'built shared\nshared\n');
 });
 
 test('--print-graph prints the graph (json and dot) without building', () => {
-  const r = kilnBuild(root, { Dockerfile: multiStage() }, ['--print-graph']);
+  const r = kilnBuild(suite.root, { Dockerfile: multiStage() }, ['--print-graph']);
   assert.equal(r.status, 0, r.stderr);
   const def = JSON.parse(r.stdout);
   assert.ok(def.vertices.length >= 4);
   assert.ok(!def.vertices.some((v: any) => v.op.kind === 'exec' && v.op.args.join(' ').includes('must never run')));
-  const dot = kilnBuild(root, { Dockerfile: multiStage() }, ['--print-graph=dot']);
+  const dot = kilnBuild(suite.root, { Dockerfile: multiStage() }, ['--print-graph=dot']);
   assert.match(dot.stdout, /^digraph kiln \{/);
 });
 
 test('OCI and docker archives load in skopeo and umoci', () => {
-  const ctx = { Dockerfile: `FROM ${base}\nRUN echo oci > /from-run\nCMD ["cat", "/from-run"]\n` };
-  const oci = join(out, 'img-oci.tar');
-  const docker = join(out, 'img-docker.tar');
-  let r = kilnBuild(root, ctx, ['-t', 'kiln-test/archive:v1', '-o', `type=oci,dest=${oci}`]);
+  const ctx = { Dockerfile: `FROM ${suite.base}\nRUN echo oci > /from-run\nCMD ["cat", "/from-run"]\n` };
+  const oci = join(suite.outs, 'img-oci.tar');
+  const docker = join(suite.outs, 'img-docker.tar');
+  let r = kilnBuild(suite.root, ctx, ['-t', 'kiln-test/archive:v1', '-o', `type=oci,dest=${oci}`]);
   assert.equal(r.status, 0, r.stderr);
-  r = kilnBuild(root, ctx, ['-t', 'kiln-test/archive:v1', '-o', `type=docker,dest=${docker}`]);
+  r = kilnBuild(suite.root, ctx, ['-t', 'kiln-test/archive:v1', '-o', `type=docker,dest=${docker}`]);
   assert.equal(r.status, 0, r.stderr);
   const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${oci}`], { encoding: 'utf8' }));
   assert.equal(inspect.Layers.length, 2);
   const dinspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${docker}`], { encoding: 'utf8' }));
   assert.equal(dinspect.Layers.length, 2);
   // umoci wants a layout dir: copy the archive into one with skopeo, then unpack it.
-  const layout = join(out, 'layout');
+  const layout = join(suite.outs, 'layout');
   execFileSync('skopeo', ['copy', '-q', `oci-archive:${oci}`, `oci:${layout}:v1`]);
-  const bundle = join(out, 'bundle');
+  const bundle = join(suite.outs, 'bundle');
   execFileSync('umoci', ['unpack', '--image', `${layout}:v1`, bundle], { stdio: 'ignore' });
   assert.equal(readFileSync(join(bundle, 'rootfs/from-run'), 'utf8'), 'oci\n');
   assert.ok(lstatSync(join(bundle, 'rootfs/bin/sh')).isSymbolicLink());
 });
 
 test('SOURCE_DATE_EPOCH makes two builds give the same manifest digest', () => {
-  const files = { Dockerfile: `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo "$(cat /a.txt)" > /b.txt\n`, 'a.txt': 'same\n' };
+  const files = { Dockerfile: `FROM ${suite.base}\nCOPY a.txt /a.txt\nRUN echo "$(cat /a.txt)" > /b.txt\n`, 'a.txt': 'same\n' };
   const env = { SOURCE_DATE_EPOCH: '1700000000' };
-  const one = kilnBuild(root, files, ['--no-cache'], { env });
+  const one = kilnBuild(suite.root, files, ['--no-cache'], { env });
   const otherRoot = tempRoot();
   try {
     const two = kilnBuild(otherRoot, files, ['--no-cache'], { env });
@@ -106,21 +90,21 @@ test('SOURCE_DATE_EPOCH makes two builds give the same manifest digest', () => {
 });
 
 test('compression=zstd in --output: built layers are zstd; force-compression recompresses the base too', () => {
-  const ctx = { Dockerfile: `FROM ${base}\nRUN echo zstd > /z\n` };
+  const ctx = { Dockerfile: `FROM ${suite.base}\nRUN echo zstd > /z\n` };
   const layersOf = (archive: string) => {
     const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' }));
     return raw.layers.map((l: { mediaType: string }) => l.mediaType);
   };
-  const plain = join(out, 'zstd.tar');
-  let r = kilnBuild(root, ctx, ['-o', `type=oci,dest=${plain},compression=zstd`]);
+  const plain = join(suite.outs, 'zstd.tar');
+  let r = kilnBuild(suite.root, ctx, ['-o', `type=oci,dest=${plain},compression=zstd`]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(layersOf(plain), ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd']);
-  const forced = join(out, 'zstd-forced.tar');
-  r = kilnBuild(root, ctx, ['-o', `type=oci,dest=${forced},compression=zstd,compression-level=9,force-compression=true`]);
+  const forced = join(suite.outs, 'zstd-forced.tar');
+  r = kilnBuild(suite.root, ctx, ['-o', `type=oci,dest=${forced},compression=zstd,compression-level=9,force-compression=true`]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(layersOf(forced), ['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.v1.tar+zstd']);
   // Each zstd blob decompresses (with Debian's zstd) to the tar its config's diff_id names.
-  const dir = join(out, 'zstd-extract');
+  const dir = join(suite.outs, 'zstd-extract');
   execFileSync('mkdir', ['-p', dir]);
   execFileSync('tar', ['-xf', forced, '-C', dir]);
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));

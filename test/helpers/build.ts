@@ -29,6 +29,10 @@ export function kilnBuild(root: string, files: ContextFiles, args: string[] = []
   const context = opts.context ?? writeContext(files);
   const meta = join(context, '.kiln-metadata.json');
   const r = kiln(root, ['build', '--progress', 'plain', '--metadata-file', meta, ...args, context], { env: opts.env, timeoutMs: 300_000 });
+  return withMetadata(r, context, meta);
+}
+
+function withMetadata(r: KilnResult, context: string, meta: string): BuildOutcome {
   const out: BuildOutcome = { ...r, context };
   if (r.status === 0 && existsSync(meta)) {
     const m = JSON.parse(readFileSync(meta, 'utf8'));
@@ -43,13 +47,7 @@ export async function kilnBuildAsync(root: string, files: ContextFiles, args: st
   const context = writeContext(files);
   const meta = join(context, '.kiln-metadata.json');
   const r = await kilnAsync(root, ['build', '--progress', 'plain', '--metadata-file', meta, ...args, context]).done;
-  const out: BuildOutcome = { ...r, context };
-  if (r.status === 0 && existsSync(meta)) {
-    const m = JSON.parse(readFileSync(meta, 'utf8'));
-    out.digest = m['containerimage.digest'];
-    out.config = m['containerimage.config'];
-  }
-  return out;
+  return withMetadata(r, context, meta);
 }
 
 /** The last line of stderr: where kiln prints a user error. */
