@@ -2,7 +2,7 @@
 // wildcards, following the top symlink only when asked, "dir contents" vs "the dir", the destination
 // becoming dest/<basename> when it is an existing directory, include/exclude patterns, chown/chmod,
 // fixed timestamps, hard links kept within one copy.
-import { copyFileSync, chownSync, chmodSync, linkSync, lchownSync, lutimesSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { copyFileSync, mkdirSync, chownSync, chmodSync, linkSync, lchownSync, lutimesSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { CopyAction } from '../../graph/ops.js';
 import { SolveError } from '../../op.js';
@@ -98,49 +98,52 @@ function included(ctx: CopyContext, rel: string): boolean {
   return true;
 }
 
-/** Copies src entry `srcRel` (relative path `rel` below the copy root) to `dest` in the layer. */
-async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: string): Promise<boolean> {
+/**
+ * Copies src entry `srcRel` (relative path `rel` below the copy root) to `dest` in the layer. `fresh`
+ * says `dest`'s parent was just created by this copy, so nothing can exist there yet: no lookups needed
+ * (the fast path that makes copying a big tree cost little more than the file copies themselves).
+ */
+async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: string, fresh = false): Promise<boolean> {
   const { src, target } = ctx;
   const e = await src.lookup(srcRel);
   if (!e) return false;
   const st = e.stat;
   const include = included(ctx, rel);
   if (st.isDirectory()) {
-    const existing = await target.merged.lookup(dest);
-    let created = false;
-    const ensure = async () => {
-      if (created || (existing && existing.stat.isDirectory())) {
-        await target.mkdirAll(dest);
-        return;
-      }
-      if (existing) target.clear(dest);
-      await target.mkdirAll(posix.dirname(posix.join('/', dest)));
-      await target.mkdirAll(dest);
-      applyInfo(ctx, target.real(dest), st, false);
-      created = true;
-    };
     // An excluded dir is still walked when include patterns could pick something below it.
     if (!include && !ctx.include) return false;
-    if (include) await ensure();
+    const existing = fresh ? undefined : await target.merged.lookup(dest);
+    let created = false;
+    if (include) {
+      if (fresh) mkdirSync(target.real(dest));
+      else if (existing?.stat.isDirectory()) await target.mkdirAll(dest);
+      else {
+        if (existing) target.clear(dest);
+        await target.mkdirAll(dest);
+      }
+      created = fresh || !existing?.stat.isDirectory();
+    }
     let any = include;
     for (const name of await src.readdir(srcRel)) {
       const childRel = rel ? `${rel}/${name}` : name;
-      any = (await copyTree(ctx, posix.join(srcRel, name), childRel, posix.join(dest, name))) || any;
+      any = (await copyTree(ctx, posix.join(srcRel, name), childRel, posix.join(dest, name), created)) || any;
     }
-    // A dir created here takes the source's metadata (again: its children changed its mtime); one made
-    // only to hold included children (--parents, include patterns) too. An existing dir keeps its own.
+    // A dir created here takes the source's metadata (after its children, which changed its mtime); one
+    // made only to hold included children (--parents, include patterns) too. An existing dir keeps its own.
     if (created || (!include && any && !existing)) applyInfo(ctx, target.real(dest), st, false);
     return any;
   }
   if (!include) return false;
-  await target.mkdirAll(posix.dirname(posix.join('/', dest)));
   const out = target.real(dest);
-  const existing = await target.merged.lookup(dest);
-  if (existing?.stat.isDirectory()) {
-    if (!ctx.action.alwaysReplaceExistingDestPaths) throw new SolveError(`cannot copy to non-directory: /${dest} is a directory`);
-    await target.remove(dest, true);
+  if (!fresh) {
+    await target.mkdirAll(posix.dirname(posix.join('/', dest)));
+    const existing = await target.merged.lookup(dest);
+    if (existing?.stat.isDirectory()) {
+      if (!ctx.action.alwaysReplaceExistingDestPaths) throw new SolveError(`cannot copy to non-directory: /${dest} is a directory`);
+      await target.remove(dest, true);
+    }
+    target.clear(dest);
   }
-  target.clear(dest);
   const inodeKey = `${st.dev}:${st.ino}`;
   const firstLink = st.nlink > 1 ? ctx.inodes.get(inodeKey) : undefined;
   if (firstLink) {
