@@ -125,7 +125,7 @@ export const buildCommand: Command = {
       }
       for (const w of result.warnings) process.stderr.write(`WARNING: ${w.line ? `${dockerfile.name}:${w.line}: ` : ''}${w.message}\n`);
       const digest = result.exports.find((e) => e.digest)?.digest;
-      if (digest && !quiet && mode !== 'rawjson') {
+      if (digest && !quiet && mode !== 'rawjson' && mode !== 'quiet') {
         const names = result.exports.flatMap((e) => e.names ?? []);
         process.stderr.write(`image ${digest}${names.length ? ` (${names.join(', ')})` : ''} for ${result.images.map((i) => formatPlatform(i.platform)).join(', ')}\n`);
       }
