@@ -28,3 +28,8 @@ test('bad flag value on the command line', () => {
   assert.notEqual(r.status, 0);
   assert.match(errorLine(r), /--output: unknown type "bogus"/);
 });
+test('a syntax directive naming another frontend', () => fails(`# syntax=example.com/my/frontend:1\nFROM ${suite.base}\n`, /^kiln: Dockerfile:1: unsupported frontend "example\.com\/my\/frontend:1"/));
+test('the built-in frontend serves docker/dockerfile:* syntax directives', () => {
+  const r = kilnBuild(suite.root, { Dockerfile: `# syntax=docker/dockerfile:1.7\nFROM ${suite.base}\nRUN true\n` });
+  assert.equal(r.status, 0, r.stderr);
+});

@@ -66,6 +66,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
   } catch (e) {
     return rethrowWithFile(e);
   }
+  checkSyntaxDirective(ast, file);
   if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
   const warnings: ConvertWarning[] = ast.warnings.map((w) => ({ line: w.line, message: w.short }));
   const escapeToken = ast.escapeToken;
@@ -154,4 +155,17 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
     warnings,
     stagesUsed: stages.states.filter((s) => reachable.has(s) && !s.unregistered).map((s) => s.label),
   };
+}
+
+/**
+ * `# syntax=` names the frontend. kiln has one built in, the Dockerfile frontend, which serves every
+ * docker/dockerfile version (BuildKit's own images: docker/dockerfile, docker/dockerfile-upstream, with or
+ * without docker.io/ and a digest); any other frontend image is a clear error, not a silent substitute.
+ */
+function checkSyntaxDirective(ast: ReturnType<typeof parseDockerfile>, file: string): void {
+  const d = ast.directives.find((x) => x.name === 'syntax');
+  if (!d) return;
+  const image = d.value.replace(/@sha256:[a-f0-9]{64}$/, '').replace(/^docker\.io\//, '');
+  if (/^docker\/dockerfile(-upstream)?(:[A-Za-z0-9._-]+)?$/.test(image)) return;
+  throw new DockerfileParseError(`unsupported frontend "${d.value}" in the syntax directive: kiln has only the built-in Dockerfile frontend (docker/dockerfile:*)`, d.line, file);
 }
