@@ -159,13 +159,14 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
 
 /**
  * `# syntax=` names the frontend. kiln has one built in, the Dockerfile frontend, which serves every
- * docker/dockerfile version (BuildKit's own images: docker/dockerfile, docker/dockerfile-upstream, with or
- * without docker.io/ and a digest); any other frontend image is a clear error, not a silent substitute.
+ * docker/dockerfile version (BuildKit's own images: docker/dockerfile, docker/dockerfile-upstream, from
+ * any registry or mirror, with or without a digest); any other frontend image is a clear error, not a
+ * silent substitute.
  */
 function checkSyntaxDirective(ast: ReturnType<typeof parseDockerfile>, file: string): void {
   const d = ast.directives.find((x) => x.name === 'syntax');
   if (!d) return;
-  const image = d.value.replace(/@sha256:[a-f0-9]{64}$/, '').replace(/^docker\.io\//, '');
-  if (/^docker\/dockerfile(-upstream)?(:[A-Za-z0-9._-]+)?$/.test(image)) return;
+  const image = d.value.replace(/@sha256:[a-f0-9]{64}$/, '');
+  if (/^([^/]+\/)?docker\/dockerfile(-upstream)?(:[A-Za-z0-9._-]+)?$/.test(image)) return;
   throw new DockerfileParseError(`unsupported frontend "${d.value}" in the syntax directive: kiln has only the built-in Dockerfile frontend (docker/dockerfile:*)`, d.line, file);
 }
