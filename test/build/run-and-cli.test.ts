@@ -117,3 +117,27 @@ test('--build-context NAME=oci-layout://DIR:TAG replaces a FROM with an image fr
   assert.equal(r.status, 0, r.stderr);
   assert.equal(readFileSync(join(dest, 'proof'), 'utf8'), 'on root:x:0:\n');
 });
+
+test('a build killed mid-RUN leaves the state usable and no process behind', async () => {
+  const { kilnAsync } = await import('../helpers/kiln.js');
+  const { readdirSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo started && sleep 31337\n` });
+  const run = kilnAsync(suite.root, ['build', '--progress', 'plain', context]);
+  const deadline = Date.now() + 30_000;
+  while (!run.output().stderr.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  run.child.kill('SIGKILL');
+  await run.done;
+  // The sandbox notices its parent is gone and takes the container with it.
+  let left = '';
+  for (let i = 0; i < 50; i++) {
+    left = execFileSync('sh', ['-c', 'pgrep -f "slee[p] 31337" || true'], { encoding: 'utf8' }).trim();
+    if (!left) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(left, '', 'no container process is left');
+  const again = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN echo after > /after\n` }, ['-t', 'kiln-test/after-kill']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(readdirSync(join(suite.root, 'snapshots', 'tmp')), [], 'the unfinished layer was cleaned up');
+  assert.equal(kiln(suite.root, ['run', '--rm', 'kiln-test/after-kill', 'cat', '/after']).stdout, 'after\n');
+});
