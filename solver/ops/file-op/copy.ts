@@ -84,7 +84,7 @@ async function copyOne(ctx: CopyContext, srcRel: string, destPath: string): Prom
   const destEntry = await target.merged.lookup(dest);
   const copyContents = action.dirCopyContents ?? false;
   if ((!copyContents && srcIsDir && destEntry) || (!srcIsDir && destEntry?.stat.isDirectory())) {
-    dest = posix.join(dest, posix.basename(srcResolved || '/'));
+    dest = posix.join(dest, posix.basename(posix.join('/', srcRel)) || '');
   }
   if (copyContents && srcIsDir && !destEntry) await target.mkdirAll(dest, mode ?? 0o755, ctx.owner, ctx.mtime);
   else await target.mkdirAll(posix.dirname(posix.join('/', dest)), mode ?? 0o755, ctx.owner, ctx.mtime);
