@@ -19,5 +19,14 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
+// The offline base images are made once here, before test files run in parallel.
+const fixtures = new URL('../test/fixtures/', import.meta.url).pathname;
+for (const script of ['make-busybox.sh', 'make-toolchain.sh']) {
+  const made = spawnSync('bash', [join(fixtures, script)], { stdio: 'inherit' });
+  if (made.status !== 0) {
+    console.error(`test fixtures: ${script} failed`);
+    process.exit(1);
+  }
+}
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
