@@ -14,6 +14,8 @@ export interface SolverEnv {
   hostPlatform: GraphPlatform;
   /** Re-resolve image tags from the registry even when resolved before (--pull). */
   pull?: boolean;
+  /** Content hashes of local-context files by path, reused while their stat is unchanged (stat index). */
+  fileHasher?: (realPath: string) => string;
   /** What RUN's `default` network means in this build (`kiln build --network`); host unless none. */
   defaultNetwork?: 'none' | 'host';
 }

@@ -19,6 +19,7 @@ import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
+import { StatIndex } from '../../cache/stat-index.js';
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import { finalImageConfig } from './image-config.js';
 import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
@@ -112,8 +113,19 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings };
     }
 
-    const solver = new Solver({ state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host' }, defaultOps);
-    const solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] as Ref[] };
+    // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
+    const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
+    const fileHasher = (real: string) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real);
+    const solver = new Solver(
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host', fileHasher },
+      defaultOps,
+    );
+    let solved: { refs: Ref[] };
+    try {
+      solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] };
+    } finally {
+      for (const i of indexes) await i.index.save();
+    }
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 
     // Layer compression comes from the first --output that sets it (compression=zstd, compression-level=…).

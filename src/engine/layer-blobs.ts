@@ -3,10 +3,11 @@
 // Pulled layers keep their blob unless force-compression asks for another compression. The layer's
 // snapshot is also made findable by its diffID, which is how `kiln run` finds an image's layers.
 import { PassThrough } from 'node:stream';
+import { createWriteStream } from 'node:fs';
 import type { State } from '../../cache/state.js';
 import { writeLayerTar, writeLayerTarGzip } from '../../cache/layers/diff.js';
 import type { Layer, LayerBlob } from '../../solver/refs.js';
-import { OCI_LAYER_GZIP, layerCompressionOf } from '../oci/mediatypes.js';
+import { OCI_LAYER, OCI_LAYER_GZIP, layerCompressionOf } from '../oci/mediatypes.js';
 import { compressLayerStream } from '../export/compression.js';
 import { UserError } from '../util/errors.js';
 
@@ -57,6 +58,13 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
   if (compression === 'gzip' && opts.level === undefined) {
     const w = await state.content.ingestComputed((tmp) => writeLayerTarGzip(layer.dir, tmp, { sourceDateEpoch: opts.sourceDateEpoch }));
     stored = { diffId: w.diffId, digest: w.digest, size: w.compressedSize, mediaType: OCI_LAYER_GZIP };
+  } else if (compression === 'uncompressed') {
+    // The blob is the tar itself: its digest is the diffID, hashed once while it is written.
+    const w = await state.content.ingestComputed(async (tmp) => {
+      const { diffId, size } = await writeLayerTar(layer.dir, createWriteStream(tmp), { sourceDateEpoch: opts.sourceDateEpoch });
+      return { digest: diffId, size };
+    });
+    stored = { diffId: w.digest, digest: w.digest, size: w.size, mediaType: OCI_LAYER };
   } else {
     const tar = new PassThrough({ highWaterMark: 1 << 20 });
     const packing = writeLayerTar(layer.dir, tar, { sourceDateEpoch: opts.sourceDateEpoch });

@@ -16,7 +16,7 @@ export interface Selection {
   excludePatterns?: string[];
 }
 
-export async function selectionDigest(view: FsView, sel: Selection): Promise<string> {
+export async function selectionDigest(view: FsView, sel: Selection, fileHasher?: (realPath: string) => string): Promise<string> {
   const h = createHash('sha256');
   const include = sel.includePatterns?.length ? new IgnoreMatcher(sel.includePatterns) : undefined;
   const exclude = sel.excludePatterns?.length ? new IgnoreMatcher(sel.excludePatterns) : undefined;
@@ -34,7 +34,7 @@ export async function selectionDigest(view: FsView, sel: Selection): Promise<str
       if (selected) {
         h.update(`${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${st.uid}:${st.gid}\0`);
         if (type === 'l') h.update(`${readlinkSync(e.real)}\0`);
-        else if (type === 'f') h.update(createHash('sha256').update(readFileSync(e.real)).digest());
+        else if (type === 'f') h.update(fileHasher && view.isPlainDir ? fileHasher(e.real) : createHash('sha256').update(readFileSync(e.real)).digest('hex'));
         else if (type === 'o') h.update(`${st.rdev}\0`);
       }
       if (st.isDirectory()) for (const n of await view.readdir(rel)) await walk(posix.join(rel, n), below ? `${below}/${n}` : n);

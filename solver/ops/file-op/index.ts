@@ -36,7 +36,7 @@ export const fileOp: OpImpl<FileOp> = {
             const view = viewOf(ref, fsops);
             const parts = [];
             for (const a of uses) {
-              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
+              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }, ctx.env.fileHasher));
             }
             return `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
           } finally {
