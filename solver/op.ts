@@ -24,6 +24,8 @@ export interface OpContext {
   progress: VertexProgress;
   signal: AbortSignal;
   env: SolverEnv;
+  /** What an op noted while keying itself, for explaining cache misses (e.g. the files a COPY read). */
+  notes: Record<string, unknown>;
 }
 
 export interface OpImpl<O extends Op = Op> {

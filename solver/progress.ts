@@ -8,6 +8,7 @@ export type ProgressEvent =
   | { type: 'vertex.failed'; digest: string; name: string; time: number; error: string }
   | { type: 'vertex.log'; digest: string; stream: 'stdout' | 'stderr'; data: string; time: number }
   | { type: 'vertex.warning'; digest: string; message: string; time: number }
+  | { type: 'vertex.explain'; digest: string; name: string; reason: string; time: number }
   | { type: 'status'; message: string; time: number };
 
 export type ProgressSink = (ev: ProgressEvent) => void;

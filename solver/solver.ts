@@ -28,11 +28,23 @@ export interface SolveOptions {
   signal?: AbortSignal;
 }
 
+/** How a vertex's key was made: for explaining, next build, why it changed. */
+export interface KeyParts {
+  key: string;
+  op: string;
+  deps: { key: string; input: string; selector?: string; content?: string }[];
+  notes: Record<string, unknown>;
+}
+
 export interface SolveResult {
   refs: Ref[];
   /** Cache key of every vertex visited. */
   keys: Map<string, string>;
+  /** The parts of every vertex's key, by vertex digest. */
+  keyParts: Map<string, KeyParts>;
   cachedVertices: Set<string>;
+  /** Vertices that ran (not served from the cache). */
+  executedVertices: Set<string>;
 }
 
 /** A user-facing op error gains the Dockerfile line it came from (`Dockerfile:3: …`). */
@@ -63,12 +75,14 @@ export class Solver {
     const results = new Map<string, Promise<Ref>>();
     const contexts = new Map<string, OpContext>();
     const cachedVertices = new Set<string>();
+    const executedVertices = new Set<string>();
     const doneKeys = new Map<string, string>();
+    const keyParts = new Map<string, KeyParts>();
 
     const contextOf = (v: Vertex): OpContext => {
       let c = contexts.get(v.digest);
       if (!c) {
-        c = { vertex: v, progress: vertexProgress(sink, v.digest), signal: abort.signal, env: this.env };
+        c = { vertex: v, progress: vertexProgress(sink, v.digest), signal: abort.signal, env: this.env, notes: {} };
         contexts.set(v.digest, c);
       }
       return c;
@@ -94,6 +108,7 @@ export class Solver {
           );
           const k = `sha256:${createHash('sha256').update(canonicalJSON({ op: cm.digest, deps, platform: v.platform })).digest('hex')}`;
           doneKeys.set(digest, k);
+          keyParts.set(digest, { key: k, op: cm.digest, deps: deps.map((d, i) => ({ ...d, input: v.inputs[i]!.digest })), notes: contextOf(v).notes });
           return k;
         })();
         keys.set(digest, p);
@@ -122,6 +137,7 @@ export class Solver {
               abort.signal.throwIfAborted();
               const started = Date.now();
               sink({ type: 'vertex.started', digest, name, time: started });
+              executedVertices.add(digest);
               try {
                 const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
                 if (opts.cache) await opts.cache.put(key, v, ref);
@@ -142,7 +158,7 @@ export class Solver {
 
     try {
       const refs = await Promise.all(def.outputs.map((o) => resultOf(o.digest)));
-      return { refs, keys: doneKeys, cachedVertices };
+      return { refs, keys: doneKeys, keyParts, cachedVertices, executedVertices };
     } finally {
       opts.signal?.removeEventListener('abort', onOuterAbort);
       queue.clear();

@@ -13,7 +13,8 @@ import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/con
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
-import { Solver } from '../../solver/solver.js';
+import { Solver, type SolveResult } from '../../solver/solver.js';
+import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
@@ -45,6 +46,8 @@ export interface BuildRequest {
   outputs: OutputSpec[];
   progress?: ProgressSink;
   printGraph?: 'json' | 'dot';
+  /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
+  explain?: boolean;
   /** Network for RUN steps that do not ask for one (--network). */
   network?: 'default' | 'none' | 'host';
   signal?: AbortSignal;
@@ -56,6 +59,8 @@ export interface BuildResult {
   exports: ExportOutcome[];
   images: ExportImage[];
   warnings: { line?: number; message: string }[];
+  /** Why each step that ran was not cached (with --explain or rawjson progress). */
+  explanations: Explanation[];
 }
 
 /** Merges per-platform graphs: identical vertices (platform-independent work) appear once. */
@@ -110,7 +115,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       outputs,
     );
     if (req.printGraph) {
-      return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings };
+      return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings, explanations: [] };
     }
 
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
@@ -120,11 +125,22 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host', fileHasher },
       defaultOps,
     );
-    let solved: { refs: Ref[] };
+    let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
     try {
       solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] };
     } finally {
       for (const i of indexes) await i.index.save();
+    }
+    // The record of this build, for explaining the next one's cache misses.
+    let explanations: Explanation[] = [];
+    if (solved.keyParts) {
+      const recordKey = buildRecordKey([req.contextDir ?? '-', req.dockerfile.path ?? req.dockerfile.name, req.target ?? '', platforms.map(formatPlatform).join(',')]);
+      const record = makeRecord(def, solved.keyParts);
+      if (req.explain) {
+        explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
+        for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
+      }
+      await state.db.put(recordKey, record);
     }
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
 
@@ -150,7 +166,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     );
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
     const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch });
-    return { exports, images, warnings };
+    return { exports, images, warnings, explanations };
   } finally {
     await registry.close();
     if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });

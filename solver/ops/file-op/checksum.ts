@@ -16,7 +16,7 @@ export interface Selection {
   excludePatterns?: string[];
 }
 
-export async function selectionDigest(view: FsView, sel: Selection, fileHasher?: (realPath: string) => string): Promise<string> {
+export async function selectionDigest(view: FsView, sel: Selection, fileHasher?: (realPath: string) => string, files?: Record<string, string>): Promise<string> {
   const h = createHash('sha256');
   const include = sel.includePatterns?.length ? new IgnoreMatcher(sel.includePatterns) : undefined;
   const exclude = sel.excludePatterns?.length ? new IgnoreMatcher(sel.excludePatterns) : undefined;
@@ -32,15 +32,22 @@ export async function selectionDigest(view: FsView, sel: Selection, fileHasher?:
     if (selected || st.isDirectory()) {
       const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
       if (selected) {
-        h.update(`${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${st.uid}:${st.gid}\0`);
-        if (type === 'l') h.update(`${readlinkSync(e.real)}\0`);
-        else if (type === 'f') h.update(fileHasher && view.isPlainDir ? fileHasher(e.real) : createHash('sha256').update(readFileSync(e.real)).digest('hex'));
-        else if (type === 'o') h.update(`${st.rdev}\0`);
+        const meta = `${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${st.uid}:${st.gid}\0`;
+        let body = '';
+        if (type === 'l') body = `${readlinkSync(e.real)}\0`;
+        else if (type === 'f') body = fileHasher && view.isPlainDir ? fileHasher(e.real) : createHash('sha256').update(readFileSync(e.real)).digest('hex');
+        else if (type === 'o') body = `${st.rdev}\0`;
+        h.update(meta);
+        h.update(body);
+        // For --explain: what each selected path looked like (type, mode, owner, content hash).
+        if (files) files[posix.join(r0, below)] = createHash('sha256').update(meta).update(body).digest('hex').slice(0, 16);
       }
       if (st.isDirectory()) for (const n of await view.readdir(rel)) await walk(posix.join(rel, n), below ? `${below}/${n}` : n);
     }
   };
+  let r0 = '';
   for (const r of roots) {
+    r0 = r;
     h.update(`root\0${r}\0`);
     await walk(await view.resolve(r, sel.followSymlink ?? false), '');
   }

@@ -35,9 +35,11 @@ export const fileOp: OpImpl<FileOp> = {
           try {
             const view = viewOf(ref, fsops);
             const parts = [];
+            const files: Record<string, string> = {};
             for (const a of uses) {
-              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }, ctx.env.fileHasher));
+              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }, ctx.env.fileHasher, files));
             }
+            ctx.notes[`files:${i}`] = files;
             return `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
           } finally {
             await fsops.close();

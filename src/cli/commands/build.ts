@@ -34,6 +34,7 @@ export const buildCommand: Command = {
     { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'Write the image digest to the file' },
     { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'Write build result metadata to the file' },
     { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print the image digest' },
+    { name: 'explain', type: 'bool', description: 'Say why each step that ran was not cached (compared with the last build)' },
     { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
   ],
   async run(args) {
@@ -107,6 +108,7 @@ export const buildCommand: Command = {
       outputs,
       printGraph: printGraph as 'json' | 'dot' | undefined,
       network: network as BuildRequest['network'],
+      explain: flagBool(args, 'explain') || mode === 'rawjson',
     };
 
     const view = progressView(printGraph ? 'quiet' : mode);
@@ -122,6 +124,9 @@ export const buildCommand: Command = {
       if (result.graph !== undefined) {
         process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
         return 0;
+      }
+      if (flagBool(args, 'explain') && mode !== 'rawjson') {
+        for (const e of result.explanations) process.stderr.write(`EXPLAIN ${e.name}: ${e.reason}\n`);
       }
       for (const w of result.warnings) process.stderr.write(`WARNING: ${w.line ? `${dockerfile.name}:${w.line}: ` : ''}${w.message}\n`);
       const digest = result.exports.find((e) => e.digest)?.digest;

@@ -44,7 +44,7 @@ export function ttyRenderer(out: NodeJS.WriteStream): { onEvent: (ev: ProgressEv
   timer.unref();
   return {
     onEvent(ev) {
-      if (ev.type === 'status') return;
+      if (ev.type === 'status' || ev.type === 'vertex.explain') return;
       const row = rows.get(ev.digest) ?? { name: 'name' in ev ? ev.name : ev.digest.slice(7, 19), logs: [] };
       rows.set(ev.digest, row);
       switch (ev.type) {
