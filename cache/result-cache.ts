@@ -19,6 +19,8 @@ export interface RecordedResult {
   /** For --explain: what the vertex was, when it was recorded. */
   description?: string;
   created: string;
+  /** Last time a build used it (for LRU pruning); starts as `created`. */
+  lastUsed?: string;
 }
 
 const PREFIX = 'result/';
@@ -33,6 +35,9 @@ export class ResultRecords {
       const dir = this.layerDir(l);
       if (!dir || !existsSync(dir)) return undefined;
     }
+    // Remember the use for least-recently-used pruning; a day's precision is plenty and saves writes.
+    const today = new Date().toISOString().slice(0, 10);
+    if (!(rec.lastUsed ?? rec.created).startsWith(today)) await this.state.db.put(PREFIX + key, { ...rec, lastUsed: new Date().toISOString() });
     return rec;
   }
 

@@ -20,7 +20,9 @@ import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
+import { UserError } from '../util/errors.js';
 import { StatIndex } from '../../cache/stat-index.js';
+import { autoCollect } from '../../cache/gc.js';
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import { finalImageConfig } from './image-config.js';
 import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
@@ -166,9 +168,23 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     );
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
     const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch });
+    // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
+    const keep = gcKeepStorage();
+    if (keep > 0) {
+      const gc = await autoCollect(state, keep);
+      if (gc) req.progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
+    }
     return { exports, images, warnings, explanations };
   } finally {
     await registry.close();
     if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });
   }
+}
+
+function gcKeepStorage(): number {
+  const text = process.env.KILN_GC_KEEP_STORAGE;
+  if (text === undefined || text === '') return 20 * 1024 ** 3;
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  if (!m) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
+  return Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']);
 }
