@@ -2,8 +2,8 @@
 // failed. Renderers (tty, plain, rawjson) and the remote protocol consume the same events.
 
 export type ProgressEvent =
-  | { type: 'vertex.started'; digest: string; name: string; time: number }
-  | { type: 'vertex.cached'; digest: string; name: string; time: number }
+  | { type: 'vertex.started'; digest: string; name: string; time: number; key?: string }
+  | { type: 'vertex.cached'; digest: string; name: string; time: number; key?: string }
   | { type: 'vertex.completed'; digest: string; name: string; time: number; durationMs: number }
   | { type: 'vertex.failed'; digest: string; name: string; time: number; error: string }
   | { type: 'vertex.log'; digest: string; stream: 'stdout' | 'stderr'; data: string; time: number }

@@ -127,7 +127,7 @@ export class Solver {
             const hit = await opts.cache.get(key, v);
             if (hit) {
               cachedVertices.add(digest);
-              sink({ type: 'vertex.cached', digest, name, time: Date.now() });
+              sink({ type: 'vertex.cached', digest, name, time: Date.now(), key });
               return hit;
             }
           }
@@ -136,7 +136,7 @@ export class Solver {
             async () => {
               abort.signal.throwIfAborted();
               const started = Date.now();
-              sink({ type: 'vertex.started', digest, name, time: started });
+              sink({ type: 'vertex.started', digest, name, time: started, key });
               executedVertices.add(digest);
               try {
                 const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
@@ -158,6 +158,13 @@ export class Solver {
 
     try {
       const refs = await Promise.all(def.outputs.map((o) => resultOf(o.digest)));
+      // Steps below a cached result were not needed at all: like BuildKit, report them as cached too.
+      for (const v of def.vertices) {
+        if (doneKeys.has(v.digest) && !executedVertices.has(v.digest) && !cachedVertices.has(v.digest) && !results.has(v.digest)) {
+          cachedVertices.add(v.digest);
+          sink({ type: 'vertex.cached', digest: v.digest, name: vertexLabel(v), time: Date.now(), key: doneKeys.get(v.digest) });
+        }
+      }
       return { refs, keys: doneKeys, keyParts, cachedVertices, executedVertices };
     } finally {
       opts.signal?.removeEventListener('abort', onOuterAbort);
