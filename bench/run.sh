@@ -19,7 +19,7 @@ if ! curl -sf http://127.0.0.1:5000/v2/ >/dev/null 2>&1; then
 fi
 skopeo copy -q --all --dest-tls-verify=false oci:test/.fixtures/busybox/oci:latest docker://localhost:5000/busybox:latest
 
-if [ -x /usr/bin/dockerd ] && ! /usr/bin/docker info >/dev/null 2>&1; then
+if command -v dockerd >/dev/null && ! /usr/bin/docker info >/dev/null 2>&1; then
   (dockerd >/var/log/kiln-bench-dockerd.log 2>&1 &)
   for _ in $(seq 100); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 0.2; done
 fi

@@ -5,7 +5,7 @@ import PQueue from 'p-queue';
 import type { State } from './state.js';
 import type { ImageRecord, StoredPlatformImage } from './image-store.js';
 import type { RegistryClient } from '../src/oci/registry/client.js';
-import type { ImageReference } from '../src/oci/reference.js';
+import { ImageReference } from '../src/oci/reference.js';
 import type { ImageConfig, Platform } from '../src/oci/types.js';
 import { formatPlatform } from '../src/oci/platform.js';
 
@@ -74,7 +74,9 @@ export async function pullImage(state: State, ref: ImageReference, opts: PullOpt
     size: resolved.manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
   };
   const record = await state.images.put({
-    name: ref.toString(),
+    // A pinned `name:tag@digest` is recorded as `name:tag`: the tag is now resolved here, and later
+    // builds reuse it without asking the registry (as BuildKit does) until --pull.
+    name: ref.tag ? new ImageReference(ref.domain, ref.path, ref.tag).toString() : ref.toString(),
     digest: resolved.indexDigest ?? resolved.manifestDigest,
     mediaType: resolved.indexMediaType ?? resolved.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json',
     updated: new Date().toISOString(),

@@ -103,3 +103,22 @@ test('kill -9 at any moment of a build leaves a state the next build uses correc
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a base image tag resolved once is reused: a warm build needs no registry; --pull asks again', async () => {
+  const { startRegistry, pushBusybox } = await import('../helpers/registry.js');
+  const reg = await startRegistry();
+  const root = tempRoot();
+  try {
+    const base = pushBusybox(reg, 'library/busybox', 'latest');
+    const context = writeContext({ Dockerfile: `FROM ${base}\nRUN echo offline > /o\n` });
+    assert.equal(kilnBuild(root, {}, [], { context }).status, 0);
+    await reg.stop();
+    const warm = kilnBuild(root, {}, [], { context });
+    assert.equal(warm.status, 0, warm.stderr);
+    const pulled = kilnBuild(root, {}, ['--pull'], { context });
+    assert.notEqual(pulled.status, 0);
+    assert.match(pulled.stderr.trim().split('\n').at(-1)!, /cannot reach registry/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
