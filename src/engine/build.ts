@@ -151,7 +151,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     // does: nothing is gained by gzipping what only `kiln run` will read. Archives and pushes get gzip.
     const chosen = req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
     const localOnly = req.outputs.every((o) => o.type === 'image' && !o.push);
-    const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const } : {};
+    const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const, digestOnly: true } : {};
     const queue = new PQueue({ concurrency: 2 });
     const images: ExportImage[] = await Promise.all(
       conversions.map(async (c, i) => {
@@ -167,7 +167,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       }),
     );
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
-    const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch });
+    const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch, layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly });
     // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
     const keep = gcKeepStorage();
     if (keep > 0) {

@@ -58,13 +58,13 @@ async function toDest(dest: string, write: (out: Writable) => Promise<unknown>):
   }
 }
 
-export async function runExports(state: State, images: ExportImage[], outputs: OutputSpec[], opts: { sourceDateEpoch?: number } = {}): Promise<ExportOutcome[]> {
+export async function runExports(state: State, images: ExportImage[], outputs: OutputSpec[], opts: { sourceDateEpoch?: number; layerBlobsOptional?: boolean } = {}): Promise<ExportOutcome[]> {
   const results: ExportOutcome[] = [];
   for (const o of outputs) {
     switch (o.type) {
       case 'image': {
         if (o.push) throw new UserError('pushing to a registry (--push, type=registry, push=true) is not supported by this kiln yet');
-        const req = requestFor(images, o.names, o.attrs, opts.sourceDateEpoch);
+        const req = { ...requestFor(images, o.names, o.attrs, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional };
         const { written } = await exportToImageStore(req, state);
         results.push({ type: 'image', digest: written.root.digest, names: req.names });
         break;
@@ -97,7 +97,7 @@ export async function runExports(state: State, images: ExportImage[], outputs: O
   }
   // The image digest is known even when only files were exported (for --iidfile / metadata).
   if (!results.some((r) => r.digest) && images.length) {
-    const written = writeImageManifests(requestFor(images, [], {}, opts.sourceDateEpoch), state.content);
+    const written = writeImageManifests({ ...requestFor(images, [], {}, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional }, state.content);
     results.push({ type: 'image', digest: written.root.digest, names: [] });
   }
   return results;

@@ -2,7 +2,7 @@
 // the db by layer id, compression, level and SOURCE_DATE_EPOCH, so rebuilds and re-exports reuse it.
 // Pulled layers keep their blob unless force-compression asks for another compression. The layer's
 // snapshot is also made findable by its diffID, which is how `kiln run` finds an image's layers.
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import type { State } from '../../cache/state.js';
 import { writeLayerTar, writeLayerTarGzip } from '../../cache/layers/diff.js';
@@ -16,6 +16,11 @@ export interface LayerCompressionOptions {
   level?: number;
   force?: boolean;
   sourceDateEpoch?: number;
+  /**
+   * Only the digest is needed (an uncompressed layer kept in the local store): the tar is hashed but not
+   * written. It is deterministic, so an export that needs the bytes later writes the same blob.
+   */
+  digestOnly?: boolean;
 }
 
 export interface ExportedLayer {
@@ -51,13 +56,16 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
   const key = layer.id ? `layerblob/${layer.id}` : `layerblob/diff/${layer.diffId}`;
   const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}`;
   const known = (await state.db.get(dbKey)) as StoredLayerBlob | undefined;
-  if (known && state.content.has(known.digest)) {
+  if (known && (state.content.has(known.digest) || (opts.digestOnly && compression === 'uncompressed'))) {
     return { diffId: known.diffId, blob: { digest: known.digest, size: known.size, mediaType: known.mediaType } };
   }
   let stored: StoredLayerBlob;
   if (compression === 'gzip' && opts.level === undefined) {
     const w = await state.content.ingestComputed((tmp) => writeLayerTarGzip(layer.dir, tmp, { sourceDateEpoch: opts.sourceDateEpoch }));
     stored = { diffId: w.diffId, digest: w.digest, size: w.compressedSize, mediaType: OCI_LAYER_GZIP };
+  } else if (compression === 'uncompressed' && opts.digestOnly) {
+    const { diffId, size } = await writeLayerTar(layer.dir, new Writable({ write: (_c, _e, cb) => cb() }), { sourceDateEpoch: opts.sourceDateEpoch });
+    stored = { diffId, digest: diffId, size, mediaType: OCI_LAYER };
   } else if (compression === 'uncompressed') {
     // The blob is the tar itself: its digest is the diffID, hashed once while it is written.
     const w = await state.content.ingestComputed(async (tmp) => {

@@ -50,7 +50,7 @@ function clampTimes(config: ImageConfig, epoch: number | undefined): ImageConfig
   };
 }
 
-function checkImage(img: ExportImage, content: ContentStore, what: string): void {
+function checkImage(img: ExportImage, content: ContentStore, what: string, blobsOptional = false): void {
   const diffIds = img.config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== img.layers.length) {
     throw new ExportError(`${what}: config lists ${diffIds.length} diff_ids but the image has ${img.layers.length} layers`);
@@ -58,14 +58,14 @@ function checkImage(img: ExportImage, content: ContentStore, what: string): void
   img.layers.forEach((l, i) => {
     if (diffIds[i] !== l.diffId) throw new ExportError(`${what}: layer ${i} has diffID ${l.diffId} but the config lists ${diffIds[i]}`);
     if (layerCompressionOf(l.mediaType) === undefined) throw new ExportError(`${what}: layer ${l.digest} has unknown media type ${l.mediaType}`);
-    if (!content.has(l.digest)) throw new ExportError(`${what}: layer blob ${l.digest} is missing from the content store`);
+    if (!blobsOptional && !content.has(l.digest)) throw new ExportError(`${what}: layer blob ${l.digest} is missing from the content store`);
   });
 }
 
 function writeOne(img: ExportImage, req: ExportRequest, oci: boolean, content: ContentStore): { manifest: Descriptor; config: Descriptor } {
   const platform = normalizePlatform(img.platform);
   const what = `image for ${formatPlatform(platform)}`;
-  checkImage(img, content, what);
+  checkImage(img, content, what, req.layerBlobsOptional);
   const configBytes = serializeConfig(clampTimes(img.config, req.sourceDateEpoch));
   const config: Descriptor = { mediaType: oci ? OCI_CONFIG : DOCKER_CONFIG, digest: content.putBytes(configBytes), size: configBytes.length };
   const annotations = { ...req.annotations?.manifest, ...img.annotations };

@@ -31,6 +31,11 @@ export interface ExportRequest {
   annotations?: { index?: Record<string, string>; manifest?: Record<string, string> };
   /** SOURCE_DATE_EPOCH (seconds): clamps config/history timestamps and fixes archive mtimes. */
   sourceDateEpoch?: number;
+  /**
+   * Uncompressed layers whose blobs were not written (kiln's local store keeps the unpacked layer; its
+   * tar is deterministic and is written when an export or push needs the bytes).
+   */
+  layerBlobsOptional?: boolean;
 }
 
 /** A request the exporters cannot satisfy (bad combination of options, wrong layer count…). */
