@@ -94,7 +94,9 @@ export class LayerApplier {
     const results = await Promise.allSettled(pending);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await this.ops.syncfs(this.root);
+    // No syncfs here: it would wait for every dirty page of the whole file system (other builds' too).
+    // A kill of kiln loses nothing (the page cache survives it); like docker's and containerd's
+    // snapshotters, unpacked layers are not forced to disk against power loss.
   }
 
   private full(rel: string): string {

@@ -61,7 +61,6 @@ export const fileOp: OpImpl<FileOp> = {
         await applyAction(action, inputs, target, fsops, ctx);
         target.merged.invalidate();
       }
-      await fsops.syncfs(layer.dir);
       const dir = layer.commit();
       return { kind: 'layers', layers: [...base, { dir, id: layer.id, created: new Date().toISOString() }] };
     } catch (err) {
