@@ -1,23 +1,8 @@
 // Unix path helpers with Go's path.Clean semantics, plus BuildKit's NormalizePath (keep a trailing slash).
+import { cleanPath } from '../dockerignore.js';
 
-/** Go path.Clean */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join('/');
-  if (rooted) return '/' + joined;
-  return joined === '' ? '.' : joined;
-}
+/** Go path.Clean (shared with .dockerignore's path handling). */
+export { cleanPath };
 
 /** Go path.Join */
 export function joinPath(...parts: string[]): string {
