@@ -81,7 +81,9 @@ function downloadOnce(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
 
 export const sourceHttpOp: OpImpl<SourceOp> = {
   async cacheMap(op, ctx) {
-    const { digest } = await downloadOnce(op, ctx);
+    // With --checksum the content is known in advance: no download is needed to key the step (a cached
+    // build never fetches the URL). Without it, the content decides.
+    const digest = op.attrs?.checksum ?? (await downloadOnce(op, ctx)).digest;
     const body = JSON.stringify({ http: digest, filename: fileNameOf(op) });
     return { digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, deps: [] };
   },

@@ -149,7 +149,9 @@ test('ADD extracts local tar archives (gzip, bzip2, xz) and copies other files',
 test('ADD of an http URL: not extracted, mode 0600, --checksum verified', async () => {
   const body = 'remote content\n';
   const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  let served = 0;
   const srv: Server = createServer((req, res) => {
+    if (req.url === '/files/remote.txt') served++;
     if (req.url === '/files/remote.txt') res.writeHead(200, { 'last-modified': 'Wed, 01 Jan 2020 00:00:00 GMT' }).end(body);
     else res.writeHead(404).end();
   });
@@ -161,6 +163,11 @@ test('ADD of an http URL: not extracted, mode 0600, --checksum verified', async 
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(readFileSync(join(dest, 'dl/remote.txt'), 'utf8'), body);
     assert.equal(lstatSync(join(dest, 'dl/remote.txt')).mode & 0o777, 0o600);
+    // With --checksum the step is keyed by it: a rebuild is cached without fetching the URL again.
+    const before = served;
+    const again = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nADD --checksum=${sum} ${url} /dl/\n` });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(served, before);
     const bad = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /dl/\n` });
     assert.notEqual(bad.status, 0);
     assert.match(errorLine(bad), /Dockerfile:2: .*digest mismatch/);
