@@ -167,7 +167,11 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       }),
     );
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
-    const exports = await runExports(state, images, req.outputs, { sourceDateEpoch: req.sourceDateEpoch, layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly });
+    const exports = await runExports(state, images, req.outputs, {
+      sourceDateEpoch: req.sourceDateEpoch,
+      layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
+      onPush: (e) => req.progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
+    });
     // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
     const keep = gcKeepStorage();
     if (keep > 0) {

@@ -13,6 +13,7 @@ import { writeImageManifests } from '../export/manifests.js';
 import { writeOciArchive } from '../export/oci-archive.js';
 import { writeDockerArchive, checkDockerExportable } from '../export/docker-archive.js';
 import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
+import { pushImage, type PushEvent } from '../export/registry.js';
 import { UserError } from '../util/errors.js';
 
 export type OutputSpec =
@@ -58,14 +59,20 @@ async function toDest(dest: string, write: (out: Writable) => Promise<unknown>):
   }
 }
 
-export async function runExports(state: State, images: ExportImage[], outputs: OutputSpec[], opts: { sourceDateEpoch?: number; layerBlobsOptional?: boolean } = {}): Promise<ExportOutcome[]> {
+export async function runExports(
+  state: State,
+  images: ExportImage[],
+  outputs: OutputSpec[],
+  opts: { sourceDateEpoch?: number; layerBlobsOptional?: boolean; onPush?: (e: PushEvent) => void } = {},
+): Promise<ExportOutcome[]> {
   const results: ExportOutcome[] = [];
   for (const o of outputs) {
     switch (o.type) {
       case 'image': {
-        if (o.push) throw new UserError('pushing to a registry (--push, type=registry, push=true) is not supported by this kiln yet');
         const req = { ...requestFor(images, o.names, o.attrs, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional };
+        if (o.push && req.names.length === 0) throw new UserError('--push needs a name: add -t REGISTRY/REPO:TAG (or name= in --output)');
         const { written } = await exportToImageStore(req, state);
+        if (o.push) await pushImage(req, written, state.content, { onEvent: opts.onPush });
         results.push({ type: 'image', digest: written.root.digest, names: req.names });
         break;
       }

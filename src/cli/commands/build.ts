@@ -29,6 +29,8 @@ export const buildCommand: Command = {
     { name: 'no-cache-filter', type: 'string', multiple: true, valueName: 'STAGE', description: 'Do not cache the given stages' },
     { name: 'pull', type: 'bool', description: 'Always resolve base images from the registry' },
     { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, rawjson or quiet' },
+    { name: 'push', type: 'bool', description: 'Push the image to its registry (short for --output type=registry)' },
+    { name: 'load', type: 'bool', description: 'Keep the image in the local store (the default; accepted for buildx compatibility)' },
     { name: 'output', short: 'o', type: 'string', multiple: true, valueName: 'type=TYPE,dest=PATH', description: 'Output destination: image, oci, docker, local, tar' },
     { name: 'label', type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Set metadata for the image' },
     { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'Write the image digest to the file' },
@@ -61,6 +63,11 @@ export const buildCommand: Command = {
     const tags = flagList(args, 'tag');
     for (const t of tags) parseReference(t); // a bad tag fails before anything runs
     const outputs: OutputSpec[] = flagList(args, 'output').map((o) => parseOutput(o, tags));
+    if (flagBool(args, 'push')) {
+      const image = outputs.find((o) => o.type === 'image');
+      if (image && image.type === 'image') image.push = true;
+      else outputs.push({ type: 'image', names: tags, push: true, attrs: {} });
+    }
     if (outputs.length === 0) outputs.push({ type: 'image', names: tags, push: false, attrs: {} });
     const network = flagString(args, 'network');
     if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);

@@ -12,6 +12,7 @@ import { insecureRegistriesFromEnv } from './endpoint.js';
 import { RegistryError } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { readBytes, RegistryTransport } from './transport.js';
+import { putManifest, uploadBlob, type BlobSource, type UploadResult } from './upload.js';
 
 // containerd refuses manifests above 4 MiB; so does kiln (a bigger one is an attack or a mistake).
 const MAX_MANIFEST_BYTES = 4 << 20;
@@ -113,6 +114,16 @@ export class RegistryClient {
    */
   async downloadBlob(ref: ImageReference, desc: Descriptor, destPath: string, onProgress?: (bytes: number) => void): Promise<void> {
     await downloadBlobToFile(this.transport, ref, desc, destPath, onProgress);
+  }
+
+  /** Uploads a blob unless the registry has it (HEAD first); mounts it from `mountFrom` when possible. */
+  uploadBlob(ref: ImageReference, desc: Descriptor, src: BlobSource, opts: { mountFrom?: string } = {}): Promise<UploadResult> {
+    return uploadBlob(this.transport, ref, desc, src, opts);
+  }
+
+  /** PUTs a manifest or index under a digest or tag. */
+  putManifest(ref: ImageReference, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    return putManifest(this.transport, ref, reference, bytes, mediaType);
   }
 
   async close(): Promise<void> {

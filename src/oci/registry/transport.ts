@@ -27,15 +27,21 @@ export class ServerError extends RegistryError {
 }
 
 export interface RegistryRequest {
-  method: 'GET' | 'HEAD';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
   ref: ImageReference;
   /** Path below /v2/<repository>/, e.g. `manifests/latest` or `blobs/sha256:…`. */
   path: string;
+  /** An absolute or registry-relative URL to use instead of `path` (upload sessions' Location). */
+  url?: string;
+  /** A request body; a Buffer so that it can be sent again after an auth challenge or a redirect. */
+  body?: Buffer;
+  /** Writes need push access. */
+  push?: boolean;
   headers?: Record<string, string>;
   /** Names the thing in error messages: `127.0.0.1:5000/busybox:latest`. */
   subject: string;
-  /** What a 404 means: a missing image or a missing blob. */
-  kind: 'manifest' | 'blob';
+  /** What a 404 means: a missing image or a missing blob (or an upload session). */
+  kind: 'manifest' | 'blob' | 'upload';
 }
 
 type HostAuth = { kind: 'bearer'; realm: string; service?: string } | { kind: 'basic' };
@@ -72,19 +78,19 @@ export class RegistryTransport {
    */
   async send(req: RegistryRequest): Promise<ResponseData> {
     const ep = this.endpoint(req.ref.domain);
-    const scope = `repository:${req.ref.path}:pull`;
-    let url = new URL(`${ep.origin}/v2/${req.ref.path}/${req.path}`);
+    const scope = `repository:${req.ref.path}:${req.push ? 'pull,push' : 'pull'}`;
+    let url = req.url ? new URL(req.url, ep.origin) : new URL(`${ep.origin}/v2/${req.ref.path}/${req.path}`);
     let authorization = await this.preauthorize(ep, scope, req);
     let reauthorized = false;
     for (let hops = 0; ; ) {
       const sameOrigin = url.origin === ep.origin;
       const headers: Record<string, string> = { 'user-agent': this.opts.userAgent, ...req.headers };
       if (authorization && sameOrigin) headers.authorization = authorization;
-      const res = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers });
+      const res = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, body: req.body });
       const status = res.statusCode;
       if (status >= 200 && status < 300) return res;
       const location = res.headers.location;
-      if (status >= 300 && status < 400 && location) {
+      if (status >= 300 && status < 400 && location && (req.method === 'GET' || req.method === 'HEAD' || status === 307 || status === 308)) {
         await res.body.dump();
         if (++hops > MAX_REDIRECTS) throw new RegistryError(`${req.subject}: more than ${MAX_REDIRECTS} redirects`, status);
         url = new URL(String(location), url);

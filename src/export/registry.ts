@@ -1,0 +1,57 @@
+// type=image,push=true / type=registry / --push: the built image goes to its registry. Blobs first
+// (in parallel; each skipped when the registry has it), then each platform's manifest, then the index,
+// and the tags last, so a name never points at something incomplete.
+import PQueue from 'p-queue';
+import type { ContentStore } from '../../cache/content-store.js';
+import { RegistryClient } from '../oci/registry/client.js';
+import { parseReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/types.js';
+import type { ExportRequest } from './types.js';
+import type { WrittenManifests } from './manifests.js';
+
+export interface PushEvent {
+  name: string;
+  digest: string;
+  how: 'skipped' | 'mounted' | 'uploaded' | 'manifest' | 'tagged';
+}
+
+function mediaTypeOf(content: ContentStore, d: Descriptor): string {
+  return d.mediaType ?? (content.readJSON<{ mediaType?: string }>(d.digest).mediaType as string);
+}
+
+export async function pushImage(req: ExportRequest, written: WrittenManifests, content: ContentStore, opts: { onEvent?: (e: PushEvent) => void; client?: RegistryClient } = {}): Promise<void> {
+  const client = opts.client ?? new RegistryClient();
+  try {
+    for (const name of req.names) {
+      const ref = parseReference(name);
+      const queue = new PQueue({ concurrency: 4 });
+      const blobs = new Map<string, Descriptor>();
+      req.images.forEach((img, i) => {
+        blobs.set(written.configs[i]!.digest, written.configs[i]!);
+        for (const l of img.layers) blobs.set(l.digest, { mediaType: l.mediaType, digest: l.digest, size: l.size });
+      });
+      await Promise.all(
+        [...blobs.values()].map((d) =>
+          queue.add(async () => {
+            const r = await client.uploadBlob(ref, d, { path: content.path(d.digest) });
+            opts.onEvent?.({ name, digest: d.digest, how: r.how });
+          }),
+        ),
+      );
+      for (const m of written.manifests) {
+        await client.putManifest(ref, m.digest, content.readBytes(m.digest), mediaTypeOf(content, m));
+        opts.onEvent?.({ name, digest: m.digest, how: 'manifest' });
+      }
+      const root = written.root;
+      if (!written.manifests.some((m) => m.digest === root.digest)) {
+        await client.putManifest(ref, root.digest, content.readBytes(root.digest), mediaTypeOf(content, root));
+      }
+      if (ref.tag) {
+        await client.putManifest(ref, ref.tag, content.readBytes(root.digest), mediaTypeOf(content, root));
+        opts.onEvent?.({ name, digest: root.digest, how: 'tagged' });
+      }
+    }
+  } finally {
+    if (!opts.client) await client.close();
+  }
+}
