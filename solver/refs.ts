@@ -5,6 +5,8 @@ export interface LayerBlob {
   digest: string;
   size: number;
   mediaType: string;
+  /** `registry/repository` the blob was pulled from: a push to that registry can mount it from there. */
+  from?: string;
 }
 
 export interface Layer {

@@ -61,7 +61,7 @@ export const sourceImageOp: OpImpl<SourceOp> = {
     const layers: Layer[] = image.manifest.layers.map((desc, i) => ({
       dir: state.snapshots.dir(diffIds[i]!),
       diffId: diffIds[i]!,
-      blob: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType },
+      blob: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType, from: ref.name },
     }));
     return { kind: 'layers', layers };
   },

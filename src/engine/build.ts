@@ -162,7 +162,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
         return {
           platform: platforms[i]!,
           config,
-          layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType })),
+          layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType, from: l.blob.from })),
         };
       }),
     );

@@ -25,15 +25,17 @@ export async function pushImage(req: ExportRequest, written: WrittenManifests, c
     for (const name of req.names) {
       const ref = parseReference(name);
       const queue = new PQueue({ concurrency: 4 });
-      const blobs = new Map<string, Descriptor>();
+      const blobs = new Map<string, { desc: Descriptor; from?: string }>();
       req.images.forEach((img, i) => {
-        blobs.set(written.configs[i]!.digest, written.configs[i]!);
-        for (const l of img.layers) blobs.set(l.digest, { mediaType: l.mediaType, digest: l.digest, size: l.size });
+        blobs.set(written.configs[i]!.digest, { desc: written.configs[i]! });
+        for (const l of img.layers) blobs.set(l.digest, { desc: { mediaType: l.mediaType, digest: l.digest, size: l.size }, from: l.from });
       });
       await Promise.all(
-        [...blobs.values()].map((d) =>
+        [...blobs.values()].map(({ desc: d, from }) =>
           queue.add(async () => {
-            const r = await client.uploadBlob(ref, d, { path: content.path(d.digest) });
+            // A blob pulled from another repository of the same registry is mounted, not sent again.
+            const sameRegistry = from?.startsWith(`${ref.domain}/`) ? from.slice(ref.domain.length + 1) : undefined;
+            const r = await client.uploadBlob(ref, d, { path: content.path(d.digest) }, { mountFrom: sameRegistry });
             opts.onEvent?.({ name, digest: d.digest, how: r.how });
           }),
         ),

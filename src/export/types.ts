@@ -11,6 +11,8 @@ export interface ExportLayer {
   digest: string;
   size: number;
   mediaType: string;
+  /** `registry/repository` holding this blob already (a push to the same registry mounts it). */
+  from?: string;
 }
 
 export interface ExportImage {
