@@ -12,6 +12,7 @@ import { SolveError } from '../op.js';
 import { layersOf, type Ref } from '../refs.js';
 import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sandbox.js';
 import { emulatorFor } from '../../native/binfmt.js';
+import { registerEmulator } from '../../native/binfmt-setup.js';
 import { resolveUser } from '../../native/user.js';
 import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
@@ -38,7 +39,17 @@ export const execOp: OpImpl<ExecOp> = {
     if (!root) throw new Error('exec op without a rootfs mount');
     const rootLayers = root.input >= 0 ? layersOf(inputs[root.input]!, 'RUN rootfs') : [];
     const platform = ctx.vertex.platform ?? ctx.env.hostPlatform;
-    const emu = emulatorFor(platform);
+    let emu = emulatorFor(platform);
+    if (!emu.runnable && process.getuid?.() === 0) {
+      // As root, register Debian's qemu-user-static for this platform (what `kiln setup binfmt` does).
+      try {
+        const name = registerEmulator(platform);
+        if (name) ctx.progress.log('stderr', `registered binfmt_misc handler ${name} for ${platform.os}/${platform.architecture}\n`);
+      } catch (err) {
+        throw new SolveError(`${emu.reason}; ${(err as Error).message}`);
+      }
+      emu = emulatorFor(platform);
+    }
     if (!emu.runnable) throw new SolveError(emu.reason);
 
     const snapshots = ctx.env.state.snapshots;

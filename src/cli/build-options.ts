@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FlagError } from './flags.js';
-import { parsePlatform, normalizePlatform } from '../oci/platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 
 import type { OutputSpec } from '../engine/exports.js';
@@ -110,7 +110,9 @@ export function parseBuildArgs(list: string[]): Record<string, string> {
 export function parsePlatforms(values: string[]): Platform[] {
   const list = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
   try {
-    return list.map((p) => normalizePlatform(parsePlatform(p)));
+    // As given (linux/arm64 stays without a variant): TARGETPLATFORM is what the user asked for, as in
+    // BuildKit; lookups that need the normalised form normalise on their own.
+    return list.map((p) => parsePlatform(p));
   } catch (err) {
     throw new FlagError(`invalid value "${values.join(',')}" for flag --platform: ${(err as Error).message}`);
   }

@@ -13,6 +13,7 @@ import { readFileFromLayers } from '../../../cache/layer-files.js';
 import { resolveUser } from '../../../native/user.js';
 import { runSandbox, type SandboxSpec } from '../../../native/sandbox.js';
 import { emulatorFor } from '../../../native/binfmt.js';
+import { registerEmulator } from '../../../native/binfmt-setup.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { UserError } from '../../util/errors.js';
 
@@ -67,7 +68,16 @@ export const runCommand: Command = {
     let spec: SandboxSpec;
     try {
       const image = await localOrPull(state, ref, platform, process.stderr);
-      const emu = emulatorFor(parsePlatform(image.platform));
+      let emu = emulatorFor(parsePlatform(image.platform));
+      if (!emu.runnable && process.getuid?.() === 0) {
+        // As root, register Debian's qemu-user-static for the platform (what `kiln setup binfmt` does).
+        try {
+          registerEmulator(parsePlatform(image.platform));
+        } catch (err) {
+          throw new UserError(`${emu.reason}; ${(err as Error).message}`);
+        }
+        emu = emulatorFor(parsePlatform(image.platform));
+      }
       if (!emu.runnable) throw new UserError(emu.reason);
       const cfg = image.config.config ?? {};
 

@@ -1,0 +1,62 @@
+// Multi-platform builds: foreign RUN steps under QEMU (binfmt_misc, registered by kiln as root), one
+// image per platform in an index, the cross-compilation pattern solved once, push of the index, and
+// `kiln run --platform`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildSuite } from '../helpers/suite.js';
+import { kiln } from '../helpers/kiln.js';
+import { kilnBuild } from '../helpers/build.js';
+
+const suite = buildSuite();
+
+test('kiln setup binfmt registers the arm64 emulator (or finds it registered)', () => {
+  const r = kiln(suite.root, ['setup', 'binfmt', '--platforms', 'linux/arm64']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^linux\/arm64: (registered qemu-aarch64|already runnable) \(.*qemu.*aarch64.*, flags F\)$/m);
+  assert.match(readFileSync('/proc/sys/fs/binfmt_misc/qemu-aarch64', 'utf8'), /^enabled\n[\s\S]*flags: \w*F/);
+});
+
+test('a two-platform build runs each RUN on its platform and exports an index of both', () => {
+  const dest = join(suite.outs, 'mp');
+  const archive = join(suite.outs, 'mp.tar');
+  const files = { Dockerfile: `FROM ${suite.base}\nARG TARGETPLATFORM\nRUN uname -m > /arch && echo "$TARGETPLATFORM" > /platform\n` };
+  const local = kilnBuild(suite.root, files, ['--platform', 'linux/amd64,linux/arm64', '-o', `type=local,dest=${dest}`]);
+  assert.equal(local.status, 0, local.stderr);
+  assert.equal(readFileSync(join(dest, 'linux_amd64/arch'), 'utf8'), 'x86_64\n');
+  assert.equal(readFileSync(join(dest, 'linux_arm64/arch'), 'utf8'), 'aarch64\n');
+  assert.equal(readFileSync(join(dest, 'linux_arm64/platform'), 'utf8'), 'linux/arm64\n');
+  const oci = kilnBuild(suite.root, files, ['--platform', 'linux/amd64,linux/arm64', '-o', `type=oci,dest=${archive}`]);
+  assert.equal(oci.status, 0, oci.stderr);
+  const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' }));
+  assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+  assert.deepEqual(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? '/' + m.platform.variant : ''}`), ['linux/amd64', 'linux/arm64/v8']);
+});
+
+test('FROM --platform=$BUILDPLATFORM stages run once, natively, for every target platform; the index pushes and runs', () => {
+  const name = `${suite.reg.host}/kiln/multi:1`;
+  const r = kilnBuild(
+    suite.root,
+    {
+      Dockerfile: [
+        `FROM --platform=$BUILDPLATFORM ${suite.base} AS build`,
+        'RUN echo "compiled on $(uname -m)" > /artifact && echo cross-compile-step-ran',
+        `FROM ${suite.base}`,
+        'COPY --from=build /artifact /artifact',
+        'RUN echo "runs on $(uname -m)" >> /artifact',
+      ].join('\n'),
+    },
+    ['--platform', 'linux/amd64,linux/arm64', '-t', name, '--push'],
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((r.stderr.match(/^#\d+ \d+\.\d+ cross-compile-step-ran$/gm) ?? []).length, 1, 'the build stage ran once');
+  const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }));
+  assert.equal(raw.manifests.length, 2);
+  const arm = kiln(suite.root, ['run', '--rm', '--platform', 'linux/arm64', name, 'cat', '/artifact']);
+  assert.equal(arm.status, 0, arm.stderr);
+  assert.equal(arm.stdout, 'compiled on x86_64\nruns on aarch64\n');
+  const amd = kiln(suite.root, ['run', '--rm', name, 'cat', '/artifact']);
+  assert.equal(amd.stdout, 'compiled on x86_64\nruns on x86_64\n');
+});
