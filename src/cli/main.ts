@@ -10,6 +10,7 @@ const commands: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'run', summary: 'Run a command in a new container', load: async () => (await import('./commands/run.js')).runCommand },
   { name: 'pull', summary: 'Download an image from a registry into the local store', load: async () => (await import('./commands/pull.js')).pullCommand },
   { name: 'images', summary: 'List images in the local store', load: async () => (await import('./commands/images.js')).imagesCommand },
+  { name: 'imagetools', summary: 'Inspect images in a registry', load: async () => (await import('./commands/imagetools.js')).imagetoolsCommand },
   { name: 'setup', summary: 'Set up this machine (kiln setup binfmt: QEMU emulators)', load: async () => (await import('./commands/setup.js')).setupCommand },
   { name: 'du', summary: 'Show disk usage of the build cache', load: async () => (await import('./commands/du.js')).duCommand },
   { name: 'prune', summary: 'Remove build cache', load: async () => (await import('./commands/prune.js')).pruneCommand },

@@ -54,6 +54,11 @@ test('FROM --platform=$BUILDPLATFORM stages run once, natively, for every target
   assert.equal((r.stderr.match(/^#\d+ \d+\.\d+ cross-compile-step-ran$/gm) ?? []).length, 1, 'the build stage ran once');
   const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }));
   assert.equal(raw.manifests.length, 2);
+  const tools = kiln(suite.root, ['imagetools', 'inspect', name]);
+  assert.equal(tools.status, 0, tools.stderr);
+  assert.match(tools.stdout, /^MediaType: application\/vnd\.oci\.image\.index\.v1\+json$/m);
+  assert.deepEqual(tools.stdout.match(/^ {2}Platform: {2}(.*)$/gm)?.map((l) => l.trim()), ['Platform:  linux/amd64', 'Platform:  linux/arm64/v8']);
+  assert.deepEqual(JSON.parse(kiln(suite.root, ['imagetools', 'inspect', '--raw', name]).stdout), raw);
   const arm = kiln(suite.root, ['run', '--rm', '--platform', 'linux/arm64', name, 'cat', '/artifact']);
   assert.equal(arm.status, 0, arm.stderr);
   assert.equal(arm.stdout, 'compiled on x86_64\nruns on aarch64\n');

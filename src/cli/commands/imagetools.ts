@@ -1,0 +1,44 @@
+// `kiln imagetools inspect REF`: what a registry (or kiln's local store) holds for a name, like
+// `docker buildx imagetools inspect`: the index and its per-platform manifests, or `--raw` JSON.
+import type { Command } from '../command.js';
+import { flagBool, FlagError } from '../flags.js';
+import { imageRef } from '../context.js';
+import { RegistryClient } from '../../oci/registry/client.js';
+import { parseManifest } from '../../oci/manifest.js';
+import { formatPlatform } from '../../oci/platform.js';
+
+export const imagetoolsCommand: Command = {
+  name: 'imagetools',
+  summary: 'Inspect images in a registry (kiln imagetools inspect REF)',
+  usage: 'kiln imagetools inspect [--raw] REF',
+  flags: [{ name: 'raw', type: 'bool', description: 'Print the manifest or index JSON as the registry sends it' }],
+  async run(args) {
+    const [sub, refText, ...rest] = args.positionals;
+    if (sub !== 'inspect' || !refText || rest.length) throw new FlagError('kiln imagetools: expected "kiln imagetools inspect [--raw] REF"');
+    const ref = imageRef(refText);
+    const client = new RegistryClient();
+    try {
+      const m = await client.getManifest(ref);
+      if (flagBool(args, 'raw')) {
+        process.stdout.write(m.bytes.toString('utf8') + (m.bytes.at(-1) === 0x0a ? '' : '\n'));
+        return 0;
+      }
+      const parsed = parseManifest(m.bytes, { ref: ref.toString(), contentType: m.mediaType });
+      const lines = [`Name:      ${ref.toString()}`, `MediaType: ${parsed.mediaType}`, `Digest:    ${m.digest}`];
+      if (parsed.kind === 'index') {
+        lines.push('', 'Manifests:');
+        for (const d of parsed.index.manifests) {
+          lines.push(`  Name:      ${ref.name}@${d.digest}`, `  MediaType: ${d.mediaType}`);
+          if (d.platform) lines.push(`  Platform:  ${formatPlatform(d.platform)}`);
+          lines.push('');
+        }
+      } else {
+        lines.push(`Layers:    ${parsed.manifest.layers.length}`);
+      }
+      console.log(lines.join('\n').trimEnd());
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
