@@ -12,6 +12,7 @@ const commands: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'images', summary: 'List images in the local store', load: async () => (await import('./commands/images.js')).imagesCommand },
   { name: 'imagetools', summary: 'Inspect images in a registry', load: async () => (await import('./commands/imagetools.js')).imagetoolsCommand },
   { name: 'setup', summary: 'Set up this machine (kiln setup binfmt: QEMU emulators)', load: async () => (await import('./commands/setup.js')).setupCommand },
+  { name: 'rmi', summary: 'Remove images from the local store', load: async () => (await import('./commands/rmi.js')).rmiCommand },
   { name: 'du', summary: 'Show disk usage of the build cache', load: async () => (await import('./commands/du.js')).duCommand },
   { name: 'prune', summary: 'Remove build cache', load: async () => (await import('./commands/prune.js')).pruneCommand },
 ];

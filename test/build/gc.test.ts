@@ -57,6 +57,15 @@ test('--keep-storage removes least recently used records first; the automatic po
     assert.equal(kilnBuild(root, {}, ['-t', 'kiln-test/gc'], { context: newer, env: tiny }).status, 0);
     assert.ok(ran(kilnBuild(root, {}, [], { context: newer, env: tiny }).stderr, 'RUN head -c 1048576 /dev/zero > /newer'));
     assert.equal(kiln(root, ['run', '--rm', 'kiln-test/gc', 'wc', '-c', '/newer']).stdout.trim(), '1048576 /newer');
+
+    // Removing the name lets the next prune free what only it used.
+    const rmi = kiln(root, ['rmi', 'kiln-test/gc']);
+    assert.equal(rmi.stdout, 'Untagged: docker.io/kiln-test/gc:latest\n');
+    assert.match(kiln(root, ['prune']).stdout, /reclaimed [1-9][\d.]*MB/);
+    assert.notEqual(kiln(root, ['run', '--rm', 'kiln-test/gc', 'true']).status, 0);
+    const again = kiln(root, ['rmi', 'kiln-test/gc']);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /no such image: kiln-test\/gc/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
