@@ -2,22 +2,13 @@
 // except the ones listed with the reason they fail (the same reason BuildKit would give, or a kiln gap).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { conformanceDir } from '../frontend/conformance-paths.js';
 import { convert } from './helpers.js';
+import { conformanceDockerfiles } from '../frontend/conformance-paths.js';
 
-function dockerfiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (st.isDirectory()) out.push(...dockerfiles(p));
-    else if (st.isFile() && /dockerfile/i.test(name) && !name.endsWith('.dockerignore')) out.push(p);
-  }
-  return out;
-}
+const dockerfiles = conformanceDockerfiles;
 
 // File (relative to the conformance dir) → the error it must give, and why.
 const invalidSingleQuote = { error: /Dockerfile:\d+: failed to process "'a\\\\'b'": unexpected end of statement while looking for matching single-quote/, why: "ENV name='a\\'b' has an unterminated single quote; buildah's case expects the build to fail at that line" };

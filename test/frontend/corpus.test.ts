@@ -2,23 +2,13 @@
 // except the ones listed with the reason they are meant to fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseDockerfile } from '../../frontends/dockerfile/parser.js';
 import { parseStages } from '../../frontends/dockerfile/instructions.js';
-import { conformanceDir } from './conformance-paths.js';
+import { conformanceDir, conformanceDockerfiles } from './conformance-paths.js';
 
-function dockerfiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (st.isDirectory()) out.push(...dockerfiles(p));
-    else if (st.isFile() && /dockerfile/i.test(name) && !name.endsWith('.dockerignore')) out.push(p);
-  }
-  return out;
-}
+const dockerfiles = conformanceDockerfiles;
 
 // Files that are invalid on purpose, with the error kiln (like BuildKit) must give.
 const expectedFailures: Record<string, RegExp> = {};
