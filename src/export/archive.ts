@@ -62,18 +62,35 @@ export async function pumpTar(pack: tar.Pack, out: Writable): Promise<void> {
   }
 }
 
+/**
+ * Runs `fill` to add entries to a new tar pack streamed to `out`, then finishes it. On failure the pack
+ * and `out` are destroyed: a half-written archive must not look finished to whoever reads `out`.
+ */
+export async function packTo(out: Writable, fill: (pack: tar.Pack) => Promise<void>): Promise<void> {
+  const pack = tar.pack();
+  const pumped = pumpTar(pack, out);
+  try {
+    await fill(pack);
+    pack.finalize();
+  } catch (err) {
+    pack.destroy(err as Error);
+    await pumped.catch(() => {});
+    out.destroy(err as Error);
+    throw err;
+  }
+  await pumped;
+}
+
 /** Writes the entries as a tar to `out` (which is ended). `mtime` in seconds since the epoch. */
 export async function writeArchiveTar(entries: ArchiveEntry[], content: ContentStore, out: Writable, mtime = 0): Promise<void> {
-  const pack = tar.pack();
   const date = new Date(mtime * 1000);
-  const pumped = pumpTar(pack, out);
-  const entry = (header: Parameters<tar.Pack['entry']>[0], body?: Buffer) =>
-    new Promise<void>((res, rej) => {
-      const cb = (err?: Error | null) => (err ? rej(err) : res());
-      if (body) pack.entry(header, body, cb);
-      else pack.entry(header, cb);
-    });
-  try {
+  await packTo(out, async (pack) => {
+    const entry = (header: Parameters<tar.Pack['entry']>[0], body?: Buffer) =>
+      new Promise<void>((res, rej) => {
+        const cb = (err?: Error | null) => (err ? rej(err) : res());
+        if (body) pack.entry(header, body, cb);
+        else pack.entry(header, cb);
+      });
     for (const e of normalise(entries)) {
       const header = { name: e.path, mode: modeOf(e), mtime: date, uid: 0, gid: 0, uname: '', gname: '' };
       if (e.kind === 'dir') {
@@ -91,15 +108,7 @@ export async function writeArchiveTar(entries: ArchiveEntry[], content: ContentS
         await written;
       }
     }
-    pack.finalize();
-  } catch (err) {
-    pack.destroy(err as Error);
-    await pumped.catch(() => {});
-    // A half-written archive must not look finished to whoever reads `out`.
-    out.destroy(err as Error);
-    throw err;
-  }
-  await pumped;
+  });
 }
 
 /** Writes the entries under `dir` (created if needed; files of the same names are replaced). */

@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import * as tar from 'tar-stream';
 import type { ContentStore } from '../../cache/content-store.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-layer.js';
-import { pumpTar } from './archive.js';
+import { packTo } from './archive.js';
 import { decompressStream } from './compression.js';
 import { dirEntry, packTree } from './dir-tar.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
@@ -75,22 +74,13 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
   try {
     const targets = dirsFor(req);
     await writeRootfsDir(req, content, work);
-    const pack = tar.pack();
-    const pumped = pumpTar(pack, out);
-    try {
+    await packTo(out, async (pack) => {
       const links = new Map<string, string>();
       for (const { sub } of targets) {
         if (sub) await dirEntry(pack, join(work, sub), sub);
         await packTree(pack, sub ? join(work, sub) : work, sub ? sub + '/' : '', links);
       }
-      pack.finalize();
-    } catch (err) {
-      pack.destroy(err as Error);
-      await pumped.catch(() => {});
-      out.destroy(err as Error);
-      throw err;
-    }
-    await pumped;
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
