@@ -13,7 +13,7 @@ reg=$(mktemp -d)
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
 docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 & regpid=$!
-trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; rm -rf "$reg"' EXIT
+trap 'status=$?; kill $regpid 2>/dev/null || true; wait $regpid 2>/dev/null || true; rm -rf "$reg"; exit $status' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 skopeo copy -q --all --dest-tls-verify=false oci:test/.fixtures/busybox/oci:latest "docker://127.0.0.1:$port/busybox:latest"
 skopeo copy -q --dest-tls-verify=false oci:test/.fixtures/tcc/oci:latest "docker://127.0.0.1:$port/tcc:latest"
