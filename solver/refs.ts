@@ -20,6 +20,21 @@ export interface Layer {
   id?: string;
   /** When a built layer was made (ISO 8601): its history time, so a cached rebuild gives the same image. */
   created?: string;
+  /**
+   * Set on a layer known only from an imported cache: its dir does not exist yet. The solver calls
+   * `unpack` before an op reads the layer; exporters that only need the blob call `fetchBlob`.
+   */
+  remote?: RemoteLayer;
+}
+
+export interface RemoteLayer {
+  fetchBlob(): Promise<void>;
+  unpack(): Promise<void>;
+}
+
+/** Layers of `ref` that exist only in an imported cache. */
+export function remoteLayers(ref: Ref): Layer[] {
+  return ref.kind === 'layers' ? ref.layers.filter((l) => l.remote) : [];
 }
 
 export type Ref =

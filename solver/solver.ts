@@ -8,7 +8,7 @@ import type { Definition, Op, Vertex } from './graph/ops.js';
 import { verifyDefinition } from './graph/builder.js';
 import { canonicalJSON } from './graph/canonical.js';
 import { vertexLabel } from './graph/print.js';
-import type { Ref } from './refs.js';
+import { remoteLayers, type Ref } from './refs.js';
 import { vertexProgress, type ProgressSink } from './progress.js';
 import { SolveError, type OpContext, type OpImpl } from './op.js';
 import type { SolverEnv } from './env.js';
@@ -19,6 +19,14 @@ export type OpRegistry = { [K in Op['kind']]: OpImpl<Extract<Op, { kind: K }>> }
 export interface ResultCache {
   get(key: string, vertex: Vertex): Promise<Ref | undefined>;
   put(key: string, vertex: Vertex, ref: Ref): Promise<void>;
+  /** Drops a hit that could not be used (an imported layer failed verification): the step runs instead. */
+  reject?(key: string, vertex: Vertex): Promise<void>;
+  /**
+   * A content digest computed before for the same step, input and input key (`id`): a result's key names
+   * its content, so what a step read from it need not be read again (nor downloaded, for imported cache).
+   */
+  contentOf?(id: string): Promise<string | undefined>;
+  rememberContent?(id: string, digest: string): Promise<void>;
 }
 
 export interface SolveOptions {
@@ -26,6 +34,11 @@ export interface SolveOptions {
   progress?: ProgressSink;
   cache?: ResultCache;
   signal?: AbortSignal;
+  /**
+   * Unpack layers of the outputs that exist only in an imported cache (default true). A build that only
+   * pushes leaves them remote: the registry can mount them.
+   */
+  materializeOutputs?: boolean;
 }
 
 /** How a vertex's key was made: for explaining, next build, why it changed. */
@@ -45,6 +58,8 @@ export interface SolveResult {
   cachedVertices: Set<string>;
   /** Vertices that ran (not served from the cache). */
   executedVertices: Set<string>;
+  /** The result of every vertex that was looked up or ran, by vertex digest (for cache export). */
+  vertexRefs: Map<string, Ref>;
 }
 
 /** A user-facing op error gains the Dockerfile line it came from (`Dockerfile:3: …`). */
@@ -78,6 +93,8 @@ export class Solver {
     const executedVertices = new Set<string>();
     const doneKeys = new Map<string, string>();
     const keyParts = new Map<string, KeyParts>();
+    const vertexRefs = new Map<string, Ref>();
+    const materialized = new Map<string, Promise<Ref>>();
 
     const contextOf = (v: Vertex): OpContext => {
       let c = contexts.get(v.digest);
@@ -102,7 +119,7 @@ export class Solver {
             v.inputs.map(async (input, i) => {
               const dep = cm.deps[i] ?? {};
               const key = await keyOf(input.digest);
-              const content = dep.contentDigest ? await dep.contentDigest(await resultOf(input.digest)) : undefined;
+              const content = dep.contentDigest ? await contentOf(v, cm.digest, i, input.digest, key, dep.contentDigest) : undefined;
               return { key, output: input.output, selector: dep.selector, content };
             }),
           );
@@ -112,6 +129,57 @@ export class Solver {
           return k;
         })();
         keys.set(digest, p);
+      }
+      return p;
+    };
+
+    // What a step reads from an input, digested once per (step, input key), here or on a teammate's machine.
+    const contentOf = async (v: Vertex, opDigest: string, index: number, inputDigest: string, inputKey: string, compute: (r: Ref) => Promise<string>) => {
+      const input = byDigest.get(inputDigest)!;
+      // A local directory's key does not name its content: it is always read.
+      const memo = opts.cache?.contentOf && !(input.op.kind === 'source' && input.op.identifier.startsWith('local://'));
+      const id = memo ? `sha256:${createHash('sha256').update(`${opDigest}\0${index}\0${inputKey}`).digest('hex')}` : '';
+      // Only a cached result is the one its key named before; a step that just ran (--no-cache) is read.
+      await resultOf(inputDigest);
+      if (memo && cachedVertices.has(inputDigest)) {
+        const known = await opts.cache!.contentOf!(id);
+        if (known) return known;
+      }
+      const content = await compute(await materializedOf(inputDigest));
+      if (memo) await opts.cache!.rememberContent?.(id, content);
+      return content;
+    };
+
+    // A result whose layers are all on disk: layers known only from an imported cache are unpacked now,
+    // because a step (or the export) reads them. One that fails verification is refused and the step runs.
+    const materializedOf = (digest: string): Promise<Ref> => {
+      let p = materialized.get(digest);
+      if (!p) {
+        p = (async () => {
+          const ref = await resultOf(digest);
+          const lazy = remoteLayers(ref);
+          if (!lazy.length) return ref;
+          const v = byDigest.get(digest)!;
+          const key = await keyOf(digest);
+          try {
+            await Promise.all(lazy.map((l) => l.remote!.unpack()));
+          } catch (err) {
+            if ((err as { cacheRejected?: boolean }).cacheRejected !== true) throw err;
+            sink({ type: 'vertex.warning', digest, message: `cache record refused, running the step: ${(err as Error).message}`, time: Date.now() });
+            cachedVertices.delete(digest);
+            await opts.cache?.reject?.(key, v);
+            const fresh = execute(digest, key);
+            results.set(digest, fresh);
+            return fresh;
+          }
+          const ready: Ref = { kind: 'layers', layers: (ref.kind === 'layers' ? ref.layers : []).map(({ remote: _r, ...l }) => l) };
+          vertexRefs.set(digest, ready);
+          // Recorded here too, so the next build finds it without the imported cache.
+          await opts.cache?.put(key, v, ready);
+          return ready;
+        })();
+        p.catch((err) => abort.abort(err));
+        materialized.set(digest, p);
       }
       return p;
     };
@@ -127,28 +195,12 @@ export class Solver {
             const hit = await opts.cache.get(key, v);
             if (hit) {
               cachedVertices.add(digest);
+              vertexRefs.set(digest, hit);
               sink({ type: 'vertex.cached', digest, name, time: Date.now(), key });
               return hit;
             }
           }
-          const inputs = await Promise.all(v.inputs.map((i) => resultOf(i.digest)));
-          return queue.add(
-            async () => {
-              abort.signal.throwIfAborted();
-              const started = Date.now();
-              sink({ type: 'vertex.started', digest, name, time: started, key });
-              executedVertices.add(digest);
-              try {
-                const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
-                if (opts.cache) await opts.cache.put(key, v, ref);
-                sink({ type: 'vertex.completed', digest, name, time: Date.now(), durationMs: Date.now() - started });
-                return ref;
-              } catch (err) {
-                sink({ type: 'vertex.failed', digest, name, time: Date.now(), error: (err as Error).message });
-                throw located(err, v);
-              }
-            },
-          ) as Promise<Ref>;
+          return execute(digest, key);
         })();
         p.catch((err) => abort.abort(err));
         results.set(digest, p);
@@ -156,8 +208,33 @@ export class Solver {
       return p;
     };
 
+    const execute = async (digest: string, key: string): Promise<Ref> => {
+      const v = byDigest.get(digest)!;
+      const name = vertexLabel(v);
+      const inputs = await Promise.all(v.inputs.map((i) => materializedOf(i.digest)));
+      return queue.add(
+        async () => {
+          abort.signal.throwIfAborted();
+          const started = Date.now();
+          sink({ type: 'vertex.started', digest, name, time: started, key });
+          executedVertices.add(digest);
+          try {
+            const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
+            if (opts.cache) await opts.cache.put(key, v, ref);
+            vertexRefs.set(digest, ref);
+            sink({ type: 'vertex.completed', digest, name, time: Date.now(), durationMs: Date.now() - started });
+            return ref;
+          } catch (err) {
+            sink({ type: 'vertex.failed', digest, name, time: Date.now(), error: (err as Error).message });
+            throw located(err, v);
+          }
+        },
+      ) as Promise<Ref>;
+    };
+
     try {
-      const refs = await Promise.all(def.outputs.map((o) => resultOf(o.digest)));
+      const materialize = opts.materializeOutputs ?? true;
+      const refs = await Promise.all(def.outputs.map((o) => (materialize ? materializedOf(o.digest) : resultOf(o.digest))));
       // Steps below a cached result were not needed at all: like BuildKit, report them as cached too.
       for (const v of def.vertices) {
         if (doneKeys.has(v.digest) && !executedVertices.has(v.digest) && !cachedVertices.has(v.digest) && !results.has(v.digest)) {
@@ -165,7 +242,7 @@ export class Solver {
           sink({ type: 'vertex.cached', digest: v.digest, name: vertexLabel(v), time: Date.now(), key: doneKeys.get(v.digest) });
         }
       }
-      return { refs, keys: doneKeys, keyParts, cachedVertices, executedVertices };
+      return { refs, keys: doneKeys, keyParts, cachedVertices, executedVertices, vertexRefs };
     } finally {
       opts.signal?.removeEventListener('abort', onOuterAbort);
       queue.clear();

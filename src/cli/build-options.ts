@@ -6,6 +6,8 @@ import { parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 
 import type { OutputSpec } from '../engine/exports.js';
+import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
+import { parseReference } from '../oci/reference.js';
 export type { OutputSpec };
 /** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
 export function parseCSV(flag: string, text: string): Record<string, string> {
@@ -115,5 +117,51 @@ export function parsePlatforms(values: string[]): Platform[] {
     return list.map((p) => parsePlatform(p));
   } catch (err) {
     throw new FlagError(`invalid value "${values.join(',')}" for flag --platform: ${(err as Error).message}`);
+  }
+}
+
+function cacheRef(flag: string, ref: string | undefined, text: string): string {
+  if (!ref) throw new FlagError(`invalid value "${text}" for flag ${flag}: ref=REGISTRY/REPO:TAG is required`);
+  try {
+    return parseReference(ref).toString();
+  } catch (err) {
+    throw new FlagError(`invalid value "${text}" for flag ${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** `--cache-from type=registry,ref=R`, `type=local,src=DIR`, or a bare image ref (its inline cache). */
+export function parseCacheFrom(text: string): CacheImportSpec {
+  if (!text.includes('=')) return { type: 'registry', ref: cacheRef('--cache-from', text, text) };
+  const attrs = parseCSV('--cache-from', text);
+  switch (attrs.type ?? 'registry') {
+    case 'registry':
+      return { type: 'registry', ref: cacheRef('--cache-from', attrs.ref, text) };
+    case 'local':
+      if (!attrs.src) throw new FlagError(`invalid value "${text}" for flag --cache-from: type=local needs src=DIR`);
+      return { type: 'local', src: resolve(attrs.src), tag: attrs.tag };
+    default:
+      throw new FlagError(`invalid value "${text}" for flag --cache-from: unsupported type "${attrs.type}" (expected registry or local)`);
+  }
+}
+
+/** `--cache-to type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR[,mode=]`, `type=inline`. */
+export function parseCacheTo(text: string): CacheExportSpec {
+  const attrs = parseCSV('--cache-to', text);
+  const mode = attrs.mode ?? 'min';
+  if (mode !== 'min' && mode !== 'max') throw new FlagError(`invalid value "${text}" for flag --cache-to: mode must be min or max`);
+  const ignore = attrs['ignore-error'];
+  if (ignore !== undefined && ignore !== 'true' && ignore !== 'false') throw new FlagError(`invalid value "${text}" for flag --cache-to: ignore-error must be true or false`);
+  switch (attrs.type) {
+    case 'registry':
+      return { type: 'registry', ref: cacheRef('--cache-to', attrs.ref, text), mode, attrs };
+    case 'local':
+      if (!attrs.dest) throw new FlagError(`invalid value "${text}" for flag --cache-to: type=local needs dest=DIR`);
+      return { type: 'local', dest: resolve(attrs.dest), tag: attrs.tag, mode, attrs };
+    case 'inline':
+      return { type: 'inline', attrs };
+    case undefined:
+      throw new FlagError(`invalid value "${text}" for flag --cache-to: type= is missing (registry, local or inline)`);
+    default:
+      throw new FlagError(`invalid value "${text}" for flag --cache-to: unsupported type "${attrs.type}" (expected registry, local or inline)`);
   }
 }

@@ -13,7 +13,7 @@ import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/con
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
-import { Solver, type SolveResult } from '../../solver/solver.js';
+import { Solver, type SolveResult, type ResultCache } from '../../solver/solver.js';
 import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
@@ -53,6 +53,10 @@ export interface BuildRequest {
   /** Network for RUN steps that do not ask for one (--network). */
   network?: 'default' | 'none' | 'host';
   signal?: AbortSignal;
+  /** kiln serve: wraps the build cache (to share steps between concurrent builds). */
+  wrapCache?: (cache: ResultCache) => ResultCache;
+  /** kiln serve: content sha256 (hex) of context files it already knows, by real path. */
+  knownFileHash?: (realPath: string) => string | undefined;
 }
 
 export interface BuildResult {
@@ -122,14 +126,14 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
 
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
-    const fileHasher = (real: string) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real);
+    const fileHasher = (real: string) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real);
     const solver = new Solver(
       { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host', fileHasher },
       defaultOps,
     );
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
     try {
-      solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: new PersistentResultCache(state) }) : { refs: [] };
+      solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: req.wrapCache ? req.wrapCache(new PersistentResultCache(state)) : new PersistentResultCache(state) }) : { refs: [] };
     } finally {
       for (const i of indexes) await i.index.save();
     }

@@ -63,16 +63,25 @@ export async function runExports(
   state: State,
   images: ExportImage[],
   outputs: OutputSpec[],
-  opts: { sourceDateEpoch?: number; layerBlobsOptional?: boolean; onPush?: (e: PushEvent) => void } = {},
+  opts: {
+    sourceDateEpoch?: number;
+    layerBlobsOptional?: boolean;
+    onPush?: (e: PushEvent) => void;
+    /** Layers known only from an imported cache: their blobs are fetched (or mounted) when pushed. */
+    fetchBlob?: (digest: string) => Promise<void>;
+  } = {},
 ): Promise<ExportOutcome[]> {
   const results: ExportOutcome[] = [];
   for (const o of outputs) {
     switch (o.type) {
       case 'image': {
-        const req = { ...requestFor(images, o.names, o.attrs, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional };
-        if (o.push && req.names.length === 0) throw new UserError('--push needs a name: add -t REGISTRY/REPO:TAG (or name= in --output)');
-        const { written } = await exportToImageStore(req, state);
-        if (o.push) await pushImage(req, written, state.content, { onEvent: opts.onPush });
+        if (o.push && o.names.length === 0) throw new UserError('--push needs a name: add -t REGISTRY/REPO:TAG (or name= in --output)');
+        // A pushed image whose layers stay in the registry (imported cache) is not kept in the local store:
+        // `kiln run` could not find its layers here.
+        const remoteOnly = o.push && opts.fetchBlob !== undefined;
+        const req = { ...requestFor(images, o.names, o.attrs, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional || remoteOnly };
+        const written = remoteOnly ? writeImageManifests(req, state.content) : (await exportToImageStore(req, state)).written;
+        if (o.push) await pushImage(req, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
         results.push({ type: 'image', digest: written.root.digest, names: req.names });
         break;
       }

@@ -19,7 +19,14 @@ function mediaTypeOf(content: ContentStore, d: Descriptor): string {
   return d.mediaType ?? (content.readJSON<{ mediaType?: string }>(d.digest).mediaType as string);
 }
 
-export async function pushImage(req: ExportRequest, written: WrittenManifests, content: ContentStore, opts: { onEvent?: (e: PushEvent) => void; client?: RegistryClient } = {}): Promise<void> {
+export interface PushOptions {
+  onEvent?: (e: PushEvent) => void;
+  client?: RegistryClient;
+  /** Brings a layer blob that is known only remotely (an imported cache) into the content store. */
+  fetchBlob?: (digest: string) => Promise<void>;
+}
+
+export async function pushImage(req: ExportRequest, written: WrittenManifests, content: ContentStore, opts: PushOptions = {}): Promise<void> {
   const client = opts.client ?? new RegistryClient();
   try {
     for (const name of req.names) {
@@ -35,6 +42,12 @@ export async function pushImage(req: ExportRequest, written: WrittenManifests, c
           queue.add(async () => {
             // A blob pulled from another repository of the same registry is mounted, not sent again.
             const sameRegistry = from?.startsWith(`${ref.domain}/`) ? from.slice(ref.domain.length + 1) : undefined;
+            if (!content.has(d.digest) && opts.fetchBlob) {
+              // Not here (a layer of an imported cache): downloaded only if the registry cannot mount it.
+              if (await client.hasBlob(ref, d.digest)) return opts.onEvent?.({ name, digest: d.digest, how: 'skipped' });
+              if (sameRegistry && sameRegistry !== ref.path && (await client.mountBlob(ref, d.digest, sameRegistry))) return opts.onEvent?.({ name, digest: d.digest, how: 'mounted' });
+              await opts.fetchBlob(d.digest);
+            }
             const r = await client.uploadBlob(ref, d, { path: content.path(d.digest) }, { mountFrom: sameRegistry });
             opts.onEvent?.({ name, digest: d.digest, how: r.how });
           }),

@@ -11,6 +11,7 @@ import { build, type BuildRequest } from '../../engine/build.js';
 import type { OutputSpec } from '../../engine/exports.js';
 import { parseReference } from '../../oci/reference.js';
 import { formatPlatform } from '../../oci/platform.js';
+import { resolveBuilder } from '../../client/builders.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -38,6 +39,7 @@ export const buildCommand: Command = {
     { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print the image digest' },
     { name: 'explain', type: 'bool', description: 'Say why each step that ran was not cached (compared with the last build)' },
     { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
+    { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
   ],
   async run(args) {
     if (args.positionals.length !== 1) throw new FlagError('kiln build: requires exactly 1 argument: the context PATH (or - for a Dockerfile on stdin)');
@@ -120,14 +122,16 @@ export const buildCommand: Command = {
 
     const view = progressView(printGraph ? 'quiet' : mode);
     req.progress = (ev) => view.onEvent(ev);
-    const state = await openState();
+    // A remote builder (kiln serve) runs the same build; the local state is not opened.
+    const builder = resolveBuilder(flagString(args, 'builder'));
+    const state = builder ? undefined : await openState();
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('build interrupted'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     req.signal = abort.signal;
     try {
-      const result = await build(state, req).finally(() => view.finish());
+      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req)).finally(() => view.finish());
       if (result.graph !== undefined) {
         process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
         return 0;
@@ -157,7 +161,7 @@ export const buildCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await state.close();
+      await state?.close();
     }
   },
 };

@@ -12,7 +12,7 @@ import { insecureRegistriesFromEnv } from './endpoint.js';
 import { RegistryError } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { readBytes, RegistryTransport } from './transport.js';
-import { putManifest, uploadBlob, type BlobSource, type UploadResult } from './upload.js';
+import { blobExists, mountBlob, putManifest, uploadBlob, type BlobSource, type UploadResult } from './upload.js';
 
 // containerd refuses manifests above 4 MiB; so does kiln (a bigger one is an attack or a mistake).
 const MAX_MANIFEST_BYTES = 4 << 20;
@@ -119,6 +119,16 @@ export class RegistryClient {
   /** Uploads a blob unless the registry has it (HEAD first); mounts it from `mountFrom` when possible. */
   uploadBlob(ref: ImageReference, desc: Descriptor, src: BlobSource, opts: { mountFrom?: string } = {}): Promise<UploadResult> {
     return uploadBlob(this.transport, ref, desc, src, opts);
+  }
+
+  /** Whether the repository has the blob (HEAD). */
+  hasBlob(ref: ImageReference, digest: string): Promise<boolean> {
+    return blobExists(this.transport, ref, digest);
+  }
+
+  /** Mounts a blob from another repository of the same registry; false when the registry did not. */
+  mountBlob(ref: ImageReference, digest: string, from: string): Promise<boolean> {
+    return mountBlob(this.transport, ref, digest, from);
   }
 
   /** PUTs a manifest or index under a digest or tag. */

@@ -27,7 +27,7 @@ export class ServerError extends RegistryError {
 }
 
 export interface RegistryRequest {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   ref: ImageReference;
   /** Path below /v2/<repository>/, e.g. `manifests/latest` or `blobs/sha256:…`. */
   path: string;

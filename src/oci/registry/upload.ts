@@ -100,6 +100,25 @@ export async function uploadBlob(t: RegistryTransport, ref: ImageReference, desc
   });
 }
 
+/**
+ * Asks the registry to mount a blob from another repository; true when it did (201). A registry that
+ * cannot mount answers with an upload session instead (202), which is cancelled.
+ */
+export async function mountBlob(t: RegistryTransport, ref: ImageReference, digest: string, from: string): Promise<boolean> {
+  const subject = `${ref.name}@${digest}`;
+  return t.retrying(ref.domain, async () => {
+    const res = await t.send({ method: 'POST', ref, path: `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, subject, kind: 'upload', push: true });
+    await res.body.dump();
+    if (res.statusCode === 201) return true;
+    const loc = res.headers.location;
+    if (loc) {
+      const cancel = await t.send({ method: 'DELETE', ref, path: '', url: String(Array.isArray(loc) ? loc[0] : loc), subject, kind: 'upload', push: true }).catch(() => undefined);
+      await cancel?.body.dump();
+    }
+    return false;
+  });
+}
+
 export async function putManifest(t: RegistryTransport, ref: ImageReference, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
   await t.retrying(ref.domain, async () => {
     const res = await t.send({ method: 'PUT', ref, path: `manifests/${reference}`, body: bytes, headers: { 'content-type': mediaType }, subject: `${ref.name}:${reference}`, kind: 'manifest', push: true });
