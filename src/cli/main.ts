@@ -15,6 +15,8 @@ const commands: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'rmi', summary: 'Remove images from the local store', load: async () => (await import('./commands/rmi.js')).rmiCommand },
   { name: 'du', summary: 'Show disk usage of the build cache', load: async () => (await import('./commands/du.js')).duCommand },
   { name: 'prune', summary: 'Remove build cache', load: async () => (await import('./commands/prune.js')).pruneCommand },
+  { name: 'serve', summary: 'Run a remote builder (gRPC build service)', load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: 'builder', summary: 'Manage remote builders', load: async () => (await import('./commands/builder.js')).builderCommand },
 ];
 
 function mainHelp(): string {

@@ -1,0 +1,110 @@
+// `kiln serve`: run the build service (gRPC) on a unix socket or TCP address. See docs/protocol.md.
+import { existsSync, readFileSync, rmSync, chmodSync, statSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Command } from '../command.js';
+import { flagBool, flagList, flagString, FlagError } from '../flags.js';
+import { defaultStateRoot } from '../../../cache/state.js';
+import { BuildServer, defaultNodeName } from '../../daemon/server.js';
+import { loadTokenFile } from '../../daemon/auth.js';
+import { isLoopback, parseAddr } from '../../client/address.js';
+import { parseDuration } from './duration.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Run a remote builder (gRPC build service)',
+  usage: 'kiln serve --addr unix:///path|tcp://host:port [OPTIONS]',
+  flags: [
+    { name: 'addr', type: 'string', valueName: 'ADDR', description: 'Listen address: unix:///path or tcp://host:port (port 0 picks one)' },
+    { name: 'tls-cert', type: 'string', valueName: 'FILE', description: 'Server certificate (PEM)' },
+    { name: 'tls-key', type: 'string', valueName: 'FILE', description: 'Server private key (PEM)' },
+    { name: 'tls-ca', type: 'string', valueName: 'FILE', description: 'CA for client certificates: clients must present one it signed (mTLS); the subject CN names the tenant' },
+    { name: 'token-file', type: 'string', valueName: 'FILE', description: 'Bearer tokens, one per line: TENANT:TOKEN (or TOKEN)' },
+    { name: 'insecure', type: 'bool', description: 'Allow a non-loopback address without TLS or tokens' },
+    { name: 'root', type: 'string', valueName: 'DIR', description: 'State dir (default $KILN_ROOT or ~/.local/share/kiln)' },
+    { name: 'max-parallel', type: 'string', valueName: 'N', description: 'Builds running at once; more wait in a queue (default 4)' },
+    { name: 'history-ttl', type: 'string', valueName: 'DURATION', description: 'Keep finished builds and their logs this long (default 48h)' },
+    { name: 'shared-cache', type: 'bool', description: 'All tenants share one cache namespace' },
+    { name: 'name', type: 'string', valueName: 'NAME', description: 'Node name reported to clients (default: host name)' },
+    { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
+    { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
+  ],
+  async run(args) {
+    if (args.positionals.length) throw new FlagError(`kiln serve: unexpected argument "${args.positionals[0]}"`);
+    const addr = flagString(args, 'addr');
+    if (!addr) throw new FlagError('kiln serve: --addr is required (unix:///path or tcp://host:port)');
+    const ep = parseAddr(addr);
+    const cert = flagString(args, 'tls-cert');
+    const key = flagString(args, 'tls-key');
+    const ca = flagString(args, 'tls-ca');
+    if (!!cert !== !!key) throw new FlagError('kiln serve: --tls-cert and --tls-key go together');
+    if (ca && !cert) throw new FlagError('kiln serve: --tls-ca (client certificates) needs --tls-cert and --tls-key');
+    if (cert && ep.unix) throw new FlagError('kiln serve: TLS is for tcp:// addresses (a unix socket is protected by its file mode)');
+    const tokenFile = flagString(args, 'token-file');
+    const tokens = tokenFile ? loadTokenFile(tokenFile) : undefined;
+    if (!isLoopback(ep) && !cert && !tokens && !flagBool(args, 'insecure')) {
+      throw new FlagError(`kiln serve: refusing to listen on ${addr} without TLS (--tls-cert/--tls-key) or tokens (--token-file); pass --insecure to do it anyway`);
+    }
+    const maxText = flagString(args, 'max-parallel') ?? '4';
+    if (!/^[1-9][0-9]*$/.test(maxText)) throw new FlagError(`invalid value "${maxText}" for flag --max-parallel: expected a positive number`);
+    const historyTtlMs = parseDuration(flagString(args, 'history-ttl') ?? '48h', '--history-ttl');
+    const graceMs = parseDuration(flagString(args, 'shutdown-timeout') ?? '60s', '--shutdown-timeout');
+    const read = (path: string, flag: string) => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new FlagError(`${flag} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    };
+    const creds = cert
+      ? grpc.ServerCredentials.createSsl(ca ? read(ca, '--tls-ca') : null, [{ cert_chain: read(cert, '--tls-cert'), private_key: read(key!, '--tls-key') }], !!ca)
+      : grpc.ServerCredentials.createInsecure();
+    // The service owns GC: an automatic collection during another build could remove what it uses.
+    process.env.KILN_GC_KEEP_STORAGE ??= '0';
+    const root = flagString(args, 'root') ?? defaultStateRoot();
+    const server = new BuildServer({
+      root,
+      name: flagString(args, 'name') ?? defaultNodeName(),
+      auth: { tokens, mtls: !!ca, sharedCache: flagBool(args, 'shared-cache') },
+      maxParallel: Number(maxText),
+      historyTtlMs,
+      platforms: flagList(args, 'platform'),
+    });
+    if (ep.unix) {
+      const path = ep.target.slice('unix://'.length);
+      if (existsSync(path) && statSync(path).isSocket()) rmSync(path);
+    }
+    let port: number;
+    try {
+      port = await server.listen(ep.target, creds);
+    } catch (err) {
+      throw new FlagError(`kiln serve: cannot listen on ${addr}: ${(err as Error).message}`);
+    }
+    if (ep.unix) chmodSync(ep.target.slice('unix://'.length), 0o660);
+    const shown = ep.unix ? addr : addr.replace(/:[0-9]+$/, `:${port}`);
+    const auth = [cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext', tokens ? `${tokens.size} token(s)` : ''].filter(Boolean).join(', ');
+    process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) {
+          process.stderr.write(`kiln serve: ${sig} again: exiting now\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        process.stderr.write(`kiln serve: ${sig}: shutting down\n`);
+        server.shutdown(graceMs, (m) => process.stderr.write(`kiln serve: ${m}\n`)).then(
+          () => {
+            process.stderr.write('kiln serve: stopped\n');
+            resolve(0);
+          },
+          (err) => {
+            process.stderr.write(`kiln serve: shutdown failed: ${(err as Error).message}\n`);
+            resolve(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};

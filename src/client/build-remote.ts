@@ -1,0 +1,183 @@
+// `kiln build --builder …`: runs the build on a builder's node(s) and returns what the local engine
+// would (exports, images, warnings), so the CLI prints the same. With several nodes and several target
+// platforms, each platform goes to a node that builds it natively when one exists (its declared
+// platforms, else the first platform the node reports), the nodes build in parallel, and their images
+// are merged into one index.
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { BuildRequest, BuildResult } from '../engine/build.js';
+import type { OutputSpec } from '../engine/exports.js';
+import type { ExportImage } from '../export/types.js';
+import type { Descriptor, ImageIndex, Platform } from '../oci/types.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
+import { OCI_INDEX } from '../oci/mediatypes.js';
+import { parseReference } from '../oci/reference.js';
+import { ContentStore } from '../../cache/content-store.js';
+import { serializeIndex } from '../export/canonical-json.js';
+import { blobEntries, writeArchiveTar } from '../export/archive.js';
+import { layoutIndexEntries, OCI_LAYOUT_FILE } from '../export/oci-archive.js';
+import { UserError } from '../util/errors.js';
+import { connect, unary, type Connection } from './connect.js';
+import type { BuilderConfig } from './builders.js';
+import type { InfoResponse } from '../daemon/protocol.js';
+import { remoteBuild, type RemoteBuildInput, type RemoteBuildResult } from './remote-build.js';
+import { extractTar } from './untar.js';
+import { formatSize } from '../cli/units.js';
+
+function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[] | undefined): RemoteBuildInput {
+  return {
+    contextDir: req.contextDir,
+    dockerfile: req.dockerfile,
+    target: req.target,
+    buildArgs: req.buildArgs,
+    platforms,
+    secrets: req.secrets,
+    noCache: req.noCache,
+    noCacheFilter: req.noCacheFilter,
+    pull: req.pull,
+    sourceDateEpoch: req.sourceDateEpoch,
+    labels: req.labels,
+    outputs,
+    network: req.network,
+    explain: req.explain,
+    progress: req.progress,
+    signal: req.signal,
+  };
+}
+
+function toBuildResult(r: RemoteBuildResult, outputs: OutputSpec[]): BuildResult {
+  return {
+    exports: r.exports.map((e, i) => ({ type: e.type as OutputSpec['type'], digest: e.digest || undefined, names: e.names.length ? e.names : undefined, dest: 'dest' in outputs[i]! ? (outputs[i] as { dest: string }).dest : undefined })),
+    images: r.images.map((i) => ({ platform: parsePlatform(i.platform), config: JSON.parse(i.config_json), layers: [] }) as ExportImage),
+    warnings: r.warnings.map((w) => ({ line: w.line || undefined, message: w.message })),
+    explanations: r.explanations_json ? JSON.parse(r.explanations_json) : [],
+  };
+}
+
+function reportSync(req: BuildRequest, r: RemoteBuildResult): void {
+  const s = r.sync;
+  if (!s) return;
+  req.progress?.({
+    type: 'status',
+    message: `context: ${s.files} files, ${s.files_uploaded} uploaded (${formatSize(Number(s.bytes_uploaded))}), ${s.files_reused} already on builder ${r.node}`,
+    time: Date.now(),
+  });
+}
+
+export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest): Promise<BuildResult> {
+  if (req.printGraph) throw new UserError('--print-graph prints the graph locally: drop --builder');
+  if (Object.keys(req.buildContexts ?? {}).length) throw new UserError('--build-context is not supported with a remote builder yet');
+  const conns = builder.nodes.map((n) => connect(n));
+  try {
+    const platforms = req.platforms?.length ? req.platforms : undefined;
+    const plan = platforms && conns.length > 1 ? await assign(conns, platforms) : [{ conn: conns[0]!, platforms }];
+    if (plan.length === 1) {
+      const r = await remoteBuild(plan[0]!.conn, inputOf(req, req.outputs, plan[0]!.platforms));
+      reportSync(req, r);
+      return toBuildResult(r, req.outputs);
+    }
+    return await splitBuild(req, plan as { conn: Connection; platforms: Platform[] }[]);
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
+/** Which node builds which platforms: a node declaring the platform, else one running it natively, else emulating it, else the first. */
+async function assign(conns: Connection[], platforms: Platform[]): Promise<{ conn: Connection; platforms: Platform[] }[]> {
+  const infos = await Promise.all(
+    conns.map(async (c) => (c.node.platforms.length ? undefined : await unary<InfoResponse>(c, 'Info', {}).catch(() => undefined))),
+  );
+  const key = (p: Platform) => formatPlatform(normalizePlatform(p));
+  const native = conns.map((c, i) => (c.node.platforms.length ? c.node.platforms : infos[i]?.platforms.slice(0, 1) ?? []).map((p) => key(parsePlatform(p))));
+  const runnable = conns.map((c, i) => (infos[i]?.platforms ?? c.node.platforms).map((p) => key(parsePlatform(p))));
+  const groups = new Map<number, Platform[]>();
+  for (const p of platforms) {
+    const k = key(p);
+    let i = native.findIndex((list) => list.includes(k));
+    if (i < 0) i = runnable.findIndex((list) => list.includes(k));
+    if (i < 0) i = 0;
+    groups.set(i, [...(groups.get(i) ?? []), p]);
+  }
+  return [...groups.entries()].map(([i, ps]) => ({ conn: conns[i]!, platforms: ps }));
+}
+
+/** Each node builds its platforms as an OCI archive; the client merges them into the outputs asked for. */
+async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms: Platform[] }[]): Promise<BuildResult> {
+  for (const o of req.outputs) {
+    if (o.type !== 'oci' && o.type !== 'local') throw new UserError(`a build split across builder nodes supports -o type=oci and type=local (not type=${o.type}${o.type === 'image' ? ': the image would be on several machines' : ''})`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-merge-'));
+  try {
+    const names = [...new Set(req.outputs.flatMap((o) => (o.type === 'oci' ? o.names : [])))];
+    const wantOci = req.outputs.some((o) => o.type === 'oci');
+    const results = await Promise.all(
+      plan.map(async ({ conn, platforms }, i) => {
+        req.progress?.({ type: 'status', message: `building ${platforms.map(formatPlatform).join(', ')} on node ${conn.node.name}`, time: Date.now() });
+        const outputs: OutputSpec[] = [];
+        if (wantOci) outputs.push({ type: 'oci', dest: join(tmp, `node-${i}.tar`), names: [], attrs: {} });
+        for (const o of req.outputs) {
+          if (o.type !== 'local') continue;
+          // One platform per node at most here; a multi-platform local export has a dir per platform.
+          const sub = platforms.length === 1 ? join(o.dest, formatPlatform(platforms[0]!).replace(/\//g, '_')) : o.dest;
+          outputs.push({ type: 'local', dest: sub, attrs: o.attrs });
+        }
+        const r = await remoteBuild(conn, inputOf(req, outputs, platforms));
+        reportSync(req, r);
+        return r;
+      }),
+    );
+    // Merge the per-node layouts into one index, in the order the platforms were asked for.
+    let digest: string | undefined;
+    if (wantOci) {
+      const merged = join(tmp, 'merged');
+      const manifests = new Map<string, Descriptor>();
+      for (let i = 0; i < plan.length; i++) {
+        await extractTar(createReadStream(join(tmp, `node-${i}.tar`)), merged);
+        const index = JSON.parse(readFileSync(join(merged, 'index.json'), 'utf8')) as ImageIndex;
+        const root = index.manifests[0]!;
+        const { annotations: _a, ...plain } = root;
+        if (root.mediaType === OCI_INDEX) {
+          const inner = JSON.parse(readFileSync(join(merged, 'blobs', 'sha256', root.digest.slice(7)), 'utf8')) as ImageIndex;
+          for (const m of inner.manifests) manifests.set(formatPlatform(normalizePlatform(m.platform!)), m);
+        } else manifests.set(formatPlatform(normalizePlatform(plan[i]!.platforms[0]!)), { ...plain, platform: normalizePlatform(plan[i]!.platforms[0]!) });
+      }
+      const ordered = req.platforms!.map((p) => manifests.get(formatPlatform(normalizePlatform(p)))!);
+      const content = new ContentStore(merged);
+      const bytes = serializeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: ordered });
+      const root: Descriptor = { mediaType: OCI_INDEX, digest: content.putBytes(bytes), size: bytes.length };
+      digest = root.digest;
+      const blobs: Descriptor[] = [root];
+      for (const m of ordered) {
+        blobs.push(m);
+        const man = JSON.parse(readFileSync(content.path(m.digest), 'utf8')) as { config: Descriptor; layers: Descriptor[] };
+        blobs.push(man.config, ...man.layers);
+      }
+      for (const o of req.outputs) {
+        if (o.type !== 'oci') continue;
+        const oNames = o.names.map((n) => parseReference(n).toString());
+        const entries = [
+          { path: 'oci-layout', kind: 'file' as const, bytes: OCI_LAYOUT_FILE },
+          { path: 'index.json', kind: 'file' as const, bytes: serializeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: layoutIndexEntries(root, oNames, req.sourceDateEpoch) }) },
+          ...blobEntries(blobs),
+        ];
+        if (o.dest === '-') await writeArchiveTar(entries, content, process.stdout, req.sourceDateEpoch ?? 0);
+        else {
+          mkdirSync(dirname(resolve(o.dest)), { recursive: true });
+          const out = createWriteStream(resolve(o.dest));
+          await writeArchiveTar(entries, content, out, req.sourceDateEpoch ?? 0);
+          if (!out.writableFinished) await finished(out);
+        }
+      }
+    }
+    return {
+      exports: req.outputs.map((o) => ({ type: o.type, digest, dest: 'dest' in o ? o.dest : undefined, names: o.type === 'oci' && o.names.length ? o.names : undefined })),
+      images: results.flatMap((r) => r.images.map((i) => ({ platform: parsePlatform(i.platform), config: JSON.parse(i.config_json), layers: [] }) as ExportImage)),
+      warnings: results.flatMap((r) => r.warnings.map((w) => ({ line: w.line || undefined, message: w.message }))),
+      explanations: [],
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,91 @@
+// The client half of context sync: walks the build context (minus .dockerignore'd paths), and lists
+// every entry with its metadata and, for files, the sha256 of its content. Hashes come from the stat
+// index (cache/stat-index.ts): a file whose stat is unchanged since the last build is not read again.
+// The index lives in a small JSON file per context under the client's cache dir, so that clients need
+// no lock on a kiln state dir (many may run at once).
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { StatIndex } from '../../cache/stat-index.js';
+import type { MetadataDB } from '../../cache/state.js';
+import { IgnoreMatcher, loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import type { ContextEntry } from '../daemon/protocol.js';
+
+export interface ContextManifest {
+  entries: ContextEntry[];
+  /** Where each digest's content can be read. */
+  paths: Map<string, string>;
+  /** Bytes of all regular files listed (what a full upload would send). */
+  totalBytes: number;
+}
+
+function clientCacheDir(): string {
+  return process.env.KILN_CLIENT_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kiln');
+}
+
+/** A key-value "db" backed by one JSON file per key: enough for StatIndex's get/put. */
+function fileDB(dir: string): MetadataDB {
+  mkdirSync(dir, { recursive: true });
+  const file = (key: string) => join(dir, `${key.replace(/[^A-Za-z0-9]/g, '_')}.json`);
+  return {
+    async get(key: string) {
+      try {
+        return JSON.parse(readFileSync(file(key), 'utf8'));
+      } catch {
+        return undefined;
+      }
+    },
+    async put(key: string, value: unknown) {
+      const tmp = `${file(key)}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(value));
+      renameSync(tmp, file(key));
+    },
+  } as unknown as MetadataDB;
+}
+
+export async function contextManifest(contextDir: string, dockerfilePath: string | undefined): Promise<ContextManifest> {
+  const ignore = loadDockerignore(contextDir, dockerfilePath ?? join(contextDir, 'Dockerfile'));
+  const matcher = new IgnoreMatcher(ignore?.patterns ?? []);
+  const index = await StatIndex.load(fileDB(join(clientCacheDir(), 'statindex')), contextDir);
+  const entries: ContextEntry[] = [];
+  const paths = new Map<string, string>();
+  const inodes = new Map<string, string>();
+  let totalBytes = 0;
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const real = join(dir, name);
+      const rel = relative(contextDir, real).split(sep).join('/');
+      const st = lstatSync(real, { bigint: true });
+      const excluded = matcher.matches(rel);
+      if (excluded && !(st.isDirectory() && matcher.mayIncludeBelow(rel))) continue;
+      const base = { path: rel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime_ns: String(st.mtimeNs), size: '0', digest: '', link_target: '', hardlink_to: '' };
+      if (st.isDirectory()) {
+        if (!excluded) entries.push({ ...base, kind: 'DIR' });
+        walk(real);
+      } else if (st.isSymbolicLink()) {
+        entries.push({ ...base, kind: 'SYMLINK', link_target: readlinkSync(real) });
+      } else if (st.isFile()) {
+        const inode = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1n ? inodes.get(inode) : undefined;
+        if (first) {
+          entries.push({ ...base, kind: 'FILE', hardlink_to: first });
+          continue;
+        }
+        if (st.nlink > 1n) inodes.set(inode, rel);
+        const digest = `sha256:${index.hash(real)}`;
+        paths.set(digest, real);
+        totalBytes += Number(st.size);
+        entries.push({ ...base, kind: 'FILE', size: String(st.size), digest });
+      }
+      // sockets, fifos and devices are not part of a build context
+    }
+  };
+  walk(contextDir);
+  await index.save();
+  return { entries, paths, totalBytes };
+}
+
+export function sha256File(path: string): string {
+  return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+}

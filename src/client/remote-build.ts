@@ -1,0 +1,163 @@
+// One build on a remote builder node: send the request and the context manifest, upload only the file
+// contents the node asks for, answer secret requests, render the node's progress events with the local
+// renderers, and write streamed outputs (oci/docker/tar archives, local dirs) where the user asked.
+import { createReadStream, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type * as grpc from '@grpc/grpc-js';
+import { CHUNK, PROTOCOL_VERSION, KILN_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SolveResult, type OutputMsg } from '../daemon/protocol.js';
+import type { ProgressEvent } from '../../solver/progress.js';
+import type { OutputSpec } from '../engine/exports.js';
+import type { Platform } from '../oci/types.js';
+import { formatPlatform } from '../oci/platform.js';
+import { UserError } from '../util/errors.js';
+import { contextManifest, type ContextManifest } from './manifest.js';
+import { describeError, type Connection } from './connect.js';
+import { extractTar } from './untar.js';
+
+export interface RemoteBuildInput {
+  contextDir?: string;
+  dockerfile: { text: string; name: string; path?: string };
+  target?: string;
+  buildArgs?: Record<string, string>;
+  platforms?: Platform[];
+  secrets?: Record<string, Buffer>;
+  noCache?: boolean;
+  noCacheFilter?: string[];
+  pull?: boolean;
+  sourceDateEpoch?: number;
+  labels?: Record<string, string>;
+  outputs: OutputSpec[];
+  network?: string;
+  explain?: boolean;
+  progress?: (ev: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface RemoteBuildResult extends SolveResult {
+  node: string;
+}
+
+function outputMsg(o: OutputSpec): OutputMsg {
+  if (o.type === 'image') return { type: 'image', attrs: o.attrs, names: o.names, push: o.push };
+  if (o.type === 'local') return { type: 'local', attrs: o.attrs, names: [], push: false };
+  return { type: o.type, attrs: o.attrs, names: o.names, push: false };
+}
+
+/** Where a streamed output goes on this machine. */
+function openOutput(o: OutputSpec): { sink: Writable; done: Promise<unknown> } {
+  if (o.type === 'image') throw new Error('image outputs are not streamed');
+  if (o.type === 'local') {
+    const pass = new PassThrough();
+    return { sink: pass, done: extractTar(pass, resolve(o.dest)) };
+  }
+  if (o.dest === '-') {
+    if (process.stdout.isTTY) throw new UserError('refusing to write an archive to a terminal: use dest=FILE or redirect stdout');
+    return { sink: process.stdout, done: Promise.resolve() };
+  }
+  const path = resolve(o.dest);
+  mkdirSync(dirname(path), { recursive: true });
+  const ws: WriteStream = createWriteStream(path);
+  return { sink: ws, done: finished(ws) };
+}
+
+export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Promise<RemoteBuildResult> {
+  let manifest: ContextManifest | undefined;
+  if (input.contextDir) manifest = await contextManifest(input.contextDir, input.dockerfile.path);
+  const dockerfileRel = input.contextDir && input.dockerfile.path?.startsWith(input.contextDir + '/') ? input.dockerfile.path.slice(input.contextDir.length + 1) : '';
+  const start: BuildStart = {
+    protocol_version: PROTOCOL_VERSION,
+    frontend: 'dockerfile.v0',
+    dockerfile_text: input.dockerfile.text,
+    dockerfile_name: input.dockerfile.name,
+    dockerfile_path: dockerfileRel,
+    target: input.target ?? '',
+    build_args: input.buildArgs ?? {},
+    platforms: (input.platforms ?? []).map(formatPlatform),
+    no_cache: !!input.noCache,
+    no_cache_filter: input.noCacheFilter ?? [],
+    pull: !!input.pull,
+    has_source_date_epoch: input.sourceDateEpoch !== undefined,
+    source_date_epoch: String(input.sourceDateEpoch ?? 0),
+    labels: input.labels ?? {},
+    outputs: input.outputs.map(outputMsg),
+    network: input.network ?? '',
+    context: manifest ? { entries: manifest.entries } : null,
+    secret_ids: Object.keys(input.secrets ?? {}),
+    explain: !!input.explain,
+    client: `kiln ${KILN_VERSION} ${hostname()}`,
+  };
+
+  const call = conn.client.Solve(conn.metadata()) as grpc.ClientDuplexStream<SolveRequest, SolveResponse>;
+  const onAbort = () => call.cancel();
+  input.signal?.addEventListener('abort', onAbort, { once: true });
+  const write = async (m: SolveRequest) => {
+    if (!call.write(m)) await new Promise((r) => call.once('drain', r));
+  };
+  const sinks = new Map<number, { sink: Writable; done: Promise<unknown> }>();
+  let result: SolveResult | undefined;
+  let node = conn.node.name;
+  // Responses are handled one after another (uploads and output writes keep their order).
+  let work: Promise<void> = Promise.resolve();
+
+  const handle = async (m: SolveResponse) => {
+    if (m.accepted) node = m.accepted.node || node;
+    else if (m.progress) input.progress?.(JSON.parse(m.progress.json) as ProgressEvent);
+    else if (m.need_files) {
+      for (const d of m.need_files.digests) {
+        const path = manifest?.paths.get(d);
+        if (!path) throw new UserError(`builder asked for content ${d} that is not in the context`);
+        let sent = false;
+        for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) {
+          await write({ file: { digest: d, data: chunk as Buffer, last: false } });
+          sent = true;
+        }
+        await write({ file: { digest: d, data: Buffer.alloc(0), last: true } });
+        void sent;
+      }
+    } else if (m.need_secrets) {
+      for (const id of m.need_secrets.ids) await write({ secret: { id, value: input.secrets?.[id] ?? Buffer.alloc(0) } });
+    } else if (m.output) {
+      let s = sinks.get(m.output.index);
+      if (!s) {
+        const o = input.outputs[m.output.index];
+        if (!o) throw new UserError(`builder sent output ${m.output.index}, which was not asked for`);
+        s = openOutput(o);
+        sinks.set(m.output.index, s);
+      }
+      if (m.output.data.length && !s.sink.write(m.output.data)) await new Promise((r) => s!.sink.once('drain', r));
+      if (m.output.last && s.sink !== process.stdout) s.sink.end();
+    } else if (m.result) result = m.result;
+  };
+
+  try {
+    await new Promise<void>((resolvePromise, reject) => {
+      let failed = false;
+      const fail = (err: unknown) => {
+        if (failed) return;
+        failed = true;
+        call.cancel();
+        reject(err);
+      };
+      call.on('data', (m: SolveResponse) => {
+        work = work.then(() => (failed ? undefined : handle(m))).catch(fail);
+      });
+      call.on('error', (err) => fail(input.signal?.aborted ? new UserError('build canceled') : describeError(conn.node, err)));
+      call.on('end', () => {
+        void work.then(() => {
+          if (failed) return;
+          call.end();
+          resolvePromise();
+        });
+      });
+      call.write({ start });
+    });
+    await Promise.all([...sinks.values()].map((s) => s.done));
+  } finally {
+    input.signal?.removeEventListener('abort', onAbort);
+  }
+  if (!result) throw new UserError(`builder ${conn.node.name} ended the build without a result`);
+  return { ...result, node };
+}

@@ -1,0 +1,392 @@
+// `kiln serve`: the gRPC build service. Each Solve is one build: authenticate the caller (its tenant),
+// sync the context (ask only for contents the tenant's store lacks), collect secrets, wait for a build
+// slot, run the embedded engine on the materialised context, stream progress and outputs back. A client
+// that goes away cancels its build; SIGTERM stops taking builds, lets running ones finish for a grace
+// period, then cancels the rest and closes every state cleanly.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import PQueue from 'p-queue';
+import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg } from './protocol.js';
+import { identify, AuthError, type AuthConfig } from './auth.js';
+import { Tenants, type Tenant } from './tenants.js';
+import { History, type HistoryRecord } from './history.js';
+import { InflightResultCache } from './inflight-cache.js';
+import type { Ingest } from './context-store.js';
+import { build, type BuildRequest } from '../engine/build.js';
+import type { OutputSpec } from '../engine/exports.js';
+import type { ProgressEvent } from '../../solver/progress.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
+import { isUserFacing, errorMessage, UserError } from '../util/errors.js';
+import { diskUsage, prune, dirSize } from '../../cache/gc.js';
+
+export interface ServerOptions {
+  root: string;
+  name: string;
+  auth: AuthConfig;
+  maxParallel: number;
+  historyTtlMs: number;
+  /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
+  platforms?: string[];
+}
+
+class Inbox {
+  private readonly queue: SolveRequest[] = [];
+  private waiter: ((m: SolveRequest | undefined) => void) | undefined;
+  ended = false;
+
+  push(m: SolveRequest): void {
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(m);
+    } else this.queue.push(m);
+  }
+
+  end(): void {
+    this.ended = true;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(undefined);
+    }
+  }
+
+  next(): Promise<SolveRequest | undefined> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((r) => (this.waiter = r));
+  }
+}
+
+class Canceled extends Error {}
+
+type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
+
+export class BuildServer {
+  readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  readonly tenants: Tenants;
+  readonly history: History;
+  readonly slots: PQueue;
+  private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
+  private shuttingDown = false;
+  readonly platforms: string[];
+
+  constructor(readonly opts: ServerOptions) {
+    mkdirSync(opts.root, { recursive: true });
+    this.tenants = new Tenants(opts.root);
+    this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);
+    this.slots = new PQueue({ concurrency: opts.maxParallel });
+    this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
+    rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
+    this.server.addService(builderService().service, {
+      Solve: (call: Duplex) => void this.solve(call),
+      Info: this.unary(async (tenant) => this.info(tenant)),
+      ListBuilds: this.unary(async (tenant, req: { running_only: boolean }) => ({
+        builds: this.history.list(tenant).filter((r) => !req.running_only || r.status === 'running' || r.status === 'queued').map((r) => ({ ...r, logs: [] })),
+      })),
+      Status: this.unary(async (tenant, req: { build_id: string }) => {
+        const r = this.history.get(req.build_id);
+        if (!r || r.tenant !== tenant) throw Object.assign(new UserError(`no build ${req.build_id}`), { code: grpc.status.NOT_FOUND });
+        return r satisfies BuildRecordMsg;
+      }),
+      Cancel: this.unary(async (tenant, req: { build_id: string }) => {
+        const b = this.running.get(req.build_id);
+        if (!b || b.tenant !== tenant) return { canceled: false };
+        b.abort.abort(new Canceled('canceled by request'));
+        return { canceled: true };
+      }),
+      DiskUsage: this.unary(async (tenant) => {
+        const t = await this.tenants.get(tenant);
+        const records = await diskUsage(t.state);
+        return { records: records.map((u) => ({ id: u.id, description: u.description, size: String(u.size), last_used: u.lastUsed, reclaimable: u.reclaimable })), context_store_bytes: String(dirSize(t.contexts.root)) };
+      }),
+      Prune: this.unary(async (tenant, req: { all: boolean; older_than_ms: string; keep_storage: string }) => {
+        const t = await this.tenants.get(tenant);
+        const r = await t.exclusive(() =>
+          prune(t.state, { all: req.all, olderThanMs: Number(req.older_than_ms) || undefined, keepStorage: Number(req.keep_storage) || undefined }),
+        );
+        return { removed_records: r.removedRecords, reclaimed_bytes: String(r.reclaimedBytes) };
+      }),
+    });
+  }
+
+  /** Binds and starts; returns the bound address (tcp with port 0 gets its real port). */
+  async listen(bindAddr: string, creds: grpc.ServerCredentials): Promise<number> {
+    return new Promise((resolve, reject) => this.server.bindAsync(bindAddr, creds, (err, port) => (err ? reject(err) : resolve(port))));
+  }
+
+  info(tenant: string): InfoResponse {
+    return {
+      version: KILN_VERSION,
+      protocol_version: PROTOCOL_VERSION,
+      name: this.opts.name,
+      platforms: this.platforms,
+      workers: [{ id: `${this.opts.name}-0`, platforms: this.platforms, max_parallel: this.opts.maxParallel }],
+      tenant,
+      running: this.slots.pending,
+      queued: this.slots.size,
+    };
+  }
+
+  /** Stops taking builds; waits up to `graceMs` for running ones, cancels the rest, closes the states. */
+  async shutdown(graceMs: number, log: (m: string) => void = () => {}): Promise<void> {
+    this.shuttingDown = true;
+    const pending = [...this.running.values()];
+    if (pending.length) {
+      log(`waiting up to ${Math.round(graceMs / 1000)}s for ${pending.length} running build(s)`);
+      const timer = setTimeout(() => {
+        for (const b of this.running.values()) b.abort.abort(new Canceled('the builder is shutting down'));
+      }, graceMs);
+      await Promise.allSettled(pending.map((b) => b.done));
+      clearTimeout(timer);
+    }
+    this.slots.clear();
+    await new Promise<void>((r) => this.server.tryShutdown(() => r()));
+    this.history.close();
+    await this.tenants.closeAll();
+  }
+
+  private unary<Req, Res>(fn: (tenant: string, req: Req) => Promise<Res>) {
+    return (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
+      let tenant: string;
+      try {
+        tenant = identify(call, this.opts.auth);
+      } catch (err) {
+        cb({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+        return;
+      }
+      fn(tenant, call.request).then(
+        (res) => cb(null, res),
+        (err) => cb({ code: (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: errorMessage(err) }),
+      );
+    };
+  }
+
+  private async solve(call: Duplex): Promise<void> {
+    let tenantName: string;
+    try {
+      tenantName = identify(call, this.opts.auth);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return;
+    }
+    if (this.shuttingDown) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the builder is shutting down' });
+      return;
+    }
+    const inbox = new Inbox();
+    const abort = new AbortController();
+    call.on('data', (m: SolveRequest) => inbox.push(m));
+    call.on('end', () => inbox.end());
+    call.on('cancelled', () => {
+      inbox.end();
+      abort.abort(new Canceled('the client went away'));
+    });
+    call.on('error', () => abort.abort(new Canceled('the client went away')));
+
+    const id = randomBytes(8).toString('hex');
+    const buildDir = join(this.opts.root, 'builds', id);
+    let record: HistoryRecord | undefined;
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    this.running.set(id, { abort, tenant: tenantName, done });
+    const sync: SyncStats = { files: 0, files_uploaded: 0, bytes_uploaded: '0', files_reused: 0 };
+    try {
+      const first = await inbox.next();
+      if (!first?.start) throw new UserError('protocol: the first message of Solve must be start');
+      const start = first.start;
+      if (start.protocol_version !== PROTOCOL_VERSION) throw new UserError(`protocol version ${start.protocol_version} is not supported by this builder (it speaks ${PROTOCOL_VERSION}); upgrade kiln`);
+      if (start.frontend && start.frontend !== 'dockerfile.v0') throw new UserError(`frontend "${start.frontend}" is not supported (dockerfile.v0 is)`);
+      record = this.history.start(id, tenantName, start.platforms, start.client);
+      const tenant = await this.tenants.get(tenantName);
+      const send = (m: SolveResponse) => call.write(m);
+      send({ accepted: { build_id: id, tenant: tenantName, node: this.opts.name } });
+      const progress = (ev: ProgressEvent) => {
+        send({ progress: { json: JSON.stringify(ev) } });
+        this.history.log(record!, ev);
+      };
+
+      // 1. Context sync: only contents this tenant's store does not hold.
+      const entries = start.context?.entries ?? [];
+      const files = entries.filter((e) => e.kind === 'FILE' && !e.hardlink_to);
+      sync.files = files.length;
+      const missing = [...new Set(files.map((e) => e.digest).filter((d) => !tenant.contexts.has(d)))];
+      sync.files_reused = files.filter((e) => tenant.contexts.has(e.digest)).length;
+      for (let i = 0; i < missing.length; i += 10_000) send({ need_files: { digests: missing.slice(i, i + 10_000), done: i + 10_000 >= missing.length } });
+      if (missing.length === 0) send({ need_files: { digests: [], done: true } });
+      const want = new Set(missing);
+      let bytes = 0;
+      const open = new Map<string, Ingest>();
+      try {
+        while (want.size > 0) {
+          const m = await inbox.next();
+          abort.signal.throwIfAborted();
+          if (!m) throw new Canceled('the client went away during context sync');
+          if (!m.file) throw new UserError('protocol: expected file data during context sync');
+          const d = m.file.digest;
+          if (!want.has(d)) throw new UserError(`protocol: file ${d} was not requested`);
+          let ing = open.get(d);
+          if (!ing) open.set(d, (ing = tenant.contexts.ingest(d)));
+          ing.write(m.file.data);
+          bytes += m.file.data.length;
+          if (m.file.last) {
+            open.delete(d);
+            ing.finish();
+            want.delete(d);
+          }
+        }
+      } finally {
+        for (const ing of open.values()) ing.abort();
+      }
+      sync.files_uploaded = missing.length;
+      sync.bytes_uploaded = String(bytes);
+
+      // 2. Secrets the client declared.
+      const secrets: Record<string, Buffer> = {};
+      if (start.secret_ids.length) {
+        send({ need_secrets: { ids: start.secret_ids } });
+        const wanted = new Set(start.secret_ids);
+        while (wanted.size > 0) {
+          const m = await inbox.next();
+          abort.signal.throwIfAborted();
+          if (!m) throw new Canceled('the client went away');
+          if (!m.secret || !wanted.has(m.secret.id)) throw new UserError('protocol: expected a requested secret');
+          secrets[m.secret.id] = Buffer.from(m.secret.value);
+          wanted.delete(m.secret.id);
+        }
+      }
+
+      // 3. A build slot.
+      if (this.slots.pending >= this.opts.maxParallel) progress({ type: 'status', message: `waiting for a build slot (${this.slots.size + 1} queued, ${this.slots.pending} running)`, time: Date.now() });
+      const outcome = await this.slots.add(
+        async () => {
+          abort.signal.throwIfAborted();
+          record!.status = 'running';
+          return tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call));
+        },
+        { signal: abort.signal },
+      );
+      const result = { ...outcome!, build_id: id, sync };
+      send({ result });
+      this.history.finish(record, 'completed', { digest: result.digest, sync });
+      call.end();
+    } catch (err) {
+      const reason = abort.signal.aborted ? abort.signal.reason : err;
+      const canceled = reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError));
+      const message = canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err);
+      if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
+      if (!isUserFacing(err) && !canceled) console.error(`kiln serve: build ${id}:`, err);
+      call.emit('error', { code: canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: message });
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+      this.running.delete(id);
+      finish();
+    }
+  }
+
+  private async runBuild(
+    tenant: Tenant,
+    start: BuildStart,
+    buildDir: string,
+    secrets: Record<string, Buffer>,
+    signal: AbortSignal,
+    progress: (ev: ProgressEvent) => void,
+    send: (m: SolveResponse) => boolean,
+    call: Duplex,
+  ) {
+    mkdirSync(buildDir, { recursive: true });
+    let contextDir: string | undefined;
+    const hashes = new Map<string, string>();
+    if (start.context) {
+      contextDir = join(buildDir, 'context');
+      tenant.contexts.materialise(start.context.entries, contextDir);
+      for (const e of start.context.entries) {
+        if (e.kind === 'FILE') {
+          const digest = e.hardlink_to ? start.context.entries.find((x) => x.path === e.hardlink_to)?.digest : e.digest;
+          if (digest) hashes.set(join(contextDir, e.path), digest.slice('sha256:'.length));
+        }
+      }
+    }
+    // Outputs that go back to the client are written to files here, then streamed.
+    const streamed: { index: number; path: string }[] = [];
+    const outputs: OutputSpec[] = start.outputs.map((o, index) => {
+      if (o.type === 'image') return { type: 'image', names: o.names, push: o.push, attrs: o.attrs };
+      const path = join(buildDir, `output-${index}`);
+      streamed.push({ index, path });
+      // A local export travels as a tar; the client unpacks it.
+      if (o.type === 'local') return { type: 'tar', dest: path, names: [], attrs: o.attrs };
+      if (o.type === 'oci' || o.type === 'docker' || o.type === 'tar') return { type: o.type, dest: path, names: o.names, attrs: o.attrs };
+      throw new UserError(`unknown output type "${o.type}"`);
+    });
+    const cache = { current: undefined as InflightResultCache | undefined };
+    const req: BuildRequest = {
+      contextDir,
+      dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', path: contextDir ? join(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined },
+      target: start.target || undefined,
+      buildArgs: start.build_args,
+      platforms: start.platforms.map((p) => parsePlatform(p)),
+      secrets,
+      noCache: start.no_cache,
+      noCacheFilter: start.no_cache_filter,
+      pull: start.pull,
+      sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
+      labels: start.labels,
+      outputs,
+      network: (start.network || undefined) as BuildRequest['network'],
+      explain: start.explain,
+      signal,
+      progress: (ev) => {
+        cache.current?.observe(ev);
+        progress(ev);
+      },
+      knownFileHash: (real) => hashes.get(real),
+      wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
+    };
+    if (req.dockerfile.path && !start.dockerfile_path) req.dockerfile.path = undefined;
+    try {
+      const result = await build(tenant.state, req);
+      for (const s of streamed) {
+        if (!existsSync(s.path)) continue;
+        for await (const chunk of createReadStream(s.path, { highWaterMark: CHUNK })) {
+          signal.throwIfAborted();
+          if (!send({ output: { index: s.index, data: chunk as Buffer, last: false } })) await new Promise((r) => call.once('drain', r));
+        }
+        send({ output: { index: s.index, data: Buffer.alloc(0), last: true } });
+      }
+      const digest = result.exports.find((e) => e.digest)?.digest ?? '';
+      return {
+        digest,
+        images: result.images.map((i) => ({ platform: formatPlatform(i.platform), config_json: JSON.stringify(i.config) })),
+        exports: result.exports.map((e) => ({ type: e.type, digest: e.digest ?? '', names: e.names ?? [] })),
+        warnings: result.warnings.map((w) => ({ line: w.line ?? 0, message: w.message })),
+        explanations_json: JSON.stringify(result.explanations),
+      };
+    } finally {
+      cache.current?.releaseAll();
+    }
+  }
+}
+
+/** This machine's platform first, then those it can run through registered QEMU emulators. */
+function detectPlatforms(): string[] {
+  const out = [formatPlatform(normalizePlatform(hostPlatform()))];
+  const emulated: Record<string, string> = { aarch64: 'linux/arm64', arm: 'linux/arm/v7', x86_64: 'linux/amd64', riscv64: 'linux/riscv64', ppc64le: 'linux/ppc64le', s390x: 'linux/s390x' };
+  try {
+    for (const f of readdirSync('/proc/sys/fs/binfmt_misc')) {
+      const arch = /^qemu-(.+)$/.exec(f)?.[1];
+      const p = arch && emulated[arch];
+      if (p && !out.includes(p) && readFileSync(join('/proc/sys/fs/binfmt_misc', f), 'utf8').startsWith('enabled')) out.push(p);
+    }
+  } catch {
+    // no binfmt_misc: native only
+  }
+  return out.map((p) => formatPlatform(normalizePlatform(parsePlatform(p))));
+}
+
+export function defaultNodeName(): string {
+  return hostname();
+}
