@@ -211,3 +211,30 @@ test('503 behind Bearer auth: the retried request reuses the cached token', asyn
     await front.stop();
   }
 });
+
+test('a chunked upload cut part-way resumes in the same session from what the registry holds', async () => {
+  const blob = Buffer.alloc(20 * 1024 * 1024);
+  for (let i = 0; i < blob.length; i += 4096) blob.writeUInt32BE((i * 2654435761) >>> 0, i);
+  const digest = 'sha256:' + createHash('sha256').update(blob).digest('hex');
+  let patches = 0;
+  await withProxy(
+    (req, res, forward) => {
+      // The second chunk's connection is reset before the registry sees it.
+      if (req.method === 'PATCH' && ++patches === 2) {
+        req.resume();
+        res.socket?.destroy();
+        return;
+      }
+      forward({ keepHost: true });
+    },
+    async (p) => {
+      const ref = parseReference(`${p.host}/uploads/resumed`);
+      const r = await client.uploadBlob(ref, { mediaType: 'application/octet-stream', digest, size: blob.length }, { bytes: blob });
+      assert.equal(r.how, 'uploaded');
+      const methods = p.seen.filter((s) => s.url.includes('/blobs/uploads/')).map((s) => s.method);
+      assert.deepEqual(methods, ['POST', 'PATCH', 'PATCH', 'GET', 'PATCH', 'PATCH', 'PUT'], 'one session: the first chunk is not sent again');
+    },
+  );
+  // The registry checked the digest when the upload was closed; it now has the blob.
+  assert.equal((await client.uploadBlob(parseReference(`${reg.host}/uploads/resumed`), { mediaType: 'application/octet-stream', digest, size: blob.length }, { bytes: blob })).how, 'skipped');
+});

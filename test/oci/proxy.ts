@@ -15,6 +15,8 @@ export interface ForwardOptions {
   stripRange?: boolean;
   /** Send the headers and this many body bytes, then cut the connection. */
   cutAfterBytes?: number;
+  /** Keep the client's Host header, so the registry's Location URLs point back through the proxy. */
+  keepHost?: boolean;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, forward: (opts?: ForwardOptions) => void) => void;
@@ -38,7 +40,7 @@ export async function startProxy(target: string, handler: Handler): Promise<Test
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     });
     const forward = (opts: ForwardOptions = {}) => {
-      const headers = { ...req.headers, host: targetUrl.host };
+      const headers = { ...req.headers, host: opts.keepHost ? req.headers.host : targetUrl.host };
       delete headers.authorization; // the registry behind the proxy is open
       if (opts.stripRange) delete headers.range;
       const upstream = httpRequest(

@@ -62,29 +62,37 @@ export interface UploadResult {
 export async function uploadBlob(t: RegistryTransport, ref: ImageReference, desc: Descriptor, src: BlobSource, opts: { mountFrom?: string } = {}): Promise<UploadResult> {
   if (await blobExists(t, ref, desc.digest)) return { how: 'skipped' };
   const subject = `${ref.name}@${desc.digest}`;
+  // A chunked upload that fails part-way resumes in the same session: the registry says (GET on the
+  // session, `Range: 0-N`) how much it holds, and only the rest is sent again.
+  let session: { url: string; offset: number } | undefined;
   return t.retrying(ref.domain, async () => {
-    let start;
-    if (opts.mountFrom && opts.mountFrom !== ref.path) {
-      start = await t.send({ method: 'POST', ref, path: `blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(opts.mountFrom)}`, subject, kind: 'upload', push: true });
-      await start.body.dump();
-      if (start.statusCode === 201) return { how: 'mounted' as const };
-    } else {
-      start = await t.send({ method: 'POST', ref, path: 'blobs/uploads/', subject, kind: 'upload', push: true });
-      await start.body.dump();
+    if (session && desc.size > MONOLITHIC_LIMIT) session = await uploadStatus(t, ref, session.url, subject);
+    if (!session) {
+      let start;
+      if (opts.mountFrom && opts.mountFrom !== ref.path) {
+        start = await t.send({ method: 'POST', ref, path: `blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(opts.mountFrom)}`, subject, kind: 'upload', push: true });
+        await start.body.dump();
+        if (start.statusCode === 201) return { how: 'mounted' as const };
+      } else {
+        start = await t.send({ method: 'POST', ref, path: 'blobs/uploads/', subject, kind: 'upload', push: true });
+        await start.body.dump();
+      }
+      session = { url: location(start, subject), offset: 0 };
     }
-    let url = location(start, subject);
     if (desc.size <= MONOLITHIC_LIMIT) {
+      const url = session.url;
+      session = undefined; // a failed whole-blob PUT starts over
       const res = await t.send({ method: 'PUT', ref, path: '', url: withDigest(url, desc.digest), body: readRange(src, 0, desc.size), headers: { 'content-type': 'application/octet-stream' }, subject, kind: 'upload', push: true });
       await res.body.dump();
       return { how: 'uploaded' as const };
     }
-    for (let off = 0; off < desc.size; off += CHUNK) {
+    for (let off = session.offset; off < desc.size; off = session.offset) {
       const chunk = readRange(src, off, Math.min(CHUNK, desc.size - off));
       const res = await t.send({
         method: 'PATCH',
         ref,
         path: '',
-        url,
+        url: session.url,
         body: chunk,
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${off}-${off + chunk.length - 1}` },
         subject,
@@ -92,12 +100,26 @@ export async function uploadBlob(t: RegistryTransport, ref: ImageReference, desc
         push: true,
       });
       await res.body.dump();
-      url = location(res, subject);
+      session = { url: location(res, subject), offset: off + chunk.length };
     }
-    const done = await t.send({ method: 'PUT', ref, path: '', url: withDigest(url, desc.digest), body: Buffer.alloc(0), subject, kind: 'upload', push: true });
+    const done = await t.send({ method: 'PUT', ref, path: '', url: withDigest(session.url, desc.digest), body: Buffer.alloc(0), subject, kind: 'upload', push: true });
     await done.body.dump();
     return { how: 'uploaded' as const };
   });
+}
+
+/** Where an upload session stands; undefined when the registry no longer knows it (start again). */
+async function uploadStatus(t: RegistryTransport, ref: ImageReference, url: string, subject: string): Promise<{ url: string; offset: number } | undefined> {
+  try {
+    const res = await t.send({ method: 'GET', ref, path: '', url, subject, kind: 'upload', push: true });
+    await res.body.dump();
+    const range = res.headers.range;
+    const m = /^0-([0-9]+)$/.exec(String(Array.isArray(range) ? range[0] : (range ?? '')));
+    return { url: res.headers.location ? location(res, subject) : url, offset: m ? Number(m[1]) + 1 : 0 };
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }
 
 /**
