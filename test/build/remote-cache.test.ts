@@ -77,6 +77,13 @@ test('team scenario: A pushes with a mode=max registry cache; B, cold, runs no s
     const pushedA = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg}/team/app:1`], { encoding: 'utf8' }));
     const pushedB = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg}/team/app:2`], { encoding: 'utf8' }));
     assert.equal(pushedB.Digest, pushedA.Digest, 'the same commit gives the same image');
+    const copied = mkdtempSync(join(tmpdir(), 'kiln-skopeo-copy-'));
+    try {
+      execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg}/team/app:2`, `oci:${copied}:app`], { stdio: 'pipe' });
+      assert.ok(existsSync(join(copied, 'index.json')));
+    } finally {
+      rmSync(copied, { recursive: true, force: true });
+    }
     const held = new Set(filesUnder(b));
     for (const layer of pushedA.Layers as string[]) assert.ok(!held.has(layer.replace('sha256:', '')), `layer ${layer} was downloaded`);
 
