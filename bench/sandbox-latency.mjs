@@ -36,6 +36,16 @@ const specFile = join(work, 'spec.json');
 writeFileSync(specFile, JSON.stringify({ rootfs: { lowerdirs: [rootfs] }, args: ['/bin/true'], env: ['PATH=/bin'] }) + '\n');
 const results = [];
 results.push(['kiln-sandbox (overlay + tmpfs upper)', measure(() => spawnSync('sh', ['-c', `exec ${helper} 3<${specFile}`]))]);
+// The same with each network mode: a netns with lo only, and a veth pair on kiln's bridge (set up once).
+{
+  const { ensureBridge } = await import(join(root, 'dist/native/network/bridge.js'));
+  const bridge = await ensureBridge();
+  for (const network of ['none', 'bridge', 'host']) {
+    const f = join(work, `spec-${network}.json`);
+    writeFileSync(f, JSON.stringify({ rootfs: { lowerdirs: [rootfs] }, args: ['/bin/true'], env: ['PATH=/bin'], network, bridge }) + '\n');
+    results.push([`kiln-sandbox, network ${network}`, measure(() => spawnSync('sh', ['-c', `exec ${helper} 3<${f}`]))]);
+  }
+}
 
 for (const runtime of ['runc', 'crun']) {
   const bundle = join(work, runtime);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { ensureBridge, type BridgeConfig } from './network/bridge.js';
 
 /** A mount added to the container, besides the rootfs, /proc, /dev and /sys. */
 export type SandboxMount =
@@ -37,8 +38,11 @@ export interface SandboxSpec {
   user?: { uid: number; gid: number; additionalGids?: number[] };
   /** Default "kiln-sandbox". */
   hostname?: string;
-  /** 'none': a new network namespace with only lo; 'host': the host's network. Default 'none'. */
-  network?: 'none' | 'host';
+  /** 'none': a new network namespace with only lo; 'host': the host's network; 'bridge': a new network
+   * namespace with eth0 on kiln's bridge (an address leased from its pool, default route, NAT out). Default 'none'. */
+  network?: 'none' | 'host' | 'bridge';
+  /** For 'bridge': which bridge; filled from native/network/bridge.ts (which also creates it) when omitted. */
+  bridge?: BridgeConfig;
   mounts?: SandboxMount[];
   limits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
   /** Allocate a pty in the container as its stdin/stdout/stderr (relayed by the helper). */
@@ -111,7 +115,12 @@ function checkSpec(spec: SandboxSpec): void {
   if (spec.args.length === 0) throw new SandboxError('sandbox: no command to run (args is empty)');
 }
 
-export function runSandbox(spec: SandboxSpec, opts: RunSandboxOptions = {}): Promise<SandboxResult> {
+export async function runSandbox(spec: SandboxSpec, opts: RunSandboxOptions = {}): Promise<SandboxResult> {
+  if (spec.network === 'bridge' && !spec.bridge) spec = { ...spec, bridge: await ensureBridge() };
+  return runHelper(spec, opts);
+}
+
+function runHelper(spec: SandboxSpec, opts: RunSandboxOptions): Promise<SandboxResult> {
   const helper = sandboxHelperPath();
   if (!existsSync(helper)) {
     return Promise.reject(new SandboxError(`sandbox helper ${helper} is missing: run npm install (needs gcc and libseccomp-dev)`));

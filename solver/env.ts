@@ -16,6 +16,14 @@ export interface SolverEnv {
   pull?: boolean;
   /** Content hashes of local-context files by path, reused while their stat is unchanged (stat index). */
   fileHasher?: (realPath: string) => string;
-  /** What RUN's `default` network means in this build (`kiln build --network`); host unless none. */
-  defaultNetwork?: 'none' | 'host';
+  /** What RUN's `default` network means in this build (`kiln build --network`): kiln's bridge unless none or host. */
+  defaultNetwork?: 'none' | 'host' | 'bridge';
+  /** --add-host entries for RUN's /etc/hosts. */
+  extraHosts?: { host: string; ip: string }[];
+  /** --dns: resolv.conf for RUN instead of the host's. */
+  dns?: { nameservers?: string[]; search?: string[]; options?: string[] };
+  /** RUN --mount=type=ssh: id → the SSH agent socket to forward (--ssh ID=SOCKET). */
+  ssh?: Record<string, string>;
+  /** Resource limits for each RUN (and, with `cgroupParent`, for all RUNs of the build together). */
+  runLimits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
 }

@@ -39,6 +39,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,11 +138,12 @@ static __attribute__((noreturn)) void run_child(const struct child_ctx *c) {
    * twice (the helper forwards them), and reading a tty stdin cannot stop it with SIGTTIN. */
   setsid();
   umask(0);
-  int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (s->network_host ? 0 : CLONE_NEWNET);
+  /* The network namespace came with the clone (so the helper could plug a veth into it before "go"). */
+  int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
   if (unshare(ns) < 0) child_fail(EXIT_SETUP, "unshare namespaces: %s", strerror(errno));
   const char *hostname = s->hostname ? s->hostname : "kiln-sandbox";
   if (sethostname(hostname, strlen(hostname)) < 0) child_fail(EXIT_SETUP, "sethostname %s: %s", hostname, strerror(errno));
-  if (!s->network_host) net_loopback_up();
+  net_child_setup(s);
   rootfs_enter(s);
   rootfs_harden(s);
   if (s->tty) tty_child_setup(c->tty_sock, &c->ws, c->have_ws, s->uid);
@@ -186,6 +188,8 @@ int main(void) {
   static char err[1024];
   if (spec_parse(text, &spec, err, sizeof err) < 0) setup_failed(err);
 
+  if (spec.network == NET_BRIDGE && net_lease(&spec, err, sizeof err) < 0) setup_failed(err);
+
   struct cgroups cg;
   if (cgroups_create(&spec, &cg, err, sizeof err) < 0) { cgroups_destroy(&cg); setup_failed(err); }
 
@@ -219,7 +223,8 @@ int main(void) {
     cgroups_destroy(&cg);
     setup_failed(err);
   }
-  pid_t pid = fork();
+  /* Like fork(), but the child is born in a new network namespace unless it uses the host's. */
+  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (spec.network == NET_HOST ? 0 : CLONE_NEWNET), NULL, NULL, NULL, NULL);
   if (pid < 0) { cgroups_destroy(&cg); setup_failed("fork failed"); }
   if (pid == 0) {
     close(go[1]);
@@ -233,6 +238,12 @@ int main(void) {
   if (sock[1] >= 0) close(sock[1]);
 
   if (cgroups_add(&cg, pid, err, sizeof err) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cgroups_destroy(&cg);
+    setup_failed(err);
+  }
+  if (spec.network == NET_BRIDGE && net_attach(&spec, pid, err, sizeof err) < 0) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     cgroups_destroy(&cg);
@@ -337,6 +348,7 @@ int main(void) {
   }
   o.oom_killed = cgroups_oom_killed(&cg);
   cgroups_destroy(&cg);
+  if (spec.network == NET_BRIDGE) net_release(&spec);
   upper_guard_clean(&guard);
   finish(&o);
 }

@@ -1,5 +1,6 @@
 #include "spec.h"
 #include "json.h"
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,29 @@ static int parse_mount(const struct json *m, struct spec_mount *out, char *err, 
   return 0;
 }
 
+static int parse_bridge(const struct json *b, struct spec_bridge *out, char *err, size_t errlen) {
+  if (!b || b->type != JSON_OBJECT) FAIL("run spec: network \"bridge\" needs a \"bridge\" object");
+  char *gateway = NULL;
+  long long prefix = 0, pool = 0, mtu = 0;
+  out->veth_prefix = "kilnv";
+  if (get_string(b, "name", true, &out->name, err, errlen) || get_string(b, "gateway", true, &gateway, err, errlen) ||
+      get_string(b, "leaseFile", true, &out->lease_file, err, errlen) ||
+      get_string(b, "vethPrefix", false, &out->veth_prefix, err, errlen) ||
+      get_int(b, "prefixLen", 8, 30, &prefix, err, errlen) || get_int(b, "poolSize", 1, 1 << 22, &pool, err, errlen) ||
+      get_int(b, "mtu", 0, 65535, &mtu, err, errlen))
+    return -1;
+  if (strlen(out->name) >= 16) FAIL("run spec: bridge name \"%s\" is longer than 15 bytes", out->name);
+  if (strlen(out->veth_prefix) > 8) FAIL("run spec: vethPrefix \"%s\" is longer than 8 bytes", out->veth_prefix);
+  if (inet_pton(AF_INET, gateway, &out->gateway) != 1) FAIL("run spec: bridge gateway \"%s\" is not an IPv4 address", gateway);
+  if (!prefix) FAIL("run spec: bridge needs \"prefixLen\"");
+  if (!pool) FAIL("run spec: bridge needs \"poolSize\"");
+  if (pool + 2 > (1LL << (32 - prefix))) FAIL("run spec: poolSize %lld does not fit a /%lld subnet", pool, prefix);
+  out->prefix_len = (int)prefix;
+  out->pool_size = (long)pool;
+  out->mtu = (long)mtu;
+  return 0;
+}
+
 int spec_parse(const char *text, struct spec *s, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   struct json *root = json_parse(text, err, errlen);
@@ -143,8 +167,12 @@ int spec_parse(const char *text, struct spec *s, char *err, size_t errlen) {
       get_string(root, "network", false, &network, err, errlen) || get_bool(root, "tty", &s->tty, err, errlen) ||
       get_bool(root, "privileged", &s->privileged, err, errlen))
     return -1;
-  if (!strcmp(network, "host")) s->network_host = true;
-  else if (strcmp(network, "none")) FAIL("run spec: network \"%s\" is not supported (use \"none\" or \"host\")", network);
+  if (!strcmp(network, "host")) s->network = NET_HOST;
+  else if (!strcmp(network, "none")) s->network = NET_NONE;
+  else if (!strcmp(network, "bridge")) {
+    s->network = NET_BRIDGE;
+    if (parse_bridge(json_get(root, "bridge"), &s->bridge, err, errlen)) return -1;
+  } else FAIL("run spec: network \"%s\" is not supported (use \"none\", \"host\" or \"bridge\")", network);
   if (s->hostname && strlen(s->hostname) > 64) FAIL("run spec: hostname \"%s\" is longer than 64 bytes", s->hostname);
 
   const struct json *mounts = json_get(root, "mounts");

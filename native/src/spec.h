@@ -3,9 +3,22 @@
 #define KILN_SPEC_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum mount_kind { MOUNT_BIND, MOUNT_TMPFS, MOUNT_OVERLAY };
+enum net_mode { NET_NONE, NET_HOST, NET_BRIDGE };
+
+/* network "bridge": where the container's veth goes and how its address is chosen. */
+struct spec_bridge {
+  char *name;            /* the bridge (made by native/network/bridge.ts) */
+  uint32_t gateway;      /* the bridge's address, network byte order; also the default route */
+  int prefix_len;
+  char *lease_file;      /* byte n locked = address gateway-subnet + 2 + n in use */
+  long pool_size;        /* leases 0 .. pool_size-1 */
+  char *veth_prefix;     /* host end: <prefix><n> */
+  long mtu;              /* 0 = kernel default */
+};
 
 struct spec_mount {
   enum mount_kind kind;
@@ -29,7 +42,8 @@ struct spec {
   uid_t uid; gid_t gid;
   gid_t *additional_gids; size_t n_additional_gids;
   char *hostname;
-  bool network_host;
+  enum net_mode network;
+  struct spec_bridge bridge;
   struct spec_mount *mounts; size_t n_mounts;
   long long memory_bytes;                 /* 0 = no limit */
   long long pids;                         /* 0 = no limit */

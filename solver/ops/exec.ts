@@ -16,6 +16,8 @@ import { registerEmulator } from '../../native/binfmt-setup.js';
 import { resolveUser } from '../../native/user.js';
 import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
+import { relayAgent } from './ssh-forward.js';
+import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
 const SANDBOX_HOSTNAME = 'buildkitsandbox';
@@ -55,7 +57,7 @@ export const execOp: OpImpl<ExecOp> = {
     const snapshots = ctx.env.state.snapshots;
     const layer = snapshots.newLayer();
     const scratchDir = mkdtempSync(join(tmpdir(), 'kiln-exec-'));
-    const releases: (() => void)[] = [];
+    const releases: (() => void | Promise<void>)[] = [];
     try {
       // overlay needs at least one lowerdir: an empty one stands for scratch.
       const lowerdirs = rootLayers.map((l) => l.dir).reverse();
@@ -74,23 +76,41 @@ export const execOp: OpImpl<ExecOp> = {
       const env = [...op.env];
       // Proxy settings reach the process but, as in BuildKit, not the image config.
       for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
+      const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;
+      const hostname = op.hostname ?? SANDBOX_HOSTNAME;
+      // /etc/hosts and /etc/resolv.conf are the build's, mounted over the image's (never in the layer),
+      // unless the RUN mounts something of its own there.
       const mounts: SandboxMount[] = [];
+      const etcFiles: [string, string][] = [
+        ['/etc/hosts', hostsFile(hostname, ctx.env.extraHosts)],
+        ['/etc/resolv.conf', resolvConf(network, ctx.env.dns)],
+      ];
+      for (const [target, content] of etcFiles) {
+        if (op.mounts.some((m) => m.dest === target || m.dest === '/etc')) continue;
+        const file = join(scratchDir, target.slice('/etc/'.length));
+        writeFileSync(file, content, { mode: 0o644 });
+        mounts.push({ type: 'bind', source: file, target });
+      }
       for (const m of op.mounts) {
         if (m.dest === '/') continue;
         const mount = await mountFor(m, inputs, ctx, scratchDir, releases, env);
         if (mount) mounts.push(mount);
       }
+      // As in BuildKit, the first ssh mount is the default agent for the process.
+      const sshMount = op.mounts.find((m) => m.type === 'ssh' && mounts.some((x) => x.target === m.dest));
+      if (sshMount && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${sshMount.dest}`);
       const spec: SandboxSpec = {
         rootfs: { lowerdirs, upperdir: layer.dir, workdir: layer.workdir },
         args: op.args,
         env,
         cwd: op.cwd || '/',
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-        hostname: op.hostname ?? SANDBOX_HOSTNAME,
-        network: op.network === 'default' ? ctx.env.defaultNetwork ?? 'host' : op.network,
+        hostname,
+        network,
         mounts,
         privileged: op.security === 'insecure',
       };
+      if (ctx.env.runLimits && Object.keys(ctx.env.runLimits).length) spec.limits = ctx.env.runLimits;
       const result = await runSandbox(spec, {
         stdio: 'pipe',
         onOutput: (stream, chunk) => ctx.progress.log(stream, chunk),
@@ -107,13 +127,13 @@ export const execOp: OpImpl<ExecOp> = {
       layer.discard();
       throw err;
     } finally {
-      for (const release of releases) release();
+      for (const release of releases) await release();
       rmSync(scratchDir, { recursive: true, force: true });
     }
   },
 };
 
-async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void)[], env: string[]): Promise<SandboxMount | undefined> {
+async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void | Promise<void>)[], env: string[]): Promise<SandboxMount | undefined> {
   switch (m.type) {
     case 'tmpfs':
       return { type: 'tmpfs', target: m.dest, sizeBytes: m.tmpfs?.size };
@@ -157,7 +177,16 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       if (input.layers.length === 1) return { type: 'bind', source: join(input.layers[0]!.dir, selector), target: m.dest, readonly: true };
       return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: true };
     }
-    case 'ssh':
-      throw new SolveError('RUN --mount=type=ssh is not supported yet');
+    case 'ssh': {
+      const o = m.ssh!;
+      const agent = ctx.env.ssh?.[o.id];
+      if (agent === undefined) {
+        if (o.optional) return undefined;
+        throw new SolveError(`no SSH agent or key given for ssh mount id ${o.id}: pass it with --ssh ${o.id}=$SSH_AUTH_SOCK (or --ssh ${o.id}=KEYFILE)`);
+      }
+      const relay = await relayAgent(agent, join(scratchDir, `ssh-${releases.length}.sock`), o);
+      releases.push(() => relay.close());
+      return { type: 'bind', source: relay.path, target: m.dest };
+    }
   }
 }

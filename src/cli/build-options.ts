@@ -1,7 +1,8 @@
 // Parses buildx-style build flags: --output, --secret, --build-context, --build-arg, --platform.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { FlagError } from './flags.js';
+import { FlagError, type FlagSpec } from './flags.js';
+import { isIP } from 'node:net';
 import { parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 
@@ -164,4 +165,49 @@ export function parseCacheTo(text: string): CacheExportSpec {
     default:
       throw new FlagError(`invalid value "${text}" for flag --cache-to: unsupported type "${attrs.type}" (expected registry, local or inline)`);
   }
+}
+
+// --- RUN networking, entitlements, SSH forwarding (see native/network and solver/entitlements.ts) ---
+
+export const sandboxFlags: FlagSpec[] = [
+  { name: 'allow', type: 'string', multiple: true, valueName: 'ENTITLEMENT', description: 'Allow extra privileged entitlement: network.host, security.insecure' },
+  { name: 'add-host', type: 'string', multiple: true, valueName: 'HOST:IP', description: 'Add a custom host-to-IP mapping to RUN\'s /etc/hosts' },
+  { name: 'dns', type: 'string', multiple: true, valueName: 'IP', description: 'DNS server for RUN (instead of the host\'s resolv.conf)' },
+  { name: 'ssh', type: 'string', multiple: true, valueName: 'default|ID=SOCKET|KEY[,KEY]', description: 'SSH agent socket or keys to expose to RUN --mount=type=ssh' },
+];
+
+const ENTITLEMENT_NAMES = ['network.host', 'security.insecure'];
+
+export function parseAllow(values: string[], network?: string): string[] {
+  const out = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const e of out) if (!ENTITLEMENT_NAMES.includes(e)) throw new FlagError(`invalid value "${e}" for flag --allow: expected ${ENTITLEMENT_NAMES.join(' or ')}`);
+  // As buildx does, asking for the host network on the command line grants it.
+  if (network === 'host' && !out.includes('network.host')) out.push('network.host');
+  return out;
+}
+
+export function parseAddHost(text: string): { host: string; ip: string } {
+  // host:ip or host=ip; the ip may be IPv6 (host:::1).
+  const m = /^([^:=\s]+)[:=](.+)$/.exec(text);
+  if (!m || isIP(m[2]!) === 0) throw new FlagError(`invalid value "${text}" for flag --add-host: expected HOST:IP`);
+  return { host: m[1]!, ip: m[2]! };
+}
+
+export function parseDns(values: string[]): { nameservers: string[] } | undefined {
+  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const ip of list) if (isIP(ip) === 0) throw new FlagError(`invalid value "${ip}" for flag --dns: expected an IP address`);
+  return list.length ? { nameservers: list } : undefined;
+}
+
+export function parseSsh(text: string): { id: string; paths: string[] } {
+  const eq = text.indexOf('=');
+  const id = eq < 0 ? text : text.slice(0, eq);
+  if (!/^[a-zA-Z0-9_.-]+$/.test(id)) throw new FlagError(`invalid value "${text}" for flag --ssh: expected ID or ID=SOCKET|KEY[,KEY]`);
+  const paths = eq < 0 ? [] : text.slice(eq + 1).split(',').filter(Boolean).map((p) => resolve(p));
+  if (paths.length === 0) {
+    const sock = process.env.SSH_AUTH_SOCK;
+    if (!sock) throw new FlagError(`--ssh ${id}: SSH_AUTH_SOCK is not set; give a socket or key file: --ssh ${id}=PATH`);
+    paths.push(sock);
+  }
+  return { id, paths };
 }

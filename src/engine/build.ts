@@ -27,6 +27,8 @@ import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import { finalImageConfig } from './image-config.js';
 import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
+import type { SolverEnv } from '../../solver/env.js';
+import { checkEntitlements } from '../../solver/entitlements.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -52,6 +54,13 @@ export interface BuildRequest {
   explain?: boolean;
   /** Network for RUN steps that do not ask for one (--network). */
   network?: 'default' | 'none' | 'host';
+  /** Granted entitlements (--allow): network.host, security.insecure. */
+  allow?: string[];
+  /** RUN networking, SSH forwarding and resource limits (see solver/env.ts). */
+  extraHosts?: SolverEnv['extraHosts'];
+  dns?: SolverEnv['dns'];
+  ssh?: SolverEnv['ssh'];
+  limits?: SolverEnv['runLimits'];
   signal?: AbortSignal;
   /** kiln serve: wraps the build cache (to share steps between concurrent builds). */
   wrapCache?: (cache: ResultCache) => ResultCache;
@@ -124,11 +133,12 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings, explanations: [] };
     }
 
+    checkEntitlements(def, req.allow ?? [], req.network);
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real);
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' ? 'none' : 'host', fileHasher },
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, runLimits: req.limits, fileHasher },
       defaultOps,
     );
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;

@@ -5,6 +5,8 @@ import { resolve, join, basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
+import { sandboxFlags, parseAllow, parseAddHost, parseDns, parseSsh } from '../build-options.js';
+import { sshAgents } from '../../../native/network/ssh-agent.js';
 import { parseBuildArgs, parseBuildContext, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
 import { parseProgressMode, progressView } from '../progress/index.js';
 import { build, type BuildRequest } from '../../engine/build.js';
@@ -26,6 +28,7 @@ export const buildCommand: Command = {
     { name: 'build-context', type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'Additional build contexts (PATH, docker-image://REF, oci-layout://DIR[:TAG])' },
     { name: 'secret', type: 'string', multiple: true, valueName: 'id=ID,src=FILE', description: 'Secret to expose to the build (src=FILE or env=VAR)' },
     { name: 'network', type: 'string', valueName: 'MODE', description: 'Networking mode for RUN: default, none or host' },
+    ...sandboxFlags,
     { name: 'no-cache', type: 'bool', description: 'Do not use the cache' },
     { name: 'no-cache-filter', type: 'string', multiple: true, valueName: 'STAGE', description: 'Do not cache the given stages' },
     { name: 'pull', type: 'bool', description: 'Always resolve base images from the registry' },
@@ -117,6 +120,9 @@ export const buildCommand: Command = {
       outputs,
       printGraph: printGraph as 'json' | 'dot' | undefined,
       network: network as BuildRequest['network'],
+      allow: parseAllow(flagList(args, 'allow'), network),
+      extraHosts: flagList(args, 'add-host').map(parseAddHost),
+      dns: parseDns(flagList(args, 'dns')),
       explain: flagBool(args, 'explain') || mode === 'rawjson',
     };
 
@@ -130,6 +136,11 @@ export const buildCommand: Command = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     req.signal = abort.signal;
+    const ssh = await sshAgents(flagList(args, 'ssh').map(parseSsh)).catch(async (err) => {
+      await (state as { close(): Promise<void> } | undefined)?.close();
+      throw err;
+    });
+    req.ssh = ssh.sockets;
     try {
       const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req)).finally(() => view.finish());
       if (result.graph !== undefined) {
@@ -161,6 +172,7 @@ export const buildCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      ssh.close();
       await state?.close();
     }
   },
