@@ -49,7 +49,10 @@ function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[]
 
 function toBuildResult(r: RemoteBuildResult, outputs: OutputSpec[]): BuildResult {
   return {
-    exports: r.exports.map((e, i) => ({ type: e.type as OutputSpec['type'], digest: e.digest || undefined, names: e.names.length ? e.names : undefined, dest: 'dest' in outputs[i]! ? (outputs[i] as { dest: string }).dest : undefined })),
+    exports: r.exports.map((e, i) => {
+      const o = outputs[i] as OutputSpec | undefined;
+      return { type: o?.type ?? (e.type as OutputSpec['type']), digest: e.digest || undefined, names: e.names.length ? e.names : undefined, dest: o && 'dest' in o ? o.dest : undefined };
+    }),
     images: r.images.map((i) => ({ platform: parsePlatform(i.platform), config: JSON.parse(i.config_json), layers: [] }) as ExportImage),
     warnings: r.warnings.map((w) => ({ line: w.line || undefined, message: w.message })),
     explanations: r.explanations_json ? JSON.parse(r.explanations_json) : [],

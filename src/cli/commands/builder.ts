@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { parseAddr, type NodeConfig } from '../../client/address.js';
-import { checkName, currentBuilderName, DEFAULT_BUILDER, listBuilders, loadBuilder, removeBuilder, saveBuilder, useBuilder, type BuilderConfig } from '../../client/builders.js';
+import { checkName, currentBuilderName, DEFAULT_BUILDER, listBuilders, loadBuilder, removeBuilder, resolveBuilder, saveBuilder, useBuilder, type BuilderConfig } from '../../client/builders.js';
+import type { BuildRecordMsg } from '../../daemon/protocol.js';
 import { formatPlatform, normalizePlatform, parsePlatform } from '../../oci/platform.js';
 import { existsSync } from 'node:fs';
 
@@ -14,6 +15,9 @@ const usage = [
   '       kiln builder use NAME',
   '       kiln builder rm NAME',
   '       kiln builder inspect [NAME]',
+  '       kiln builder builds [NAME|ADDR]      (build history of each node)',
+  '       kiln builder logs NAME|ADDR BUILD_ID',
+  '       kiln builder cancel NAME|ADDR BUILD_ID',
 ].join('\n');
 
 export const builderCommand: Command = {
@@ -54,10 +58,18 @@ export const builderCommand: Command = {
       }
       case 'inspect':
         return inspect(rest[0] ?? currentBuilderName());
+      case 'builds':
+        return builds(rest[0]);
+      case 'logs':
+        if (rest.length !== 2) throw new FlagError('kiln builder logs: requires 2 arguments: the builder (NAME or address) and a build ID');
+        return logs(rest[0]!, rest[1]!);
+      case 'cancel':
+        if (rest.length !== 2) throw new FlagError('kiln builder cancel: requires 2 arguments: the builder (NAME or address) and a build ID');
+        return cancel(rest[0]!, rest[1]!);
       case undefined:
         throw new FlagError(`kiln builder: a subcommand is required\n${usage}`);
       default:
-        throw new FlagError(`kiln builder: unknown subcommand "${sub}" (create, ls, use, rm, inspect)`);
+        throw new FlagError(`kiln builder: unknown subcommand "${sub}" (create, ls, use, rm, inspect, builds, logs, cancel)`);
     }
   },
 };
@@ -154,4 +166,70 @@ async function inspect(name: string): Promise<number> {
     }
   }
   return 0;
+}
+
+function remote(name: string | undefined): BuilderConfig {
+  const b = resolveBuilder(name ?? currentBuilderName());
+  if (!b) throw new FlagError('the default builder is the embedded engine: it keeps no build history (name a remote builder)');
+  return b;
+}
+
+async function builds(name: string | undefined): Promise<number> {
+  const b = remote(name);
+  const { connect, unary } = await import('../../client/connect.js');
+  const rows = [['NODE', 'ID', 'STATUS', 'PLATFORMS', 'STARTED', 'DURATION', 'UPLOADED', 'DIGEST']];
+  for (const n of b.nodes) {
+    const conn = connect(n);
+    try {
+      const res = await unary<{ builds: BuildRecordMsg[] }>(conn, 'ListBuilds', {});
+      for (const r of res.builds) {
+        const dur = r.ended ? `${((Date.parse(r.ended) - Date.parse(r.started)) / 1000).toFixed(1)}s` : '';
+        const up = r.sync ? `${r.sync.files_uploaded}/${r.sync.files}` : '';
+        rows.push([n.name, r.id, r.status, r.platforms.join(',') || 'native', r.started.replace(/\.\d+Z$/, 'Z'), dur, up, r.digest || (r.error ? r.error.slice(0, 60) : '')]);
+      }
+    } finally {
+      conn.close();
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd());
+  return 0;
+}
+
+async function logs(name: string, id: string): Promise<number> {
+  const b = remote(name);
+  const { connect, unary } = await import('../../client/connect.js');
+  let lastErr: unknown;
+  for (const n of b.nodes) {
+    const conn = connect(n);
+    try {
+      const r = await unary<BuildRecordMsg>(conn, 'Status', { build_id: id });
+      for (const l of r.logs) console.log(l);
+      console.log(`${r.status}${r.error ? `: ${r.error}` : ''}${r.digest ? ` ${r.digest}` : ''}`);
+      return 0;
+    } catch (err) {
+      lastErr = err;
+    } finally {
+      conn.close();
+    }
+  }
+  throw lastErr;
+}
+
+async function cancel(name: string, id: string): Promise<number> {
+  const b = remote(name);
+  const { connect, unary } = await import('../../client/connect.js');
+  for (const n of b.nodes) {
+    const conn = connect(n);
+    try {
+      const r = await unary<{ canceled: boolean }>(conn, 'Cancel', { build_id: id });
+      if (r.canceled) {
+        console.log(id);
+        return 0;
+      }
+    } finally {
+      conn.close();
+    }
+  }
+  throw new FlagError(`kiln builder cancel: no running build ${id}`);
 }
