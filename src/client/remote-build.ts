@@ -14,7 +14,7 @@ import type { Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { UserError } from '../util/errors.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
-import { describeError, type Connection } from './connect.js';
+import { explainError, type Connection } from './connect.js';
 import { extractTar } from './untar.js';
 
 export interface RemoteBuildInput {
@@ -144,10 +144,17 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
       call.on('data', (m: SolveResponse) => {
         work = work.then(() => (failed ? undefined : handle(m))).catch(fail);
       });
-      call.on('error', (err) => fail(input.signal?.aborted ? new UserError('build canceled') : describeError(conn.node, err)));
+      let explaining: Promise<Error> | undefined;
+      call.on('error', (err) => {
+        if (input.signal?.aborted) fail(new UserError('build canceled'));
+        else {
+          explaining = explainError(conn.node, err);
+          void explaining.then(fail, fail);
+        }
+      });
       call.on('end', () => {
         void work.then(() => {
-          if (failed) return;
+          if (failed || explaining) return;
           call.end();
           resolvePromise();
         });
