@@ -45,6 +45,9 @@ export interface SandboxSpec {
   bridge?: BridgeConfig;
   mounts?: SandboxMount[];
   limits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
+  /** A cgroup shared by the sandboxes of one build (under the helper's own cgroup, made on first use and
+   * removed by the last sandbox to leave it), with the build's limits; this sandbox's cgroup goes inside. */
+  buildCgroup?: { name: string; limits?: SandboxSpec['limits'] };
   /** Allocate a pty in the container as its stdin/stdout/stderr (relayed by the helper). */
   tty?: boolean;
   /** All capabilities, no seccomp, no masked paths, writable /sys (RUN --security=insecure). */

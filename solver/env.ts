@@ -26,4 +26,6 @@ export interface SolverEnv {
   ssh?: Record<string, string>;
   /** Resource limits for each RUN (and, with `cgroupParent`, for all RUNs of the build together). */
   runLimits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
+  /** A cgroup all RUNs of this build share, with the build's limits (made and removed by the sandbox helper). */
+  buildCgroup?: { name: string; limits?: SolverEnv['runLimits'] };
 }

@@ -97,14 +97,39 @@ static void sweep_stale(const char *parent) {
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+static int build_limits(const struct spec *s, int c, const char *dir, char *err, size_t errlen) {
+  char v[64];
+  if (c == CG_MEMORY && s->build_memory_bytes > 0) {
+    snprintf(v, sizeof v, "%lld", s->build_memory_bytes);
+    if (write_file(dir, "memory.limit_in_bytes", v) < 0) FAIL("cannot set the build's memory limit %lld: %s", s->build_memory_bytes, strerror(errno));
+    if (exists(dir, "memory.memsw.limit_in_bytes") && write_file(dir, "memory.memsw.limit_in_bytes", v) < 0)
+      FAIL("cannot set the build's memory+swap limit %lld: %s", s->build_memory_bytes, strerror(errno));
+  }
+  if (c == CG_PIDS && s->build_pids > 0) {
+    snprintf(v, sizeof v, "%lld", s->build_pids);
+    if (write_file(dir, "pids.max", v) < 0) FAIL("cannot set the build's pids limit %lld: %s", s->build_pids, strerror(errno));
+  }
+  if (c == CG_CPU) {
+    const char *files[] = { "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us" };
+    long long vals[] = { s->build_cpu_shares, s->build_cpu_period_us, s->build_cpu_quota_us };
+    for (int i = 0; i < 3; i++) {
+      if (vals[i] <= 0) continue;
+      snprintf(v, sizeof v, "%lld", vals[i]);
+      if (write_file(dir, files[i], v) < 0) FAIL("cannot set the build's %s %lld: %s", files[i], vals[i], strerror(errno));
+    }
+  }
+  return 0;
+}
+
 int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t errlen) {
   memset(cg, 0, sizeof *cg);
   /* pid alone is not unique: helpers in other pid namespaces may share the (root) pids cgroup. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   long unique = now.tv_nsec;
-  bool needed[CG_COUNT] = { s->memory_bytes > 0, s->pids > 0,
-                            s->cpu_shares > 0 || s->cpu_quota_us > 0 || s->cpu_period_us > 0 };
+  bool needed[CG_COUNT] = { s->memory_bytes > 0 || s->build_memory_bytes > 0, s->pids > 0 || s->build_pids > 0,
+                            s->cpu_shares > 0 || s->cpu_quota_us > 0 || s->cpu_period_us > 0 ||
+                            s->build_cpu_shares > 0 || s->build_cpu_quota_us > 0 || s->build_cpu_period_us > 0 };
   /* memory and pids are used even without limits: for OOM reporting and to find stray processes. */
   bool wanted[CG_COUNT] = { true, true, needed[CG_CPU] };
   for (int c = 0; c < CG_COUNT; c++) {
@@ -119,9 +144,23 @@ int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t e
     if (strcmp(mnt_root, "/") && !strncmp(own, mnt_root, rl)) rel = own + rl;
     char parent[PATH_MAX * 2];
     snprintf(parent, sizeof parent, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+    if (s->build_cgroup) {
+      /* The build's cgroup: made by the first sandbox of the build; its limits are (re)written by each. */
+      size_t pl = strlen(parent);
+      snprintf(parent + pl, sizeof parent - pl, "/%s", s->build_cgroup);
+      if (mkdir(parent, 0755) < 0 && errno != EEXIST) FAIL("cannot create build cgroup %s: %s", parent, strerror(errno));
+      if (build_limits(s, c, parent, err, errlen) < 0) return -1;
+    }
     sweep_stale(parent);
-    snprintf(cg->path[c], PATH_MAX, "%s%s/kiln-sandbox-%d-%ld", mnt, strcmp(rel, "/") ? rel : "", (int)getpid(), unique);
-    if (mkdir(cg->path[c], 0755) < 0 && errno != EEXIST) {
+    snprintf(cg->path[c], PATH_MAX, "%s/kiln-sandbox-%d-%ld", parent, (int)getpid(), unique);
+    if (s->build_cgroup) snprintf(cg->build[c], PATH_MAX, "%s", parent);
+    int made = mkdir(cg->path[c], 0755);
+    /* The last sandbox of the build may have just removed the build's cgroup: make it again. */
+    for (int tries = 0; made < 0 && errno == ENOENT && s->build_cgroup && tries < 5; tries++) {
+      if ((mkdir(parent, 0755) < 0 && errno != EEXIST) || build_limits(s, c, parent, err, errlen) < 0) break;
+      made = mkdir(cg->path[c], 0755);
+    }
+    if (made < 0 && errno != EEXIST) {
       int e = errno;
       cg->path[c][0] = 0;
       if (needed[c]) FAIL("cannot create %s cgroup under %s%s: %s", controller_names[c], mnt, rel, strerror(e));
@@ -201,5 +240,7 @@ void cgroups_destroy(struct cgroups *cg) {
       nanosleep(&ts, NULL);
     }
     cg->path[c][0] = 0;
+    if (cg->build[c][0]) rmdir(cg->build[c]); /* fails (EBUSY) while other sandboxes of the build run */
+    cg->build[c][0] = 0;
   }
 }

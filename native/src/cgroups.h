@@ -9,6 +9,7 @@ enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_COUNT };
 
 struct cgroups {
   char path[CG_COUNT][PATH_MAX]; /* "" when that controller is not used */
+  char build[CG_COUNT][PATH_MAX]; /* the build's cgroup (parent of path), "" without one */
 };
 
 /* Creates the cgroups and writes the limits. Returns 0, or -1 with a one-line message in err. */
@@ -16,6 +17,6 @@ int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t e
 int cgroups_add(const struct cgroups *cg, pid_t pid, char *err, size_t errlen);
 /* True when the memory controller OOM-killed a process in the sandbox. */
 bool cgroups_oom_killed(const struct cgroups *cg);
-/* SIGKILLs anything still in the sandbox cgroups and removes them. */
+/* SIGKILLs anything still in the sandbox cgroups and removes them, and the build's cgroup once empty. */
 void cgroups_destroy(struct cgroups *cg);
 #endif

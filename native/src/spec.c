@@ -184,6 +184,22 @@ int spec_parse(const char *text, struct spec *s, char *err, size_t errlen) {
     s->n_mounts = mounts->len;
   }
 
+  const struct json *bcg = json_get(root, "buildCgroup");
+  if (bcg && bcg->type != JSON_NULL) {
+    if (bcg->type != JSON_OBJECT) FAIL("run spec: \"buildCgroup\" must be an object");
+    if (get_string(bcg, "name", true, &s->build_cgroup, err, errlen)) return -1;
+    if (!s->build_cgroup[0] || strchr(s->build_cgroup, '/') || s->build_cgroup[0] == '.')
+      FAIL("run spec: buildCgroup name \"%s\" must be a plain directory name", s->build_cgroup);
+    const struct json *bl = json_get(bcg, "limits");
+    if (bl && bl->type == JSON_OBJECT &&
+        (get_int(bl, "memoryBytes", 4 << 20, 1LL << 60, &s->build_memory_bytes, err, errlen) ||
+         get_int(bl, "pids", 1, 1 << 22, &s->build_pids, err, errlen) ||
+         get_int(bl, "cpuShares", 2, 262144, &s->build_cpu_shares, err, errlen) ||
+         get_int(bl, "cpuQuotaUs", 1000, 1LL << 40, &s->build_cpu_quota_us, err, errlen) ||
+         get_int(bl, "cpuPeriodUs", 1000, 1000000, &s->build_cpu_period_us, err, errlen)))
+      return -1;
+  }
+
   const struct json *limits = json_get(root, "limits");
   if (limits && limits->type != JSON_NULL) {
     if (limits->type != JSON_OBJECT) FAIL("run spec: \"limits\" must be an object");

@@ -48,6 +48,10 @@ struct spec {
   long long memory_bytes;                 /* 0 = no limit */
   long long pids;                         /* 0 = no limit */
   long long cpu_shares, cpu_quota_us, cpu_period_us;
+  /* buildCgroup: a cgroup shared by all sandboxes of one build (created on first use, under the helper's
+   * own cgroup), with the build's limits; this sandbox's cgroup goes inside it. NULL name = none. */
+  char *build_cgroup;
+  long long build_memory_bytes, build_pids, build_cpu_shares, build_cpu_quota_us, build_cpu_period_us;
   bool tty;
   bool privileged;
 };

@@ -111,6 +111,7 @@ export const execOp: OpImpl<ExecOp> = {
         privileged: op.security === 'insecure',
       };
       if (ctx.env.runLimits && Object.keys(ctx.env.runLimits).length) spec.limits = ctx.env.runLimits;
+      if (ctx.env.buildCgroup) spec.buildCgroup = ctx.env.buildCgroup;
       const result = await runSandbox(spec, {
         stdio: 'pipe',
         onOutput: (stream, chunk) => ctx.progress.log(stream, chunk),

@@ -29,6 +29,7 @@ import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
+import { sandboxLimits, type BuildLimits } from './limits.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -60,7 +61,8 @@ export interface BuildRequest {
   extraHosts?: SolverEnv['extraHosts'];
   dns?: SolverEnv['dns'];
   ssh?: SolverEnv['ssh'];
-  limits?: SolverEnv['runLimits'];
+  /** Resource limits per RUN and per build; the kiln config file's limits are the ceiling (src/engine/limits.ts). */
+  limits?: BuildLimits;
   signal?: AbortSignal;
   /** kiln serve: wraps the build cache (to share steps between concurrent builds). */
   wrapCache?: (cache: ResultCache) => ResultCache;
@@ -138,7 +140,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real);
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, runLimits: req.limits, fileHasher },
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher },
       defaultOps,
     );
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
