@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { FsOps, type Timespec } from './fsops.js';
+import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import type { TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter } from './tar-writer.js';
 
@@ -23,37 +23,56 @@ export const WHITEOUT_PREFIX = '.wh.';
 interface WalkEntry {
   rel: string;
   full: string;
-  st: BigIntStats;
+  st: DirEntryStat;
 }
 
-const byteOrder = (a: Buffer, b: Buffer) => Buffer.compare(a, b);
+const S_IFMT = 0o170000;
+const isDir = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o040000;
+const isFile = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o100000;
+const isSymlink = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o120000;
+const isSocket = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o140000;
+const isCharDev = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o020000;
+const isBlockDev = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o060000;
+const isFifo = (st: DirEntryStat) => (st.mode & S_IFMT) === 0o010000;
 
-function sortedNames(dir: string): string[] {
-  return readdirSync(dir)
-    .map((n) => Buffer.from(n))
-    .sort(byteOrder)
-    .map((b) => b.toString());
-}
+const byteOrder = (a: { key: Buffer }, b: { key: Buffer }) => Buffer.compare(a.key, b.key);
 
-/** Depth-first, each dir's children in byte order of their names; sockets are not layer content. */
-function walk(root: string): WalkEntry[] {
+/**
+ * Depth-first, each dir's children in byte order of their names, with their lstat, xattrs and symlink
+ * targets; sockets are not layer content. The dirs of one depth are listed together: one pipelined
+ * batch of requests to the fsops helper per level of the tree.
+ */
+async function walk(root: string, ops: FsOps): Promise<WalkEntry[]> {
+  const listings = new Map<string, DirEntryStat[]>();
+  let level = [''];
+  while (level.length > 0) {
+    const lists = await Promise.all(level.map((rel) => ops.listDir(rel ? join(root, rel) : root, { xattrs: true, targets: true })));
+    const next: string[] = [];
+    level.forEach((rel, i) => {
+      const sorted = lists[i]!
+        .filter((e) => !isSocket(e))
+        .map((e) => ({ e, key: Buffer.from(e.name) }))
+        .sort(byteOrder)
+        .map(({ e }) => e);
+      listings.set(rel, sorted);
+      for (const e of sorted) if (isDir(e)) next.push(rel ? `${rel}/${e.name}` : e.name);
+    });
+    level = next;
+  }
   const out: WalkEntry[] = [];
   const visit = (relDir: string) => {
-    for (const name of sortedNames(relDir ? join(root, relDir) : root)) {
-      const rel = relDir ? `${relDir}/${name}` : name;
-      const full = join(root, rel);
-      const st = lstatSync(full, { bigint: true });
-      if (st.isSocket()) continue;
-      out.push({ rel, full, st });
-      if (st.isDirectory()) visit(rel);
+    for (const st of listings.get(relDir) ?? []) {
+      const rel = relDir ? `${relDir}/${st.name}` : st.name;
+      out.push({ rel, full: join(root, rel), st });
+      if (isDir(st)) visit(rel);
     }
   };
   visit('');
   return out;
 }
 
-function isWhiteout(st: BigIntStats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0n;
+function isWhiteout(st: DirEntryStat): boolean {
+  return isCharDev(st) && st.rdev === 0n;
 }
 
 function isOverlayXattr(name: string): boolean {
@@ -64,16 +83,19 @@ function isOpaque(xattrs: Map<string, Buffer>): boolean {
   return ['trusted.overlay.opaque', 'user.overlay.opaque'].some((k) => xattrs.get(k)?.toString() === 'y');
 }
 
-function mtimeOf(st: BigIntStats, epoch: number | undefined): Timespec {
+function clampTime(t: Timespec, epoch: number | undefined): Timespec {
+  if (epoch !== undefined && (t.sec > epoch || (t.sec === epoch && t.nsec > 0))) return { sec: epoch, nsec: 0 };
+  return t;
+}
+
+function mtimeOfStats(st: BigIntStats, epoch: number | undefined): Timespec {
   let sec = st.mtimeNs / 1_000_000_000n;
   let nsec = st.mtimeNs % 1_000_000_000n;
   if (nsec < 0n) {
     sec -= 1n;
     nsec += 1_000_000_000n;
   }
-  const t = { sec: Number(sec), nsec: Number(nsec) };
-  if (epoch !== undefined && (t.sec > epoch || (t.sec === epoch && t.nsec > 0))) return { sec: epoch, nsec: 0 };
-  return t;
+  return clampTime({ sec: Number(sec), nsec: Number(nsec) }, epoch);
 }
 
 // Linux's dev_t encoding (glibc's major()/minor()).
@@ -102,35 +124,35 @@ function marker(name: string, mtime: Timespec): TarHeader {
   };
 }
 
-function headerOf(e: WalkEntry, xattrs: Map<string, Buffer>, epoch: number | undefined): TarHeader {
+function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
   const { st } = e;
   const h: TarHeader = {
     name: e.rel,
     type: 'file',
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
     uname: '',
     gname: '',
     size: 0,
-    mtime: mtimeOf(st, epoch),
+    mtime: clampTime(st.mtime, epoch),
     linkname: '',
     devmajor: 0,
     devminor: 0,
-    xattrs: new Map([...xattrs].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    xattrs: new Map([...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
-  if (st.isDirectory()) {
+  if (isDir(st)) {
     h.type = 'dir';
     h.name += '/';
-  } else if (st.isSymbolicLink()) {
+  } else if (isSymlink(st)) {
     h.type = 'symlink';
-    h.linkname = readlinkSync(e.full);
-  } else if (st.isFile()) {
-    h.size = Number(st.size);
-  } else if (st.isFIFO()) {
+    h.linkname = st.target ?? readlinkSync(e.full);
+  } else if (isFile(st)) {
+    h.size = st.size;
+  } else if (isFifo(st)) {
     h.type = 'fifo';
-  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-    h.type = st.isCharacterDevice() ? 'char' : 'block';
+  } else if (isCharDev(st) || isBlockDev(st)) {
+    h.type = isCharDev(st) ? 'char' : 'block';
     h.devmajor = devMajor(st.rdev);
     h.devminor = devMinor(st.rdev);
   }
@@ -168,34 +190,29 @@ function chunkWriter(out: Writable): (chunk: Buffer) => Promise<void> | void {
 export async function writeLayerTar(upperDir: string, out: Writable, opts: LayerTarOptions = {}): Promise<{ diffId: string; size: number }> {
   const epoch = opts.sourceDateEpoch;
   if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0)) throw new RangeError(`sourceDateEpoch must be a non-negative integer, got ${epoch}`);
-  const entries = walk(upperDir);
   const ops = FsOps.start();
-  let xattrs: Map<string, Buffer>[];
+  let entries: WalkEntry[];
   let rootXattrs: Map<string, Buffer>;
   try {
-    // One pipelined batch for the whole tree: whiteouts need none, everything else may carry some.
-    [rootXattrs, ...xattrs] = await Promise.all([
-      ops.llistxattrs(upperDir),
-      ...entries.map((e) => (isWhiteout(e.st) ? Promise.resolve(new Map<string, Buffer>()) : ops.llistxattrs(e.full))),
-    ]);
+    [rootXattrs, entries] = await Promise.all([ops.llistxattrs(upperDir), walk(upperDir, ops)]);
   } finally {
     await ops.close();
   }
 
   const output = new ChunkedOutput(chunkWriter(out));
   const tar = new TarWriter(output);
-  if (isOpaque(rootXattrs)) tar.writeHeader(marker(OPAQUE_MARKER, mtimeOf(lstatSync(upperDir, { bigint: true }), epoch)));
+  if (isOpaque(rootXattrs)) tar.writeHeader(marker(OPAQUE_MARKER, mtimeOfStats(lstatSync(upperDir, { bigint: true }), epoch)));
   const firstPathOfInode = new Map<string, string>();
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const slash = e.rel.lastIndexOf('/');
     if (isWhiteout(e.st)) {
       const name = `${e.rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${e.rel.slice(slash + 1)}`;
-      tar.writeHeader(marker(name, mtimeOf(e.st, epoch)));
+      tar.writeHeader(marker(name, clampTime(e.st.mtime, epoch)));
       continue;
     }
-    const h = headerOf(e, xattrs[i]!, epoch);
-    if (h.type !== 'dir' && e.st.nlink > 1n) {
+    const h = headerOf(e, epoch);
+    if (h.type !== 'dir' && e.st.nlink > 1) {
       const key = `${e.st.dev}:${e.st.ino}`;
       const first = firstPathOfInode.get(key);
       if (first !== undefined) {
@@ -214,7 +231,7 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Layer
       }
       tar.padData(h.size);
     }
-    if (h.type === 'dir' && isOpaque(xattrs[i]!)) tar.writeHeader(marker(`${e.rel}/${OPAQUE_MARKER}`, h.mtime));
+    if (h.type === 'dir' && isOpaque(e.st.xattrs ?? new Map())) tar.writeHeader(marker(`${e.rel}/${OPAQUE_MARKER}`, h.mtime));
     if (output.pendingBytes > 0) await output.drain();
   }
   tar.finish();

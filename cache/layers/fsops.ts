@@ -10,6 +10,39 @@ export interface Timespec {
   nsec: number;
 }
 
+/** A directory entry with its lstat, as the helper's 'D' op reports it. */
+export interface DirEntryStat {
+  name: string;
+  /** st_mode: type and permission bits */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  ino: bigint;
+  dev: bigint;
+  rdev: bigint;
+  mtime: Timespec;
+  ctime: Timespec;
+  atime: Timespec;
+  /** With `xattrs: true` (none for whiteouts). */
+  xattrs?: Map<string, Buffer>;
+  /** With `targets: true`, for symlinks. */
+  target?: string;
+}
+
+function parseXattrs(p: Buffer, start: number, end: number): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (let i = start; i < end; ) {
+    const nlen = p.readUInt32LE(i);
+    const name = p.toString('utf8', i + 4, i + 4 + nlen);
+    const vlen = p.readUInt32LE(i + 4 + nlen);
+    out.set(name, p.subarray(i + 8 + nlen, i + 8 + nlen + vlen));
+    i += 8 + nlen + vlen;
+  }
+  return out;
+}
+
 const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** An errno from the helper, shaped like Node's fs errors (`code`, `errno`, `path`, `syscall`). */
@@ -77,13 +110,49 @@ export class FsOps {
   /** All xattrs of `path` (not following a symlink), in the order the kernel lists them. */
   async llistxattrs(path: string): Promise<Map<string, Buffer>> {
     const p = await this.request('llistxattr', 'L', path, []);
-    const out = new Map<string, Buffer>();
+    return parseXattrs(p, 0, p.length);
+  }
+
+  /**
+   * The entries of a directory (unsorted, without . and ..) with their lstat, in one round trip: a
+   * directory of 100 files costs one request instead of 100 lstat calls (and 100 llistxattr requests).
+   */
+  async listDir(path: string, opts: { xattrs?: boolean; targets?: boolean } = {}): Promise<DirEntryStat[]> {
+    const flags = (opts.xattrs ? 1 : 0) | (opts.targets ? 2 : 0);
+    const p = await this.request('listdir', 'D', path, [i64(flags)]);
+    const out: DirEntryStat[] = [];
+    const ts = (at: number): Timespec => ({ sec: Number(p.readBigInt64LE(at)), nsec: p.readUInt32LE(at + 8) });
     for (let i = 0; i < p.length; ) {
       const nlen = p.readUInt32LE(i);
       const name = p.toString('utf8', i + 4, i + 4 + nlen);
-      const vlen = p.readUInt32LE(i + 4 + nlen);
-      out.set(name, p.subarray(i + 8 + nlen, i + 8 + nlen + vlen));
-      i += 8 + nlen + vlen;
+      let o = i + 4 + nlen;
+      const e: DirEntryStat = {
+        name,
+        mode: p.readUInt32LE(o),
+        uid: p.readUInt32LE(o + 4),
+        gid: p.readUInt32LE(o + 8),
+        nlink: p.readUInt32LE(o + 12),
+        size: Number(p.readBigUInt64LE(o + 16)),
+        ino: p.readBigUInt64LE(o + 24),
+        dev: p.readBigUInt64LE(o + 32),
+        rdev: p.readBigUInt64LE(o + 40),
+        mtime: ts(o + 48),
+        ctime: ts(o + 60),
+        atime: ts(o + 72),
+      };
+      o += 84;
+      if (flags & 1) {
+        const xlen = p.readUInt32LE(o);
+        e.xattrs = parseXattrs(p, o + 4, o + 4 + xlen);
+        o += 4 + xlen;
+      }
+      if (flags & 2) {
+        const tlen = p.readUInt32LE(o);
+        if ((e.mode & 0o170000) === 0o120000) e.target = p.toString('utf8', o + 4, o + 4 + tlen);
+        o += 4 + tlen;
+      }
+      out.push(e);
+      i = o;
     }
     return out;
   }
@@ -93,6 +162,14 @@ export class FsOps {
     return this.request('utimensat', 'T', path, [i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)]).then(
       () => undefined,
     );
+  }
+
+  /**
+   * Adds inode flags (FS_IOC_SETFLAGS, as chattr does) to `path`. FS_TOPDIR_FL on a directory makes ext4
+   * place each new subdirectory in its own block group (Orlov's allocator for top-level dirs).
+   */
+  addInodeFlags(path: string, flags: number): Promise<void> {
+    return this.request('setflags', 'F', path, [i64(flags)]).then(() => undefined);
   }
 
   /** Flushes the file system holding `dir` to disk (one call instead of an fsync per file). */

@@ -8,13 +8,23 @@
 //           'L' list xattrs(path) -> (u32 nlen, name, u32 vlen, value)*
 //           'T' utimensat(path, asec, ansec, msec, mnsec) without following symlinks
 //           'S' syncfs(path of a directory on the file system)
+//           'D' list a directory(path, flags): every entry but . and .. with its lstat; flags bit 0 adds
+//               its xattrs (as 'L'), bit 1 a symlink's target. Per entry: u32 nlen, name, u32 mode,
+//               u32 uid, u32 gid, u32 nlink, u64 size, u64 ino, u64 dev, u64 rdev, i64 mtime sec,
+//               u32 nsec, i64 ctime sec, u32 nsec, i64 atime sec, u32 nsec, [u32 xlen, xattrs],
+//               [u32 tlen, target]. Entries that vanish meanwhile are left out.
+//           'F' add inode flags(path, flags): FS_IOC_GETFLAGS | flags → FS_IOC_SETFLAGS (e.g. FS_TOPDIR_FL);
+//               file systems without inode flags answer ENOTTY/EOPNOTSUPP
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -105,9 +115,12 @@ static void reply(int err, const unsigned char *payload, size_t n) {
   if (n) put(payload, n);
 }
 
-static void list_xattrs(const char *path) {
+// The xattrs of `path` as (u32 nlen, name, u32 vlen, value)*; returns 0 or an errno.
+static int xattr_block(const char *path, unsigned char **out_payload, size_t *out_len) {
   ssize_t n;
   char *names = NULL;
+  *out_payload = NULL;
+  *out_len = 0;
   for (;;) {
     n = llistxattr(path, NULL, 0);
     if (n < 0) break;
@@ -120,9 +133,7 @@ static void list_xattrs(const char *path) {
     int e = errno;
     free(names);
     // A file system without xattr support simply has none.
-    if (e == ENOTSUP) reply(0, NULL, 0);
-    else reply(e, NULL, 0);
-    return;
+    return e == ENOTSUP ? 0 : e;
   }
   unsigned char *payload = NULL;
   size_t plen = 0;
@@ -156,9 +167,102 @@ static void list_xattrs(const char *path) {
     free(val);
   }
   free(names);
-  reply(0, payload, plen);
+  *out_payload = payload;
+  *out_len = plen;
+  return 0;
+}
+
+static void list_xattrs(const char *path) {
+  unsigned char *payload;
+  size_t plen;
+  int e = xattr_block(path, &payload, &plen);
+  reply(e, payload, plen);
   free(payload);
 }
+
+static unsigned char *lbuf;
+static size_t llen, lcap;
+
+static void lput(const void *p, size_t n) {
+  if (llen + n > lcap) {
+    while (llen + n > lcap) lcap = lcap ? lcap * 2 : (1 << 16);
+    lbuf = realloc(lbuf, lcap);
+    if (!lbuf) die("out of memory");
+  }
+  memcpy(lbuf + llen, p, n);
+  llen += n;
+}
+
+// Numbers go out in host order: kiln runs on little-endian machines (x86-64, arm64), as 'L' assumes.
+static void lput_u32(uint32_t v) { lput(&v, 4); }
+static void lput_u64(uint64_t v) { lput(&v, 8); }
+
+static void list_dir(const char *path, int64_t flags) {
+  DIR *d = opendir(path);
+  if (!d) {
+    reply(errno, NULL, 0);
+    return;
+  }
+  llen = 0;
+  size_t plen = strlen(path);
+  char *full = malloc(plen + 258);
+  if (!full) die("out of memory");
+  memcpy(full, path, plen);
+  full[plen] = '/';
+  struct dirent *de;
+  errno = 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      errno = 0;
+      continue;
+    }
+    size_t nlen = strlen(name);
+    lput_u32((uint32_t)nlen);
+    lput(name, nlen);
+    lput_u32(st.st_mode);
+    lput_u32(st.st_uid);
+    lput_u32(st.st_gid);
+    lput_u32((uint32_t)st.st_nlink);
+    lput_u64((uint64_t)st.st_size);
+    lput_u64((uint64_t)st.st_ino);
+    lput_u64((uint64_t)st.st_dev);
+    lput_u64((uint64_t)st.st_rdev);
+    lput_u64((uint64_t)st.st_mtim.tv_sec);
+    lput_u32((uint32_t)st.st_mtim.tv_nsec);
+    lput_u64((uint64_t)st.st_ctim.tv_sec);
+    lput_u32((uint32_t)st.st_ctim.tv_nsec);
+    lput_u64((uint64_t)st.st_atim.tv_sec);
+    lput_u32((uint32_t)st.st_atim.tv_nsec);
+    memcpy(full + plen + 1, name, nlen + 1);
+    if (flags & 1) {
+      unsigned char *x = NULL;
+      size_t xlen = 0;
+      int is_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == 0;
+      if (!is_whiteout && xattr_block(full, &x, &xlen) != 0) xlen = 0;
+      lput_u32((uint32_t)xlen);
+      if (xlen) lput(x, xlen);
+      free(x);
+    }
+    if (flags & 2) {
+      if (S_ISLNK(st.st_mode)) {
+        char target[4097];
+        ssize_t t = readlinkat(dirfd(d), name, target, sizeof target - 1);
+        if (t < 0) t = 0;
+        lput_u32((uint32_t)t);
+        lput(target, (size_t)t);
+      } else lput_u32(0);
+    }
+    errno = 0;
+  }
+  int e = errno;
+  closedir(d);
+  free(full);
+  reply(e, lbuf, llen);
+}
+
 
 int main(void) {
   unsigned char *fields[MAX_FIELDS];
@@ -212,6 +316,23 @@ int main(void) {
         if (nf != 1) die("syncfs takes 1 field");
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || syncfs(fd) < 0) err = errno;
+        if (fd >= 0) close(fd);
+        reply(err, NULL, 0);
+        break;
+      }
+      case 'D':
+        if (nf != 2) die("listdir takes 2 fields");
+        list_dir(path, field_i64(fields[1], lens[1]));
+        break;
+      case 'F': {
+        if (nf != 2) die("setflags takes 2 fields");
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        int flags = 0;
+        if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) err = errno;
+        else {
+          int want = flags | (int)field_i64(fields[1], lens[1]);
+          if (want != flags && ioctl(fd, FS_IOC_SETFLAGS, &want) < 0) err = errno;
+        }
         if (fd >= 0) close(fd);
         reply(err, NULL, 0);
         break;

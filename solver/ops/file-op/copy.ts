@@ -12,6 +12,7 @@ import type { LayerTarget } from './target.js';
 import type { Owner } from './owner.js';
 import { expandWildcard, hasWildcard } from './glob.js';
 import { tryUnpackArchive } from './unpack.js';
+import type { Donors } from './donors.js';
 
 interface CopyContext {
   src: FsView;
@@ -23,6 +24,8 @@ interface CopyContext {
   exclude?: IgnoreMatcher;
   /** first destination path of each source inode (hard links) */
   inodes: Map<string, string>;
+  /** Files of the layer this op made last time, to hard-link instead of copy (context sources only). */
+  donors?: Donors;
 }
 
 /** BuildKit's cleanPath: absolute, cleaned, keeping a trailing `/` or `/.`. */
@@ -33,7 +36,7 @@ function cleanKeepingSlash(p: string): string {
   return c;
 }
 
-export async function copyAction(src: FsView, target: LayerTarget, action: CopyAction, owner: Owner | undefined): Promise<void> {
+export async function copyAction(src: FsView, target: LayerTarget, action: CopyAction, owner: Owner | undefined, donors?: Donors): Promise<void> {
   const srcPath = cleanKeepingSlash(action.srcPath);
   const destPath = cleanKeepingSlash(action.destPath);
   const mtime = action.timestamp !== undefined ? new Date(action.timestamp * 1000) : undefined;
@@ -46,6 +49,7 @@ export async function copyAction(src: FsView, target: LayerTarget, action: CopyA
     include: action.includePatterns?.length ? new IgnoreMatcher(action.includePatterns) : undefined,
     exclude: action.excludePatterns?.length ? new IgnoreMatcher(action.excludePatterns) : undefined,
     inodes: new Map(),
+    donors: donors && src.isPlainDir ? donors : undefined,
   };
   if (!action.createDestPath) {
     const parent = await target.merged.resolve(posix.dirname(posix.join('/', action.destPath)), true);
@@ -131,6 +135,7 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
     // A dir created here takes the source's metadata (after its children, which changed its mtime); one
     // made only to hold included children (--parents, include patterns) too. An existing dir keeps its own.
     if (created || (!include && any && !existing)) applyInfo(ctx, target.real(dest), st, false);
+    ctx.donors?.forget(layerPath(dest));
     return any;
   }
   if (!include) return false;
@@ -146,6 +151,16 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
   }
   const inodeKey = `${st.dev}:${st.ino}`;
   const firstLink = st.nlink > 1 ? ctx.inodes.get(inodeKey) : undefined;
+  if (ctx.donors) {
+    const rel = layerPath(dest);
+    if (st.isFile() && st.nlink === 1) {
+      const mode = ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777;
+      const uid = ctx.owner?.uid ?? st.uid;
+      const gid = ctx.owner?.gid ?? st.gid;
+      const sig = ctx.donors.signature(e.real, st, mode, uid, gid, ctx.mtime ?? st.mtime);
+      if (ctx.donors.tryLink(rel, sig, out)) return true;
+    } else ctx.donors.forget(rel, st.isFile());
+  }
   if (firstLink) {
     linkSync(firstLink, out);
     return true;
@@ -159,6 +174,11 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
   if (st.nlink > 1) ctx.inodes.set(inodeKey, out);
   applyInfo(ctx, out, st, st.isSymbolicLink());
   return true;
+}
+
+/** A path in the layer as the donor record names it: relative, no leading slash. */
+function layerPath(dest: string): string {
+  return dest.split('/').filter((s) => s !== '' && s !== '.').join('/');
 }
 
 function applyInfo(ctx: CopyContext, path: string, st: Stats, isLink: boolean): void {
