@@ -18,6 +18,8 @@ const usage = [
   '       kiln builder builds [NAME|ADDR]      (build history of each node)',
   '       kiln builder logs NAME|ADDR BUILD_ID',
   '       kiln builder cancel NAME|ADDR BUILD_ID',
+  '       kiln builder du [NAME|ADDR]          (your build cache on each node)',
+  '       kiln builder prune [NAME|ADDR] [--all]',
 ].join('\n');
 
 export const builderCommand: Command = {
@@ -35,6 +37,7 @@ export const builderCommand: Command = {
     { name: 'tls-key', type: 'string', valueName: 'FILE', description: 'create: client key (mTLS)' },
     { name: 'tls-server-name', type: 'string', valueName: 'NAME', description: "create: expected name in the node's certificate (default: the address host)" },
     { name: 'token-file', type: 'string', valueName: 'FILE', description: 'create: file holding the bearer token' },
+    { name: 'all', type: 'bool', description: 'prune: also remove RUN cache mounts' },
   ],
   async run(args) {
     const [sub, ...rest] = args.positionals;
@@ -63,13 +66,17 @@ export const builderCommand: Command = {
       case 'logs':
         if (rest.length !== 2) throw new FlagError('kiln builder logs: requires 2 arguments: the builder (NAME or address) and a build ID');
         return logs(rest[0]!, rest[1]!);
+      case 'du':
+        return du(rest[0]);
+      case 'prune':
+        return pruneRemote(rest[0], flagBool(args, 'all'));
       case 'cancel':
         if (rest.length !== 2) throw new FlagError('kiln builder cancel: requires 2 arguments: the builder (NAME or address) and a build ID');
         return cancel(rest[0]!, rest[1]!);
       case undefined:
         throw new FlagError(`kiln builder: a subcommand is required\n${usage}`);
       default:
-        throw new FlagError(`kiln builder: unknown subcommand "${sub}" (create, ls, use, rm, inspect, builds, logs, cancel)`);
+        throw new FlagError(`kiln builder: unknown subcommand "${sub}" (create, ls, use, rm, inspect, builds, logs, cancel, du, prune)`);
     }
   },
 };
@@ -232,4 +239,38 @@ async function cancel(name: string, id: string): Promise<number> {
     }
   }
   throw new FlagError(`kiln builder cancel: no running build ${id}`);
+}
+
+async function du(name: string | undefined): Promise<number> {
+  const b = remote(name);
+  const { connect, unary } = await import('../../client/connect.js');
+  const { formatSize } = await import('../units.js');
+  for (const n of b.nodes) {
+    const conn = connect(n);
+    try {
+      const r = await unary<{ records: { id: string; description: string; size: string; reclaimable: boolean }[]; context_store_bytes: string }>(conn, 'DiskUsage', {});
+      const total = r.records.reduce((t, u) => t + Number(u.size), 0);
+      console.log(`${n.name}: ${r.records.length} cache records, ${formatSize(total)}; synced context files ${formatSize(Number(r.context_store_bytes))}`);
+      for (const u of r.records) console.log(`  ${u.id.replace(/^result\/sha256:/, '').slice(0, 25)}  ${formatSize(Number(u.size)).padStart(9)}  ${u.description.slice(0, 60)}`);
+    } finally {
+      conn.close();
+    }
+  }
+  return 0;
+}
+
+async function pruneRemote(name: string | undefined, all: boolean): Promise<number> {
+  const b = remote(name);
+  const { connect, unary } = await import('../../client/connect.js');
+  const { formatSize } = await import('../units.js');
+  for (const n of b.nodes) {
+    const conn = connect(n);
+    try {
+      const r = await unary<{ removed_records: number; reclaimed_bytes: string }>(conn, 'Prune', { all }, 600_000);
+      console.log(`${n.name}: removed ${r.removed_records} cache records, reclaimed ${formatSize(Number(r.reclaimed_bytes))}`);
+    } finally {
+      conn.close();
+    }
+  }
+  return 0;
 }

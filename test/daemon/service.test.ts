@@ -1,0 +1,68 @@
+// The service's bookkeeping, as a user of kiln builder sees it: secrets asked from the client, build
+// history with logs (expiring after --history-ttl), disk usage and prune of the caller's cache.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSuite } from '../helpers/suite.js';
+import { writeContext } from '../helpers/build.js';
+import { serve, clientEnv, kilnClient, type Served } from './serve-helpers.js';
+
+const suite = buildSuite();
+let server: Served;
+let addr: string;
+let dir: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-service-'));
+  server = await serve(['--addr', `unix://${join(dir, 'k.sock')}`, '--history-ttl', '4s']);
+  addr = server.addr;
+});
+after(async () => {
+  await server?.stop();
+});
+
+test('secrets come from the client on request; history lists the build and keeps its logs until --history-ttl passes', async () => {
+  const env = clientEnv();
+  const secret = join(dir, 'secret.txt');
+  writeFileSync(secret, 's3cr3t-value');
+  const out = join(dir, 'out');
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN --mount=type=secret,id=tok cp /run/secrets/tok /got && echo history-\$((2*3))\n` });
+  const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, '--secret', `id=tok,src=${secret}`, '-o', `type=local,dest=${out}`, ctx], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(out, 'got'), 'utf8'), 's3cr3t-value');
+  const list = kilnClient(suite.root, ['builder', 'builds', addr], env);
+  assert.equal(list.status, 0, list.stderr);
+  const rows = list.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/));
+  assert.equal(rows.length, 1, list.stdout);
+  assert.equal(rows[0]![2], 'completed');
+  const logs = kilnClient(suite.root, ['builder', 'logs', addr, rows[0]![1]!], env);
+  assert.equal(logs.status, 0, logs.stderr);
+  assert.match(logs.stdout, /^history-6$/m);
+  assert.match(logs.stdout, /^completed sha256:[0-9a-f]{64}$/m);
+  await new Promise((res) => setTimeout(res, 6500));
+  const later = kilnClient(suite.root, ['builder', 'builds', addr], env);
+  assert.equal(later.stdout.trim().split('\n').length, 1, `only the header is left:\n${later.stdout}`);
+  const gone = kilnClient(suite.root, ['builder', 'logs', addr, rows[0]![1]!], env);
+  assert.equal(gone.status, 1);
+  assert.equal(gone.stderr.trim(), `kiln: no build ${rows[0]![1]}`);
+});
+
+test('kiln builder du shows the caller\'s cache on the node; kiln builder prune empties it and the step runs again', () => {
+  const env = clientEnv();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo prune-me-\$((3*3)) | tee /p\n` });
+  const first = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ctx], env);
+  assert.equal(first.status, 0, first.stderr);
+  const du = kilnClient(suite.root, ['builder', 'du', addr], env);
+  assert.equal(du.status, 0, du.stderr);
+  const m = /^\S+: (\d+) cache records, .*; synced context files \S+$/m.exec(du.stdout);
+  assert.ok(m && Number(m[1]) > 0, du.stdout);
+  assert.match(du.stdout, /RUN echo prune-me/);
+  const pr = kilnClient(suite.root, ['builder', 'prune', addr], env);
+  assert.equal(pr.status, 0, pr.stderr);
+  assert.match(pr.stdout, /^\S+: removed [1-9]\d* cache records, reclaimed /m);
+  const again = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ctx], env);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /^#\d+ \d+\.\d+ prune-me-9$/m, 'the step ran again');
+});
