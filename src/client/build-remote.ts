@@ -72,6 +72,11 @@ function reportSync(req: BuildRequest, r: RemoteBuildResult): void {
 export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest): Promise<BuildResult> {
   if (req.printGraph) throw new UserError('--print-graph prints the graph locally: drop --builder');
   if (Object.keys(req.buildContexts ?? {}).length) throw new UserError('--build-context is not supported with a remote builder yet');
+  // Options the protocol does not carry yet: refuse them rather than build without them.
+  const extra = req as unknown as Record<string, unknown>;
+  for (const [field, flag] of [['cacheFrom', '--cache-from'], ['cacheTo', '--cache-to'], ['ssh', '--ssh'], ['allow', '--allow'], ['extraHosts', '--add-host'], ['limits', '--memory/--cpu limits']] as const) {
+    if (present(extra[field])) throw new UserError(`${flag} is not supported with a remote builder yet`);
+  }
   const conns = builder.nodes.map((n) => connect(n));
   try {
     const platforms = req.platforms?.length ? req.platforms : undefined;
@@ -85,6 +90,13 @@ export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest):
   } finally {
     for (const c of conns) c.close();
   }
+}
+
+function present(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === false) return false;
+  if (Array.isArray(v)) return v.some(present);
+  if (typeof v === 'object') return Object.values(v).some(present);
+  return true;
 }
 
 /** Which node builds which platforms: a node declaring the platform, else one running it natively, else emulating it, else the first. */

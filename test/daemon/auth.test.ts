@@ -3,12 +3,12 @@
 // non-loopback address without TLS or tokens, and tenants that never share cache records or context files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { writeContext } from '../helpers/build.js';
-import { kiln } from '../helpers/kiln.js';
+import { kiln, tempRoot } from '../helpers/kiln.js';
 import { serve, clientEnv, kilnClient, makeCerts, uploads, type Served, type Certs } from './serve-helpers.js';
 
 const suite = buildSuite();
@@ -45,8 +45,13 @@ test('mTLS: a client with a certificate from the CA builds; tenants (certificate
   const bob = tlsClient('remote', certs.client('bob'));
   const files = { Dockerfile: `FROM ${suite.base}\nCOPY . /src\nRUN echo tenant-step-\$((6*7))\n`, 'one.txt': '1\n', 'two.txt': '2\n' };
   const ctx = writeContext(files);
-  const a1 = kilnClient(suite.root, ['build', '--progress', 'plain', ctx], alice);
+  const meta = join(mkdtempSync(join(tmpdir(), 'kiln-meta-')), 'm.json');
+  const a1 = kilnClient(suite.root, ['build', '--progress', 'plain', '--metadata-file', meta, ctx], alice);
   assert.equal(a1.status, 0, a1.stderr);
+  const local = kiln(tempRoot(), ['build', '--progress', 'plain', '--builder', 'default', '--metadata-file', `${meta}.local`, ctx], { env: alice, timeoutMs: 300_000 });
+  assert.equal(local.status, 0, local.stderr);
+  const digest = (f: string) => JSON.parse(readFileSync(f, 'utf8'))['containerimage.digest'];
+  assert.equal(digest(meta), digest(`${meta}.local`), 'the mTLS build has the digest of a local build');
   assert.deepEqual(uploads(a1.stderr), { files: 3, uploaded: 3, reused: 0 });
   assert.match(a1.stderr, /^#\d+ \d+\.\d+ tenant-step-42$/m);
   const a2 = kilnClient(suite.root, ['build', '--progress', 'plain', ctx], alice);
