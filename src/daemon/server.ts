@@ -67,7 +67,7 @@ class Canceled extends Error {}
 type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
 
 export class BuildServer {
-  readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   readonly tenants: Tenants;
   readonly history: History;
   readonly slots: PQueue;

@@ -66,3 +66,25 @@ test('kiln builder du shows the caller\'s cache on the node; kiln builder prune 
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /^#\d+ \d+\.\d+ prune-me-9$/m, 'the step ran again');
 });
+
+test('kiln builder cancel stops a running build of the caller; the client says so', async () => {
+  const env = clientEnv();
+  const { kilnClientAsync } = await import('./serve-helpers.js');
+  const c = kilnClientAsync(suite.root, ['build', '--progress', 'plain', '--builder', addr, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo cancel-me-\$((5*5)) && sleep 300\n` })], env);
+  const end = Date.now() + 60_000;
+  while (!/cancel-me-25/.test(c.output().stderr)) {
+    if (Date.now() > end) throw new Error(`the build did not start:\n${c.output().stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const list = kilnClient(suite.root, ['builder', 'builds', addr], env);
+  const running = list.stdout.split('\n').map((l) => l.split(/\s+/)).find((cols) => cols[2] === 'running');
+  assert.ok(running, list.stdout);
+  const cancel = kilnClient(suite.root, ['builder', 'cancel', addr, running[1]!], env);
+  assert.equal(cancel.status, 0, cancel.stderr);
+  const r = await c.done;
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').at(-1), 'kiln: build canceled: canceled by request');
+  const again = kilnClient(suite.root, ['builder', 'cancel', addr, running[1]!], env);
+  assert.equal(again.status, 1);
+  assert.equal(again.stderr.trim(), `kiln: kiln builder cancel: no running build ${running[1]}`);
+});
