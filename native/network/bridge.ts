@@ -3,14 +3,16 @@
 // routes, and FORWARD accept rules (dockerd sets the FORWARD policy to DROP when it runs).
 //
 // The bridge and its rules are made once per boot (checked once per process, ~5 ms); everything per RUN
-// (veth pair, address lease, eth0 set-up, route) is done by the C helper over netlink, and dies with the
-// sandbox's network namespace. Leases live in LEASE_DIR and are held with OFD locks, so a crash never
-// leaks an address; see native/src/net.c.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// (veth pair, address lease, eth0 set-up, route) is done by the C helper over netlink. Leases live in
+// LEASE_DIR and are held with OFD locks, so a crash never leaks an address; set-up namespaces are pooled
+// for later RUNs (KILN_NETWORK_POOL_IDLE seconds, default 300; 0 turns the pool off); see native/src/net.c.
+import { execFile, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
-import { SandboxError } from '../sandbox.js';
+import { SandboxError, sandboxHelperPath } from '../sandbox.js';
 
 const run = promisify(execFile);
 
@@ -28,6 +30,8 @@ export interface BridgeConfig {
   leaseFile: string;
   /** Host ends of the veth pairs are named <vethPrefix><n>. */
   vethPrefix: string;
+  /** Set-up network namespaces are kept this long for reuse by later RUNs (0: never). */
+  poolIdleSeconds: number;
 }
 
 export const LEASE_DIR = '/run/kiln/net';
@@ -63,6 +67,7 @@ export function bridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig
     poolSize: Math.min(2 ** (32 - prefixLen - 1) - 2, 1 << 20),
     leaseFile: `${LEASE_DIR}/${name}.leases`,
     vethPrefix: 'kilnv',
+    poolIdleSeconds: env.KILN_NETWORK_POOL_IDLE !== undefined && env.KILN_NETWORK_POOL_IDLE !== '' ? Math.max(0, Number(env.KILN_NETWORK_POOL_IDLE) || 0) : 300,
   };
 }
 
@@ -171,5 +176,23 @@ export function sandboxVeths(cfg: BridgeConfig = bridgeConfig()): string[] {
     return readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n.startsWith(cfg.vethPrefix));
   } catch {
     return [];
+  }
+}
+
+/** Removes the bridge's pooled network namespaces that no RUN is using (and their veths). */
+export function resetNetworkPool(cfg: BridgeConfig = bridgeConfig()): void {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-net-reset-'));
+  try {
+    const file = join(dir, 'spec.json');
+    writeFileSync(file, JSON.stringify({ rootfs: { lowerdirs: ['/'] }, args: ['true'], network: 'bridge', bridge: cfg }) + '\n');
+    const fd = openSync(file, 'r');
+    try {
+      const r = spawnSync(sandboxHelperPath(), ['--net-reset'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+      if (r.status !== 0) throw new SandboxError(`network: resetting the namespace pool failed: ${(r.stderr || '').trim()}`);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -181,12 +181,19 @@ static bool pump_master(int master) {
   }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   bool watch_ctl = false;
   char *text = read_spec(&watch_ctl);
   struct spec spec;
   static char err[1024];
   if (spec_parse(text, &spec, err, sizeof err) < 0) setup_failed(err);
+  if (argc > 1 && !strcmp(argv[1], "--net-reset")) {
+    /* Maintenance: remove the bridge's idle pooled namespaces (the spec names the bridge). */
+    if (spec.network != NET_BRIDGE) setup_failed("--net-reset needs a spec with network \"bridge\"");
+    if (net_reset(&spec, err, sizeof err) < 0) setup_failed(err);
+    struct outcome o = { 0 };
+    finish(&o);
+  }
 
   if (spec.network == NET_BRIDGE && net_lease(&spec, err, sizeof err) < 0) setup_failed(err);
 
@@ -224,7 +231,8 @@ int main(void) {
     setup_failed(err);
   }
   /* Like fork(), but the child is born in a new network namespace unless it uses the host's. */
-  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (spec.network == NET_HOST ? 0 : CLONE_NEWNET), NULL, NULL, NULL, NULL);
+  bool new_net = spec.network == NET_NONE || (spec.network == NET_BRIDGE && !net_pooled());
+  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (new_net ? CLONE_NEWNET : 0), NULL, NULL, NULL, NULL);
   if (pid < 0) { cgroups_destroy(&cg); setup_failed("fork failed"); }
   if (pid == 0) {
     close(go[1]);

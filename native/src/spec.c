@@ -90,13 +90,13 @@ static int parse_mount(const struct json *m, struct spec_mount *out, char *err, 
 static int parse_bridge(const struct json *b, struct spec_bridge *out, char *err, size_t errlen) {
   if (!b || b->type != JSON_OBJECT) FAIL("run spec: network \"bridge\" needs a \"bridge\" object");
   char *gateway = NULL;
-  long long prefix = 0, pool = 0, mtu = 0;
+  long long prefix = 0, pool = 0, mtu = 0, idle = 300;
   out->veth_prefix = "kilnv";
   if (get_string(b, "name", true, &out->name, err, errlen) || get_string(b, "gateway", true, &gateway, err, errlen) ||
       get_string(b, "leaseFile", true, &out->lease_file, err, errlen) ||
       get_string(b, "vethPrefix", false, &out->veth_prefix, err, errlen) ||
       get_int(b, "prefixLen", 8, 30, &prefix, err, errlen) || get_int(b, "poolSize", 1, 1 << 22, &pool, err, errlen) ||
-      get_int(b, "mtu", 0, 65535, &mtu, err, errlen))
+      get_int(b, "mtu", 0, 65535, &mtu, err, errlen) || get_int(b, "poolIdleSeconds", 0, 1 << 30, &idle, err, errlen))
     return -1;
   if (strlen(out->name) >= 16) FAIL("run spec: bridge name \"%s\" is longer than 15 bytes", out->name);
   if (strlen(out->veth_prefix) > 8) FAIL("run spec: vethPrefix \"%s\" is longer than 8 bytes", out->veth_prefix);
@@ -107,6 +107,7 @@ static int parse_bridge(const struct json *b, struct spec_bridge *out, char *err
   out->prefix_len = (int)prefix;
   out->pool_size = (long)pool;
   out->mtu = (long)mtu;
+  out->pool_idle_seconds = (long)idle;
   return 0;
 }
 

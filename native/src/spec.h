@@ -18,6 +18,7 @@ struct spec_bridge {
   long pool_size;        /* leases 0 .. pool_size-1 */
   char *veth_prefix;     /* host end: <prefix><n> */
   long mtu;              /* 0 = kernel default */
+  long pool_idle_seconds; /* keep set-up namespaces this long for reuse; 0 = no pool */
 };
 
 struct spec_mount {

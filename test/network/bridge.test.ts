@@ -12,6 +12,7 @@ import { buildSuite } from '../helpers/suite.js';
 import { kilnAsync } from '../helpers/kiln.js';
 import { kilnBuildAsync, writeContext, errorLine } from '../helpers/build.js';
 import { startTestHost, isLeasedAddress, vethFor, type TestHost } from './test-host.js';
+import { resetNetworkPool } from '../../native/network/bridge.js';
 
 const suite = buildSuite();
 let host: TestHost;
@@ -96,24 +97,37 @@ test('host network needs the network.host entitlement', async () => {
   assert.match(errorLine(bad), /invalid value "network.everything" for flag --allow/);
 });
 
-test('50 RUNs leave no veth behind; a stale veth is removed at the next start', async () => {
-  // A leftover from a crash: a host link with a sandbox name whose lease nobody holds.
+test('50 RUNs: namespaces are pooled, not leaked; without the pool no veth outlives its RUN; stale veths are swept', async () => {
+  // A leftover from a crash: a host link with a sandbox name whose lease nobody holds and no pool entry.
   const stale = `${host.bridge.vethPrefix}${host.bridge.poolSize - 1}`;
   execFileSync('ip', ['link', 'add', stale, 'type', 'veth', 'peer', 'name', `kst${process.pid % 100000}`]);
   const lines = [`FROM ${suite.base}`];
-  for (let i = 0; i < 50; i++) lines.push(`RUN ip -4 -o addr show eth0 | sed 's/.*inet \\([0-9.]*\\).*/\\1/' >> /addrs; echo ${i} > /n`);
-  const dest = join(suite.outs, 'fifty');
-  const r = await kilnBuildAsync(suite.root, { Dockerfile: lines.join('\n') + '\n' }, ['-o', `type=local,dest=${dest}`]);
-  assert.equal(r.status, 0, r.stderr);
-  const addrs = readFileSync(join(dest, 'addrs'), 'utf8').trim().split('\n');
-  assert.equal(addrs.length, 50);
-  for (const a of addrs) assert.ok(isLeasedAddress(host.bridge, a), a);
-  const mine = addrs.map((a) => vethFor(host.bridge, a));
-  assert.ok(await until(() => mine.every((v) => !linkExists(v))), `left: ${mine.filter(linkExists).join(' ')}`);
+  for (let i = 0; i < 50; i++) lines.push(`RUN ip -4 -o addr show eth0 | sed 's/.*inet \\([0-9.]*\\).*/\\1/' >> /addrs; wget -q -O /dev/null ${host.url}/file.txt; echo ${i} > /n`);
+  for (const pool of [true, false]) {
+    const dest = join(suite.outs, `fifty-${pool}`);
+    const served = host.paths.length;
+    const context = writeContext({ Dockerfile: lines.join('\n') + `\n# pool ${pool}\n` });
+    const r = await kilnAsync(suite.root, ['build', '--progress', 'plain', '--no-cache', '-o', `type=local,dest=${dest}`, context], { env: pool ? {} : { KILN_NETWORK_POOL_IDLE: '0' } }).done;
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(host.paths.length - served, 50, 'every RUN reached the test host');
+    const addrs = readFileSync(join(dest, 'addrs'), 'utf8').trim().split('\n');
+    assert.equal(addrs.length, 50);
+    for (const a of addrs) assert.ok(isLeasedAddress(host.bridge, a), a);
+    const mine = [...new Set(addrs.map((a) => vethFor(host.bridge, a)))];
+    if (pool) {
+      // One RUN at a time takes the lowest free lease: a handful of namespaces (other test files build
+      // at the same time), each reused, not fifty.
+      assert.ok(mine.length <= 4, `namespaces used: ${mine.join(' ')}`);
+      // Resetting the pool removes every namespace no RUN is using.
+      assert.ok(await until(() => (resetNetworkPool(host.bridge), mine.every((v) => !linkExists(v)))), `left: ${mine.filter(linkExists).join(' ')}`);
+    } else {
+      assert.ok(await until(() => mine.every((v) => !linkExists(v))), `left: ${mine.filter(linkExists).join(' ')}`);
+    }
+  }
   assert.ok(!linkExists(stale), 'the stale veth was swept');
 });
 
-test('a killed build leaves no veth and no process behind', async () => {
+test('a killed build leaves no process behind and its namespace free for the next RUN', async () => {
   for (const how of ['cli', 'cli+helper'] as const) {
     const marker = how === 'cli' ? 4321 : 4322;
     const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN ip -4 -o addr show eth0; sleep ${marker}\n` });
@@ -127,8 +141,14 @@ test('a killed build leaves no veth and no process behind', async () => {
     for (const p of helpers) process.kill(p, 'SIGKILL');
     await run.done;
     assert.ok(await until(() => pidsOf((cmd) => cmd === `sleep ${marker}`).length === 0), `sleep ${marker} still runs`);
-    assert.ok(await until(() => !linkExists(veth)), `${veth} is left after killing the ${how}`);
+    // The lease is free again: a reset removes the namespace (it would be reused otherwise).
+    assert.ok(await until(() => (resetNetworkPool(host.bridge), !linkExists(veth))), `${veth} is left after killing the ${how}`);
   }
+  // And the network still works for the next build.
+  const dest = join(suite.outs, 'after-kill');
+  const r = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN wget -q -O /f ${host.url}/file.txt # after kill\n` }, ['-o', `type=local,dest=${dest}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dest, 'f'), 'utf8'), 'served from the test host\n');
 });
 
 function pidsOf(match: (cmdline: string) => boolean): number[] {
