@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,4 +164,14 @@ test('SIGTERM lets the running build finish, then the server stops; a restarted 
   } finally {
     await again.stop();
   }
+});
+
+test('--push through the builder pushes from the builder to the registry', () => {
+  const env = clientEnv();
+  const name = `${suite.reg.host}/kiln/remote-push:1`;
+  const meta = join(suite.outs, 'push.json');
+  const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '-t', name, '--push', '--metadata-file', meta, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo pushed > /pushed\n` })], env);
+  assert.equal(r.status, 0, r.stderr);
+  const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`]);
+  assert.equal(`sha256:${crypto.createHash('sha256').update(raw).digest('hex')}`, digestOf(meta));
 });
