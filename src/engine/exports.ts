@@ -15,6 +15,7 @@ import { writeDockerArchive, checkDockerExportable } from '../export/docker-arch
 import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
 import { pushImage, type PushEvent } from '../export/registry.js';
 import { UserError } from '../util/errors.js';
+import { RegistryError } from '../oci/registry/errors.js';
 
 export type OutputSpec =
   | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }
@@ -59,6 +60,13 @@ async function toDest(dest: string, write: (out: Writable) => Promise<unknown>):
   }
 }
 
+/** A manifest PUT refused because of its (OCI) media type: 415, or 400 MANIFEST_INVALID / unsupported. */
+function refusesOciManifests(err: unknown): boolean {
+  if (!(err instanceof RegistryError)) return false;
+  if (err.status === 415) return true;
+  return err.status === 400 && (err.code === 'MANIFEST_INVALID' || err.code === 'UNSUPPORTED') && /manifest|media ?type/i.test(err.message);
+}
+
 export async function runExports(
   state: State,
   images: ExportImage[],
@@ -67,6 +75,7 @@ export async function runExports(
     sourceDateEpoch?: number;
     layerBlobsOptional?: boolean;
     onPush?: (e: PushEvent) => void;
+    onWarning?: (message: string) => void;
     /** Layers known only from an imported cache: their blobs are fetched (or mounted) when pushed. */
     fetchBlob?: (digest: string) => Promise<void>;
   } = {},
@@ -80,8 +89,20 @@ export async function runExports(
         // `kiln run` could not find its layers here.
         const remoteOnly = o.push && opts.fetchBlob !== undefined;
         const req = { ...requestFor(images, o.names, o.attrs, opts.sourceDateEpoch), layerBlobsOptional: opts.layerBlobsOptional || remoteOnly };
-        const written = remoteOnly ? writeImageManifests(req, state.content) : (await exportToImageStore(req, state)).written;
-        if (o.push) await pushImage(req, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
+        let written = remoteOnly ? writeImageManifests(req, state.content) : (await exportToImageStore(req, state)).written;
+        if (o.push) {
+          try {
+            await pushImage(req, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
+          } catch (err) {
+            // A registry that refuses OCI manifests gets Docker schema 2 ones (a manifest list for several
+            // platforms), unless the user asked for OCI media types explicitly.
+            if (!(o.attrs['oci-mediatypes'] === undefined && req.ociMediaTypes && refusesOciManifests(err))) throw err;
+            opts.onWarning?.(`${(err as Error).message}; pushing Docker media types instead (set oci-mediatypes=false to skip this try)`);
+            const dockerReq = { ...req, ociMediaTypes: false };
+            written = remoteOnly ? writeImageManifests(dockerReq, state.content) : (await exportToImageStore(dockerReq, state)).written;
+            await pushImage(dockerReq, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
+          }
+        }
         results.push({ type: 'image', digest: written.root.digest, names: req.names });
         break;
       }

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln } from '../helpers/kiln.js';
-import { kilnBuild } from '../helpers/build.js';
+import { kilnBuild, kilnBuildAsync } from '../helpers/build.js';
+import { startProxy } from '../oci/proxy.js';
 
 const suite = buildSuite();
 
@@ -64,4 +65,45 @@ test('FROM --platform=$BUILDPLATFORM stages run once, natively, for every target
   assert.equal(arm.stdout, 'compiled on x86_64\nruns on aarch64\n');
   const amd = kiln(suite.root, ['run', '--rm', name, 'cat', '/artifact']);
   assert.equal(amd.stdout, 'compiled on x86_64\nruns on x86_64\n');
+});
+
+test('oci-mediatypes=false pushes a Docker manifest list with Docker manifests; another client pulls both platforms', () => {
+  const name = `${suite.reg.host}/kiln/multi-docker:1`;
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN uname -m > /arch\n` }, ['--platform', 'linux/amd64,linux/arm64', '-o', `type=registry,name=${name},oci-mediatypes=false`]);
+  assert.equal(r.status, 0, r.stderr);
+  const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }));
+  assert.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+  assert.deepEqual(raw.manifests.map((m: any) => [m.mediaType, m.platform.architecture]), [
+    ['application/vnd.docker.distribution.manifest.v2+json', 'amd64'],
+    ['application/vnd.docker.distribution.manifest.v2+json', 'arm64'],
+  ]);
+  const arm = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${name}`], { encoding: 'utf8' }));
+  assert.equal(arm.Architecture, 'arm64');
+  const config = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${suite.reg.host}/kiln/multi-docker@${raw.manifests[1].digest}`], { encoding: 'utf8' }));
+  assert.equal(config.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+  assert.ok(config.layers.every((l: any) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
+});
+
+test('a registry that refuses OCI manifests gets a Docker manifest list instead, with a warning', async () => {
+  // In front of the test registry: manifest PUTs with an OCI media type are refused (415), as by older registries.
+  const front = await startProxy(suite.reg.url, (req, res, forward) => {
+    if (req.method === 'PUT' && /\/manifests\//.test(req.url ?? '') && String(req.headers['content-type']).startsWith('application/vnd.oci.')) {
+      req.resume();
+      res.writeHead(415, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: 'unsupported media type' }] }));
+      return;
+    }
+    forward({ keepHost: true });
+  });
+  try {
+    const name = `${front.host}/kiln/legacy:1`;
+    const r = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN uname -m > /arch\n` }, ['--platform', 'linux/amd64,linux/arm64', '-t', name, '--push']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^WARNING: .*415.*; pushing Docker media types instead/m);
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${suite.reg.host}/kiln/legacy:1`], { encoding: 'utf8' }));
+    assert.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    assert.equal(raw.manifests.length, 2);
+  } finally {
+    await front.stop();
+  }
 });

@@ -7,7 +7,7 @@ import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { sandboxFlags, parseAllow, parseAddHost, parseDns, parseSsh } from '../build-options.js';
 import { sshAgents } from '../../../native/network/ssh-agent.js';
-import { parseBuildArgs, parseBuildContext, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
+import { parseBuildArgs, parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
 import { parseProgressMode, progressView } from '../progress/index.js';
 import { build, type BuildRequest } from '../../engine/build.js';
 import type { OutputSpec } from '../../engine/exports.js';
@@ -31,6 +31,8 @@ export const buildCommand: Command = {
     ...sandboxFlags,
     { name: 'no-cache', type: 'bool', description: 'Do not use the cache' },
     { name: 'no-cache-filter', type: 'string', multiple: true, valueName: 'STAGE', description: 'Do not cache the given stages' },
+    { name: 'cache-from', type: 'string', multiple: true, valueName: 'type=registry,ref=REF', description: 'External cache sources (registry ref, type=local,src=DIR, or an image with inline cache)' },
+    { name: 'cache-to', type: 'string', multiple: true, valueName: 'type=registry,ref=REF,mode=max', description: 'Cache export destinations (type=registry, type=local,dest=DIR, type=inline)' },
     { name: 'pull', type: 'bool', description: 'Always resolve base images from the registry' },
     { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, rawjson or quiet' },
     { name: 'push', type: 'bool', description: 'Push the image to its registry (short for --output type=registry)' },
@@ -115,6 +117,8 @@ export const buildCommand: Command = {
       noCache: flagBool(args, 'no-cache'),
       noCacheFilter: flagList(args, 'no-cache-filter'),
       pull: flagBool(args, 'pull'),
+      cacheFrom: flagList(args, 'cache-from').map(parseCacheFrom),
+      cacheTo: flagList(args, 'cache-to').map(parseCacheTo),
       sourceDateEpoch,
       labels,
       outputs,
