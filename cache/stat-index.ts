@@ -2,18 +2,17 @@
 // → content sha256, kept in level between builds. A file whose stat is unchanged is not read again, so
 // an unchanged 20,000-file context is checksummed from stats alone. Keys stay sha256 of the content.
 import { createHash } from 'node:crypto';
-import { readFileSync, type BigIntStats } from 'node:fs';
-import { lstatSync } from 'node:fs';
+import { readFileSync, lstatSync, type Stats } from 'node:fs';
 import type { MetadataDB } from './state.js';
 
 interface Entry {
-  /** size:mtimeNs:ctimeNs:ino:mode */
+  /** size:mtimeMs:ctimeMs:ino:mode (the times as Node gives them: milliseconds with a sub-µs fraction) */
   stat: string;
   hash: string;
 }
 
-function statKey(st: BigIntStats): string {
-  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.mode}`;
+function statKey(st: Stats): string {
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.mode}`;
 }
 
 export class StatIndex {
@@ -33,9 +32,11 @@ export class StatIndex {
     return new StatIndex(db, key, new Map(Object.entries(stored ?? {})));
   }
 
-  /** sha256 (hex) of a regular file's content, from the index when its stat is unchanged. */
-  hash(realPath: string): string {
-    const st = lstatSync(realPath, { bigint: true });
+  /**
+   * sha256 (hex) of a regular file's content, from the index when its stat is unchanged. `st` is the
+   * file's lstat when the caller has just taken it (a context walk), saving a second one.
+   */
+  hash(realPath: string, st: Stats = lstatSync(realPath)): string {
     const k = statKey(st);
     const known = this.entries.get(realPath);
     if (known && known.stat === k) {
@@ -46,7 +47,7 @@ export class StatIndex {
     const hash = createHash('sha256').update(readFileSync(realPath)).digest('hex');
     // A file changed in the same clock tick as it was indexed could keep its stat: do not index files
     // modified in the last two seconds (git's "racy" rule).
-    if (Number(st.mtimeNs / 1_000_000n) < Date.now() - 2000) {
+    if (st.mtimeMs < Date.now() - 2000) {
       this.entries.set(realPath, { stat: k, hash });
       this.dirty = true;
     }

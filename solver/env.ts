@@ -15,7 +15,7 @@ export interface SolverEnv {
   /** Re-resolve image tags from the registry even when resolved before (--pull). */
   pull?: boolean;
   /** Content hashes of local-context files by path, reused while their stat is unchanged (stat index). */
-  fileHasher?: (realPath: string) => string;
+  fileHasher?: (realPath: string, st?: import('node:fs').Stats) => string;
   /** What RUN's `default` network means in this build (`kiln build --network`): kiln's bridge unless none or host. */
   defaultNetwork?: 'none' | 'host' | 'bridge';
   /** --add-host entries for RUN's /etc/hosts. */

@@ -41,10 +41,10 @@ export class Donors {
   private constructor(
     readonly layer: DonorLayer | undefined,
     private readonly donorFiles: Record<string, string>,
-    readonly hasher: (realPath: string) => string,
+    readonly hasher: (realPath: string, st?: Stats) => string,
   ) {}
 
-  static async load(db: MetadataDB, opDigest: string, layerDir: (id: string) => string, hasher: (realPath: string) => string): Promise<Donors> {
+  static async load(db: MetadataDB, opDigest: string, layerDir: (id: string) => string, hasher: (realPath: string, st?: Stats) => string): Promise<Donors> {
     const rec = (await db.get(PREFIX + opDigest).catch(() => undefined)) as DonorRecord | undefined;
     const dir = rec ? layerDir(rec.layer) : undefined;
     if (rec && dir && existsSync(dir)) return new Donors({ id: rec.layer, dir, created: rec.created }, rec.files, hasher);
@@ -53,7 +53,7 @@ export class Donors {
 
   /** What a fresh copy of a context file gives: content hash, mtime, mode, owner and size. */
   signature(real: string, st: Stats, mode: number, uid: number, gid: number, mtime: Date): string {
-    return `${this.hasher(real)}:${mtime.getTime()}:${mode.toString(8)}:${uid}:${gid}:${st.size}`;
+    return `${this.hasher(real, st)}:${mtime.getTime()}:${mode.toString(8)}:${uid}:${gid}:${st.size}`;
   }
 
   /**

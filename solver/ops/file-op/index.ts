@@ -2,7 +2,7 @@
 // new layer on top of the base state. The key covers the op and, for each copy source, a digest of
 // exactly the files it selects.
 import { createHash } from 'node:crypto';
-import { writeFileSync, chownSync, chmodSync, utimesSync } from 'node:fs';
+import { writeFileSync, chownSync, chmodSync, utimesSync, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import type { NewLayer } from '../../../cache/snapshots.js';
 import type { FileOp, CopyAction } from '../../graph/ops.js';
@@ -68,8 +68,8 @@ export const fileOp: OpImpl<FileOp> = {
             const hashes = keyedHashes.get(ctx) ?? new Map<string, string>();
             keyedHashes.set(ctx, hashes);
             const hasher = ctx.env.fileHasher;
-            const remembering = hasher && ((real: string) => {
-              const h = hasher(real);
+            const remembering = hasher && ((real: string, st?: Stats) => {
+              const h = hasher(real, st);
               hashes.set(real, h);
               return h;
             });
@@ -98,7 +98,7 @@ export const fileOp: OpImpl<FileOp> = {
     const opDigest = fromContext ? createHash('sha256').update(canonicalJSON({ file: op })).digest('hex') : '';
     const keyed = keyedHashes.get(ctx);
     keyedHashes.delete(ctx);
-    const hasher = (real: string) => keyed?.get(real) ?? fileHasher!(real);
+    const hasher = (real: string, st?: Stats) => keyed?.get(real) ?? fileHasher!(real, st);
     const donors = fromContext ? await Donors.load(state.db, opDigest, (id) => state.snapshots.builtLayerDir(id), hasher) : undefined;
     const fsops = FsOps.start();
     let layer: NewLayer;

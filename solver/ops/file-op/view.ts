@@ -78,15 +78,27 @@ export class FsView {
     return this.ignore !== undefined && parts.length > 0 && this.ignore.matches(parts.join('/'));
   }
 
+  /** A plain directory's entry at a path, without a promise (walks of big contexts). */
+  lookupPlain(path: string): ViewEntry | undefined {
+    const parts = splitPath(path);
+    if (this.excluded(parts)) return undefined;
+    const real = join(this.layers[0]!, ...parts);
+    const stat = lstatOrUndefined(real);
+    return stat ? { real, stat } : undefined;
+  }
+
+  /** A plain directory's names in a directory, sorted, without a promise. */
+  readdirPlain(path: string): string[] {
+    const parts = splitPath(path);
+    const names: string[] = [];
+    for (const n of readdirSync(join(this.layers[0]!, ...parts))) if (!this.excluded([...parts, n])) names.push(n);
+    return names.sort();
+  }
+
   /** The entry at a path (no symlink is followed), or undefined. */
   async lookup(path: string): Promise<ViewEntry | undefined> {
+    if (this.isPlainDir) return this.lookupPlain(path);
     const parts = splitPath(path);
-    if (this.isPlainDir) {
-      if (this.excluded(parts)) return undefined;
-      const real = join(this.layers[0]!, ...parts);
-      const stat = lstatOrUndefined(real);
-      return stat ? { real, stat } : undefined;
-    }
     for (const layer of this.layers) {
       const r = await this.inLayer(layer, parts);
       if (r.kind === 'found') return r.entry;
@@ -113,12 +125,9 @@ export class FsView {
 
   /** Names in a directory, merged across layers, sorted. */
   async readdir(path: string): Promise<string[]> {
+    if (this.isPlainDir) return this.readdirPlain(path);
     const parts = splitPath(path);
     const names = new Set<string>();
-    if (this.isPlainDir) {
-      for (const n of readdirSync(join(this.layers[0]!, ...parts))) if (!this.excluded([...parts, n])) names.add(n);
-      return [...names].sort();
-    }
     const hidden = new Set<string>();
     for (const layer of this.layers) {
       let stopBelow = false;
