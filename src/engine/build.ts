@@ -30,6 +30,8 @@ import type { ExportImage } from '../export/types.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits, type BuildLimits } from './limits.js';
+import { addInlineCache, exportCaches, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
+import { remoteLayers } from '../../solver/refs.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -53,6 +55,10 @@ export interface BuildRequest {
   printGraph?: 'json' | 'dot';
   /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
   explain?: boolean;
+  /** --cache-from: caches to import (lazily) before solving. */
+  cacheFrom?: CacheImportSpec[];
+  /** --cache-to: where to export this build's cache records. */
+  cacheTo?: CacheExportSpec[];
   /** Network for RUN steps that do not ask for one (--network). */
   network?: 'default' | 'none' | 'host';
   /** Granted entitlements (--allow): network.host, security.insecure. */
@@ -125,7 +131,8 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
         }),
       );
     }
-    const warnings = conversions.flatMap((c) => c.warnings);
+    const warnings: BuildResult['warnings'] = conversions.flatMap((c) => c.warnings);
+    const warn = (message: string) => warnings.push({ message });
     const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
     const def = mergeDefinitions(
       conversions.map((c) => c.definition),
@@ -143,9 +150,15 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher },
       defaultOps,
     );
+    const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
+    const cache = new PersistentResultCache(state, imported);
+    // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
+    const pushOnly = req.outputs.length > 0 && req.outputs.every((o) => o.type === 'image' && o.push);
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
     try {
-      solved = outputs.length ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: req.wrapCache ? req.wrapCache(new PersistentResultCache(state)) : new PersistentResultCache(state) }) : { refs: [] };
+      solved = outputs.length
+        ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: req.wrapCache ? req.wrapCache(cache) : cache, materializeOutputs: !pushOnly })
+        : { refs: [] };
     } finally {
       for (const i of indexes) await i.index.save();
     }
@@ -182,12 +195,31 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
         };
       }),
     );
+    const full = solved as SolveResult;
+    if (req.cacheTo?.some((c) => c.type === 'inline') && full.vertexRefs) {
+      conversions.forEach((c, i) => c.output && addInlineCache(images[i]!, refByOutput.get(c.output.digest)!, def, full, cache.usedContents));
+    }
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
+    const lazy = new Map(solved.refs.flatMap(remoteLayers).map((l) => [l.blob!.digest, l.remote!]));
     const exports = await runExports(state, images, req.outputs, {
       sourceDateEpoch: req.sourceDateEpoch,
+      fetchBlob: lazy.size ? (digest) => lazy.get(digest)?.fetchBlob() ?? Promise.resolve() : undefined,
+      onWarning: warn,
       layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
       onPush: (e) => req.progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
     });
+    if (req.cacheTo?.length && full.vertexRefs) {
+      await exportCaches(req.cacheTo, {
+        state,
+        registry,
+        def,
+        solved: full,
+        contents: cache.usedContents,
+        sourceDateEpoch: req.sourceDateEpoch,
+        warn,
+        status: (message) => req.progress?.({ type: 'status', message, time: Date.now() }),
+      });
+    }
     // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
     const keep = gcKeepStorage();
     if (keep > 0) {
