@@ -18,6 +18,7 @@ import { ContentStore } from '../../cache/content-store.js';
 import { serializeIndex } from '../export/canonical-json.js';
 import { blobEntries, writeArchiveTar } from '../export/archive.js';
 import { layoutIndexEntries, OCI_LAYOUT_FILE } from '../export/oci-archive.js';
+import { platformDirName } from '../export/rootfs.js';
 import { UserError } from '../util/errors.js';
 import { connect, unary, type Connection } from './connect.js';
 import type { BuilderConfig } from './builders.js';
@@ -135,7 +136,7 @@ async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms
         for (const o of req.outputs) {
           if (o.type !== 'local') continue;
           // One platform per node at most here; a multi-platform local export has a dir per platform.
-          const sub = platforms.length === 1 ? join(o.dest, formatPlatform(platforms[0]!).replace(/\//g, '_')) : o.dest;
+          const sub = platforms.length === 1 ? join(o.dest, platformDirName(platforms[0]!)) : o.dest;
           outputs.push({ type: 'local', dest: sub, attrs: o.attrs });
         }
         const r = await remoteBuild(conn, inputOf(req, outputs, platforms));
