@@ -46,6 +46,11 @@ async function layerSize(state: State, dir: string): Promise<number> {
   return size;
 }
 
+/** Records the size of a layer a build step has just written and knows, so GC need not walk it. */
+export async function rememberLayerSize(state: State, dir: string, size: number): Promise<void> {
+  await state.db.put(`layersize/${realpathSync(dir)}`, size);
+}
+
 /** What images in the store keep alive: blob digests and layer dirs (real paths). */
 async function imageReferences(state: State): Promise<{ blobs: Set<string>; dirs: Set<string> }> {
   const blobs = new Set<string>();

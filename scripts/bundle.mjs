@@ -11,9 +11,41 @@ import { build } from 'esbuild';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = join(root, 'dist', 'bundle');
+
+// undici takes ~60 ms to load (and pulls in Node's own copy behind fetch), but most `kiln build` runs
+// never open a connection: a warm rebuild resolves its base image from the db. For the two modules that
+// use it, `undici` is a small stand-in that loads the real one (as a separate chunk) on the first request.
+const lazyUndiciImporters = [/[/\\]src[/\\]oci[/\\]registry[/\\]transport\.js$/, /[/\\]solver[/\\]ops[/\\]source-http\.js$/];
+const lazyUndici = `
+let loading;
+const load = () => (loading ??= import('kiln-real-undici').then((m) => (m.Agent ? m : m.default)));
+export class Agent {
+  #opts;
+  #agent;
+  constructor(opts) { this.#opts = opts; }
+  async #get() {
+    if (!this.#agent) { const u = await load(); this.#agent ??= new u.Agent(this.#opts); }
+    return this.#agent;
+  }
+  async request(opts) { return (await this.#get()).request(opts); }
+  async close() { if (this.#agent) await this.#agent.close(); }
+  async destroy(err) { if (this.#agent) await this.#agent.destroy(err); }
+}
+export async function request(url, opts) { return (await load()).request(url, opts); }
+`;
+const undiciPath = createRequire(import.meta.url).resolve('undici');
+const lazyUndiciPlugin = {
+  name: 'kiln-lazy-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) => (lazyUndiciImporters.some((r) => r.test(args.importer)) ? { path: 'lazy-undici', namespace: 'kiln-lazy' } : undefined));
+    b.onResolve({ filter: /^kiln-real-undici$/ }, () => ({ path: undiciPath }));
+    b.onLoad({ filter: /^lazy-undici$/, namespace: 'kiln-lazy' }, () => ({ contents: lazyUndici, loader: 'js', resolveDir: root }));
+  },
+};
 const result = await build({
   entryPoints: [`${root}/dist/src/cli/main.js`],
   outdir,
@@ -27,6 +59,7 @@ const result = await build({
   banner: { js: "import { createRequire as __kilnRequire } from 'node:module'; const require = __kilnRequire(import.meta.url);" },
   logLevel: 'warning',
   write: false,
+  plugins: [lazyUndiciPlugin],
 });
 mkdirSync(outdir, { recursive: true });
 const fresh = new Set(result.outputFiles.map((f) => basename(f.path)));

@@ -153,6 +153,7 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
   const firstLink = st.nlink > 1 ? ctx.inodes.get(inodeKey) : undefined;
   if (ctx.donors) {
     const rel = layerPath(dest);
+    ctx.donors.bytes += st.size;
     if (st.isFile() && st.nlink === 1) {
       const mode = ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777;
       const uid = ctx.owner?.uid ?? st.uid;

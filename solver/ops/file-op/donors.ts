@@ -37,6 +37,8 @@ export class Donors {
   linked = 0;
   /** Regular files written without a donor. */
   copied = 0;
+  /** Bytes of everything but directories the op wrote (as `du --apparent-size` counts a layer). */
+  bytes = 0;
 
   private constructor(
     readonly layer: DonorLayer | undefined,

@@ -19,6 +19,7 @@ import { expandWildcard, hasWildcard } from './glob.js';
 import { selectionDigest } from './checksum.js';
 import { Donors } from './donors.js';
 import { sameLayerTree } from './same-tree.js';
+import { rememberLayerSize } from '../../../cache/gc.js';
 
 /** Content hashes of context files computed while keying a vertex, reused when it runs. */
 const keyedHashes = new WeakMap<OpContext, Map<string, string>>();
@@ -60,9 +61,10 @@ export const fileOp: OpImpl<FileOp> = {
       if (uses.length === 0) continue;
       deps[i] = {
         contentDigest: async (ref) => {
-          const fsops = FsOps.start();
+          // A build context is read with plain fs calls: no helper process to start.
+          const fsops = ref.kind === 'dir' ? undefined : FsOps.start();
           try {
-            const view = viewOf(ref, fsops);
+            const view = ref.kind === 'dir' ? FsView.ofDir(ref.path, ref.excludes) : viewOf(ref, fsops!);
             const parts = [];
             const files: Record<string, string> = {};
             const hashes = keyedHashes.get(ctx) ?? new Map<string, string>();
@@ -79,7 +81,7 @@ export const fileOp: OpImpl<FileOp> = {
             ctx.notes[`files:${i}`] = files;
             return `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
           } finally {
-            await fsops.close();
+            await fsops?.close();
           }
         },
       };
@@ -126,7 +128,10 @@ export const fileOp: OpImpl<FileOp> = {
       }
       const dir = layer.commit();
       const created = new Date().toISOString();
-      await donors?.save(state.db, opDigest, { id: layer.id, dir, created });
+      if (donors) {
+        await donors.save(state.db, opDigest, { id: layer.id, dir, created });
+        await rememberLayerSize(state, dir, donors.bytes);
+      }
       return { kind: 'layers', layers: [...base, { dir, id: layer.id, created }] };
     } catch (err) {
       layer.discard();
