@@ -32,6 +32,7 @@ import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits, type BuildLimits } from './limits.js';
 import { addInlineCache, exportCaches, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
 import { remoteLayers } from '../../solver/refs.js';
+import { attachAttestations, type AttestOptions } from '../attest/attach.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -74,6 +75,8 @@ export interface BuildRequest {
   wrapCache?: (cache: ResultCache) => ResultCache;
   /** kiln serve: content sha256 (hex) of context files it already knows, by real path. */
   knownFileHash?: (realPath: string) => string | undefined;
+  /** --sbom / --provenance: attestations attached to each image (src/attest). */
+  attest?: AttestOptions;
 }
 
 export interface BuildResult {
@@ -94,6 +97,7 @@ function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definitio
 }
 
 export async function build(state: State, req: BuildRequest): Promise<BuildResult> {
+  const startedOn = new Date();
   const platforms = req.platforms?.length ? req.platforms : [normalizePlatform(hostPlatform())];
   const buildPlatform = normalizePlatform(hostPlatform());
   const registry = new RegistryClient();
@@ -198,6 +202,15 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     const full = solved as SolveResult;
     if (req.cacheTo?.some((c) => c.type === 'inline') && full.vertexRefs) {
       conversions.forEach((c, i) => c.output && addInlineCache(images[i]!, refByOutput.get(c.output.digest)!, def, full, cache.usedContents));
+    }
+    if (req.attest && (req.attest.sbom || req.attest.provenance)) {
+      req.progress?.({ type: 'status', message: `attestations: ${[req.attest.sbom && 'sbom', req.attest.provenance && `provenance (mode=${req.attest.provenance})`].filter(Boolean).join(', ')}`, time: Date.now() });
+      const refs = conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers' as const, layers: [] }));
+      await attachAttestations(req.attest, images, refs, conversions, {
+        dockerfile: req.dockerfile, buildArgs: req.buildArgs, target: req.target, labels: req.labels, contextDir: req.contextDir, ignorePatterns: ignore?.patterns,
+        secretIds: Object.keys(req.secrets ?? {}), sshIds: Object.keys(req.ssh ?? {}), noCache: req.noCache, sourceDateEpoch: req.sourceDateEpoch, startedOn,
+        fileHash: (real) => fileHasher(real), names: req.outputs.flatMap((o) => ('names' in o ? o.names : [])),
+      });
     }
     req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
     const lazy = new Map(solved.refs.flatMap(remoteLayers).map((l) => [l.blob!.digest, l.remote!]));

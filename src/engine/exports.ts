@@ -108,7 +108,8 @@ export async function runExports(
       }
       case 'oci':
       case 'docker': {
-        const req = requestFor(images, o.names, o.attrs, opts.sourceDateEpoch);
+        // A docker archive has no index to hold attestations: they are left out, as BuildKit's docker exporter does.
+        const req = requestFor(o.type === 'docker' ? images.map(({ attestations: _a, ...img }) => img) : images, o.names, o.attrs, opts.sourceDateEpoch);
         if (o.type === 'docker') checkDockerExportable(req);
         let root: Descriptor | undefined;
         await toDest(o.dest, async (out) => {

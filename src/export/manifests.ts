@@ -15,6 +15,14 @@ import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.js';
 import { serializeConfig, serializeIndex, serializeManifest } from './canonical-json.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
+import {
+  ATTESTATION_MANIFEST_TYPE,
+  IN_TOTO_MEDIA_TYPE,
+  PREDICATE_TYPE_ANNOTATION,
+  REFERENCE_DIGEST_ANNOTATION,
+  REFERENCE_TYPE_ANNOTATION,
+  inTotoStatement,
+} from '../attest/statement.js';
 
 export interface WrittenManifests {
   /** What a name points at: the index when there are several platforms, else the one manifest. */
@@ -25,6 +33,9 @@ export interface WrittenManifests {
   configs: Descriptor[];
   /** Whether OCI media types were written (zstd layers force them, as BuildKit does). */
   ociMediaTypes: boolean;
+  /** Attestation manifests (in the index after the images) and their configs and in-toto layers. */
+  attestationManifests?: Descriptor[];
+  attestationBlobs?: Descriptor[];
 }
 
 /** Whether the request's documents use OCI types: asked for (default yes), or forced by zstd layers. */
@@ -90,6 +101,29 @@ function writeOne(img: ExportImage, req: ExportRequest, oci: boolean, content: C
   };
 }
 
+/**
+ * An image's attestations as BuildKit stores them: an OCI manifest (platform unknown/unknown) whose
+ * layers are in-toto statements about the image manifest, referenced from the index by annotations.
+ */
+function writeAttestations(img: ExportImage, manifest: Descriptor, req: ExportRequest, content: ContentStore): { manifest: Descriptor; blobs: Descriptor[] } {
+  const platform = formatPlatform(normalizePlatform(img.platform));
+  const layers: Descriptor[] = img.attestations!.map((att) => {
+    const bytes = Buffer.from(JSON.stringify(inTotoStatement(att, manifest.digest, req.names, platform)));
+    return { mediaType: IN_TOTO_MEDIA_TYPE, digest: content.putBytes(bytes), size: bytes.length, annotations: { [PREDICATE_TYPE_ANNOTATION]: att.predicateType } };
+  });
+  const configBytes = serializeConfig({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } } as ImageConfig);
+  const config: Descriptor = { mediaType: OCI_CONFIG, digest: content.putBytes(configBytes), size: configBytes.length };
+  const bytes = serializeManifest({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers });
+  const desc: Descriptor = {
+    mediaType: OCI_MANIFEST,
+    digest: content.putBytes(bytes),
+    size: bytes.length,
+    annotations: { [REFERENCE_DIGEST_ANNOTATION]: manifest.digest, [REFERENCE_TYPE_ANNOTATION]: ATTESTATION_MANIFEST_TYPE },
+    platform: { architecture: 'unknown', os: 'unknown' },
+  };
+  return { manifest: desc, blobs: [config, ...layers] };
+}
+
 /** Writes every config, manifest and the index (if any) of `req` to `content`. Layer blobs must be there. */
 export function writeImageManifests(req: ExportRequest, content: ContentStore): WrittenManifests {
   if (req.images.length === 0) throw new ExportError('nothing to export: the build produced no image');
@@ -104,7 +138,10 @@ export function writeImageManifests(req: ExportRequest, content: ContentStore): 
   const manifests = written.map((w) => w.manifest);
   const configs = written.map((w) => w.config);
   const indexAnnotations = req.annotations?.index ?? {};
-  if (req.images.length === 1) {
+  // An image with attestations is always an index (as in BuildKit): the attestation manifests follow the images.
+  const attested = req.images.flatMap((img, i) => (img.attestations?.length ? [writeAttestations(img, manifests[i]!, req, content)] : []));
+  const extra = attested.length ? { attestationManifests: attested.map((a) => a.manifest), attestationBlobs: attested.flatMap((a) => a.blobs) } : {};
+  if (req.images.length === 1 && !attested.length) {
     if (Object.keys(indexAnnotations).length > 0) throw new ExportError('index annotations need a multi-platform image (there is no index for one platform)');
     const { platform: _platform, ...root } = manifests[0]!;
     return { root, manifests, configs, ociMediaTypes: oci };
@@ -113,9 +150,9 @@ export function writeImageManifests(req: ExportRequest, content: ContentStore): 
   const bytes = serializeIndex({
     schemaVersion: 2,
     mediaType: oci ? OCI_INDEX : DOCKER_MANIFEST_LIST,
-    manifests,
+    manifests: [...manifests, ...(extra.attestationManifests ?? [])],
     ...(Object.keys(indexAnnotations).length ? { annotations: indexAnnotations } : {}),
   });
   const root: Descriptor = { mediaType: oci ? OCI_INDEX : DOCKER_MANIFEST_LIST, digest: content.putBytes(bytes), size: bytes.length };
-  return { root, manifests, configs, ociMediaTypes: oci };
+  return { root, manifests, configs, ociMediaTypes: oci, ...extra };
 }

@@ -38,7 +38,7 @@ export function layoutIndexEntries(root: Descriptor, names: string[], sourceDate
 
 /** Every blob the export references: root, manifests, configs and layers. */
 export function exportedBlobs(req: ExportRequest, written: WrittenManifests): Descriptor[] {
-  const out: Descriptor[] = [written.root, ...written.manifests, ...written.configs];
+  const out: Descriptor[] = [written.root, ...written.manifests, ...written.configs, ...(written.attestationManifests ?? []), ...(written.attestationBlobs ?? [])];
   for (const img of req.images) for (const l of img.layers) out.push({ mediaType: l.mediaType, digest: l.digest, size: l.size });
   return out;
 }

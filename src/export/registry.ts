@@ -37,6 +37,7 @@ export async function pushImage(req: ExportRequest, written: WrittenManifests, c
         blobs.set(written.configs[i]!.digest, { desc: written.configs[i]! });
         for (const l of img.layers) blobs.set(l.digest, { desc: { mediaType: l.mediaType, digest: l.digest, size: l.size }, from: l.from });
       });
+      for (const d of written.attestationBlobs ?? []) blobs.set(d.digest, { desc: d });
       await Promise.all(
         [...blobs.values()].map(({ desc: d, from }) =>
           queue.add(async () => {
@@ -53,7 +54,7 @@ export async function pushImage(req: ExportRequest, written: WrittenManifests, c
           }),
         ),
       );
-      for (const m of written.manifests) {
+      for (const m of [...written.manifests, ...(written.attestationManifests ?? [])]) {
         await client.putManifest(ref, m.digest, content.readBytes(m.digest), mediaTypeOf(content, m));
         opts.onEvent?.({ name, digest: m.digest, how: 'manifest' });
       }

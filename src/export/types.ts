@@ -2,6 +2,7 @@
 // uncompressed tar's diffID plus the compressed blob already in the content store).
 import type { ImageConfig, Platform } from '../oci/types.js';
 import { UserError } from '../util/errors.js';
+import type { Attestation } from '../attest/statement.js';
 
 /** One layer of a built image; the blob `digest` is in the content store. */
 export interface ExportLayer {
@@ -22,6 +23,8 @@ export interface ExportImage {
   layers: ExportLayer[];
   /** Annotations of this platform's manifest. */
   annotations?: Record<string, string>;
+  /** In-toto attestations (SBOM, provenance) of this image: written as an attestation manifest in the index. */
+  attestations?: Attestation[];
 }
 
 export interface ExportRequest {

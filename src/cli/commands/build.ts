@@ -14,6 +14,7 @@ import type { OutputSpec } from '../../engine/exports.js';
 import { parseReference } from '../../oci/reference.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
+import { parseAttestFlags } from '../../attest/flags.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -44,6 +45,8 @@ export const buildCommand: Command = {
     { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print the image digest' },
     { name: 'explain', type: 'bool', description: 'Say why each step that ran was not cached (compared with the last build)' },
     { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
+    { name: 'sbom', type: 'string', optionalValue: 'true', valueName: 'true|false', description: 'Attach an SPDX SBOM attestation of each image (dpkg, apk, npm, Python packages)' },
+    { name: 'provenance', type: 'string', optionalValue: 'mode=min', valueName: 'mode=min|max', description: 'Attach a SLSA provenance attestation (build args, context digest, base images, graph)' },
     { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
   ],
   async run(args) {
@@ -128,6 +131,7 @@ export const buildCommand: Command = {
       extraHosts: flagList(args, 'add-host').map(parseAddHost),
       dns: parseDns(flagList(args, 'dns')),
       explain: flagBool(args, 'explain') || mode === 'rawjson',
+      attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance')),
     };
 
     const view = progressView(printGraph ? 'quiet' : mode);

@@ -1,7 +1,7 @@
 // `kiln imagetools inspect REF`: what a registry (or kiln's local store) holds for a name, like
 // `docker buildx imagetools inspect`: the index and its per-platform manifests, or `--raw` JSON.
 import type { Command } from '../command.js';
-import { flagBool, FlagError } from '../flags.js';
+import { flagBool, flagString, FlagError } from '../flags.js';
 import { imageRef } from '../context.js';
 import { RegistryClient } from '../../oci/registry/client.js';
 import { parseManifest } from '../../oci/manifest.js';
@@ -10,8 +10,11 @@ import { formatPlatform } from '../../oci/platform.js';
 export const imagetoolsCommand: Command = {
   name: 'imagetools',
   summary: 'Inspect images in a registry (kiln imagetools inspect REF)',
-  usage: 'kiln imagetools inspect [--raw] REF',
-  flags: [{ name: 'raw', type: 'bool', description: 'Print the manifest or index JSON as the registry sends it' }],
+  usage: "kiln imagetools inspect [--raw] [--format '{{json .SBOM}}'] REF",
+  flags: [
+    { name: 'raw', type: 'bool', description: 'Print the manifest or index JSON as the registry sends it' },
+    { name: 'format', type: 'string', valueName: 'TEMPLATE', description: "Print fields: '{{json .SBOM}}', '{{json .Provenance}}', '{{json .Manifest}}', '{{.Name}}'" },
+  ],
   async run(args) {
     const [sub, refText, ...rest] = args.positionals;
     if (sub !== 'inspect' || !refText || rest.length) throw new FlagError('kiln imagetools: expected "kiln imagetools inspect [--raw] REF"');
@@ -21,6 +24,20 @@ export const imagetoolsCommand: Command = {
       const m = await client.getManifest(ref);
       if (flagBool(args, 'raw')) {
         process.stdout.write(m.bytes.toString('utf8') + (m.bytes.at(-1) === 0x0a ? '' : '\n'));
+        return 0;
+      }
+      const format = flagString(args, 'format');
+      if (format !== undefined) {
+        const { readAttestations, attestationView, renderFormat } = await import('../../attest/read.js');
+        let atts: ReturnType<typeof readAttestations> | undefined;
+        const attestations = () => (atts ??= readAttestations(client, ref, m.bytes, m.mediaType));
+        const out = await renderFormat(format, {
+          SBOM: async () => attestationView(await attestations(), 'SBOM'),
+          Provenance: async () => attestationView(await attestations(), 'Provenance'),
+          Name: async () => ref.toString(),
+          Manifest: async () => JSON.parse(m.bytes.toString('utf8')),
+        });
+        process.stdout.write(out.endsWith('\n') ? out : out + '\n');
         return 0;
       }
       const parsed = parseManifest(m.bytes, { ref: ref.toString(), contentType: m.mediaType });
