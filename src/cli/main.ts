@@ -11,6 +11,7 @@ const commands: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'pull', summary: 'Download an image from a registry into the local store', load: async () => (await import('./commands/pull.js')).pullCommand },
   { name: 'images', summary: 'List images in the local store', load: async () => (await import('./commands/images.js')).imagesCommand },
   { name: 'imagetools', summary: 'Inspect images in a registry', load: async () => (await import('./commands/imagetools.js')).imagetoolsCommand },
+  { name: 'history', summary: 'Past builds: list, inspect, logs, timeline pictures', load: async () => (await import('./commands/history.js')).historyCommand },
   { name: 'setup', summary: 'Set up this machine (kiln setup binfmt: QEMU emulators)', load: async () => (await import('./commands/setup.js')).setupCommand },
   { name: 'rmi', summary: 'Remove images from the local store', load: async () => (await import('./commands/rmi.js')).rmiCommand },
   { name: 'du', summary: 'Show disk usage of the build cache', load: async () => (await import('./commands/du.js')).duCommand },

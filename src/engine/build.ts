@@ -32,6 +32,8 @@ import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits, type BuildLimits } from './limits.js';
 import { addInlineCache, exportCaches, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
 import { remoteLayers } from '../../solver/refs.js';
+import { BuildRecorder } from './history/recorder.js';
+import { HistoryStore } from './history/store.js';
 import { attachAttestations, type AttestOptions } from '../attest/attach.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
@@ -56,6 +58,8 @@ export interface BuildRequest {
   printGraph?: 'json' | 'dot';
   /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
   explain?: boolean;
+  /** Who ran the build, for the history: `local` (default) or a kiln serve tenant. */
+  historyOrigin?: string;
   /** --cache-from: caches to import (lazily) before solving. */
   cacheFrom?: CacheImportSpec[];
   /** --cache-to: where to export this build's cache records. */
@@ -96,7 +100,38 @@ function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definitio
   return { vertices: [...seen.values()], outputs };
 }
 
+/** What the history keeps of a build besides its progress: its graph and why steps were not cached. */
+interface BuildTrace {
+  def?: Definition;
+  explanations?: Explanation[];
+}
+
+/** Builds, recording the build in the state's history (unless only the graph is printed). */
 export async function build(state: State, req: BuildRequest): Promise<BuildResult> {
+  if (req.printGraph) return solveAndExport(state, req, {});
+  const recorder = new BuildRecorder(new HistoryStore(state.root), {
+    origin: req.historyOrigin ?? 'local',
+    dockerfile: req.dockerfile,
+    context: req.contextDir,
+    target: req.target,
+    buildArgs: req.buildArgs,
+    platforms: (req.platforms?.length ? req.platforms : [hostPlatform()]).map(formatPlatform),
+    cacheImports: (req.cacheFrom ?? []).map((c) => (c.type === 'registry' ? c.ref : c.src)),
+    cacheExports: (req.cacheTo ?? []).map((c) => (c.type === 'registry' ? c.ref : c.type === 'local' ? c.dest : 'inline')),
+  });
+  const trace: BuildTrace = {};
+  const progress = req.progress;
+  try {
+    const result = await solveAndExport(state, { ...req, progress: (ev) => (recorder.observe(ev), progress?.(ev)) }, trace);
+    recorder.finish({ status: 'completed', def: trace.def, explanations: trace.explanations, results: result.exports });
+    return result;
+  } catch (err) {
+    recorder.finish({ status: req.signal?.aborted ? 'canceled' : 'failed', def: trace.def, explanations: trace.explanations, error: (err as Error).message ?? String(err) });
+    throw err;
+  }
+}
+
+async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace): Promise<BuildResult> {
   const startedOn = new Date();
   const platforms = req.platforms?.length ? req.platforms : [normalizePlatform(hostPlatform())];
   const buildPlatform = normalizePlatform(hostPlatform());
@@ -142,6 +177,7 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
       conversions.map((c) => c.definition),
       outputs,
     );
+    trace.def = def;
     if (req.printGraph) {
       return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings, explanations: [] };
     }
@@ -171,10 +207,10 @@ export async function build(state: State, req: BuildRequest): Promise<BuildResul
     if (solved.keyParts) {
       const recordKey = buildRecordKey([req.contextDir ?? '-', req.dockerfile.path ?? req.dockerfile.name, req.target ?? '', platforms.map(formatPlatform).join(',')]);
       const record = makeRecord(def, solved.keyParts);
-      if (req.explain) {
-        explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
-        for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
-      }
+      // Always worked out: the history keeps why each step ran; --explain also shows it.
+      explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
+      trace.explanations = explanations;
+      if (req.explain) for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
       await state.db.put(recordKey, record);
     }
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));

@@ -120,7 +120,8 @@ export function explainMisses(prev: BuildRecord | undefined, cur: BuildRecord, e
     }
     v.depKeys.forEach((k, i) => {
       if (old.depKeys[i] === k) return;
-      const files = diffFiles(old.files[i], v.files[i]);
+      // A digest reused from the cache (not re-read) leaves no file list to compare: say which step changed.
+      const files = old.files[i] !== undefined && v.files[i] !== undefined ? diffFiles(old.files[i], v.files[i]) : [];
       if (files.length) reasons.push(`files changed: ${list(files)}`);
       else if (old.depKeys[i] !== undefined) {
         const input = byDigest.get(v.inputs[i]!);

@@ -1,0 +1,119 @@
+// `kiln history`: the builds this state dir has run (locally or for a kiln serve tenant), without
+// taking the state's lock: ls, inspect, logs, trace (SVG or HTML timeline), prune.
+import { writeFileSync } from 'node:fs';
+import type { Command } from '../command.js';
+import { flagString, FlagError } from '../flags.js';
+import { defaultStateRoot } from '../../../cache/state.js';
+import { HistoryStore, parseAge, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
+import { durationText, traceHtml, traceSvg } from '../../engine/history/trace.js';
+
+const USAGE = `kiln history ls
+kiln history inspect ID|latest
+kiln history logs ID|latest [--vertex N]
+kiln history trace ID|latest -o FILE.svg|FILE.html
+kiln history prune [--keep N] [--max-age 24h]`;
+
+function elapsed(r: HistoryRecord): string {
+  return r.ended ? durationText(Date.parse(r.ended) - Date.parse(r.started)) : 'running';
+}
+
+function counts(r: HistoryRecord): string {
+  const ran = r.vertices.filter((v) => v.state === 'ran').length;
+  const cached = r.vertices.filter((v) => v.state === 'cached').length;
+  return `${ran} ran, ${cached} cached`;
+}
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'Past builds: list, inspect, logs, timeline pictures',
+  usage: USAGE,
+  flags: [
+    { name: 'vertex', type: 'string', valueName: 'N', description: 'logs: only step N (as numbered by inspect)' },
+    { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'trace: write the timeline to FILE (.svg or .html)' },
+    { name: 'keep', type: 'string', valueName: 'N', description: 'prune: keep the newest N builds' },
+    { name: 'max-age', type: 'string', valueName: 'DURATION', description: 'prune: remove builds older than this (e.g. 24h, 7d)' },
+  ],
+  async run(args) {
+    const [sub, id, ...rest] = args.positionals;
+    const store = new HistoryStore(process.env.KILN_ROOT || defaultStateRoot());
+    if (rest.length) throw new FlagError(`kiln history: unexpected argument "${rest[0]}"\nusage:\n${USAGE}`);
+    switch (sub) {
+      case 'ls': {
+        const rows = store.list().reverse();
+        console.log(['ID'.padEnd(17), 'STATUS'.padEnd(10), 'STARTED'.padEnd(20), 'DURATION'.padEnd(10), 'STEPS'.padEnd(20), 'DOCKERFILE'].join(' '));
+        for (const r of rows) {
+          console.log([r.id.padEnd(17), r.status.padEnd(10), r.started.slice(0, 19).replace('T', ' ').padEnd(20), elapsed(r).padEnd(10), counts(r).padEnd(20), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`].join(' '));
+        }
+        return 0;
+      }
+      case 'inspect': {
+        const r = store.get(need(id, 'inspect'));
+        const lines = [
+          `ID:         ${r.id}`,
+          `Status:     ${r.status}${r.error ? ` (${r.error})` : ''}`,
+          `Origin:     ${r.origin}`,
+          `Started:    ${r.started}`,
+          `Duration:   ${elapsed(r)}`,
+          `Dockerfile: ${r.dockerfile.path ?? r.dockerfile.name} ${r.dockerfile.digest}`,
+          ...(r.context ? [`Context:    ${r.context}`] : []),
+          ...(r.target ? [`Target:     ${r.target}`] : []),
+          `Platforms:  ${r.platforms.join(', ')}`,
+          ...Object.entries(r.buildArgs).map(([k, v]) => `Build arg:  ${k}=${v}`),
+          ...r.results.filter((x) => x.digest).map((x) => `Result:     ${x.type} ${x.digest}${x.names?.length ? ` (${x.names.join(', ')})` : ''}`),
+          ...r.cacheImports.map((c) => `Cache from: ${c}`),
+          ...r.cacheExports.map((c) => `Cache to:   ${c}`),
+          '',
+          'Steps:',
+          ...r.vertices.map((v, i) => `  #${i + 1} ${v.state.toUpperCase().padEnd(8)} ${durationText(v.end - v.start).padStart(9)}  ${v.name}${v.reason ? `\n${' '.repeat(23)}why: ${v.reason}` : ''}${v.error ? `\n${' '.repeat(23)}error: ${v.error}` : ''}`),
+        ];
+        console.log(lines.join('\n'));
+        return 0;
+      }
+      case 'logs': {
+        const r = store.get(need(id, 'logs'));
+        const n = flagString(args, 'vertex');
+        let only: string | undefined;
+        if (n !== undefined) {
+          const v = r.vertices[Number(n) - 1];
+          if (!/^[0-9]+$/.test(n) || !v) throw new FlagError(`invalid value "${n}" for flag --vertex: build ${r.id} has steps 1 to ${r.vertices.length}`);
+          only = v.digest;
+        }
+        const names = new Map(r.vertices.map((v) => [v.digest, v.name]));
+        let last: string | undefined;
+        for (const ev of store.events(r.id).events) {
+          if (ev.type !== 'vertex.log' || (only && ev.digest !== only)) continue;
+          if (!only && ev.digest !== last) process.stdout.write(`#${names.get(ev.digest) ?? ev.digest}\n`);
+          last = ev.digest;
+          process.stdout.write(ev.data);
+        }
+        if (r.logsTruncated) process.stderr.write('kiln: the log of this build reached its size cap; later output was not kept\n');
+        return 0;
+      }
+      case 'trace': {
+        const r = store.get(need(id, 'trace'));
+        const out = flagString(args, 'output');
+        if (!out) throw new FlagError('kiln history trace: -o FILE.svg or -o FILE.html is required');
+        if (out.endsWith('.svg')) writeFileSync(out, traceSvg(r));
+        else if (out.endsWith('.html') || out.endsWith('.htm')) writeFileSync(out, traceHtml(r));
+        else throw new FlagError(`invalid value "${out}" for flag -o: the file name must end in .svg or .html`);
+        return 0;
+      }
+      case 'prune': {
+        const policy = retentionFromEnv();
+        const keep = flagString(args, 'keep');
+        const age = flagString(args, 'max-age');
+        if (keep !== undefined && !/^[0-9]+$/.test(keep)) throw new FlagError(`invalid value "${keep}" for flag --keep: expected a number`);
+        const removed = store.prune({ keep: keep === undefined ? policy.keep : Number(keep), maxAgeMs: age === undefined ? policy.maxAgeMs : parseAge(age, '--max-age') });
+        console.log(`removed ${removed.length} build record${removed.length === 1 ? '' : 's'}`);
+        return 0;
+      }
+      default:
+        throw new FlagError(`kiln history: expected ls, inspect, logs, trace or prune\nusage:\n${USAGE}`);
+    }
+  },
+};
+
+function need(id: string | undefined, sub: string): string {
+  if (!id) throw new FlagError(`kiln history ${sub}: a build ID (or "latest") is required`);
+  return id;
+}

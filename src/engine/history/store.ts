@@ -1,0 +1,166 @@
+// Build history on disk: <state>/history/<id>.json (the record, rewritten when the build ends) and
+// <id>.events.jsonl (progress events as they happen, size-capped), so a build in progress can be watched
+// from another process, and `kiln history` needs no lock on the state. Old records are removed by count
+// and age.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ProgressEvent } from '../../../solver/progress.js';
+import { UserError } from '../../util/errors.js';
+
+export type VertexState = 'ran' | 'cached' | 'failed' | 'canceled';
+
+export interface HistoryVertex {
+  digest: string;
+  name: string;
+  state: VertexState;
+  /** ms since the epoch */
+  start: number;
+  end: number;
+  inputs: string[];
+  /** Why a step that ran was not cached (the --explain text). */
+  reason?: string;
+  error?: string;
+  logBytes: number;
+}
+
+export interface HistoryRecord {
+  id: string;
+  status: 'running' | 'completed' | 'failed' | 'canceled';
+  started: string;
+  ended?: string;
+  /** Where it ran: `local`, or the kiln serve tenant. */
+  origin: string;
+  dockerfile: { name: string; digest: string; path?: string };
+  context?: string;
+  target?: string;
+  buildArgs: Record<string, string>;
+  platforms: string[];
+  vertices: HistoryVertex[];
+  /** Image digests and names written by the exporters. */
+  results: { type: string; digest?: string; names?: string[]; dest?: string }[];
+  cacheExports: string[];
+  cacheImports: string[];
+  error?: string;
+  /** True when the event log reached its size cap and later output was dropped. */
+  logsTruncated?: boolean;
+}
+
+export interface RetentionPolicy {
+  keep: number;
+  maxAgeMs: number;
+}
+
+/** KILN_HISTORY_KEEP (records, default 100) and KILN_HISTORY_MAX_AGE (e.g. 72h, 7d; default 7d). */
+export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): RetentionPolicy {
+  const keepText = env.KILN_HISTORY_KEEP;
+  const keep = keepText === undefined || keepText === '' ? 100 : Number(keepText);
+  if (!Number.isInteger(keep) || keep < 0) throw new UserError(`invalid KILN_HISTORY_KEEP "${keepText}": expected a number of builds`);
+  const ageText = env.KILN_HISTORY_MAX_AGE;
+  return { keep, maxAgeMs: ageText === undefined || ageText === '' ? 7 * 86_400_000 : parseAge(ageText, 'KILN_HISTORY_MAX_AGE') };
+}
+
+export function parseAge(text: string, what: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new UserError(`invalid ${what} "${text}": expected a duration like 90m, 24h or 7d`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** Per build: at most this much of event log on disk. */
+export const MAX_EVENT_LOG_BYTES = 4 * 1024 * 1024;
+
+export class HistoryStore {
+  readonly dir: string;
+
+  constructor(stateRoot: string) {
+    this.dir = join(stateRoot, 'history');
+  }
+
+  newId(): string {
+    // Sortable by time, unique across processes.
+    return `${Date.now().toString(36).padStart(9, '0')}${randomBytes(4).toString('hex')}`;
+  }
+
+  write(r: HistoryRecord): void {
+    mkdirSync(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.${r.id}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(r));
+    renameSync(tmp, join(this.dir, `${r.id}.json`));
+  }
+
+  /** Appends events; false once the log is full (the rest is dropped). */
+  appendEvents(id: string, events: ProgressEvent[]): boolean {
+    const path = join(this.dir, `${id}.events.jsonl`);
+    const size = existsSync(path) ? statSync(path).size : 0;
+    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    if (size + text.length > MAX_EVENT_LOG_BYTES) return false;
+    mkdirSync(this.dir, { recursive: true });
+    appendFileSync(path, text);
+    return true;
+  }
+
+  ids(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => /^[0-9a-z]+\.json$/.test(f))
+      .map((f) => f.slice(0, -5))
+      .sort();
+  }
+
+  list(): HistoryRecord[] {
+    return this.ids().flatMap((id) => {
+      const r = this.tryGet(id);
+      return r ? [r] : [];
+    });
+  }
+
+  tryGet(id: string): HistoryRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as HistoryRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A record by id or unique id prefix (`kiln history inspect 0m3k`). */
+  get(idOrPrefix: string): HistoryRecord {
+    const ids = this.ids();
+    const matches = idOrPrefix === 'latest' ? ids.slice(-1) : ids.filter((i) => i.startsWith(idOrPrefix));
+    if (matches.length === 0) throw new UserError(`no build ${idOrPrefix} in the history (kiln history ls lists them)`);
+    if (matches.length > 1) throw new UserError(`build id ${idOrPrefix} is ambiguous: ${matches.slice(0, 5).join(', ')}${matches.length > 5 ? ', …' : ''}`);
+    const r = this.tryGet(matches[0]!);
+    if (!r) throw new UserError(`build ${matches[0]} has an unreadable history record`);
+    return r;
+  }
+
+  /** Events after byte `offset` of the log (for following a running build). */
+  events(id: string, offset = 0): { events: ProgressEvent[]; offset: number } {
+    const path = join(this.dir, `${id}.events.jsonl`);
+    if (!existsSync(path)) return { events: [], offset };
+    const buf = readFileSync(path);
+    const end = buf.lastIndexOf(10) + 1;
+    if (end <= offset) return { events: [], offset };
+    const text = buf.subarray(offset, end).toString('utf8');
+    return { events: text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProgressEvent), offset: end };
+  }
+
+  remove(id: string): void {
+    rmSync(join(this.dir, `${id}.json`), { force: true });
+    rmSync(join(this.dir, `${id}.events.jsonl`), { force: true });
+  }
+
+  /** Keeps the newest `keep` finished records younger than `maxAgeMs`; running builds are kept. */
+  prune(policy: RetentionPolicy, now = Date.now()): string[] {
+    const finished = this.list().filter((r) => r.status !== 'running');
+    const removed: string[] = [];
+    finished.forEach((r, i) => {
+      const tooMany = finished.length - i > policy.keep;
+      const tooOld = now - Date.parse(r.ended ?? r.started) > policy.maxAgeMs;
+      if (tooMany || tooOld) {
+        this.remove(r.id);
+        removed.push(r.id);
+      }
+    });
+    return removed;
+  }
+}
