@@ -170,15 +170,6 @@ export function ensureBridge(cfg: BridgeConfig = bridgeConfig()): Promise<Bridge
   return p;
 }
 
-/** Host ends of sandbox veth pairs that exist right now (for tests and diagnostics). */
-export function sandboxVeths(cfg: BridgeConfig = bridgeConfig()): string[] {
-  try {
-    return readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n.startsWith(cfg.vethPrefix));
-  } catch {
-    return [];
-  }
-}
-
 /** Removes the bridge's pooled network namespaces that no RUN is using (and their veths). */
 export function resetNetworkPool(cfg: BridgeConfig = bridgeConfig()): void {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-net-reset-'));

@@ -29,7 +29,7 @@ import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
-import { sandboxLimits, type BuildLimits } from './limits.js';
+import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
 import { addInlineCache, exportCaches, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
 import { remoteLayers } from '../../solver/refs.js';
 import { BuildRecorder } from './history/recorder.js';
@@ -182,7 +182,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings, explanations: [] };
     }
 
-    checkEntitlements(def, req.allow ?? [], req.network);
+    checkEntitlements(def, grantEntitlements(req.allow ?? []), req.network);
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);

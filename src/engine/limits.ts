@@ -1,17 +1,22 @@
-// Resource limits for RUN steps: per RUN (each sandbox's own cgroup) and per build (one cgroup that all
+// Entitlements and resource limits for RUN steps: per RUN (each sandbox's own cgroup) and per build (one cgroup that all
 // of a build's sandboxes share, so parallel stages together stay within it). They come from kiln's
 // config file — $KILN_CONFIG, else $XDG_CONFIG_HOME/kiln/config.json (~/.config/kiln/config.json) —
 // and from the build request (BuildRequest.limits). The config file is the ceiling: a request may ask
 // for less, never for more, so a shared builder (kiln serve) keeps any one build from starving the rest.
 //
 //   { "limits": { "run":   { "memory": "1g", "cpus": 1,   "pids": 1024 },
-//                 "build": { "memory": "4g", "cpus": 1.5, "pids": 4096 } } }
+//                 "build": { "memory": "4g", "cpus": 1.5, "pids": 4096 } },
+//     "entitlements": ["network.host"] }
+//
+// "entitlements", when present, lists what this machine's builds may be granted at all (as buildkitd's
+// insecure-entitlements): a request's --allow beyond it is refused when a step needs it.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
 import type { SolverEnv } from '../../solver/env.js';
+import { ENTITLEMENTS, type EntitlementGrant } from '../../solver/entitlements.js';
 
 export interface ResourceLimits {
   memoryBytes?: number;
@@ -101,4 +106,21 @@ export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.Proces
   if (run) out.runLimits = sandboxUnits(run);
   if (build) out.buildCgroup = { name: `kiln-build-${process.pid}-${randomBytes(4).toString('hex')}`, limits: sandboxUnits(build) };
   return out;
+}
+
+/** The entitlements a build gets: what it asked for, within the config file's "entitlements" list if any. */
+export function grantEntitlements(asked: readonly string[], env: NodeJS.ProcessEnv = process.env): EntitlementGrant {
+  const path = configPath(env);
+  if (!existsSync(path)) return { granted: [...asked] };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UserError(`kiln config ${path}: ${(err as Error).message}`);
+  }
+  const list = (doc as { entitlements?: unknown } | null)?.entitlements;
+  if (list === undefined) return { granted: [...asked] };
+  if (!Array.isArray(list) || list.some((e) => typeof e !== 'string' || !(ENTITLEMENTS as readonly string[]).includes(e)))
+    throw new UserError(`kiln config ${path}: "entitlements" must be a list of ${ENTITLEMENTS.join(', ')}`);
+  return { granted: asked.filter((e) => list.includes(e)), refused: asked.filter((e) => !list.includes(e)), by: `kiln config ${path}: entitlements` };
 }

@@ -1,4 +1,4 @@
-// Resource limits from kiln's config file ($KILN_CONFIG): per RUN and per build (one cgroup shared by all
+// Kiln's config file ($KILN_CONFIG): resource limits per RUN and per build (one cgroup shared by all
 // of a build's RUNs, removed when the build's last RUN ends); the config is a ceiling a request cannot raise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,4 +61,15 @@ test('the config is a ceiling: a request may lower a limit, not raise it', () =>
   assert.equal(l.runLimits?.cpuQuotaUs, 50_000);
   assert.equal(l.runLimits?.cpuPeriodUs, 100_000);
   assert.equal(l.buildCgroup?.limits?.pids, 100);
+});
+
+test('the config\'s "entitlements" list caps what --allow can grant', () => {
+  const df = { Dockerfile: `FROM ${suite.base}\nRUN --network=host true\n` };
+  const refused = kilnBuild(suite.root, df, ['--allow', 'network.host'], { env: withConfig('no-entitlements', { entitlements: [] }) });
+  assert.notEqual(refused.status, 0);
+  assert.match(errorLine(refused), /Dockerfile:2: network mode "host" needs the network.host entitlement, which this builder does not grant \(kiln config .*no-entitlements\.json: entitlements\)/);
+  const granted = kilnBuild(suite.root, df, ['--allow', 'network.host'], { env: withConfig('host-entitlement', { entitlements: ['network.host'] }) });
+  assert.equal(granted.status, 0, granted.stderr);
+  const notAsked = kilnBuild(suite.root, df, [], { env: withConfig('host-entitlement2', { entitlements: ['network.host'] }) });
+  assert.match(errorLine(notAsked), /pass --allow network.host/);
 });
