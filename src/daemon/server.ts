@@ -338,6 +338,7 @@ export class BuildServer {
       outputs,
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,
+      historyOrigin: `serve:${tenant.name}`,
       signal,
       progress: (ev) => {
         cache.current?.observe(ev);

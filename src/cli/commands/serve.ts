@@ -8,6 +8,19 @@ import { BuildServer, defaultNodeName } from '../../daemon/server.js';
 import { loadTokenFile } from '../../daemon/auth.js';
 import { isLoopback, parseAddr } from '../../client/address.js';
 import { parseDuration } from './duration.js';
+import { join } from 'node:path';
+import { startDashboard } from '../../daemon/ui/dashboard.js';
+
+/** `--ui :8080`, `--ui 127.0.0.1:0`, `--ui [::1]:80`. */
+function parseUiAddr(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):([0-9]{1,5})$/.exec(text);
+  if (!m || Number(m[3]) > 65535) throw new FlagError(`invalid value "${text}" for flag --ui: expected [HOST]:PORT`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) };
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -26,6 +39,7 @@ export const serveCommand: Command = {
     { name: 'shared-cache', type: 'bool', description: 'All tenants share one cache namespace' },
     { name: 'name', type: 'string', valueName: 'NAME', description: 'Node name reported to clients (default: host name)' },
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
+    { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -46,6 +60,10 @@ export const serveCommand: Command = {
     }
     const maxText = flagString(args, 'max-parallel') ?? '4';
     if (!/^[1-9][0-9]*$/.test(maxText)) throw new FlagError(`invalid value "${maxText}" for flag --max-parallel: expected a positive number`);
+    const ui = flagString(args, 'ui') === undefined ? undefined : parseUiAddr(flagString(args, 'ui')!);
+    if (ui && !isLoopbackHost(ui.host) && !tokens && !flagBool(args, 'insecure')) {
+      throw new FlagError(`kiln serve: refusing to serve the dashboard on ${ui.host} without tokens (--token-file); pass --insecure to do it anyway`);
+    }
     const historyTtlMs = parseDuration(flagString(args, 'history-ttl') ?? '48h', '--history-ttl');
     const graceMs = parseDuration(flagString(args, 'shutdown-timeout') ?? '60s', '--shutdown-timeout');
     const read = (path: string, flag: string) => {
@@ -83,6 +101,20 @@ export const serveCommand: Command = {
     const shown = ep.unix ? addr : addr.replace(/:[0-9]+$/, `:${port}`);
     const auth = [cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext', tokens ? `${tokens.size} token(s)` : ''].filter(Boolean).join(', ');
     process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    const dashboard = ui
+      ? await startDashboard({
+          host: ui.host,
+          port: ui.port,
+          root,
+          tokens,
+          sharedCache: flagBool(args, 'shared-cache'),
+          tenantState: async (name) => (existsSync(join(root, 'tenants', name)) ? (await server.tenants.get(name)).state : undefined),
+          gcPolicy: process.env.KILN_GC_KEEP_STORAGE === '0' ? 'manual (kiln builder prune)' : `keep ${process.env.KILN_GC_KEEP_STORAGE}`,
+        }).catch((err: Error) => {
+          throw new FlagError(`kiln serve: cannot serve the dashboard on ${ui.host}:${ui.port}: ${err.message}`);
+        })
+      : undefined;
+    if (dashboard) process.stderr.write(`kiln serve: dashboard on ${dashboard.url}\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (sig: string) => {
@@ -92,6 +124,7 @@ export const serveCommand: Command = {
         }
         stopping = true;
         process.stderr.write(`kiln serve: ${sig}: shutting down\n`);
+        void dashboard?.close();
         server.shutdown(graceMs, (m) => process.stderr.write(`kiln serve: ${m}\n`)).then(
           () => {
             process.stderr.write('kiln serve: stopped\n');

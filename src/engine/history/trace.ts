@@ -77,7 +77,8 @@ export function traceSvg(r: HistoryRecord): string {
   const ticks = 5;
   for (let i = 0; i <= ticks; i++) {
     const t = L.t0 + (span * i) / ticks;
-    out.push(`<line x1="${x(t)}" y1="${TOP - 4}" x2="${x(t)}" y2="${TOP + L.lanes * LANE_H}" stroke="#e5e7eb"/><text class="axis" x="${x(t) - 10}" y="${height - 10}">${((t - L.t0) / 1000).toFixed(2)}s</text>`);
+    const anchor = i === 0 ? 'start' : i === ticks ? 'end' : 'middle';
+    out.push(`<line x1="${x(t)}" y1="${TOP - 4}" x2="${x(t)}" y2="${TOP + L.lanes * LANE_H}" stroke="#e5e7eb"/><text class="axis" text-anchor="${anchor}" x="${x(t)}" y="${height - 10}">${((t - L.t0) / 1000).toFixed(2)}s</text>`);
   }
   for (const p of L.placed) {
     const v = p.vertex;
