@@ -94,7 +94,7 @@ export interface BuildResult {
 }
 
 /** Merges per-platform graphs: identical vertices (platform-independent work) appear once. */
-function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definition {
+export function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definition {
   const seen = new Map<string, Vertex>();
   for (const d of defs) for (const v of d.vertices) if (!seen.has(v.digest)) seen.set(v.digest, v);
   return { vertices: [...seen.values()], outputs };

@@ -1,0 +1,214 @@
+// kiln bake: several targets (each a BuildRequest: Dockerfile, context, target stage, args, platforms,
+// outputs) converted separately, merged into ONE graph and solved once, so a vertex two targets share (a
+// common base stage, an identical RUN on the same base) runs once. Then each target's images are made
+// and exported as `kiln build` would. Local contexts are named per directory: targets reading the same
+// directory share its source vertex.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import PQueue from 'p-queue';
+import type { State } from '../../cache/state.js';
+import { RegistryClient } from '../oci/registry/client.js';
+import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
+import type { ImageConfig } from '../oci/types.js';
+import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
+import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
+import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import type { VertexInput } from '../../solver/graph/ops.js';
+import { Solver, type SolveResult } from '../../solver/solver.js';
+import { PersistentResultCache } from '../../solver/persistent-cache.js';
+import { defaultOps } from '../../solver/ops/index.js';
+import type { ProgressSink } from '../../solver/progress.js';
+import { remoteLayers, type Ref } from '../../solver/refs.js';
+import { ImageResolver } from './image-resolver.js';
+import { StatIndex } from '../../cache/stat-index.js';
+import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
+import { finalImageConfig } from './image-config.js';
+import { runExports, type ExportOutcome } from './exports.js';
+import type { ExportImage } from '../export/types.js';
+import { checkEntitlements } from '../../solver/entitlements.js';
+import { sandboxLimits } from './limits.js';
+import { addInlineCache, exportCaches, importCaches } from './remote-cache.js';
+import { attachAttestations } from '../attest/attach.js';
+import { mergeDefinitions, type BuildRequest } from './build.js';
+import { UserError, isUserFacing } from '../util/errors.js';
+
+export interface BakeTarget {
+  name: string;
+  request: BuildRequest;
+}
+
+export interface BakeRequest {
+  targets: BakeTarget[];
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface BakeTargetResult {
+  name: string;
+  exports: ExportOutcome[];
+  images: ExportImage[];
+}
+
+export interface BakeResult {
+  targets: BakeTargetResult[];
+  warnings: { target: string; line?: number; message: string }[];
+  /** Vertices in the merged graph, and how many the targets' graphs had together (shared ones counted per target). */
+  vertices: { merged: number; perTarget: number };
+}
+
+interface Prepared {
+  target: BakeTarget;
+  platforms: NonNullable<BuildRequest['platforms']>;
+  conversions: ConvertResult[];
+  ignorePatterns?: string[];
+}
+
+export async function bake(state: State, breq: BakeRequest): Promise<BakeResult> {
+  if (breq.targets.length === 0) throw new UserError('kiln bake: no targets to build');
+  const first = breq.targets[0]!.request;
+  const buildPlatform = normalizePlatform(hostPlatform());
+  const registry = new RegistryClient();
+  const emptyContext = mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
+  const progress = breq.progress;
+  try {
+    // One local-source name per directory: targets with the same context share its vertex.
+    const localDirs: Record<string, string> = {};
+    const nameOf = new Map<string, string>();
+    const localName = (dir: string, preferred: string) => {
+      const real = resolvePath(dir);
+      let n = nameOf.get(real);
+      if (!n) {
+        n = localDirs[preferred] === undefined ? preferred : `${preferred}-${nameOf.size}`;
+        nameOf.set(real, n);
+        localDirs[n] = real;
+      }
+      return n;
+    };
+    const resolver = new ImageResolver(state, registry, { pull: breq.targets.some((t) => t.request.pull) });
+    const prepared: Prepared[] = [];
+    for (const target of breq.targets) {
+      const req = target.request;
+      const contextDir = req.contextDir ?? emptyContext;
+      const ignore = req.contextDir ? loadDockerignore(contextDir, req.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
+      const contextName = localName(contextDir, 'context');
+      const namedContexts: Record<string, NamedContext> = {};
+      for (const [name, spec] of Object.entries(req.buildContexts ?? {})) {
+        if (spec.kind === 'local') namedContexts[name] = { kind: 'local', name: localName(spec.path, `ctx-${name}`) };
+        else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
+        else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
+      }
+      const platforms = req.platforms?.length ? req.platforms : [buildPlatform];
+      const conversions: ConvertResult[] = [];
+      for (const platform of platforms) {
+        try {
+          conversions.push(
+            await convertDockerfile({
+              dockerfile: req.dockerfile.text,
+              dockerfileName: req.dockerfile.name,
+              target: req.target,
+              buildArgs: req.buildArgs,
+              targetPlatform: platform,
+              buildPlatform,
+              namedContexts,
+              contextName,
+              dockerignorePatterns: ignore?.patterns ?? [],
+              resolver,
+              sourceDateEpoch: req.sourceDateEpoch,
+              noCache: req.noCache,
+              noCacheFilter: req.noCacheFilter,
+              labels: req.labels,
+            }),
+          );
+        } catch (err) {
+          if (isUserFacing(err)) throw new UserError(`target ${target.name}: ${err.message}`, { cause: err });
+          throw err;
+        }
+      }
+      prepared.push({ target, platforms, conversions, ignorePatterns: ignore?.patterns });
+    }
+
+    const allConversions = prepared.flatMap((p) => p.conversions);
+    const outputs = allConversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
+    const def = mergeDefinitions(allConversions.map((c) => c.definition), outputs);
+    const perTarget = allConversions.reduce((n, c) => n + c.definition.vertices.length, 0);
+    progress?.({ type: 'status', message: `bake: ${breq.targets.length} targets (${breq.targets.map((t) => t.name).join(', ')}), one graph of ${def.vertices.length} steps (${perTarget} without sharing)`, time: Date.now() });
+    const allow = [...new Set(breq.targets.flatMap((t) => t.request.allow ?? []))];
+    checkEntitlements(def, allow, first.network);
+
+    const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
+    const fileHasher = (real: string, st?: import('node:fs').Stats) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
+    const solver = new Solver(
+      {
+        state, registry, localDirs, secrets: first.secrets ?? {}, hostPlatform: buildPlatform, pull: first.pull,
+        defaultNetwork: first.network === 'none' || first.network === 'host' ? first.network : 'bridge',
+        extraHosts: first.extraHosts, dns: first.dns, ssh: first.ssh, ...sandboxLimits(first.limits), fileHasher,
+      },
+      defaultOps,
+    );
+    const warnings: BakeResult['warnings'] = prepared.flatMap((p) => p.conversions.flatMap((c) => c.warnings.map((w) => ({ target: p.target.name, ...w }))));
+    const imported = await importCaches(state, registry, breq.targets.flatMap((t) => t.request.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
+    const cache = new PersistentResultCache(state, imported);
+    let solved: SolveResult | { refs: Ref[] };
+    try {
+      solved = outputs.length ? await solver.solve(def, { progress, signal: breq.signal, cache }) : { refs: [] };
+    } finally {
+      for (const i of indexes) await i.index.save();
+    }
+    const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
+    const full = solved as SolveResult;
+    const queue = new PQueue({ concurrency: 2 });
+    const results: BakeTargetResult[] = [];
+    for (const p of prepared) {
+      const req = p.target.request;
+      const warn = (message: string) => warnings.push({ target: p.target.name, message });
+      const chosen = req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
+      const localOnly = req.outputs.every((o) => o.type === 'image' && !o.push);
+      const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const, digestOnly: true } : {};
+      const refs: Ref[] = p.conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] }));
+      const images: ExportImage[] = await Promise.all(
+        p.conversions.map(async (c, i) => {
+          const ref = refs[i]!;
+          if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
+          const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { ...compression, sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
+          const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l, j) => ({ diffId: l.diffId, created: ref.layers[j]!.created })), req.sourceDateEpoch);
+          return {
+            platform: p.platforms[i]!,
+            config,
+            layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType, from: l.blob.from })),
+          };
+        }),
+      );
+      if (req.cacheTo?.some((c) => c.type === 'inline') && 'vertexRefs' in full) {
+        p.conversions.forEach((c, i) => c.output && addInlineCache(images[i]!, refs[i]!, def, full, cache.usedContents));
+      }
+      if (req.attest && (req.attest.sbom || req.attest.provenance)) {
+        await attachAttestations(req.attest, images, refs, p.conversions, {
+          dockerfile: req.dockerfile, buildArgs: req.buildArgs, target: req.target, labels: req.labels, contextDir: req.contextDir, ignorePatterns: p.ignorePatterns,
+          secretIds: Object.keys(req.secrets ?? {}), sshIds: Object.keys(req.ssh ?? {}), noCache: req.noCache, sourceDateEpoch: req.sourceDateEpoch,
+          startedOn: new Date(), fileHash: (real) => fileHasher(real), names: req.outputs.flatMap((o) => ('names' in o ? o.names : [])),
+        });
+      }
+      progress?.({ type: 'status', message: `exporting ${p.target.name} (${images.map((i) => formatPlatform(i.platform)).join(', ')})`, time: Date.now() });
+      const lazy = new Map(refs.flatMap(remoteLayers).map((l) => [l.blob!.digest, l.remote!]));
+      const exports = await runExports(state, images, req.outputs, {
+        sourceDateEpoch: req.sourceDateEpoch,
+        fetchBlob: lazy.size ? (digest) => lazy.get(digest)?.fetchBlob() ?? Promise.resolve() : undefined,
+        onWarning: warn,
+        layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
+        onPush: (e) => progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
+      });
+      if (req.cacheTo?.length && 'vertexRefs' in full) {
+        await exportCaches(req.cacheTo, {
+          state, registry, def, solved: { ...full, refs }, contents: cache.usedContents, sourceDateEpoch: req.sourceDateEpoch, warn,
+          status: (message) => progress?.({ type: 'status', message: `${p.target.name}: ${message}`, time: Date.now() }),
+        });
+      }
+      results.push({ name: p.target.name, exports, images });
+    }
+    return { targets: results, warnings, vertices: { merged: def.vertices.length, perTarget } };
+  } finally {
+    await registry.close();
+    rmSync(emptyContext, { recursive: true, force: true });
+  }
+}
