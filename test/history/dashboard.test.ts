@@ -87,6 +87,21 @@ test('dashboard: token login, a running build appears and finishes, its timeline
     // Another tenant's token sees none of these builds.
     const other = await (await fetch(`${url}/api/summary`, { headers: { authorization: 'Bearer other-tenant-token' } })).json();
     assert.deepEqual(other.builds, []);
+
+    // The history survives a restart of the service.
+    await s.stop();
+    const again = await serve(['--addr', `unix://${sock}`, '--token-file', tokenFile, '--ui', '127.0.0.1:0'], { root: s.root });
+    try {
+      let url2: string | undefined;
+      for (let i = 0; i < 200 && !url2; i++) {
+        url2 = /dashboard on (http:\/\/\S+)/.exec(again.stderr())?.[1];
+        if (!url2) await new Promise((r) => setTimeout(r, 50));
+      }
+      const after = await (await fetch(`${url2}/api/summary`, { headers: { authorization: 'Bearer team-dashboard-token' } })).json();
+      assert.ok(after.builds.some((b: { id: string; status: string }) => b.id === id && b.status === 'completed'));
+    } finally {
+      await again.stop();
+    }
   } finally {
     await browser?.close();
     await s.stop();
