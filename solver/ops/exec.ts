@@ -2,7 +2,7 @@
 // upperdir becomes the new top layer. Extra mounts: bind (another state or the context, read-only by
 // default), cache (a persistent dir by id), tmpfs, secret (a file from the build's secrets).
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ExecOp, ExecMount } from '../graph/ops.js';
@@ -150,12 +150,15 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       const s = m.secret!;
       const value = ctx.env.secrets[s.id];
       if (value === undefined) {
-        if (s.optional) return { type: 'tmpfs', target: posix.dirname(m.dest), sizeBytes: 1 << 20 };
+        if (s.optional) return m.dest ? { type: 'tmpfs', target: posix.dirname(m.dest), sizeBytes: 1 << 20 } : undefined;
         throw new SolveError(`secret ${s.id} not found: pass it with --secret id=${s.id},src=FILE`);
       }
       if (s.env) env.push(`${s.env}=${value.toString('utf8')}`);
       if (!m.dest) return undefined; // exposed as an environment variable only
-      const file = join(scratchDir, `secret-${createHash('sha256').update(s.id).digest('hex').slice(0, 16)}`);
+      // In memory (tmpfs), never on disk, where the machine has /dev/shm.
+      const dir = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kiln-secret-') : scratchDir;
+      if (dir !== scratchDir) releases.push(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, `secret-${createHash('sha256').update(s.id).digest('hex').slice(0, 16)}`);
       writeFileSync(file, value, { mode: s.mode & 0o777 });
       chownSync(file, s.uid, s.gid);
       return { type: 'bind', source: file, target: m.dest, readonly: true };

@@ -102,3 +102,20 @@ test('a required secret that was not given is a one-line error naming it', () =>
   assert.notEqual(env.status, 0);
   assert.match(errorLine(env), /--secret id=x: environment variable KILN_TEST_UNSET_VAR is not set/);
 });
+
+test('secrets are staged in memory and removed after their RUN; a missing optional env secret leaves the variable unset', () => {
+  const before = readdirSync('/dev/shm').filter((n) => n.startsWith('kiln-secret-'));
+  const secretFile = join(suite.outs, 'staged');
+  writeFileSync(secretFile, 'staged-value');
+  const dest = join(suite.outs, 'optional-env');
+  const r = kilnBuild(
+    suite.root,
+    { Dockerfile: `FROM ${suite.base}\nRUN --mount=type=secret,id=staged grep /run/secrets/staged /proc/self/mountinfo | sed 's/.* - \\([^ ]*\\) .*/\\1/' > /fstype\nRUN --mount=type=secret,id=nothere,env=MAYBE echo "\${MAYBE:-unset}" > /maybe\n` },
+    ['--secret', `id=staged,src=${secretFile}`, '-o', `type=local,dest=${dest}`],
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dest, 'fstype'), 'utf8'), 'tmpfs\n', 'the secret file lives on a tmpfs');
+  assert.equal(readFileSync(join(dest, 'maybe'), 'utf8'), 'unset\n');
+  const after = readdirSync('/dev/shm').filter((n) => n.startsWith('kiln-secret-') && !before.includes(n));
+  assert.deepEqual(after, []);
+});
