@@ -221,29 +221,41 @@ export function formatPaxTime(t: Timespec): string {
  */
 export function encodeBlock(h: TarHeader, typeflag = typeflagOf(h.type)): Buffer {
   const block = Buffer.alloc(BLOCK);
+  encodeBlockInto(block, h, typeflag);
+  return block;
+}
+
+/** Writes the ustar block for `h` into `block`: 512 bytes that are all zero. */
+export function encodeBlockInto(block: Buffer, h: TarHeader, typeflag = typeflagOf(h.type)): void {
+  // Every field is ASCII or latin1 text, one byte per character, so the checksum (the sum of the
+  // block's bytes, its own field counted as 8 spaces) adds up as the fields are written.
+  let sum = 8 * 0x20;
+  const text = (s: string, start: number, max: number) => {
+    const n = block.write(s, start, max, 'latin1');
+    for (let i = 0; i < n; i++) sum += s.charCodeAt(i) & 0xff;
+  };
+  const octal = (start: number, len: number, value: number) => text(value.toString(8).padStart(len - 1, '0'), start, len - 1);
   const split = splitUstarPath(h.name);
   const clip = (s: string, n: number) => (isAscii(s) && s.length <= n ? s : Buffer.from(s).subarray(0, n).toString('latin1'));
   if (split) {
-    block.write(split.name, 0, 100, 'utf8');
-    block.write(split.prefix, 345, 155, 'utf8');
+    text(split.name, 0, 100);
+    text(split.prefix, 345, 155);
   } else {
-    block.write(clip(h.name, 100), 0, 100, 'latin1');
+    text(clip(h.name, 100), 0, 100);
   }
-  writeOctal(block, 100, 8, h.mode & 0o7777);
-  writeOctal(block, 108, 8, Math.min(h.uid, MAX_OCTAL_7));
-  writeOctal(block, 116, 8, Math.min(h.gid, MAX_OCTAL_7));
-  writeOctal(block, 124, 12, Math.min(h.size, MAX_OCTAL_11));
-  writeOctal(block, 136, 12, Math.max(0, Math.min(h.mtime.sec, MAX_OCTAL_11)));
-  block[156] = typeflag.charCodeAt(0);
-  block.write(clip(h.linkname, 100), 157, 100, 'latin1');
-  block.write('ustar\x0000', 257, 8, 'latin1');
-  block.write(clip(h.uname, 32), 265, 32, 'latin1');
-  block.write(clip(h.gname, 32), 297, 32, 'latin1');
+  octal(100, 8, h.mode & 0o7777);
+  octal(108, 8, Math.min(h.uid, MAX_OCTAL_7));
+  octal(116, 8, Math.min(h.gid, MAX_OCTAL_7));
+  octal(124, 12, Math.min(h.size, MAX_OCTAL_11));
+  octal(136, 12, Math.max(0, Math.min(h.mtime.sec, MAX_OCTAL_11)));
+  text(typeflag, 156, 1);
+  text(clip(h.linkname, 100), 157, 100);
+  text('ustar\x0000', 257, 8);
+  text(clip(h.uname, 32), 265, 32);
+  text(clip(h.gname, 32), 297, 32);
   if (h.type === 'char' || h.type === 'block') {
-    writeOctal(block, 329, 8, h.devmajor);
-    writeOctal(block, 337, 8, h.devminor);
+    octal(329, 8, h.devmajor);
+    octal(337, 8, h.devminor);
   }
-  const sum = checksumOf(block).unsigned;
   block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
-  return block;
 }

@@ -6,8 +6,21 @@ import { TarFormatError } from './tar-header.js';
 
 /** Encodes records in sorted key order, so the same entry always gives the same bytes. */
 export function encodePaxRecords(records: Map<string, string | Buffer>): Buffer {
+  const keys = [...records.keys()].sort();
+  // The usual case (a sub-second mtime, a long path): text only, built as one string.
+  if (keys.every((k) => typeof records.get(k) === 'string')) {
+    let text = '';
+    for (const key of keys) {
+      const body = ` ${key}=${records.get(key) as string}\n`;
+      const n = Buffer.byteLength(body);
+      let len = n + 1;
+      while (String(len).length + n !== len) len = String(len).length + n;
+      text += `${len}${body}`;
+    }
+    return Buffer.from(text);
+  }
   const parts: Buffer[] = [];
-  for (const key of [...records.keys()].sort()) {
+  for (const key of keys) {
     const value = records.get(key)!;
     const body = Buffer.concat([Buffer.from(` ${key}=`), typeof value === 'string' ? Buffer.from(value) : value, Buffer.from('\n')]);
     // The length prefix includes its own digits: grow until it is self-consistent.

@@ -3,13 +3,15 @@
 // hashed as they leave (the diffID) and handed on whole, which keeps zlib fed with large inputs.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { BLOCK, encodeBlock, paxOverrides, type TarHeader } from './tar-header.js';
+import { BLOCK, encodeBlockInto, paxOverrides, type TarHeader } from './tar-header.js';
 import { encodePaxRecords } from './tar-pax.js';
 
 export const CHUNK_SIZE = 1 << 20;
 
+// Chunks are zeroed when allocated and each byte is written at most once, so padding and header blocks
+// need no filling: skipping over bytes leaves zeros.
 export class ChunkedOutput {
-  private buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  private buf = Buffer.alloc(CHUNK_SIZE);
   private pos = 0;
   private ready: Buffer[] = [];
   private readonly hash = createHash('sha256');
@@ -29,10 +31,22 @@ export class ChunkedOutput {
     }
   }
 
+  /**
+   * The next 512 bytes of the output, zeroed, to be filled in place (a header block). Everything before
+   * a header is 512-byte aligned and a chunk is a whole number of blocks, so a block never straddles two.
+   */
+  block(): Buffer {
+    if (this.pos % BLOCK !== 0) throw new Error('tar output is not at a block boundary');
+    // Rotate before, not after: a chunk is hashed when it rotates, and this block is not written yet.
+    if (this.pos === CHUNK_SIZE) this.rotate();
+    const b = this.buf.subarray(this.pos, this.pos + BLOCK);
+    this.pos += BLOCK;
+    return b;
+  }
+
   zeros(n: number): void {
     while (n > 0) {
       const k = Math.min(n, CHUNK_SIZE - this.pos);
-      this.buf.fill(0, this.pos, this.pos + k);
       this.pos += k;
       n -= k;
       if (this.pos === CHUNK_SIZE) this.rotate();
@@ -87,7 +101,7 @@ export class ChunkedOutput {
     this.hash.update(this.buf);
     this.bytes += this.buf.length;
     this.ready.push(this.buf);
-    this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
+    this.buf = Buffer.alloc(CHUNK_SIZE);
     this.pos = 0;
   }
 }
@@ -120,11 +134,11 @@ export class TarWriter {
         devminor: 0,
         xattrs: new Map(),
       };
-      this.out.append(encodeBlock(paxHeader, 'x'));
+      encodeBlockInto(this.out.block(), paxHeader, 'x');
       this.out.append(records);
       this.out.zeros(padding(records.length));
     }
-    this.out.append(encodeBlock(h));
+    encodeBlockInto(this.out.block(), h);
   }
 
   /** Zero padding after `size` data bytes. */
