@@ -126,7 +126,6 @@ async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms
   }
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-merge-'));
   try {
-    const names = [...new Set(req.outputs.flatMap((o) => (o.type === 'oci' ? o.names : [])))];
     const wantOci = req.outputs.some((o) => o.type === 'oci');
     const results = await Promise.all(
       plan.map(async ({ conn, platforms }, i) => {

@@ -109,13 +109,8 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
       for (const d of m.need_files.digests) {
         const path = manifest?.paths.get(d);
         if (!path) throw new UserError(`builder asked for content ${d} that is not in the context`);
-        let sent = false;
-        for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) {
-          await write({ file: { digest: d, data: chunk as Buffer, last: false } });
-          sent = true;
-        }
+        for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) await write({ file: { digest: d, data: chunk as Buffer, last: false } });
         await write({ file: { digest: d, data: Buffer.alloc(0), last: true } });
-        void sent;
       }
     } else if (m.need_secrets) {
       for (const id of m.need_secrets.ids) await write({ secret: { id, value: input.secrets?.[id] ?? Buffer.alloc(0) } });

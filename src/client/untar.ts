@@ -1,7 +1,7 @@
 // Unpacks a tar stream (a `type=local` export sent by a remote builder) into a directory: files with
 // their modes, directories, symlinks and hard links; paths that would leave the directory are refused.
 import { chmodSync, createWriteStream, linkSync, mkdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -49,5 +49,4 @@ export async function extractTar(input: Readable, dest: string): Promise<void> {
     chmodSync(d.path, d.mode & 0o7777);
     if (d.mtime) utimesSync(d.path, d.mtime, d.mtime);
   }
-  void join;
 }
