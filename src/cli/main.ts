@@ -8,6 +8,8 @@ import { errorMessage, isUserFacing } from '../util/errors.js';
 const commands: { name: string; summary: string; load: () => Promise<Command> }[] = [
   { name: 'build', summary: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).buildCommand },
   { name: 'bake', summary: 'Build several targets (Compose or bake file) in one solve', load: async () => (await import('./commands/bake.js')).bakeCommand },
+  { name: 'sign', summary: 'Sign an image in a registry (cosign format)', load: async () => (await import('./commands/sign.js')).signCommand },
+  { name: 'verify', summary: 'Verify the cosign signatures of an image', load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: 'run', summary: 'Run a command in a new container', load: async () => (await import('./commands/run.js')).runCommand },
   { name: 'pull', summary: 'Download an image from a registry into the local store', load: async () => (await import('./commands/pull.js')).pullCommand },
   { name: 'images', summary: 'List images in the local store', load: async () => (await import('./commands/images.js')).imagesCommand },

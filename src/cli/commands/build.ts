@@ -47,6 +47,8 @@ export const buildCommand: Command = {
     { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
     { name: 'sbom', type: 'string', optionalValue: 'true', valueName: 'true|false', description: 'Attach an SPDX SBOM attestation of each image (dpkg, apk, npm, Python packages)' },
     { name: 'provenance', type: 'string', optionalValue: 'mode=min', valueName: 'mode=min|max', description: 'Attach a SLSA provenance attestation (build args, context digest, base images, graph)' },
+    { name: 'sign', type: 'bool', description: 'Sign the pushed image (cosign format; needs --push and --key)' },
+    { name: 'key', type: 'string', valueName: 'FILE', description: 'Private key for --sign (cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 P-256)' },
     { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
   ],
   async run(args) {
@@ -79,6 +81,7 @@ export const buildCommand: Command = {
       else outputs.push({ type: 'image', names: tags, push: true, attrs: {} });
     }
     if (outputs.length === 0) outputs.push({ type: 'image', names: tags, push: false, attrs: {} });
+    const signKey = await signKeyFor(flagBool(args, 'sign'), flagString(args, 'key'), outputs);
     const network = flagString(args, 'network');
     if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);
     const secrets: Record<string, Buffer> = {};
@@ -164,6 +167,7 @@ export const buildCommand: Command = {
         const names = result.exports.flatMap((e) => e.names ?? []);
         process.stderr.write(`image ${digest}${names.length ? ` (${names.join(', ')})` : ''} for ${result.images.map((i) => formatPlatform(i.platform)).join(', ')}\n`);
       }
+      if (signKey && digest) await signPushed(signKey, outputs, digest, (line) => !quiet && mode !== 'rawjson' && mode !== 'quiet' && process.stderr.write(line + '\n'));
       if (quiet && digest) process.stdout.write(`${digest}\n`);
       const iid = flagString(args, 'iidfile');
       if (iid && digest) writeFileSync(iid, digest);
@@ -185,3 +189,32 @@ export const buildCommand: Command = {
     }
   },
 };
+
+/** --sign: the key, loaded before the build (a wrong password fails before anything runs). */
+async function signKeyFor(sign: boolean, keyPath: string | undefined, outputs: OutputSpec[]) {
+  if (!sign) {
+    if (keyPath) throw new FlagError('kiln build: --key is only used with --sign');
+    return undefined;
+  }
+  if (!keyPath) throw new FlagError('kiln build: --sign needs --key FILE');
+  if (!outputs.some((o) => o.type === 'image' && o.push && o.names.length)) throw new FlagError('kiln build: --sign signs the pushed image: add --push and -t REGISTRY/REPO:TAG');
+  return (await import('../../sign/keys.js')).loadPrivateKey(keyPath);
+}
+
+/** Signs the pushed image under each pushed name's repository. */
+async function signPushed(key: import('node:crypto').KeyObject, outputs: OutputSpec[], digest: string, say: (line: string) => unknown): Promise<void> {
+  const { signImage } = await import('../../sign/cosign.js');
+  const { RegistryClient } = await import('../../oci/registry/client.js');
+  const client = new RegistryClient();
+  try {
+    for (const o of outputs) {
+      if (o.type !== 'image' || !o.push) continue;
+      for (const name of o.names) {
+        const r = await signImage(client, parseReference(name), key, { digest });
+        say(`signed ${digest}: ${r.signatureRef}`);
+      }
+    }
+  } finally {
+    await client.close();
+  }
+}
