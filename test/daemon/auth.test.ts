@@ -126,6 +126,30 @@ test('tokens: a wrong or missing token is refused; tokens naming one tenant shar
   }
 });
 
+test('--shared-cache: every tenant uses one cache namespace', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-shared-'));
+  writeFileSync(join(dir, 'tokens'), 'red:red-token-123\nblue:blue-token-456\n');
+  const s = await serve(['--addr', `unix://${join(dir, 'k.sock')}`, '--token-file', join(dir, 'tokens'), '--shared-cache']);
+  try {
+    const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nCOPY y /y\n`, y: 'y\n' });
+    const build = (token: string) => {
+      const env = clientEnv();
+      writeFileSync(join(dir, token), token);
+      assert.equal(kiln(suite.root, ['builder', 'create', 'sh', '--addr', s.addr, '--token-file', join(dir, token), '--use'], { env }).status, 0);
+      return kilnClient(suite.root, ['build', '--progress', 'plain', ctx], env);
+    };
+    const red = build('red-token-123');
+    assert.equal(red.status, 0, red.stderr);
+    assert.deepEqual(uploads(red.stderr), { files: 2, uploaded: 2, reused: 0 });
+    const blue = build('blue-token-456');
+    assert.equal(blue.status, 0, blue.stderr);
+    assert.deepEqual(uploads(blue.stderr), { files: 2, uploaded: 0, reused: 2 });
+    assert.match(blue.stderr, /COPY y \/y\n#\d+ CACHED/);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('kiln serve refuses a non-loopback address without TLS or tokens', () => {
   const r = kiln(suite.root, ['serve', '--addr', 'tcp://0.0.0.0:0']);
   assert.equal(r.status, 1);
