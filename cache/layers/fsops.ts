@@ -157,6 +157,20 @@ export class FsOps {
     return out;
   }
 
+  /**
+   * A fingerprint of a tree's names and lstat (mode, owner, size, mtime, ctime, inode), walked in the
+   * helper: for local change detection only (two 64-bit FNV-1a variants, not a cache key). `newestMs` is
+   * the latest mtime or ctime seen, for the caller's "changed too recently to trust" rule.
+   */
+  async treeFingerprint(path: string): Promise<{ fingerprint: string; entries: number; newestMs: number }> {
+    const p = await this.request('fingerprint', 'W', path, []);
+    return {
+      fingerprint: p.subarray(0, 16).toString('hex'),
+      entries: Number(p.readBigUInt64LE(16)),
+      newestMs: Number(p.readBigInt64LE(24)) * 1000 + p.readUInt32LE(32) / 1e6,
+    };
+  }
+
   /** utimensat without following a symlink, to the nanosecond. */
   utimens(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
     return this.request('utimensat', 'T', path, [i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)]).then(

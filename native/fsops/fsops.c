@@ -13,6 +13,7 @@
 //               u32 uid, u32 gid, u32 nlink, u64 size, u64 ino, u64 dev, u64 rdev, i64 mtime sec,
 //               u32 nsec, i64 ctime sec, u32 nsec, i64 atime sec, u32 nsec, [u32 xlen, xattrs],
 //               [u32 tlen, target]. Entries that vanish meanwhile are left out.
+//           'W' fingerprint of a tree(path) -> u64 h1, u64 h2, u64 entries, i64 newest m/ctime sec, u32 nsec
 //           'F' add inode flags(path, flags): FS_IOC_GETFLAGS | flags → FS_IOC_SETFLAGS (e.g. FS_TOPDIR_FL);
 //               file systems without inode flags answer ENOTTY/EOPNOTSUPP
 #define _GNU_SOURCE
@@ -264,6 +265,106 @@ static void list_dir(const char *path, int64_t flags) {
 }
 
 
+// 'W': a fingerprint of a directory tree's names and lstat (mode, owner, size, times, inode, rdev,
+// links), depth first. Two 64-bit multiplicative hashes with different seeds and multipliers: local
+// change detection only (kiln's cache keys stay sha256).
+struct fp_state {
+  uint64_t a, b, count;
+  int64_t newest_sec;
+  uint32_t newest_nsec;
+  int err;
+};
+
+static void fp_bytes(struct fp_state *s, const void *p, size_t n) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) {
+    s->a = (s->a ^ c[i]) * 0x100000001b3ULL;
+    s->b = (s->b ^ c[i]) * 0x9e3779b97f4a7c15ULL;
+  }
+}
+
+static void fp_newest(struct fp_state *s, struct timespec t) {
+  if (t.tv_sec > s->newest_sec || (t.tv_sec == s->newest_sec && (uint32_t)t.tv_nsec > s->newest_nsec)) {
+    s->newest_sec = t.tv_sec;
+    s->newest_nsec = (uint32_t)t.tv_nsec;
+  }
+}
+
+static void fp_words(struct fp_state *s, const uint64_t *w, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    s->a = (s->a ^ w[i]) * 0x100000001b3ULL;
+    s->a ^= s->a >> 32;
+    s->b = (s->b ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+    s->b ^= s->b >> 29;
+  }
+}
+
+// Entries are taken in readdir order: stable while a directory is unchanged (a reordering only costs a
+// false "changed").
+static void fp_walk(struct fp_state *s, int dirfd_, const char *rel) {
+  int fd = openat(dirfd_, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    s->err = errno;
+    return;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    s->err = errno;
+    close(fd);
+    return;
+  }
+  struct dirent *de;
+  while (!s->err && (de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      s->err = errno;
+      break;
+    }
+    uint64_t f[12] = {(uint64_t)st.st_mode, (uint64_t)st.st_uid, (uint64_t)st.st_gid, (uint64_t)st.st_size,
+                      (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
+                      (uint64_t)st.st_ctim.tv_nsec, (uint64_t)st.st_ino, (uint64_t)st.st_dev, (uint64_t)st.st_rdev,
+                      (uint64_t)st.st_nlink};
+    fp_bytes(s, name, strlen(name) + 1);
+    fp_words(s, f, 12);
+    fp_newest(s, st.st_mtim);
+    fp_newest(s, st.st_ctim);
+    s->count++;
+    if (S_ISDIR(st.st_mode)) {
+      fp_bytes(s, "{", 1);
+      fp_walk(s, dirfd(d), name);
+      fp_bytes(s, "}", 1);
+    }
+  }
+  closedir(d);
+}
+
+static void tree_fingerprint(const char *path) {
+  struct fp_state s = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL, 0, 0, 0, 0};
+  struct stat st;
+  if (lstat(path, &st) < 0) {
+    reply(errno, NULL, 0);
+    return;
+  }
+  fp_newest(&s, st.st_mtim);
+  fp_newest(&s, st.st_ctim);
+  fp_bytes(&s, &st.st_mode, sizeof st.st_mode);
+  fp_bytes(&s, &st.st_ino, sizeof st.st_ino);
+  if (S_ISDIR(st.st_mode)) fp_walk(&s, AT_FDCWD, path);
+  if (s.err) {
+    reply(s.err, NULL, 0);
+    return;
+  }
+  unsigned char out[36];
+  memcpy(out, &s.a, 8);
+  memcpy(out + 8, &s.b, 8);
+  memcpy(out + 16, &s.count, 8);
+  memcpy(out + 24, &s.newest_sec, 8);
+  memcpy(out + 32, &s.newest_nsec, 4);
+  reply(0, out, sizeof out);
+}
+
 int main(void) {
   unsigned char *fields[MAX_FIELDS];
   uint32_t lens[MAX_FIELDS];
@@ -320,6 +421,10 @@ int main(void) {
         reply(err, NULL, 0);
         break;
       }
+      case 'W':
+        if (nf != 1) die("fingerprint takes 1 field");
+        tree_fingerprint(path);
+        break;
       case 'D':
         if (nf != 2) die("listdir takes 2 fields");
         list_dir(path, field_i64(fields[1], lens[1]));

@@ -4,7 +4,7 @@
 // file's new content, and a reused layer only when it is really the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, rmSync, symlinkSync, utimesSync, readdirSync, lstatSync } from 'node:fs';
+import { appendFileSync, chmodSync, rmSync, symlinkSync, utimesSync, readdirSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
@@ -96,6 +96,43 @@ test('a COPY re-run because a step below it changed reuses its layer only when n
     assert.notEqual(c.at(-1), a.at(-1));
     const out = kiln(root, ['run', '--rm', 'kiln-test/reuse:1', 'sh', '-c', 'stat -c %a /app; cat /app/src/d2/f6.txt | wc -l']);
     assert.equal(out.stdout, '700\n7\n');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a big unchanged context is not walked again, and any change to it is still seen', async () => {
+  const files: Record<string, string> = { Dockerfile: `FROM ${suite.base}\nCOPY ctx/ /ctx/\nRUN cat /ctx/d3/f3.txt > /seen\n` };
+  for (let i = 0; i < 600; i++) files[`ctx/d${i % 10}/f${i}.txt`] = `file ${i}\n`;
+  const ctx = writeContext(files);
+  const root = tempRoot();
+  // A context entry changed in the last two seconds is not trusted: let the writes age.
+  const settle = () => new Promise((r) => setTimeout(r, 2100));
+  try {
+    await settle();
+    const build = () => {
+      const r = kilnBuild(root, {}, ['-t', 'kiln-test/bigctx:1'], { context: ctx });
+      assert.equal(r.status, 0, r.stderr);
+      return r;
+    };
+    build();
+    const warm = build();
+    assert.match(warm.stderr, /COPY ctx\/ \/ctx\/\n#\d+ CACHED/);
+    // Same size, mtime put back: only the ctime tells.
+    const f = join(ctx, 'ctx/d3/f3.txt');
+    const before = lstatSync(f);
+    writeFileSync(f, 'FILE 3\n');
+    utimesSync(f, before.atime, before.mtime);
+    await settle();
+    const changed = build();
+    assert.match(changed.stderr, /COPY ctx\/ \/ctx\/\n#\d+ DONE/);
+    assert.equal(kiln(root, ['run', '--rm', 'kiln-test/bigctx:1', 'cat', '/seen']).stdout, 'FILE 3\n');
+    // A mode change alone.
+    chmodSync(join(ctx, 'ctx/d5/f5.txt'), 0o600);
+    await settle();
+    assert.match(build().stderr, /COPY ctx\/ \/ctx\/\n#\d+ DONE/);
+    assert.equal(kiln(root, ['run', '--rm', 'kiln-test/bigctx:1', 'stat', '-c', '%a', '/ctx/d5/f5.txt']).stdout, '600\n');
+    assert.match(build().stderr, /COPY ctx\/ \/ctx\/\n#\d+ CACHED/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

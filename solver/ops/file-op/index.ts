@@ -21,6 +21,60 @@ import { Donors } from './donors.js';
 import { sameLayerTree } from './same-tree.js';
 import { rememberLayerSize } from '../../../cache/gc.js';
 
+/**
+ * COPY selection digests of a build context, remembered with a fingerprint of the whole context's
+ * names and lstat (taken before the walk, by the fsops helper in one request): while the fingerprint is
+ * unchanged, so is every file's stat, so the stat index would give the same hashes — the walk is
+ * skipped. A context with an entry changed in the last two seconds is not trusted (the stat index's
+ * racy rule), and small contexts skip the fingerprint (walking them costs less than starting the helper).
+ */
+interface SelectionRecord {
+  fingerprint: string;
+  entries: number;
+  digest: string;
+  files: Record<string, string>;
+}
+const contextPrints = new WeakMap<object, Map<string, Promise<{ fingerprint: string; entries: number } | undefined>>>();
+const SMALL_CONTEXT = 500;
+
+async function contextPrint(ctx: OpContext, dir: string): Promise<{ fingerprint: string; entries: number } | undefined> {
+  let byDir = contextPrints.get(ctx.env);
+  if (!byDir) contextPrints.set(ctx.env, (byDir = new Map()));
+  let p = byDir.get(dir);
+  if (!p) {
+    p = (async () => {
+      const fsops = FsOps.start();
+      try {
+        const now = Date.now();
+        const r = await fsops.treeFingerprint(dir);
+        return r.newestMs > now - 2000 ? undefined : { fingerprint: r.fingerprint, entries: r.entries };
+      } catch {
+        return undefined;
+      } finally {
+        await fsops.close();
+      }
+    })();
+    byDir.set(dir, p);
+  }
+  return p;
+}
+
+async function selectionMemo(
+  ctx: OpContext,
+  dir: string,
+  excludes: string[],
+  sels: unknown[],
+): Promise<{ hit?: SelectionRecord; store: (r: { digest: string; files: Record<string, string> }) => Promise<void> } | undefined> {
+  const db = ctx.env.state.db;
+  const key = `selcache/${createHash('sha256').update(canonicalJSON({ dir, excludes, sels })).digest('hex')}`;
+  const known = (await db.get(key).catch(() => undefined)) as SelectionRecord | undefined;
+  if (known && known.entries < SMALL_CONTEXT) return undefined;
+  const print = await contextPrint(ctx, dir);
+  if (!print) return undefined;
+  if (known && known.fingerprint === print.fingerprint && print.entries >= SMALL_CONTEXT) return { hit: known, store: async () => {} };
+  return { store: (r) => db.put(key, { ...r, fingerprint: print.fingerprint, entries: print.entries } satisfies SelectionRecord) };
+}
+
 /** Content hashes of context files computed while keying a vertex, reused when it runs. */
 const keyedHashes = new WeakMap<OpContext, Map<string, string>>();
 
@@ -61,6 +115,13 @@ export const fileOp: OpImpl<FileOp> = {
       if (uses.length === 0) continue;
       deps[i] = {
         contentDigest: async (ref) => {
+          // An unchanged build context: the digest of the last build, without walking it again.
+          const sels = uses.map((a) => ({ path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
+          const memo = ref.kind === 'dir' && ctx.env.fileHasher ? await selectionMemo(ctx, ref.path, ref.excludes, sels) : undefined;
+          if (memo?.hit) {
+            ctx.notes[`files:${i}`] = memo.hit.files;
+            return memo.hit.digest;
+          }
           // A build context is read with plain fs calls: no helper process to start.
           const fsops = ref.kind === 'dir' ? undefined : FsOps.start();
           try {
@@ -75,11 +136,11 @@ export const fileOp: OpImpl<FileOp> = {
               hashes.set(real, h);
               return h;
             });
-            for (const a of uses) {
-              parts.push(await selectionDigest(view, { path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }, remembering, files));
-            }
+            for (const sel of sels) parts.push(await selectionDigest(view, sel, remembering, files));
             ctx.notes[`files:${i}`] = files;
-            return `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
+            const digest = `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
+            await memo?.store({ digest, files });
+            return digest;
           } finally {
             await fsops?.close();
           }
