@@ -30,6 +30,7 @@ import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits } from './limits.js';
 import { addInlineCache, exportCaches, importCaches } from './remote-cache.js';
 import { attachAttestations } from '../attest/attach.js';
+import { checkNoWasmRun } from './wasm.js';
 import { mergeDefinitions, type BuildRequest } from './build.js';
 import { UserError, isUserFacing } from '../util/errors.js';
 
@@ -135,6 +136,7 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
     progress?.({ type: 'status', message: `bake: ${breq.targets.length} targets (${breq.targets.map((t) => t.name).join(', ')}), one graph of ${def.vertices.length} steps (${perTarget} without sharing)`, time: Date.now() });
     const allow = [...new Set(breq.targets.flatMap((t) => t.request.allow ?? []))];
     checkEntitlements(def, allow, first.network);
+    checkNoWasmRun(def);
 
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);

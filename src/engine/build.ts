@@ -35,6 +35,7 @@ import { remoteLayers } from '../../solver/refs.js';
 import { BuildRecorder } from './history/recorder.js';
 import { HistoryStore } from './history/store.js';
 import { attachAttestations, type AttestOptions } from '../attest/attach.js';
+import { checkNoWasmRun } from './wasm.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -183,6 +184,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     }
 
     checkEntitlements(def, grantEntitlements(req.allow ?? []), req.network);
+    checkNoWasmRun(def);
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);

@@ -141,7 +141,9 @@ export function writeImageManifests(req: ExportRequest, content: ContentStore): 
   // An image with attestations is always an index (as in BuildKit): the attestation manifests follow the images.
   const attested = req.images.flatMap((img, i) => (img.attestations?.length ? [writeAttestations(img, manifests[i]!, req, content)] : []));
   const extra = attested.length ? { attestationManifests: attested.map((a) => a.manifest), attestationBlobs: attested.flatMap((a) => a.blobs) } : {};
-  if (req.images.length === 1 && !attested.length) {
+  // A wasi/wasm image is always an index too: runtimes (containerd's wasm shims) pick it by the index platform.
+  const wasm = req.images.some((img) => img.platform.architecture === 'wasm');
+  if (req.images.length === 1 && !attested.length && !wasm) {
     if (Object.keys(indexAnnotations).length > 0) throw new ExportError('index annotations need a multi-platform image (there is no index for one platform)');
     const { platform: _platform, ...root } = manifests[0]!;
     return { root, manifests, configs, ociMediaTypes: oci };

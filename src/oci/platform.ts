@@ -10,7 +10,7 @@ export class NoMatchingPlatformError extends UserError {}
 const SPECIFIER_RE = /^[A-Za-z0-9_-]+$/;
 const KNOWN_OS = new Set([
   'aix', 'android', 'darwin', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'nacl', 'netbsd',
-  'openbsd', 'plan9', 'solaris', 'wasip1', 'windows', 'zos',
+  'openbsd', 'plan9', 'solaris', 'wasi', 'wasip1', 'windows', 'zos',
 ]);
 const KNOWN_ARCH = new Set([
   '386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'ppc64', 'ppc64le', 'loong64', 'mips', 'mipsle',
@@ -77,6 +77,11 @@ export function parsePlatform(specifier: string): Platform {
     if (!SPECIFIER_RE.test(part)) {
       throw new InvalidPlatformError(`invalid platform ${JSON.stringify(specifier)}: ${JSON.stringify(part)} is not a valid component (expected os/arch[/variant], e.g. linux/arm64/v8)`);
     }
+  }
+  // WebAssembly: `wasi` (or `wasm`) alone means wasi/wasm; wasm has no variants.
+  if (parts.length === 1 && ['wasi', 'wasm'].includes(parts[0]!.toLowerCase())) return { os: 'wasi', architecture: 'wasm' };
+  if (parts.length === 3 && parts[1]!.toLowerCase() === 'wasm') {
+    throw new InvalidPlatformError(`invalid platform ${JSON.stringify(specifier)}: wasm has no variants (use ${parts[0]}/wasm)`);
   }
   switch (parts.length) {
     case 1: {
