@@ -64,9 +64,12 @@ test('dashboard: token login, a running build appears and finishes, its timeline
     await page.waitForFunction(() => (document.getElementById('logs')?.textContent ?? '').includes('tick-2'), undefined, { timeout: 20_000 });
     const done = await running.done;
     assert.equal(done.status, 0, done.stderr);
-    await page.waitForFunction(() => document.getElementById('logs')?.dataset.done === 'true', undefined, { timeout: 20_000 });
-    await page.reload();
-    assert.equal((await page.textContent('#status'))?.trim(), 'completed');
+    // When the build ends the page reloads itself to show the final state, then streams the whole log again.
+    await page.waitForFunction(
+      () => document.getElementById('status')?.textContent?.trim() === 'completed' && document.getElementById('logs')?.dataset.done === 'true',
+      undefined,
+      { timeout: 20_000 },
+    );
     const logs = (await page.textContent('#logs')) ?? '';
     for (let i = 1; i <= 6; i++) assert.ok(logs.includes(`tick-${i}`), logs);
     const bars = await page.$$eval('#timeline g.vertex', (gs) => gs.map((g) => [g.getAttribute('data-name'), g.getAttribute('data-state')]));
