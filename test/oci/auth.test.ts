@@ -121,6 +121,31 @@ test('Bearer token flow: parallel first requests share one token request', async
   }
 });
 
+test('Bearer token flow for a push: writes ask for a pull,push token; blobs (monolithic and chunked) and the manifest land', async () => {
+  const front = await startBearerProxy(open.url, { ...creds, handler: (_req, _res, forward) => forward({ keepHost: true }) });
+  try {
+    const { client } = clientWithConfig('bearer-push', { [front.host]: { auth: b64(`${creds.user}:${creds.password}`) } });
+    const ref = parseReference(`${front.host}/team/pushed:v1`);
+    const small = Buffer.from('a small blob pushed with a bearer token\n');
+    const large = Buffer.alloc(17 * 1024 * 1024, 'k');
+    const desc = (b: Buffer) => ({ mediaType: 'application/octet-stream', digest: 'sha256:' + createHash('sha256').update(b).digest('hex'), size: b.length });
+    assert.equal((await client.uploadBlob(ref, desc(small), { bytes: small })).how, 'uploaded');
+    assert.equal((await client.uploadBlob(ref, desc(large), { bytes: large })).how, 'uploaded');
+    const config = Buffer.from('{}');
+    await client.uploadBlob(ref, { ...desc(config), mediaType: 'application/vnd.oci.empty.v1+json' }, { bytes: config });
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { ...desc(config), mediaType: 'application/vnd.oci.empty.v1+json' }, layers: [desc(small), desc(large)] }));
+    await client.putManifest(ref, 'v1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const scopes = front.tokenRequests.map((u) => u.searchParams.getAll('scope').join(' '));
+    assert.ok(scopes.includes('repository:team/pushed:pull,push'), scopes.join(' | '));
+    // Every write went through the front with a push token (the front refuses others), and it is all there.
+    assert.ok(front.seen.some((r) => r.method === 'PATCH'), 'the large blob went in chunks');
+    const back = await (await fetch(`${open.url}/v2/team/pushed/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).text();
+    assert.equal(back, manifest.toString());
+  } finally {
+    await front.stop();
+  }
+});
+
 test('Bearer token flow: missing or wrong credentials are refused by the token server', async () => {
   const front = await startBearerProxy(open.url, creds);
   try {

@@ -97,7 +97,9 @@ export interface BearerOptions {
  */
 export async function startBearerProxy(target: string, opts: BearerOptions): Promise<TestServer & { tokenRequests: URL[] }> {
   const tokenRequests: URL[] = [];
-  const token = 'kiln-test-token-' + Math.random().toString(36).slice(2);
+  // One token per scope asked for; writes (anything but GET/HEAD) need a token whose scope grants push.
+  const issued = new Map<string, string>();
+  const salt = Math.random().toString(36).slice(2);
   let self: TestServer;
   self = await startProxy(target, (req, res, forward) => {
     const url = new URL(req.url ?? '/', self.url);
@@ -109,16 +111,22 @@ export async function startBearerProxy(target: string, opts: BearerOptions): Pro
         res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }] }));
         return;
       }
+      const scope = url.searchParams.getAll('scope').join(' ');
+      const token = `kiln-test-token-${salt}-${issued.size}`;
+      issued.set(token, scope);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ token, expires_in: 300, issued_at: new Date().toISOString() }));
       return;
     }
-    if (req.headers.authorization !== `Bearer ${token}`) {
+    const write = req.method !== 'GET' && req.method !== 'HEAD';
+    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const scope = given === undefined ? undefined : issued.get(given);
+    if (scope === undefined || (write && !/:[a-z,]*push/.test(scope))) {
       const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1];
-      const scope = repo ? `,scope="repository:${repo}:pull"` : '';
+      const wanted = repo ? `,scope="repository:${repo}:${write ? 'pull,push' : 'pull'}"` : '';
       res.writeHead(401, {
         'content-type': 'application/json',
-        'www-authenticate': `Bearer realm="${self.url}/token",service="test"${scope}`,
+        'www-authenticate': `Bearer realm="${self.url}/token",service="test"${wanted}`,
       });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
       return;
