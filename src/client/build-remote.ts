@@ -75,7 +75,7 @@ export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest):
   if (Object.keys(req.buildContexts ?? {}).length) throw new UserError('--build-context is not supported with a remote builder yet');
   // Options the protocol does not carry yet: refuse them rather than build without them.
   const extra = req as unknown as Record<string, unknown>;
-  for (const [field, flag] of [['cacheFrom', '--cache-from'], ['cacheTo', '--cache-to'], ['ssh', '--ssh'], ['allow', '--allow'], ['extraHosts', '--add-host'], ['limits', '--memory/--cpu limits']] as const) {
+  for (const [field, flag] of [['cacheFrom', '--cache-from'], ['cacheTo', '--cache-to'], ['ssh', '--ssh'], ['allow', '--allow'], ['extraHosts', '--add-host'], ['limits', '--memory/--cpu limits'], ['attest', '--sbom/--provenance']] as const) {
     if (present(extra[field])) throw new UserError(`${flag} is not supported with a remote builder yet`);
   }
   const conns = builder.nodes.map((n) => connect(n));

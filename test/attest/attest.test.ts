@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
@@ -183,4 +184,40 @@ test('bad --provenance and --format values are one-line errors', () => {
   const f = kiln(suite.root, ['imagetools', 'inspect', suite.base, '--format', '{{json .Nope}}']);
   assert.equal(f.status, 1);
   assert.match(errorLine(f), /unknown field \.Nope/);
+});
+
+test('two platforms with --sbom: one attestation manifest per image; OCI archive and local store keep them; the SBOM view is per platform', () => {
+  const name = `${suite.reg.host}/kiln/attested-multi:v1`;
+  const context = writeContext({ 'status': DPKG_STATUS, Dockerfile: `FROM ${suite.base}\nCOPY status /var/lib/dpkg/status\n` });
+  const r = kilnBuild(suite.root, {}, ['-t', name, '--push', '--sbom', '--platform', 'linux/amd64,linux/arm64'], { context });
+  assert.equal(r.status, 0, r.stderr);
+  const index = skopeoRaw(name);
+  assert.equal(index.manifests.length, 4);
+  const images = index.manifests.slice(0, 2);
+  const atts = index.manifests.slice(2);
+  assert.deepEqual(images.map((m: any) => `${m.platform.os}/${m.platform.architecture}`), ['linux/amd64', 'linux/arm64']);
+  assert.deepEqual(atts.map((m: any) => m.annotations['vnd.docker.reference.digest']), images.map((m: any) => m.digest));
+  const view = JSON.parse(kiln(suite.root, ['imagetools', 'inspect', name, '--format', '{{json .SBOM}}']).stdout);
+  assert.deepEqual(Object.keys(view).sort(), ['linux/amd64', 'linux/arm64/v8']);
+  // Each platform's SBOM has the arch of its own dpkg db (both planted the same file here) and names its image.
+  for (const p of ['linux/amd64', 'linux/arm64/v8']) {
+    assert.deepEqual(view[p].SPDX.packages.map((x: any) => x.name).sort(), ['libc6', 'tzdata']);
+    assert.ok(view[p].SPDX.name.endsWith(`(${p})`), view[p].SPDX.name);
+  }
+
+  // OCI archive: the attestation blobs are in it and skopeo reads the image for a platform.
+  const tar = join(suite.outs, 'attested.tar');
+  const oci = kilnBuild(suite.root, {}, ['--sbom', '-o', `type=oci,dest=${tar}`], { context });
+  assert.equal(oci.status, 0, oci.stderr);
+  const ociIndex = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${tar}`], { encoding: 'utf8' }));
+  assert.equal(ociIndex.manifests[1].annotations['vnd.docker.reference.type'], 'attestation-manifest');
+  const ociConfig = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci-archive:${tar}`], { encoding: 'utf8' }));
+  assert.equal(ociConfig.os, 'linux', 'skopeo picks the image, not the unknown/unknown attestation');
+  assert.equal(ociConfig.rootfs.diff_ids.length, 2);
+
+  // The local store: the image (an index with its attestation) still runs.
+  const stored = kilnBuild(suite.root, {}, ['--sbom', '-t', 'attested-local:1'], { context });
+  assert.equal(stored.status, 0, stored.stderr);
+  const run = kiln(suite.root, ['run', '--rm', 'attested-local:1', 'head', '-1', '/var/lib/dpkg/status']);
+  assert.equal(run.stdout, 'Package: libc6\n', run.stderr);
 });
