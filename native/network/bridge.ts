@@ -7,6 +7,7 @@
 // LEASE_DIR and are held with OFD locks, so a crash never leaks an address; set-up namespaces are pooled
 // for later RUNs (KILN_NETWORK_POOL_IDLE seconds, default 300; 0 turns the pool off); see native/src/net.c.
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +67,8 @@ export function bridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig
     subnet: `${intToIp(base)}/${prefixLen}`,
     poolSize: Math.min(2 ** (32 - prefixLen - 1) - 2, 1 << 20),
     leaseFile: `${LEASE_DIR}/${name}.leases`,
-    vethPrefix: 'kilnv',
+    // Leases are per bridge, so each bridge needs host link names of its own.
+    vethPrefix: name === 'kiln0' ? 'kilnv' : `kv${createHash('sha256').update(name).digest('hex').slice(0, 5)}`,
     poolIdleSeconds: env.KILN_NETWORK_POOL_IDLE !== undefined && env.KILN_NETWORK_POOL_IDLE !== '' ? Math.max(0, Number(env.KILN_NETWORK_POOL_IDLE) || 0) : 300,
   };
 }

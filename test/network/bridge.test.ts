@@ -14,6 +14,11 @@ import { kilnBuildAsync, writeContext, errorLine } from '../helpers/build.js';
 import { startTestHost, isLeasedAddress, vethFor, type TestHost } from './test-host.js';
 import { resetNetworkPool } from '../../native/network/bridge.js';
 
+// A bridge of this test's own (same code as kiln0, its own leases and pool), so that builds of other
+// test files running at the same time cannot hold the leases and namespaces these tests count.
+process.env.KILN_BRIDGE = 'kilntest0';
+process.env.KILN_NETWORK_SUBNET = '10.202.0.0/16';
+
 const suite = buildSuite();
 let host: TestHost;
 
@@ -22,6 +27,15 @@ before(async () => {
 });
 after(async () => {
   await host?.stop();
+  if (host) {
+    resetNetworkPool(host.bridge);
+    execFileSync('ip', ['link', 'del', host.bridge.name]);
+    // The bridge's iptables rules, as ensureBridge added them.
+    for (const line of execFileSync('iptables-save', { encoding: 'utf8' }).split('\n')) {
+      const m = /^-A (\S+) (.*kiln-bridge:kilntest0.*)$/.exec(line.replace(/"/g, ''));
+      if (m) execFileSync('sh', ['-c', `iptables -t ${m[1] === 'POSTROUTING' ? 'nat' : 'filter'} -D ${m[1]} ${m[2]}`]);
+    }
+  }
 });
 
 const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
@@ -92,6 +106,10 @@ test('host network needs the network.host entitlement', async () => {
   assert.equal(allowed.status, 0, allowed.stderr);
   // The host's interfaces, kiln's bridge among them.
   assert.match(readFileSync(join(dest, 'ifaces'), 'utf8'), new RegExp(`^${host.bridge.name}$`, 'm'));
+  // kiln build --network host asks for it on the command line, which grants it (as buildx does).
+  const wholeHost = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN ls /sys/class/net > /ifaces # whole build\n` }, ['--network', 'host', '-o', `type=local,dest=${dest}-all`]);
+  assert.equal(wholeHost.status, 0, wholeHost.stderr);
+  assert.match(readFileSync(join(`${dest}-all`, 'ifaces'), 'utf8'), new RegExp(`^${host.bridge.name}$`, 'm'));
   const bad = await kilnBuildAsync(suite.root, { Dockerfile: `FROM ${suite.base}\n` }, ['--allow', 'network.everything']);
   assert.notEqual(bad.status, 0);
   assert.match(errorLine(bad), /invalid value "network.everything" for flag --allow/);
@@ -169,3 +187,22 @@ function parentOf(pid: number): number {
     return -1;
   }
 }
+
+test('a privileged RUN\'s changes to its network never reach a later RUN (it does not use the pool)', async () => {
+  const dest = join(suite.outs, 'privileged-net');
+  const r = await kilnBuildAsync(
+    suite.root,
+    {
+      Dockerfile: [
+        `FROM ${suite.base}`,
+        'RUN --security=insecure ip addr add 10.202.250.250/32 dev eth0 && ip -4 -o addr show eth0 > /privileged',
+        'RUN ip -4 -o addr show eth0 > /after && ip route > /after-routes',
+      ].join('\n') + '\n',
+    },
+    ['--allow', 'security.insecure', '-o', `type=local,dest=${dest}`],
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(readFileSync(join(dest, 'privileged'), 'utf8'), /10\.202\.250\.250/);
+  assert.doesNotMatch(readFileSync(join(dest, 'after'), 'utf8'), /10\.202\.250\.250/);
+  assert.match(readFileSync(join(dest, 'after-routes'), 'utf8'), /^default via /m);
+});
