@@ -6,7 +6,10 @@ import { FsView } from '../../solver/ops/file-op/view.js';
 import { FsOps } from '../../cache/layers/fsops.js';
 import type { ExportImage } from '../export/types.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import { lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { join } from 'node:path';
 import { sbomPredicate, type RootfsReader } from './sbom/index.js';
+import type { EntryKind } from './sbom/types.js';
 import { contextDigest, provenancePredicate } from './provenance.js';
 import { SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE, type Attestation } from './statement.js';
 
@@ -34,17 +37,91 @@ export interface AttestInputs {
   names?: string[];
 }
 
-/** A RootfsReader over a layer stack (bottom first), through kiln's overlay view of the layer dirs. */
+/**
+ * A RootfsReader over a layer stack (bottom first) without mounting it. Directory listings merge the
+ * layers by overlay's rules (topmost entry wins, 0/0 char-device whiteouts hide lower entries, an opaque
+ * directory hides the lower layers' content of it); each directory remembers the layers it is visible in,
+ * so a walk of the whole tree reads each layer directory once. Single files go through kiln's FsView.
+ */
 export function layersReader(layerDirsBottomFirst: string[], fsops: FsOps): RootfsReader {
-  const view = FsView.ofLayers([...layerDirsBottomFirst].reverse(), fsops);
-  const resolved = async (p: string) => view.resolve(p, true).catch(() => p);
+  const topFirst = [...layerDirsBottomFirst].reverse();
+  const view = FsView.ofLayers(topFirst, fsops);
+  const clean = (p: string) => p.split('/').filter((s) => s && s !== '.').join('/');
+  const resolved = async (p: string) => clean(await view.resolve(p, true).catch(() => p));
+  const visible = new Map<string, Promise<string[]>>([['', Promise.resolve(topFirst)]]);
+  const isWhiteout = (real: string) => {
+    try {
+      const st = lstatSync(real);
+      return st.isCharacterDevice() && st.rdev === 0;
+    } catch {
+      return false;
+    }
+  };
+  const opaque = (real: string) => fsops.llistxattrs(real).then((x) => x.get('trusted.overlay.opaque')?.toString() === 'y', () => false);
+  /** The layers (top first) in which directory `rel` exists and is not hidden by an upper layer. */
+  const layersOf = (rel: string): Promise<string[]> => {
+    let p = visible.get(rel);
+    if (!p) {
+      p = (async () => {
+        const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+        const out: string[] = [];
+        const candidates = await layersOf(parent);
+        for (const [i, layer] of candidates.entries()) {
+          let st;
+          try {
+            st = lstatSync(join(layer, rel));
+          } catch {
+            continue; // absent here: look lower
+          }
+          if (!st.isDirectory()) break; // a whiteout or a file hides the path below
+          out.push(layer);
+          // Opaque only matters when a lower layer could hold the directory too.
+          if (i < candidates.length - 1 && (await opaque(join(layer, rel)))) break;
+        }
+        return out;
+      })();
+      visible.set(rel, p);
+    }
+    return p;
+  };
+  const kindOf = (d: Dirent): EntryKind => (d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other');
   return {
-    readFile: (p) => view.readFile(p).catch(() => undefined),
+    async readFile(p) {
+      // Fast path: the topmost layer holding the name in its (already listed) parent directory.
+      const rel = clean(p);
+      const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+      for (const layer of await layersOf(parent)) {
+        const real = join(layer, rel);
+        let st;
+        try {
+          st = lstatSync(real);
+        } catch {
+          continue;
+        }
+        if (st.isFile()) return readFileSync(real);
+        break; // a symlink, whiteout or directory: let the full view decide
+      }
+      return view.readFile(p).catch(() => undefined);
+    },
     async readdir(p) {
-      const r = await resolved(p);
-      const e = await view.lookup(r);
-      if (r !== '' && (!e || !e.stat.isDirectory())) return [];
-      return view.readdir(r);
+      const rel = await resolved(p);
+      const seen = new Map<string, EntryKind>();
+      const hidden = new Set<string>();
+      for (const layer of await layersOf(rel)) {
+        const dir = join(layer, rel);
+        let entries: Dirent[];
+        try {
+          entries = readdirSync(dir, { withFileTypes: true });
+        } catch {
+          continue;
+        }
+        for (const d of entries) {
+          if (seen.has(d.name) || hidden.has(d.name)) continue;
+          if (d.isCharacterDevice() && isWhiteout(join(dir, d.name))) hidden.add(d.name);
+          else seen.set(d.name, kindOf(d));
+        }
+      }
+      return [...seen].map(([name, kind]) => ({ name, kind })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
     async kind(p) {
       const e = await view.lookup(p);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
@@ -220,4 +221,32 @@ test('two platforms with --sbom: one attestation manifest per image; OCI archive
   assert.equal(stored.status, 0, stored.stderr);
   const run = kiln(suite.root, ['run', '--rm', 'attested-local:1', 'head', '-1', '/var/lib/dpkg/status']);
   assert.equal(run.stdout, 'Package: libc6\n', run.stderr);
+});
+
+test('--sbom reads the final filesystem: packages removed by a later step are not listed', () => {
+  const tar = join(suite.outs, 'removed.tar');
+  const context = writeContext({
+    'app/node_modules/keep/package.json': JSON.stringify({ name: 'keep', version: '1.0.0' }),
+    'app/node_modules/gone/package.json': JSON.stringify({ name: 'gone', version: '2.0.0' }),
+    'site/old-1.0.dist-info/METADATA': 'Name: old\nVersion: 1.0\n\n',
+    Dockerfile: [
+      `FROM ${suite.base}`,
+      'COPY app/ /app/',
+      'COPY site/ /usr/lib/python3/dist-packages/',
+      // a whiteout for one package; an opaque directory (removed and made again) for the other tree
+      'RUN rm -rf /app/node_modules/gone && rm -rf /usr/lib/python3/dist-packages && mkdir -p /usr/lib/python3/dist-packages/new-2.0.dist-info && printf "Name: new\\nVersion: 2.0\\n\\n" > /usr/lib/python3/dist-packages/new-2.0.dist-info/METADATA',
+      '',
+    ].join('\n'),
+  });
+  const r = kilnBuild(suite.root, {}, ['--sbom', '-o', `type=oci,dest=${tar}`], { context });
+  assert.equal(r.status, 0, r.stderr);
+  const dir = join(suite.outs, 'removed');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['-xf', tar, '-C', dir]);
+  const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${tar}`], { encoding: 'utf8' }));
+  const attManifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', index.manifests[1].digest.slice(7)), 'utf8'));
+  const statement = JSON.parse(readFileSync(join(dir, 'blobs/sha256', attManifest.layers[0].digest.slice(7)), 'utf8'));
+  assert.equal(statement._type, 'https://in-toto.io/Statement/v0.1');
+  assert.equal(statement.subject[0].digest.sha256, index.manifests[0].digest.slice(7));
+  assert.deepEqual(statement.predicate.packages.map((p: any) => `${p.name}@${p.versionInfo}`).sort(), ['keep@1.0.0', 'new@2.0']);
 });

@@ -85,15 +85,17 @@ async function scanPythonDir(fs: RootfsReader, dir: string): Promise<FoundPackag
 /** Installed packages under a node_modules dir (scoped ones included, nested node_modules followed). */
 async function scanNodeModules(fs: RootfsReader, dir: string, out: FoundPackage[], depth: number): Promise<void> {
   if (depth > MAX_DEPTH) return;
-  for (const n of await fs.readdir(dir)) {
-    if (n.startsWith('.')) continue;
-    const dirs = n.startsWith('@') ? (await fs.readdir(`${dir}/${n}`)).map((s) => `${n}/${s}`) : [n];
+  for (const e of await fs.readdir(dir)) {
+    if (e.name.startsWith('.') || e.kind !== 'dir') continue;
+    const dirs = e.name.startsWith('@') ? (await fs.readdir(`${dir}/${e.name}`)).filter((x) => x.kind === 'dir').map((x) => `${e.name}/${x.name}`) : [e.name];
     for (const d of dirs) {
       const pkgDir = `${dir}/${d}`;
-      if ((await fs.kind(pkgDir)) !== 'dir') continue;
-      const pj = parseJSON(await fs.readFile(`${pkgDir}/package.json`));
-      if (pj && typeof pj.name === 'string' && typeof pj.version === 'string') out.push(npmPackage(pj.name, pj.version, `${pkgDir}/package.json`, licenseOf(pj.license)));
-      if ((await fs.kind(`${pkgDir}/node_modules`)) === 'dir') await scanNodeModules(fs, `${pkgDir}/node_modules`, out, depth + 1);
+      const entries = await fs.readdir(pkgDir);
+      if (entries.some((x) => x.name === 'package.json' && x.kind === 'file')) {
+        const pj = parseJSON(await fs.readFile(`${pkgDir}/package.json`));
+        if (pj && typeof pj.name === 'string' && typeof pj.version === 'string') out.push(npmPackage(pj.name, pj.version, `${pkgDir}/package.json`, licenseOf(pj.license)));
+      }
+      if (entries.some((x) => x.name === 'node_modules' && x.kind === 'dir')) await scanNodeModules(fs, `${pkgDir}/node_modules`, out, depth + 1);
     }
   }
 }
@@ -102,14 +104,13 @@ export async function scanLanguagePackages(fs: RootfsReader): Promise<FoundPacka
   const out: FoundPackage[] = [];
   const walk = async (dir: string, depth: number): Promise<void> => {
     if (depth > MAX_DEPTH || SKIP_DIRS.has(dir)) return;
-    for (const name of await fs.readdir(dir)) {
+    for (const { name, kind } of await fs.readdir(dir)) {
       const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
-      if (name === 'package-lock.json') {
+      if (name === 'package-lock.json' && kind === 'file') {
         const doc = parseJSON(await fs.readFile(path));
         if (doc) out.push(...parsePackageLock(doc, path));
         continue;
       }
-      const kind = await fs.kind(path);
       if (kind !== 'dir') {
         if (kind === 'file' && name.endsWith('.egg-info')) {
           const p = await scanPythonDir(fs, path);

@@ -33,7 +33,7 @@ const purlPart = (s: string) => encodeURIComponent(s);
 export async function scanDpkg(fs: RootfsReader): Promise<FoundPackage[]> {
   const files: string[] = [];
   if ((await fs.kind('/var/lib/dpkg/status')) === 'file') files.push('/var/lib/dpkg/status');
-  for (const n of await fs.readdir('/var/lib/dpkg/status.d')) if (!n.endsWith('.md5sums')) files.push(`/var/lib/dpkg/status.d/${n}`);
+  for (const e of await fs.readdir('/var/lib/dpkg/status.d')) if (e.kind === 'file' && !e.name.endsWith('.md5sums')) files.push(`/var/lib/dpkg/status.d/${e.name}`);
   if (!files.length) return [];
   const distro = await osReleaseId(fs, 'debian');
   const out: FoundPackage[] = [];

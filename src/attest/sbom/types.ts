@@ -4,11 +4,13 @@
 export interface RootfsReader {
   /** A regular file's bytes, or undefined when absent or not a file. */
   readFile(path: string): Promise<Buffer | undefined>;
-  /** Names in a directory (sorted); [] when absent or not a directory. */
-  readdir(path: string): Promise<string[]>;
+  /** Entries of a directory with their kinds (symlinks not followed), sorted by name; [] when absent or not a directory. */
+  readdir(path: string): Promise<{ name: string; kind: EntryKind }[]>;
   /** 'dir', 'file', 'symlink', 'other', or undefined when absent (symlinks not followed). */
-  kind(path: string): Promise<'dir' | 'file' | 'symlink' | 'other' | undefined>;
+  kind(path: string): Promise<EntryKind | undefined>;
 }
+
+export type EntryKind = 'dir' | 'file' | 'symlink' | 'other';
 
 export type PackageType = 'deb' | 'apk' | 'npm' | 'pypi';
 
