@@ -4,7 +4,8 @@
 // reads it as it would read a local context. Files are copied out of the store, not hard-linked: a
 // COPY preserves hard links between the files it reads, so shared inodes would change the built layers.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, chmodSync, chownSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmod, chown, copyFile, lchown, link, lutimes, mkdir, readdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join, dirname, posix } from 'node:path';
 import type { ContextEntry } from './protocol.js';
 import { UserError } from '../util/errors.js';
@@ -38,43 +39,133 @@ export class ContextStore {
     return n;
   }
 
-  /** Writes the manifest's tree under `dest` (which must not exist). Every file's content must be in the store. */
-  materialise(entries: ContextEntry[], dest: string): void {
-    mkdirSync(dest, { recursive: true });
-    const dirs: { path: string; e: ContextEntry }[] = [];
+  /**
+   * Writes the manifest's tree under `dest` (which must not exist). Every file's content must be in the
+   * store. Asynchronous with a bounded number of files in flight: other builds' streams keep flowing.
+   *
+   * Files are hard links to a *variant*: a copy of the content with the entry's mode, owner and mtime,
+   * kept per context path (variants/), made once and linked by every later build that has the same file
+   * at the same path. The path is part of the variant's key so that two paths never share an inode: a
+   * COPY preserves hard links between the files it reads, and must see the context's own links only.
+   * `copy: true` writes private copies instead (a build that may write into its context: rw bind mounts).
+   */
+  async materialise(entries: ContextEntry[], dest: string, opts: { copy?: boolean } = {}): Promise<void> {
+    await mkdir(dest, { recursive: true });
     const seen = new Set<string>();
+    const dirs: { path: string; e: ContextEntry }[] = [];
+    const parents = new Set<string>();
+    const files: ContextEntry[] = [];
+    const links: ContextEntry[] = [];
     for (const e of entries) {
       const rel = checkPath(e.path);
       if (seen.has(rel)) throw new UserError(`context sync: path "${e.path}" appears twice in the manifest`);
       seen.add(rel);
-      const out = join(dest, rel);
-      mkdirSync(dirname(out), { recursive: true });
-      const times = mtimeOf(e.mtime_ns);
       if (e.kind === 'DIR') {
-        mkdirSync(out, { recursive: true });
-        dirs.push({ path: out, e });
-      } else if (e.kind === 'SYMLINK') {
-        symlinkSync(e.link_target, out);
-        lchownSync(out, e.uid, e.gid);
-        lutimesSync(out, times, times);
-      } else if (e.hardlink_to) {
-        linkSync(join(dest, checkPath(e.hardlink_to)), out);
+        dirs.push({ path: join(dest, rel), e });
+        parents.add(join(dest, rel));
       } else {
-        if (!DIGEST.test(e.digest)) throw new UserError(`context sync: file "${e.path}" has no valid digest`);
-        copyFileSync(this.blobPath(e.digest), out);
-        chownSync(out, e.uid, e.gid);
-        chmodSync(out, e.mode & 0o7777);
-        utimesSync(out, times, times);
+        parents.add(dirname(join(dest, rel)));
+        if (e.kind === 'FILE' && e.hardlink_to) links.push(e);
+        else files.push(e);
       }
     }
+    for (const d of [...parents].sort()) await mkdir(d, { recursive: true });
+    await pool(files, 32, async (e) => {
+      const out = join(dest, e.path);
+      const times = mtimeOf(e.mtime_ns);
+      if (e.kind === 'SYMLINK') {
+        await symlink(e.link_target, out);
+        await lchown(out, e.uid, e.gid);
+        await lutimes(out, times, times);
+        return;
+      }
+      if (!DIGEST.test(e.digest)) throw new UserError(`context sync: file "${e.path}" has no valid digest`);
+      if (!opts.copy) {
+        const v = await this.variant(e);
+        try {
+          await link(v, out);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EMLINK') throw err;
+        }
+      }
+      await this.writeCopy(e, out);
+    });
+    for (const e of links) await link(join(dest, checkPath(e.hardlink_to)), join(dest, e.path));
     // Directories last, deepest first: writing their children changed their mtimes.
     for (const { path, e } of dirs.reverse()) {
-      chownSync(path, e.uid, e.gid);
-      chmodSync(path, e.mode & 0o7777);
+      await chown(path, e.uid, e.gid);
+      await chmod(path, e.mode & 0o7777);
       const times = mtimeOf(e.mtime_ns);
-      utimesSync(path, times, times);
+      await utimes(path, times, times);
     }
   }
+
+  /** The variant of a file entry: its content with its metadata, at a path keyed by both. */
+  private async variant(e: ContextEntry): Promise<string> {
+    const key = createHash('sha256').update(`${e.path}\0${e.digest}\0${e.mode & 0o7777}\0${e.uid}\0${e.gid}\0${BigInt(e.mtime_ns || '0') / 1_000_000n}`).digest('hex');
+    const path = join(this.root, 'variants', key.slice(0, 2), key);
+    if (existsSync(path)) return path;
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = join(this.root, 'tmp', `v-${key.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    await this.writeCopy(e, tmp);
+    await rename(tmp, path);
+    return path;
+  }
+
+  private async writeCopy(e: ContextEntry, out: string): Promise<void> {
+    // Small files: one read and one write (copy_file_range costs more per file than it saves here).
+    if (Number(e.size) <= 1 << 20) await writeFile(out, await readFile(this.blobPath(e.digest)));
+    else await copyFile(this.blobPath(e.digest), out);
+    await chown(out, e.uid, e.gid);
+    await chmod(out, e.mode & 0o7777);
+    const times = mtimeOf(e.mtime_ns);
+    await utimes(out, times, times);
+  }
+
+  /** Removes variants no build links now (regenerable), and with `blobs` the synced contents too. */
+  async prune(blobs: boolean): Promise<number> {
+    let freed = 0;
+    const vdir = join(this.root, 'variants');
+    if (existsSync(vdir)) {
+      for (const sub of await readdir(vdir)) {
+        for (const f of await readdir(join(vdir, sub))) {
+          const p = join(vdir, sub, f);
+          const st = statSync(p);
+          if (st.nlink === 1) {
+            await rm(p, { force: true });
+            freed += st.size;
+          }
+        }
+      }
+    }
+    if (blobs) {
+      for (const f of await readdir(join(this.root, 'blobs'))) {
+        const p = join(this.root, 'blobs', f);
+        freed += statSync(p).size;
+        await rm(p, { force: true });
+      }
+    }
+    return freed;
+  }
+}
+
+/** Runs `fn` over `items` with at most `n` at a time; the first failure rejects (after in-flight ones settle). */
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failed !== undefined) throw failed;
 }
 
 /**

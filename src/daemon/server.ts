@@ -4,9 +4,10 @@
 // that goes away cancels its build; SIGTERM stops taking builds, lets running ones finish for a grace
 // period, then cancels the rest and closes every state cleanly.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
 import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg } from './protocol.js';
@@ -73,6 +74,7 @@ export class BuildServer {
   readonly slots: PQueue;
   private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
   private shuttingDown = false;
+  private readonly cleanups = new Set<Promise<void>>();
   readonly platforms: string[];
 
   constructor(readonly opts: ServerOptions) {
@@ -82,6 +84,7 @@ export class BuildServer {
     this.slots = new PQueue({ concurrency: opts.maxParallel });
     this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
     rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
+    rmSync(join(opts.root, 'trash'), { recursive: true, force: true });
     this.server.addService(builderService().service, {
       Solve: (call: Duplex) => void this.solve(call),
       Info: this.unary(async (tenant) => this.info(tenant)),
@@ -106,12 +109,29 @@ export class BuildServer {
       }),
       Prune: this.unary(async (tenant, req: { all: boolean; older_than_ms: string; keep_storage: string }) => {
         const t = await this.tenants.get(tenant);
-        const r = await t.exclusive(() =>
-          prune(t.state, { all: req.all, olderThanMs: Number(req.older_than_ms) || undefined, keepStorage: Number(req.keep_storage) || undefined }),
-        );
+        const r = await t.exclusive(async () => {
+          const cache = await prune(t.state, { all: req.all, olderThanMs: Number(req.older_than_ms) || undefined, keepStorage: Number(req.keep_storage) || undefined });
+          // Context variants nobody links are regenerable; with --all the synced contents go too.
+          return { ...cache, reclaimedBytes: cache.reclaimedBytes + (await t.contexts.prune(req.all)) };
+        });
         return { removed_records: r.removedRecords, reclaimed_bytes: String(r.reclaimedBytes) };
       }),
     });
+  }
+
+  private async discard(dir: string): Promise<void> {
+    if (!existsSync(dir)) return;
+    const trash = join(this.opts.root, 'trash', randomBytes(8).toString('hex'));
+    try {
+      mkdirSync(dirname(trash), { recursive: true });
+      renameSync(dir, trash);
+    } catch {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    const removal = rm(trash, { recursive: true, force: true }).catch(() => {});
+    this.cleanups.add(removal);
+    void removal.finally(() => this.cleanups.delete(removal));
   }
 
   /** Binds and starts; returns the bound address (tcp with port 0 gets its real port). */
@@ -147,6 +167,7 @@ export class BuildServer {
     this.slots.clear();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
     this.history.close();
+    await Promise.all(this.cleanups);
     await this.tenants.closeAll();
   }
 
@@ -282,8 +303,9 @@ export class BuildServer {
       if (!isUserFacing(err) && !canceled) console.error(`kiln serve: build ${id}:`, err);
       call.emit('error', { code: canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: message });
     } finally {
-      rmSync(buildDir, { recursive: true, force: true });
       this.running.delete(id);
+      // The build dir (context copy, outputs) goes away off the build's path: a big context takes a while to unlink.
+      await this.discard(buildDir);
       finish();
     }
   }
@@ -303,7 +325,11 @@ export class BuildServer {
     const hashes = new Map<string, string>();
     if (start.context) {
       contextDir = join(buildDir, 'context');
-      tenant.contexts.materialise(start.context.entries, contextDir);
+      // A RUN that bind-mounts the context read-write could write into shared variants: copy for it.
+      // (Mount options made of variables are not known before conversion: copy for those too.)
+      const rwBind = /--mount=\S*(\$|\b(rw|readwrite)\b)/.test(start.dockerfile_text);
+      await tenant.contexts.materialise(start.context.entries, contextDir, { copy: rwBind });
+      signal.throwIfAborted();
       for (const e of start.context.entries) {
         if (e.kind === 'FILE') {
           const digest = e.hardlink_to ? start.context.entries.find((x) => x.path === e.hardlink_to)?.digest : e.digest;

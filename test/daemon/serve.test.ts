@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, utimesSync, linkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
@@ -55,6 +55,12 @@ test('a build through kiln serve on a unix socket gives the digest of a local bu
     '.dockerignore': 'ignored.txt\n',
     'ignored.txt': 'never sent\n',
   });
+  // Two paths with the same content and metadata (never one inode on the builder), and a real hard link.
+  writeFileSync(join(ctx, 'same1.txt'), 'same\n');
+  writeFileSync(join(ctx, 'same2.txt'), 'same\n');
+  utimesSync(join(ctx, 'same1.txt'), 1600000000, 1600000000);
+  utimesSync(join(ctx, 'same2.txt'), 1600000000, 1600000000);
+  linkSync(join(ctx, 'a.txt'), join(ctx, 'a-link.txt'));
   const env = clientEnv();
   const localMeta = join(ctx, '..', `${ctx.split('/').pop()}-local.json`);
   const local = kilnClient(tempRoot(), ['build', '--progress', 'plain', '--metadata-file', localMeta, ctx], env);
@@ -64,23 +70,25 @@ test('a build through kiln serve on a unix socket gives the digest of a local bu
   const first = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '--metadata-file', meta1, ctx], env);
   assert.equal(first.status, 0, first.stderr);
   assert.equal(digestOf(meta1), digestOf(localMeta), 'same image digest as the local build');
-  // Dockerfile, .dockerignore, a.txt, sub/b.txt, sub/c.sh: the ignored file is not part of the context.
-  assert.deepEqual(uploads(first.stderr), { files: 5, uploaded: 5, reused: 0 });
+  // Dockerfile, .dockerignore, a.txt, sub/b.txt, sub/c.sh, same1.txt, same2.txt (a-link.txt is a link to
+  // a.txt): the ignored file is not part of the context; same1/same2 have one content.
+  assert.deepEqual(uploads(first.stderr), { files: 7, uploaded: 6, reused: 0 });
   assert.match(first.stderr, /^#\d+ \[3\/3\] RUN cat/m, 'progress is rendered as for a local build');
 
   const second = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, ctx], env);
   assert.equal(second.status, 0, second.stderr);
-  assert.deepEqual(uploads(second.stderr), { files: 5, uploaded: 0, reused: 5 });
+  assert.deepEqual(uploads(second.stderr), { files: 7, uploaded: 0, reused: 7 });
   assert.match(second.stderr, /^#\d+ CACHED$/m);
 
   writeFileSync(join(ctx, 'sub/b.txt'), 'beta changed\n');
   const meta3 = join(suite.outs, 'remote3.json');
   const third = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '--metadata-file', meta3, '-o', `type=local,dest=${join(suite.outs, 'third')}`, ctx], env);
   assert.equal(third.status, 0, third.stderr);
-  assert.deepEqual(uploads(third.stderr), { files: 5, uploaded: 1, reused: 4 });
+  assert.deepEqual(uploads(third.stderr), { files: 7, uploaded: 1, reused: 6 });
   assert.equal(readFileSync(join(suite.outs, 'third', 'joined'), 'utf8'), 'alpha\nbeta changed\n');
   assert.equal(existsSync(join(suite.outs, 'third', 'app', 'ignored.txt')), false);
   assert.equal((execFileSync('stat', ['-c', '%a', join(suite.outs, 'third', 'app', 'sub', 'c.sh')], { encoding: 'utf8' })).trim(), '755');
+  assert.equal(statSync(join(suite.outs, 'third', 'app', 'same1.txt')).mtimeMs, 1600000000000);
 });
 
 test('an OCI archive streams back from the builder; a Dockerfile error is one line naming the builder-side line', () => {
@@ -174,4 +182,23 @@ test('--push through the builder pushes from the builder to the registry', () =>
   assert.equal(r.status, 0, r.stderr);
   const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`]);
   assert.equal(`sha256:${crypto.createHash('sha256').update(raw).digest('hex')}`, digestOf(meta));
+});
+
+test('a RUN that bind-mounts the context read-write cannot change the builder\'s copy of it', () => {
+  const env = clientEnv();
+  const ctx = writeContext({
+    Dockerfile: `FROM ${suite.base}\nRUN --mount=type=bind,target=/ctx,rw echo overwritten > /ctx/data.txt && cat /ctx/data.txt\n`,
+    'read.Dockerfile': `FROM ${suite.base}\nCOPY data.txt /data.txt\n`,
+    'data.txt': 'original\n',
+  });
+  const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, ctx], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^#\d+ \d+\.\d+ overwritten$/m, 'the RUN wrote into its mount');
+  // The same context (same files, same mtimes) read by another build: the builder's copy is intact.
+  const out = join(suite.outs, 'rw');
+  const r2 = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '-f', join(ctx, 'read.Dockerfile'), '-o', `type=local,dest=${out}`, ctx], env);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.deepEqual(uploads(r2.stderr), { files: 3, uploaded: 0, reused: 3 });
+  assert.equal(readFileSync(join(out, 'data.txt'), 'utf8'), 'original\n');
+  assert.equal(readFileSync(join(ctx, 'data.txt'), 'utf8'), 'original\n');
 });
