@@ -74,7 +74,7 @@ export const builderCommand: Command = {
         if (rest.length !== 2) throw new FlagError('kiln builder cancel: requires 2 arguments: the builder (NAME or address) and a build ID');
         return cancel(rest[0]!, rest[1]!);
       case undefined:
-        throw new FlagError(`kiln builder: a subcommand is required\n${usage}`);
+        throw new FlagError("kiln builder: a subcommand is required (create, ls, use, rm, inspect, builds, logs, cancel, du, prune; see 'kiln builder --help')");
       default:
         throw new FlagError(`kiln builder: unknown subcommand "${sub}" (create, ls, use, rm, inspect, builds, logs, cancel, du, prune)`);
     }
