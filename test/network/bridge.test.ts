@@ -206,3 +206,23 @@ test('a privileged RUN\'s changes to its network never reach a later RUN (it doe
   assert.doesNotMatch(readFileSync(join(dest, 'after'), 'utf8'), /10\.202\.250\.250/);
   assert.match(readFileSync(join(dest, 'after-routes'), 'utf8'), /^default via /m);
 });
+
+test('a pooled namespace is reused by the next RUN, and replaced once idle longer than KILN_NETWORK_POOL_IDLE', async () => {
+  resetNetworkPool(host.bridge);
+  const runOnce = async (tag: string, env: NodeJS.ProcessEnv) => {
+    const dest = join(suite.outs, `idle-${tag}`);
+    const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN ip -4 -o addr show eth0 > /addr # ${tag}\n` });
+    const r = await kilnAsync(suite.root, ['build', '--progress', 'plain', '--no-cache', '-o', `type=local,dest=${dest}`, context], { env }).done;
+    assert.equal(r.status, 0, r.stderr);
+    const veth = vethFor(host.bridge, /inet (\d+\.\d+\.\d+\.\d+)\//.exec(readFileSync(join(dest, 'addr'), 'utf8'))![1]!);
+    // The host end's ifindex tells a reused veth pair from a new one.
+    return { veth, ifindex: readFileSync(`/sys/class/net/${veth}/ifindex`, 'utf8').trim() };
+  };
+  const first = await runOnce('a', {});
+  const reused = await runOnce('b', {});
+  assert.deepEqual(reused, first, 'the next RUN entered the same namespace');
+  await delay(2500);
+  const renewed = await runOnce('c', { KILN_NETWORK_POOL_IDLE: '1' });
+  assert.equal(renewed.veth, first.veth, 'the same (lowest) lease');
+  assert.notEqual(renewed.ifindex, first.ifindex, 'an idle entry was replaced by a new namespace');
+});
