@@ -1,9 +1,11 @@
 // Cross-build dedup of identical vertices: the solver dedups within one solve; this makes concurrent
-// builds of one tenant share work too. A vertex is "in flight" from the moment a build starts executing
-// it (the solver's vertex.started event, which carries its cache key) until that build records the result
-// (put) or the vertex fails or the build ends. A lookup that misses while the key is in flight waits for
-// it and looks again, so the second build gets a cache hit instead of running the step. Keys are claimed
-// only by executing vertices (their inputs are done), so a wait never waits on a waiter: no deadlock.
+// builds of one tenant share work too. A build that misses a key claims it ("in flight") until it records
+// the result (put), the vertex fails, or the build ends. Another build whose lookup of the same key misses
+// while it is in flight waits for it and looks again, getting a cache hit instead of running the step.
+//
+// No deadlock: a claimant needs only the key's inputs, which are strictly lower in the graph of cache
+// keys, so every chain of waits goes down that DAG and ends at a step that needs nothing. A waiting lookup
+// holds no solver slot (the solver queues only executing vertices).
 import type { Vertex } from '../../solver/graph/ops.js';
 import type { Ref } from '../../solver/refs.js';
 import type { ResultCache } from '../../solver/solver.js';
@@ -58,8 +60,17 @@ export class InflightResultCache implements ResultCache {
     for (;;) {
       const hit = await this.inner.get(key, vertex);
       if (hit) return hit;
+      // Build contexts are read in place, never recorded: nothing to share.
+      if (vertex.op.kind === 'source' && vertex.op.identifier.startsWith('local://')) return undefined;
       const f = this.table.flights.get(key);
-      if (!f || f.owner === this) return undefined;
+      if (!f) {
+        // Nothing awaited between the miss above and this claim: no other build can slip in between.
+        this.table.claim(key, this);
+        this.owned.add(key);
+        this.keyByDigest.set(vertex.digest, key);
+        return undefined;
+      }
+      if (f.owner === this) return undefined;
       this.table.waits++;
       await Promise.race([f.done, aborted(this.signal)]);
       this.signal?.throwIfAborted();
@@ -78,15 +89,9 @@ export class InflightResultCache implements ResultCache {
     this.release(key);
   }
 
-  /** Watches the build's progress events: a started vertex claims its key, a failed one gives it up. */
+  /** Watches the build's progress events: a failed vertex gives its key up at once. */
   observe(ev: ProgressEvent): void {
-    if (ev.type === 'vertex.started' && ev.key) {
-      this.keyByDigest.set(ev.digest, ev.key);
-      if (!this.table.flights.has(ev.key)) {
-        this.table.claim(ev.key, this);
-        this.owned.add(ev.key);
-      }
-    } else if (ev.type === 'vertex.failed') {
+    if (ev.type === 'vertex.failed') {
       const k = this.keyByDigest.get(ev.digest);
       if (k) this.release(k);
     }

@@ -117,6 +117,16 @@ test('concurrent builds of the same step run it once: the second waits for the f
   assert.match(rb.stderr, /RUN echo dedup-step-[^\n]*\n#\d+ CACHED/);
 });
 
+test('two builds started at the same moment run their common step once', async () => {
+  const env = clientEnv();
+  const files = { Dockerfile: `FROM ${suite.base}\nRUN echo together-${Date.now()}-\$((20+3)) && sleep 2\n` };
+  const runs = [0, 1].map(() => kilnClientAsync(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, writeContext(files)], env));
+  const results = await Promise.all(runs.map((r) => r.done));
+  for (const r of results) assert.equal(r.status, 0, r.stderr);
+  const ran = results.filter((r) => /^#\d+ \d+\.\d+ together-\d+-23$/m.test(r.stderr));
+  assert.equal(ran.length, 1, results.map((r) => r.stderr).join('\n----\n'));
+});
+
 test('with every build slot busy a build waits in the queue, then runs', async () => {
   const env = clientEnv();
   const slow = (n: number) => writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo busy-${n}-${Date.now()}-\$((1+1)) && sleep 3\n` });
