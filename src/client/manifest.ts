@@ -18,6 +18,8 @@ export interface ContextManifest {
   paths: Map<string, string>;
   /** Bytes of all regular files listed (what a full upload would send). */
   totalBytes: number;
+  /** The .dockerignore patterns applied (undefined: there was no ignore file). */
+  ignorePatterns?: string[];
 }
 
 function clientCacheDir(): string {
@@ -83,7 +85,7 @@ export async function contextManifest(contextDir: string, dockerfilePath: string
   };
   walk(contextDir);
   await index.save();
-  return { entries, paths, totalBytes };
+  return { entries, paths, totalBytes, ignorePatterns: ignore?.patterns };
 }
 
 export function sha256File(path: string): string {

@@ -73,6 +73,8 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     dockerfile_text: input.dockerfile.text,
     dockerfile_name: input.dockerfile.name,
     dockerfile_path: dockerfileRel,
+    has_dockerignore: !dockerfileRel && manifest?.ignorePatterns !== undefined,
+    dockerignore: !dockerfileRel ? (manifest?.ignorePatterns ?? []) : [],
     target: input.target ?? '',
     build_args: input.buildArgs ?? {},
     platforms: (input.platforms ?? []).map(formatPlatform),

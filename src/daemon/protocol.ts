@@ -61,6 +61,8 @@ export interface BuildStart {
   dockerfile_text: string;
   dockerfile_name: string;
   dockerfile_path: string;
+  has_dockerignore: boolean;
+  dockerignore: string[];
   target: string;
   build_args: Record<string, string>;
   platforms: string[];

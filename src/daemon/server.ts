@@ -4,9 +4,9 @@
 // that goes away cancels its build; SIGTERM stops taking builds, lets running ones finish for a grace
 // period, then cancels the rest and closes every state cleanly.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
@@ -373,7 +373,19 @@ export class BuildServer {
       knownFileHash: (real) => hashes.get(real),
       wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
     };
-    if (req.dockerfile.path && !start.dockerfile_path) req.dockerfile.path = undefined;
+    if (req.dockerfile.path && !start.dockerfile_path) {
+      req.dockerfile.path = undefined;
+      if (contextDir && start.has_dockerignore) {
+        // A Dockerfile from outside the context: put it beside the ignore patterns the client applied,
+        // as <name>.dockerignore, which the engine prefers to the context's .dockerignore.
+        const name = basename(start.dockerfile_name || 'Dockerfile');
+        const dir = join(buildDir, 'dockerfile');
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, name), start.dockerfile_text);
+        writeFileSync(join(dir, `${name}.dockerignore`), start.dockerignore.join('\n') + '\n');
+        req.dockerfile.path = join(dir, name);
+      }
+    }
     try {
       const result = await build(tenant.state, req);
       for (const s of streamed) {

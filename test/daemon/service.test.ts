@@ -88,3 +88,18 @@ test('kiln builder cancel stops a running build of the caller; the client says s
   assert.equal(again.status, 1);
   assert.equal(again.stderr.trim(), `kiln: kiln builder cancel: no running build ${running[1]}`);
 });
+
+test('a Dockerfile outside the context keeps its own .dockerignore on the builder', () => {
+  const env = clientEnv();
+  const ctx = writeContext({ '.dockerignore': 'data/keep.txt\n', 'data/keep.txt': 'keep\n', 'data/secret.txt': 'secret\n' });
+  const outside = mkdtempSync(join(tmpdir(), 'kiln-df-'));
+  writeFileSync(join(outside, 'app.Dockerfile'), `FROM ${suite.base}\nCOPY data /data\n`);
+  writeFileSync(join(outside, 'app.Dockerfile.dockerignore'), 'data/secret.txt\n');
+  const out = join(dir, 'outside-df');
+  const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, '-f', join(outside, 'app.Dockerfile'), '-o', `type=local,dest=${out}`, ctx], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(out, 'data', 'keep.txt'), 'utf8'), 'keep\n');
+  assert.throws(() => readFileSync(join(out, 'data', 'secret.txt')), /ENOENT/);
+  // .dockerignore and data/keep.txt: the secret never left the client.
+  assert.match(r.stderr, /^context: 2 files, /m);
+});
