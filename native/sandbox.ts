@@ -2,7 +2,7 @@
 // spec on fd 3, reads its status from fd 4, and turns that into a SandboxResult. Node itself never
 // creates namespaces (see DESIGN.md, "Native helper, not an addon").
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -118,7 +118,39 @@ function checkSpec(spec: SandboxSpec): void {
   if (spec.args.length === 0) throw new SandboxError('sandbox: no command to run (args is empty)');
 }
 
+/** True in kiln's rootless mode: this process is in a user namespace (made by native/build/kiln-userns). */
+export const rootlessSandbox: boolean = (() => {
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch {
+    return false;
+  }
+})();
+
+const warned = new Set<string>();
+function warnOnce(key: string, text: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  process.stderr.write(`kiln: warning: ${text}\n`);
+}
+
+/** Rootless mode has no cgroups and no bridge: limits are dropped and the bridge becomes the host's
+ * network (the user's own network access), each with a one-time warning naming what is not done. */
+function rootlessSpec(spec: SandboxSpec): SandboxSpec {
+  const limits = { ...spec.limits, ...spec.buildCgroup?.limits };
+  const names = Object.entries(limits).filter(([, v]) => v !== undefined && v > 0).map(([k]) => k);
+  if (names.length) {
+    const what = [...new Set(names.map((n) => (n.startsWith('cpu') ? 'cpu' : n === 'memoryBytes' ? 'memory' : n)))].join(', ');
+    warnOnce('limits', `rootless mode: resource limits are not enforced (${what}): no cgroup delegation for unprivileged users`);
+  }
+  if (spec.network === 'bridge') warnOnce('network', 'rootless mode: no bridge network (it needs root); RUN steps use the host network');
+  const { limits: _l, buildCgroup: _b, bridge: _n, ...rest } = spec;
+  return { ...rest, network: spec.network === 'bridge' ? 'host' : spec.network };
+}
+
 export async function runSandbox(spec: SandboxSpec, opts: RunSandboxOptions = {}): Promise<SandboxResult> {
+  if (rootlessSandbox) return runHelper(rootlessSpec(spec), opts);
   if (spec.network === 'bridge' && !spec.bridge) spec = { ...spec, bridge: await ensureBridge() };
   return runHelper(spec, opts);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds kiln's native helpers with plain gcc calls: native/build/kiln-sandbox (the sandbox runtime,
-// from native/src) and native/build/kiln-fsops (mknod/xattr/utimensat server, from native/fsops). A
+// from native/src), native/build/kiln-fsops (mknod/xattr/utimensat server, from native/fsops) and
+// native/build/kiln-userns (the user namespace of rootless mode, from native/rootless). A
 // binary newer than its sources is not rebuilt. Runs at `npm install` and before `npm test`.
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ const force = process.argv.includes('--force');
 const helpers = [
   { name: 'kiln-sandbox', src: join(root, 'native', 'src'), libs: ['-lseccomp'], needs: '/usr/include/seccomp.h' },
   { name: 'kiln-fsops', src: join(root, 'native', 'fsops'), libs: [], needs: '/usr/include/stdio.h' },
+  { name: 'kiln-userns', src: join(root, 'native', 'rootless'), libs: [], needs: '/usr/include/stdio.h' },
 ];
 
 const hasGcc = spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status === 0;

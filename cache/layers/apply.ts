@@ -1,5 +1,5 @@
 // Writes tar entries into a directory in overlay upperdir form: `.wh.<name>` → 0/0 char device `<name>`,
-// `.wh..wh..opq` → trusted.overlay.opaque=y on its dir. Paths are confined to the root: `..` that climbs
+// `.wh..wh..opq` → trusted.overlay.opaque=y (user.overlay.opaque when rootless) on its dir. Paths are confined to the root: `..` that climbs
 // out is refused, a leading "/" is relative to the root (as containerd does), and an existing symlink is
 // never followed when resolving a parent or a hardlink target. Xattrs and timestamps are applied at the
 // end, in one batch, after every entry exists: chown clears security.capability, and creating children
@@ -24,7 +24,8 @@ import type { FsOps, Timespec } from './fsops.js';
 import type { TarHeader } from './tar-header.js';
 import type { TarEvent } from './tar-reader.js';
 
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export { OPAQUE_XATTR } from '../overlay-xattr.js';
+import { OPAQUE_XATTR } from '../overlay-xattr.js';
 const OPAQUE_MARKER = '.wh..wh..opq';
 const WHITEOUT_PREFIX = '.wh.';
 

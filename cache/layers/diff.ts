@@ -9,6 +9,7 @@ import { Transform, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
+import { isOpaqueXattrs, isOverlayXattr } from '../overlay-xattr.js';
 import type { TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter } from './tar-writer.js';
 
@@ -75,13 +76,7 @@ function isWhiteout(st: DirEntryStat): boolean {
   return isCharDev(st) && st.rdev === 0n;
 }
 
-function isOverlayXattr(name: string): boolean {
-  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
-}
-
-function isOpaque(xattrs: Map<string, Buffer>): boolean {
-  return ['trusted.overlay.opaque', 'user.overlay.opaque'].some((k) => xattrs.get(k)?.toString() === 'y');
-}
+const isOpaque = isOpaqueXattrs;
 
 function clampTime(t: Timespec, epoch: number | undefined): Timespec {
   if (epoch !== undefined && (t.sec > epoch || (t.sec === epoch && t.nsec > 0))) return { sec: epoch, nsec: 0 };

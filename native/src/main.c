@@ -27,6 +27,7 @@
 #include "spec.h"
 #include "tty.h"
 #include "upper.h"
+#include "userns.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -195,10 +196,15 @@ int main(int argc, char **argv) {
     finish(&o);
   }
 
+  /* Rootless (a user namespace): no bridge (veths and NAT need real root) and no cgroups (v1 has no
+   * delegation); the caller warns about limits it drops. */
+  bool rootless = in_user_namespace();
+  if (rootless && spec.network == NET_BRIDGE) setup_failed("rootless mode has no bridge network: use network none or host");
   if (spec.network == NET_BRIDGE && net_lease(&spec, err, sizeof err) < 0) setup_failed(err);
 
   struct cgroups cg;
-  if (cgroups_create(&spec, &cg, err, sizeof err) < 0) { cgroups_destroy(&cg); setup_failed(err); }
+  memset(&cg, 0, sizeof cg);
+  if (!rootless && cgroups_create(&spec, &cg, err, sizeof err) < 0) { cgroups_destroy(&cg); setup_failed(err); }
 
   struct upper_guard guard = { 0 };
   if (spec.upperdir) {

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "rootfs.h"
 #include "fail.h"
+#include "userns.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -128,6 +129,7 @@ static void mount_overlay_legacy(const struct spec *s, const char *upper, const 
     strcat(opts, s->lowerdirs[i]);
   }
   if (upper) { strcat(opts, ",upperdir="); strcat(opts, upper); strcat(opts, ",workdir="); strcat(opts, work); }
+  if (in_user_namespace()) strcat(opts, ",userxattr");
   if (mount("overlay", target, "overlay", s->rootfs_readonly ? MS_RDONLY : 0, opts) < 0)
     child_fail(EXIT_SETUP, "cannot mount overlay rootfs (%zu layers): %s", s->n_lowerdirs, strerror(errno));
   free(opts);
@@ -138,6 +140,9 @@ static int overlay_fs(char *const *lowerdirs, size_t n, const char *upper, const
   char ebuf[512];
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) child_fail(EXIT_SETUP, "fsopen overlay for %s: %s", what, strerror(errno));
+  /* In a user namespace (rootless) overlay keeps its metadata in user.overlay.* xattrs. */
+  if (in_user_namespace() && fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+    child_fail(EXIT_SETUP, "overlay option userxattr for %s: %s", what, fs_context_error(fs, ebuf, sizeof ebuf));
   for (size_t i = 0; i < n; i++)
     if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lowerdirs[i], 0) < 0)
       child_fail(EXIT_SETUP, "overlay lowerdir %s: %s", lowerdirs[i], fs_context_error(fs, ebuf, sizeof ebuf));
@@ -208,9 +213,22 @@ static void make_dev(int rootfd, const struct spec *s) {
   static const struct { const char *name; unsigned major, minor; } nodes[] = {
     { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
   };
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    if (in_user_namespace()) {
+      /* No mknod in a user namespace: bind the host's node (as rootless runc does). */
+      char host[64];
+      snprintf(host, sizeof host, "/dev/%s", nodes[i].name);
+      int f = openat(dev, nodes[i].name, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+      if (f < 0) child_fail(EXIT_SETUP, "create /dev/%s: %s", nodes[i].name, strerror(errno));
+      close(f);
+      char target[PATH_MAX];
+      snprintf(target, sizeof target, "/dev/%s", nodes[i].name);
+      attach(rootfd, clone_tree(host, false), target, false);
+      continue;
+    }
     if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
       child_fail(EXIT_SETUP, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
+  }
   static const char *const pts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL };
   /* devpts: "newinstance" is a flag, so set it separately. */
   int fs = fsopen("devpts", FSOPEN_CLOEXEC);

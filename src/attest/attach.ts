@@ -4,6 +4,7 @@ import type { Definition, VertexInput } from '../../solver/graph/ops.js';
 import type { Ref } from '../../solver/refs.js';
 import { FsView } from '../../solver/ops/file-op/view.js';
 import { FsOps } from '../../cache/layers/fsops.js';
+import { isOpaqueXattrs } from '../../cache/overlay-xattr.js';
 import type { ExportImage } from '../export/types.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import { lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
@@ -57,7 +58,7 @@ export function layersReader(layerDirsBottomFirst: string[], fsops: FsOps): Root
       return false;
     }
   };
-  const opaque = (real: string) => fsops.llistxattrs(real).then((x) => x.get('trusted.overlay.opaque')?.toString() === 'y', () => false);
+  const opaque = (real: string) => fsops.llistxattrs(real).then((x) => isOpaqueXattrs(x), () => false);
   /** The layers (top first) in which directory `rel` exists and is not hidden by an upper layer. */
   const layersOf = (rel: string): Promise<string[]> => {
     let p = visible.get(rel);

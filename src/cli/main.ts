@@ -3,6 +3,7 @@
 import { parseFlags, flagBool, usageText } from './flags.js';
 import { helpFlag, type Command } from './command.js';
 import { errorMessage, isUserFacing } from '../util/errors.js';
+import { explainRootlessError, runRootlessIfNeeded, takeRootlessFlag } from './rootless.js';
 
 // Commands load on demand: `kiln run` should not pay for loading the Dockerfile frontend and solver.
 const commands: { name: string; summary: string; load: () => Promise<Command> }[] = [
@@ -37,7 +38,8 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  const { argv, rootless } = takeRootlessFlag(args);
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     console.log(mainHelp());
@@ -52,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`kiln: unknown command "${name}" (see 'kiln --help')`);
     return 1;
   }
+  const inNamespace = await runRootlessIfNeeded(name, rest, rootless);
+  if (inNamespace !== undefined) return inNamespace;
   const cmd = await entry.load();
   const specs = [...cmd.flags, helpFlag];
   const parsed = parseFlags(`kiln ${cmd.name}`, rest, specs, { stopAtPositional: cmd.stopAtPositional });
@@ -67,7 +71,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (isUserFacing(err) && !process.env.KILN_DEBUG) console.error(`kiln: ${errorMessage(err)}`);
+    if (isUserFacing(err) && !process.env.KILN_DEBUG) console.error(`kiln: ${explainRootlessError(errorMessage(err))}`);
     else console.error(err);
     process.exitCode = isUserFacing(err) ? 1 : 2;
   },

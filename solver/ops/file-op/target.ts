@@ -5,6 +5,7 @@
 import { chownSync, chmodSync, lstatSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsOps } from '../../../cache/layers/fsops.js';
+import { OPAQUE_XATTR } from '../../../cache/overlay-xattr.js';
 import { FsView, splitPath } from './view.js';
 import type { Owner } from './owner.js';
 
@@ -50,7 +51,7 @@ export class LayerTarget {
       if (here) rmSync(this.real(p), { force: true }); // a whiteout or file of this layer
       mkdirSync(this.real(p));
       // A new dir where this layer had hidden the base's path must not show the base's old content.
-      if (here) await this.fsops.lsetxattr(this.real(p), 'trusted.overlay.opaque', Buffer.from('y'));
+      if (here) await this.fsops.lsetxattr(this.real(p), OPAQUE_XATTR, Buffer.from('y'));
       if (merged) {
         chmodSync(this.real(p), merged.stat.mode & 0o7777);
         chownSync(this.real(p), merged.stat.uid, merged.stat.gid);

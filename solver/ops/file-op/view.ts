@@ -7,6 +7,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FsOps } from '../../../cache/layers/fsops.js';
+import { isOpaqueXattrs } from '../../../cache/overlay-xattr.js';
 import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
 
 export interface ViewEntry {
@@ -61,7 +62,7 @@ export class FsView {
     let p = this.opaque.get(dir);
     if (!p) {
       p = this.fsops.llistxattrs(dir).then(
-        (x) => x.get('trusted.overlay.opaque')?.toString() === 'y',
+        (x) => isOpaqueXattrs(x),
         () => false,
       );
       this.opaque.set(dir, p);

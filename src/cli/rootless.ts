@@ -1,0 +1,75 @@
+// Rootless mode: `kiln` run by an ordinary user (or `kiln --rootless …` / KILN_ROOTLESS=1 by root)
+// re-executes itself through native/build/kiln-userns, which makes a user namespace (+ mount namespace)
+// where the user is uid 0 and the user's /etc/subuid and /etc/subgid ranges are mapped after it. Inside,
+// everything works as for root except what needs real root (see README, "Rootless").
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+
+/** Commands that open the state dir or run containers: they need the namespace. */
+const stateCommands = new Set(['build', 'bake', 'run', 'pull', 'images', 'rmi', 'du', 'prune', 'history', 'serve']);
+
+/** True inside a user namespace other than the initial one (where uid_map is the identity map of all ids). */
+export function inUserNamespace(): boolean {
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch {
+    return false;
+  }
+}
+
+function userNsHelper(): string {
+  for (const c of ['../../native/build/kiln-userns', '../../../native/build/kiln-userns']) {
+    const p = fileURLToPath(new URL(c, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new UserError('rootless: native/build/kiln-userns is missing: run npm install (needs gcc)');
+}
+
+/**
+ * In a namespace where only the user's own id is mapped (no /etc/subuid or /etc/subgid range), a chown to
+ * any other id fails with EINVAL: say why, in the same line.
+ */
+export function explainRootlessError(message: string): string {
+  if (process.env.KILN_ROOTLESS_IDS !== 'single' || !/EINVAL: invalid argument, [lf]?chown /.test(message)) return message;
+  const user = process.env.KILN_ROOTLESS_USER || 'USER';
+  return `${message}: rootless mode without a subordinate id range maps only your own uid/gid (as 0), so files cannot be owned by other ids; add a range for ${user} to /etc/subuid and /etc/subgid (e.g. ${user}:100000:65536)`;
+}
+
+/** Takes `--rootless` off the arguments: before the command (`kiln --rootless run …`), or anywhere among
+ * the arguments of a command other than run (whose arguments after the image are the container's). */
+export function takeRootlessFlag(args: string[]): { argv: string[]; rootless: boolean } {
+  if (args[0] === '--rootless') return { argv: args.slice(1), rootless: true };
+  const [name, ...rest] = args;
+  if (name === undefined) return { argv: args, rootless: false };
+  const end = name === 'run' ? Math.min(1, rest.length) : rest.indexOf('--') < 0 ? rest.length : rest.indexOf('--');
+  const kept = rest.filter((a, i) => !(i < end && a === '--rootless'));
+  return { argv: [name, ...kept], rootless: kept.length !== rest.length };
+}
+
+/**
+ * Called before a command runs. Returns undefined when the command should run in this process (root,
+ * already inside the namespace, or a command that needs no state), otherwise the exit code of the same
+ * command run again inside a user namespace.
+ */
+export async function runRootlessIfNeeded(command: string, argv: string[], forced: boolean): Promise<number | undefined> {
+  if (!stateCommands.has(command) || inUserNamespace()) return undefined;
+  const wanted = forced || process.getuid?.() !== 0 || process.env.KILN_ROOTLESS === '1';
+  if (!wanted) return undefined;
+  const helper = userNsHelper();
+  const child = spawn(helper, [process.execPath, ...process.execArgv, process.argv[1]!, command, ...argv], { stdio: 'inherit' });
+  // The child shares the terminal's process group (Ctrl-C reaches it directly); signals sent to this
+  // process alone are passed on.
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, forward);
+  return new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new UserError(`rootless: cannot start ${helper}: ${e.message}`)));
+    child.on('close', (code, sig) => {
+      for (const s of signals) process.off(s, forward);
+      resolve(code ?? 128 + (sig ? ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 } as Record<string, number>)[sig] ?? 0 : 0));
+    });
+  });
+}

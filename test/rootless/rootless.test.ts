@@ -1,0 +1,135 @@
+// Rootless mode: kiln run by an ordinary user (uid != 0) re-executes itself in a user namespace with the
+// user's /etc/subuid and /etc/subgid ranges mapped. The test makes a real user (kiln-rootless) with ranges,
+// and drives `kiln build` / `kiln run` as that user with runuser against the test registry.
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
+import { kilnBin } from '../helpers/kiln.js';
+
+const USER = 'kiln-rootless';
+let reg: TestRegistry;
+let base: string;
+let home: string; // owned by the user: state dir, contexts, outputs
+let uid: number;
+let gid: number;
+
+function ensureUser(): void {
+  if (spawnSync('id', ['-u', USER]).status !== 0) execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = readFileSync(file, 'utf8');
+    if (!text.split('\n').some((l) => l.startsWith(`${USER}:`))) writeFileSync(file, `${text}${text && !text.endsWith('\n') ? '\n' : ''}${USER}:300000:65536\n`);
+  }
+  uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }));
+  gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }));
+}
+
+interface Result { status: number; stdout: string; stderr: string }
+
+/** kiln as the test user (a real login of it: runuser), with a state dir it owns. */
+function asUser(args: string[], env: Record<string, string> = {}): Result {
+  const vars = Object.entries({ KILN_ROOT: join(home, 'state'), HOME: home, ...env }).map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync('runuser', ['-u', USER, '--', 'env', ...vars, process.execPath, kilnBin, ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    cwd: home,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A build context the user can read. */
+function context(name: string, files: Record<string, string>): string {
+  const dir = join(home, name);
+  mkdirSync(dir, { recursive: true });
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
+  for (const p of [dir, ...Object.keys(files).map((f) => join(dir, f))]) chownSync(p, uid, gid);
+  return dir;
+}
+
+/** Entries of every layer of the single image in an OCI archive, as `tar -tv --numeric-owner` lines. */
+function layerListings(archive: string): string[][] {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-rootless-oci-'));
+  try {
+    execFileSync('tar', ['-xf', archive, '-C', dir]);
+    const blob = (d: string) => join(dir, 'blobs', 'sha256', d.replace('sha256:', ''));
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+    let manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+    if (manifest.manifests) manifest = JSON.parse(readFileSync(blob(manifest.manifests[0].digest), 'utf8'));
+    return manifest.layers.map((l: { digest: string }) =>
+      execFileSync('tar', ['-tvzf', blob(l.digest), '--numeric-owner'], { encoding: 'utf8' }).trim().split('\n'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+before(async () => {
+  ensureUser();
+  reg = await startRegistry();
+  base = pushBusybox(reg, 'library/busybox', 'latest');
+  home = mkdtempSync(join(tmpdir(), 'kiln-rootless-'));
+  chownSync(home, uid, gid);
+});
+
+after(async () => {
+  await reg?.stop();
+  // The user's files include ones owned by its subordinate ids: remove them as root.
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+const dockerfile = (b: string) =>
+  [
+    `FROM ${b} AS tools`,
+    'RUN echo made-in-stage > /tool',
+    `FROM ${b}`,
+    'COPY --chown=1234:1234 owned.txt /owned.txt',
+    'COPY --from=tools /tool /tool',
+    'RUN id -u > /uid && rm /bin/ls && mkdir /d && touch /d/old',
+    'RUN rm -rf /d && mkdir /d && touch /d/new',
+  ].join('\n');
+
+test('an ordinary user builds into its own state dir: COPY --chown, multi-stage, RUN as uid 0, whiteouts, opaque dirs', () => {
+  const ctx = context('ctx', { Dockerfile: dockerfile(base), 'owned.txt': 'mine\n' });
+  const r = asUser(['build', '--progress', 'plain', '-t', 'rootless/img', ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  // The state dir is the user's, not root's.
+  assert.equal(statSync(join(home, 'state')).uid, uid);
+  for (const e of readdirSync(join(home, 'state'))) assert.equal(statSync(join(home, 'state', e)).uid, uid, e);
+
+  const out = join(home, 'out');
+  mkdirSync(out);
+  chownSync(out, uid, gid);
+  const archive = join(out, 'img.tar');
+  const e = asUser(['build', '--progress', 'plain', '-o', `type=oci,dest=${archive}`, ctx]);
+  assert.equal(e.status, 0, e.stderr);
+  const layers = layerListings(archive);
+  const all = layers.flat();
+  const owned = all.find((l) => / owned\.txt$/.test(l));
+  assert.match(owned ?? '', / 1234\/1234 /, `COPY --chown owner in the layer tar: ${owned}`);
+  assert.ok(all.some((l) => / bin\/\.wh\.ls$/.test(l)), 'rm in a RUN gives a whiteout');
+  assert.ok(all.some((l) => / d\/\.wh\.\.wh\.\.opq$/.test(l)), 'a dir removed and made again is opaque');
+});
+
+test('kiln run as the user: uid 0 inside, ownership from COPY --chown, the RUN changes', () => {
+  const run = (cmd: string) => asUser(['run', '--rm', 'rootless/img', 'sh', '-c', cmd]);
+  const r = run('id -u; cat /uid; stat -c %u:%g /owned.txt; cat /tool; ls /d; test -e /bin/ls || echo ls-gone');
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['0', '0', '1234:1234', 'made-in-stage', 'new', 'ls-gone']);
+  assert.equal(run('exit 7').status, 7);
+});
+
+test('rootless: limits are reported as not enforced, the default network is the host network', () => {
+  const config = join(home, 'config.json');
+  writeFileSync(config, JSON.stringify({ limits: { run: { memory: '512m', pids: 100 } } }));
+  chownSync(config, uid, gid);
+  const ctx = context('ctx-limits', { Dockerfile: `FROM ${base}\nRUN cat /sys/class/net/*/address | sort > /macs && echo limited\n` });
+  const r = asUser(['build', '--progress', 'plain', ctx], { KILN_CONFIG: config });
+  assert.equal(r.status, 0, r.stderr);
+  const warnings = r.stderr.split('\n').filter((l) => l.includes('warning: rootless mode'));
+  assert.equal(warnings.filter((l) => /resource limits are not enforced \(memory, pids\)/.test(l)).length, 1, r.stderr);
+  assert.equal(warnings.filter((l) => /no bridge network/.test(l)).length, 1, r.stderr);
+});
