@@ -40,6 +40,7 @@ function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[]
     pull: req.pull,
     sourceDateEpoch: req.sourceDateEpoch,
     labels: req.labels,
+    buildContexts: req.buildContexts,
     outputs,
     network: req.network,
     explain: req.explain,
@@ -72,7 +73,6 @@ function reportSync(req: BuildRequest, r: RemoteBuildResult): void {
 
 export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest): Promise<BuildResult> {
   if (req.printGraph) throw new UserError('--print-graph prints the graph locally: drop --builder');
-  if (Object.keys(req.buildContexts ?? {}).length) throw new UserError('--build-context is not supported with a remote builder yet');
   // Options the protocol does not carry yet: refuse them rather than build without them.
   const extra = req as unknown as Record<string, unknown>;
   for (const [field, flag] of [['cacheFrom', '--cache-from'], ['cacheTo', '--cache-to'], ['ssh', '--ssh'], ['allow', '--allow'], ['extraHosts', '--add-host'], ['limits', '--memory/--cpu limits'], ['attest', '--sbom/--provenance']] as const) {

@@ -46,8 +46,9 @@ function fileDB(dir: string): MetadataDB {
   } as unknown as MetadataDB;
 }
 
-export async function contextManifest(contextDir: string, dockerfilePath: string | undefined): Promise<ContextManifest> {
-  const ignore = loadDockerignore(contextDir, dockerfilePath ?? join(contextDir, 'Dockerfile'));
+export async function contextManifest(contextDir: string, dockerfilePath: string | undefined, opts: { ignore?: boolean } = {}): Promise<ContextManifest> {
+  // Named contexts (--build-context) are read whole, as the engine reads them locally.
+  const ignore = opts.ignore === false ? undefined : loadDockerignore(contextDir, dockerfilePath ?? join(contextDir, 'Dockerfile'));
   const matcher = new IgnoreMatcher(ignore?.patterns ?? []);
   const index = await StatIndex.load(fileDB(join(clientCacheDir(), 'statindex')), contextDir);
   const entries: ContextEntry[] = [];

@@ -29,6 +29,7 @@ export interface RemoteBuildInput {
   pull?: boolean;
   sourceDateEpoch?: number;
   labels?: Record<string, string>;
+  buildContexts?: Record<string, { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string }>;
   outputs: OutputSpec[];
   network?: string;
   explain?: boolean;
@@ -66,6 +67,16 @@ function openOutput(o: OutputSpec): { sink: Writable; done: Promise<unknown> } {
 export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Promise<RemoteBuildResult> {
   let manifest: ContextManifest | undefined;
   if (input.contextDir) manifest = await contextManifest(input.contextDir, input.dockerfile.path);
+  const named: BuildStart['named_contexts'] = [];
+  const paths = new Map(manifest?.paths ?? []);
+  for (const [name, spec] of Object.entries(input.buildContexts ?? {})) {
+    if (spec.kind === 'image') named.push({ name, image: spec.ref, local: null });
+    else if (spec.kind === 'local') {
+      const m = await contextManifest(spec.path, undefined, { ignore: false });
+      for (const [d, p] of m.paths) paths.set(d, p);
+      named.push({ name, image: '', local: { entries: m.entries } });
+    } else throw new UserError(`--build-context ${name}=oci-layout://… is not supported with a remote builder yet`);
+  }
   const dockerfileRel = input.contextDir && input.dockerfile.path?.startsWith(input.contextDir + '/') ? input.dockerfile.path.slice(input.contextDir.length + 1) : '';
   const start: BuildStart = {
     protocol_version: PROTOCOL_VERSION,
@@ -90,6 +101,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     secret_ids: Object.keys(input.secrets ?? {}),
     explain: !!input.explain,
     client: `kiln ${KILN_VERSION} ${hostname()}`,
+    named_contexts: named,
   };
 
   const call = conn.client.Solve(conn.metadata()) as grpc.ClientDuplexStream<SolveRequest, SolveResponse>;
@@ -109,7 +121,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     else if (m.progress) input.progress?.(JSON.parse(m.progress.json) as ProgressEvent);
     else if (m.need_files) {
       for (const d of m.need_files.digests) {
-        const path = manifest?.paths.get(d);
+        const path = paths.get(d);
         if (!path) throw new UserError(`builder asked for content ${d} that is not in the context`);
         for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) await write({ file: { digest: d, data: chunk as Buffer, last: false } });
         await write({ file: { digest: d, data: Buffer.alloc(0), last: true } });

@@ -78,6 +78,7 @@ export interface BuildStart {
   secret_ids: string[];
   explain: boolean;
   client: string;
+  named_contexts: { name: string; image: string; local?: { entries: ContextEntry[] } | null }[];
 }
 
 export interface SolveRequest {

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
-import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg } from './protocol.js';
+import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry } from './protocol.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
@@ -232,7 +232,7 @@ export class BuildServer {
       };
 
       // 1. Context sync: only contents this tenant's store does not hold.
-      const entries = start.context?.entries ?? [];
+      const entries = [...(start.context?.entries ?? []), ...start.named_contexts.flatMap((n) => n.local?.entries ?? [])];
       const files = entries.filter((e) => e.kind === 'FILE' && !e.hardlink_to);
       sync.files = files.length;
       const missing = [...new Set(files.map((e) => e.digest).filter((d) => !tenant.contexts.has(d)))];
@@ -323,18 +323,30 @@ export class BuildServer {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
     const hashes = new Map<string, string>();
+    // A RUN that bind-mounts a context read-write could write into shared variants: copy for it.
+    // (Mount options made of variables are not known before conversion: copy for those too.)
+    const rwBind = /--mount=\S*(\$|\b(rw|readwrite)\b)/.test(start.dockerfile_text);
+    const place = async (entries: ContextEntry[], dir: string) => {
+      await tenant.contexts.materialise(entries, dir, { copy: rwBind });
+      signal.throwIfAborted();
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      for (const e of entries) {
+        if (e.kind !== 'FILE') continue;
+        const digest = e.hardlink_to ? byPath.get(e.hardlink_to)?.digest : e.digest;
+        if (digest) hashes.set(join(dir, e.path), digest.slice('sha256:'.length));
+      }
+    };
     if (start.context) {
       contextDir = join(buildDir, 'context');
-      // A RUN that bind-mounts the context read-write could write into shared variants: copy for it.
-      // (Mount options made of variables are not known before conversion: copy for those too.)
-      const rwBind = /--mount=\S*(\$|\b(rw|readwrite)\b)/.test(start.dockerfile_text);
-      await tenant.contexts.materialise(start.context.entries, contextDir, { copy: rwBind });
-      signal.throwIfAborted();
-      for (const e of start.context.entries) {
-        if (e.kind === 'FILE') {
-          const digest = e.hardlink_to ? start.context.entries.find((x) => x.path === e.hardlink_to)?.digest : e.digest;
-          if (digest) hashes.set(join(contextDir, e.path), digest.slice('sha256:'.length));
-        }
+      await place(start.context.entries, contextDir);
+    }
+    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
+    for (const n of start.named_contexts) {
+      if (n.image) buildContexts[n.name] = { kind: 'image', ref: n.image };
+      else if (n.local) {
+        const dir = join(buildDir, 'named', String(Object.keys(buildContexts).length));
+        await place(n.local.entries, dir);
+        buildContexts[n.name] = { kind: 'local', path: dir };
       }
     }
     // Outputs that go back to the client are written to files here, then streamed.
@@ -361,6 +373,7 @@ export class BuildServer {
       pull: start.pull,
       sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
       labels: start.labels,
+      buildContexts,
       outputs,
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,

@@ -103,3 +103,20 @@ test('a Dockerfile outside the context keeps its own .dockerignore on the builde
   // .dockerignore and data/keep.txt: the secret never left the client.
   assert.match(r.stderr, /^context: 2 files, /m);
 });
+
+test('--build-context directories are synced like the context, images pass through; the digest is the local one', () => {
+  const env = clientEnv();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nCOPY --from=extra f.txt /f.txt\nCOPY --from=img /bin/busybox /bb\n` });
+  const extra = writeContext({ 'f.txt': 'from the named context\n', '.dockerignore': 'f.txt\n' });
+  const args = ['--build-context', `extra=${extra}`, '--build-context', `img=docker-image://${suite.base}`];
+  const meta = join(dir, 'named.json');
+  const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ...args, '--metadata-file', meta, ctx], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^context: 3 files, 3 uploaded/m);
+  const local = kilnClient(mkdtempSync(join(tmpdir(), 'kiln-local-')), ['build', '--progress', 'plain', ...args, '--metadata-file', `${meta}.local`, ctx], env);
+  assert.equal(local.status, 0, local.stderr);
+  const digest = (f: string) => JSON.parse(readFileSync(f, 'utf8'))['containerimage.digest'];
+  assert.equal(digest(meta), digest(`${meta}.local`));
+  const again = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ...args, ctx], env);
+  assert.match(again.stderr, /^context: 3 files, 0 uploaded/m);
+});
