@@ -10,6 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CHUNK, PROTOCOL_VERSION, KILN_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SolveResult, type OutputMsg } from '../daemon/protocol.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import type { OutputSpec } from '../engine/exports.js';
+import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
 import type { Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { UserError } from '../util/errors.js';
@@ -30,6 +31,8 @@ export interface RemoteBuildInput {
   sourceDateEpoch?: number;
   labels?: Record<string, string>;
   buildContexts?: Record<string, { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string }>;
+  cacheFrom?: CacheImportSpec[];
+  cacheTo?: CacheExportSpec[];
   outputs: OutputSpec[];
   network?: string;
   explain?: boolean;
@@ -102,6 +105,14 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     explain: !!input.explain,
     client: `kiln ${KILN_VERSION} ${hostname()}`,
     named_contexts: named,
+    cache_from: (input.cacheFrom ?? []).map((c) => {
+      if (c.type !== 'registry') throw new UserError('--cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
+      return { type: 'registry', ref: c.ref, mode: '', attrs: {} };
+    }),
+    cache_to: (input.cacheTo ?? []).map((c) => {
+      if (c.type === 'local') throw new UserError('--cache-to type=local writes a directory of this machine: not supported with a remote builder (use type=registry or inline)');
+      return c.type === 'registry' ? { type: 'registry', ref: c.ref, mode: c.mode, attrs: c.attrs } : { type: 'inline', ref: '', mode: '', attrs: c.attrs };
+    }),
   };
 
   const call = conn.client.Solve(conn.metadata()) as grpc.ClientDuplexStream<SolveRequest, SolveResponse>;

@@ -79,6 +79,15 @@ export interface BuildStart {
   explain: boolean;
   client: string;
   named_contexts: { name: string; image: string; local?: { entries: ContextEntry[] } | null }[];
+  cache_from: CacheSpecMsg[];
+  cache_to: CacheSpecMsg[];
+}
+
+export interface CacheSpecMsg {
+  type: string;
+  ref: string;
+  mode: string;
+  attrs: Record<string, string>;
 }
 
 export interface SolveRequest {

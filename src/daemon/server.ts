@@ -18,6 +18,7 @@ import { InflightResultCache } from './inflight-cache.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
+import type { CacheExportSpec } from '../engine/remote-cache.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
 import { isUserFacing, errorMessage, UserError } from '../util/errors.js';
@@ -374,6 +375,11 @@ export class BuildServer {
       sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
       labels: start.labels,
       buildContexts,
+      cacheFrom: start.cache_from.map((c) => {
+        if (c.type !== 'registry') throw new UserError(`cache import type=${c.type} is not supported by this builder (type=registry is)`);
+        return { type: 'registry' as const, ref: c.ref };
+      }),
+      cacheTo: start.cache_to.map((c): CacheExportSpec => (c.type === 'inline' ? { type: 'inline', attrs: c.attrs } : { type: 'registry', ref: c.ref, mode: c.mode === 'max' ? 'max' : 'min', attrs: c.attrs })),
       outputs,
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,

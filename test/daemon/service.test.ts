@@ -120,3 +120,22 @@ test('--build-context directories are synced like the context, images pass throu
   const again = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ...args, ctx], env);
   assert.match(again.stderr, /^context: 3 files, 0 uploaded/m);
 });
+
+test('--cache-to/--cache-from type=registry go through the builder: another builder reuses the exported steps', async () => {
+  const env = clientEnv();
+  const cacheRef = `${suite.reg.host}/kiln/remote-cache:buildcache`;
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo exported-\$((4*4)) > /x\n` });
+  const first = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, '--cache-to', `type=registry,ref=${cacheRef},mode=max`, ctx], env);
+  assert.equal(first.status, 0, first.stderr);
+  const other = await serve(['--addr', `unix://${join(dir, 'other.sock')}`]);
+  try {
+    const second = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', other.addr, '--cache-from', `type=registry,ref=${cacheRef}`, ctx], env);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /RUN echo exported-[^\n]*\n#\d+ CACHED/);
+  } finally {
+    await other.stop();
+  }
+  const local = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, '--cache-from', `type=local,src=${dir}`, ctx], env);
+  assert.equal(local.status, 1);
+  assert.equal(local.stderr.trim().split('\n').at(-1), 'kiln: --cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
+});
