@@ -123,8 +123,13 @@ function loadCompose(file: string, text: string, def: BakeDefinition): void {
     const b = typeof sv.build === 'string' ? { context: sv.build } : sv.build;
     if (!b || typeof b !== 'object') fail(file, `services.${service}.build must be a path or a map`);
     const where = `services.${service}.build`;
-    const known = new Set(['context', 'dockerfile', 'dockerfile_inline', 'args', 'target', 'platforms', 'cache_from', 'cache_to', 'tags', 'labels', 'no_cache', 'pull', 'additional_contexts', 'network', 'shm_size', 'extra_hosts', 'secrets', 'ssh', 'isolation', 'privileged']);
-    for (const k of Object.keys(b)) if (!known.has(k)) fail(file, `${where}: unknown key "${k}"`);
+    const known = new Set(['context', 'dockerfile', 'dockerfile_inline', 'args', 'target', 'platforms', 'cache_from', 'cache_to', 'tags', 'labels', 'no_cache', 'pull', 'additional_contexts', 'shm_size', 'isolation']);
+    // Build options Compose has that kiln bake does not apply yet: refused rather than ignored.
+    const unsupported = new Set(['network', 'extra_hosts', 'secrets', 'ssh', 'privileged', 'entitlements']);
+    for (const k of Object.keys(b)) {
+      if (unsupported.has(k)) fail(file, `${where}.${k} is not supported by kiln bake yet`);
+      if (!known.has(k)) fail(file, `${where}: unknown key "${k}"`);
+    }
     const context = resolve(base, typeof b.context === 'string' ? b.context : '.');
     const tags = [...(typeof sv.image === 'string' ? [sv.image] : []), ...strList(b.tags, `${where}.tags`, file)];
     names.push(service);
