@@ -3,13 +3,14 @@
 // a second kiln process waits with a clear message and gives up clearly after a timeout. Commands that
 // run long without needing metadata (`kiln run` while its container runs) close the state first.
 import { Level } from 'level';
-import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore } from './content-store.js';
 import { SnapshotStore } from './snapshots.js';
 import { ImageStore } from './image-store.js';
 import { UserError } from '../src/util/errors.js';
+import { rootlessMode } from './overlay-xattr.js';
 
 export type MetadataDB = Level<string, unknown>;
 
@@ -41,6 +42,7 @@ export class State {
   static async open(opts: OpenStateOptions = {}): Promise<State> {
     const root = opts.root ?? defaultStateRoot();
     mkdirSync(join(root, 'db'), { recursive: true });
+    checkMode(root);
     const db = await openLocked(root, opts);
     writeFileSync(join(root, 'db.owner'), `${process.pid} ${process.argv.slice(2, 4).join(' ')}\n`);
     const content = new ContentStore(join(root, 'content'));
@@ -58,6 +60,28 @@ export class State {
     rmSync(join(this.root, 'db.owner'), { force: true });
     await this.db.close();
   }
+}
+
+/**
+ * A state dir is either root's or rootless: their layer dirs mark opaque dirs in different xattr
+ * namespaces (trusted.overlay.* vs user.overlay.*), which the other mode's overlay mounts do not read.
+ * The mode is recorded in `state-mode` on first use (a dir from before the record, with layers, is root's).
+ */
+function checkMode(root: string): void {
+  const file = join(root, 'state-mode');
+  const mine = rootlessMode ? 'rootless' : 'root';
+  let theirs: string | undefined;
+  try {
+    theirs = readFileSync(file, 'utf8').trim();
+  } catch {
+    const snapshots = join(root, 'snapshots');
+    if (existsSync(snapshots) && readdirSync(snapshots).length > 0) theirs = 'root';
+  }
+  if (theirs === undefined) writeFileSync(file, `${mine}\n`);
+  else if (theirs !== mine)
+    throw new UserError(
+      `kiln state at ${root} belongs to ${theirs === 'root' ? 'kiln run as root' : 'rootless kiln'} and cannot be used ${rootlessMode ? 'in rootless mode' : 'as root'} (its layers mark opaque dirs in the other mode's xattrs): set KILN_ROOT to another dir`,
+    );
 }
 
 async function openLocked(root: string, opts: OpenStateOptions): Promise<MetadataDB> {

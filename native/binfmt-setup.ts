@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emulatorFor, type Platform } from './binfmt.js';
+import { inUserNamespace } from './userns.js';
 
 const BINFMT = '/proc/sys/fs/binfmt_misc';
 const DEFINITIONS = '/usr/share/binfmts';
@@ -25,6 +26,8 @@ export function registerEmulator(platform: Platform): string | undefined {
   if (emulatorFor(platform).runnable) return undefined;
   const arch = qemuArch[platform.architecture];
   if (!arch) throw new BinfmtSetupError(`no qemu emulator is known for ${platform.os}/${platform.architecture}`);
+  if (inUserNamespace)
+    throw new BinfmtSetupError(`no qemu-${arch} handler is registered and rootless mode cannot register one (binfmt_misc needs real root): run as root once: kiln setup binfmt`);
   if (process.getuid?.() !== 0) throw new BinfmtSetupError(`registering qemu-${arch} needs root (run: sudo kiln setup binfmt)`);
   const defFile = join(DEFINITIONS, `qemu-${arch}`);
   if (!existsSync(defFile)) throw new BinfmtSetupError(`${defFile} is missing: apt-get install qemu-user-static`);

@@ -2,11 +2,12 @@
 // spec on fd 3, reads its status from fd 4, and turns that into a SandboxResult. Node itself never
 // creates namespaces (see DESIGN.md, "Native helper, not an addon").
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ensureBridge, type BridgeConfig } from './network/bridge.js';
+import { inUserNamespace } from './userns.js';
 
 /** A mount added to the container, besides the rootfs, /proc, /dev and /sys. */
 export type SandboxMount =
@@ -119,14 +120,7 @@ function checkSpec(spec: SandboxSpec): void {
 }
 
 /** True in kiln's rootless mode: this process is in a user namespace (made by native/build/kiln-userns). */
-export const rootlessSandbox: boolean = (() => {
-  try {
-    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
-  } catch {
-    return false;
-  }
-})();
+export const rootlessSandbox: boolean = inUserNamespace;
 
 const warned = new Set<string>();
 function warnOnce(key: string, text: string): void {

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "security.h"
 #include "fail.h"
+#include "userns.h"
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -52,8 +53,13 @@ void security_switch_user(const struct spec *s) {
 
   /* Keep permitted caps across setuid so capset below can set the exact sets. */
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(EXIT_SETUP, "PR_SET_KEEPCAPS: %s", strerror(errno));
-  if (setgroups(s->n_additional_gids, s->additional_gids) < 0)
-    child_fail(EXIT_SETUP, "setgroups: %s", strerror(errno));
+  if (setgroups(s->n_additional_gids, s->additional_gids) < 0) {
+    /* A rootless namespace that maps only the user's own ids has setgroups denied: the caller's
+     * supplementary groups (unmapped, shown as nogroup) stay, which is all it can be. */
+    if (!(errno == EPERM && in_user_namespace() && s->n_additional_gids == 0))
+      child_fail(EXIT_SETUP, "setgroups: %s%s", strerror(errno),
+                 errno == EPERM && in_user_namespace() ? " (rootless mode without a subordinate gid range cannot set supplementary groups)" : "");
+  }
   if (setresgid(s->gid, s->gid, s->gid) < 0) child_fail(EXIT_SETUP, "setgid %u: %s", s->gid, strerror(errno));
   if (setresuid(s->uid, s->uid, s->uid) < 0) child_fail(EXIT_SETUP, "setuid %u: %s", s->uid, strerror(errno));
 

@@ -133,3 +133,35 @@ test('rootless: limits are reported as not enforced, the default network is the 
   assert.equal(warnings.filter((l) => /resource limits are not enforced \(memory, pids\)/.test(l)).length, 1, r.stderr);
   assert.equal(warnings.filter((l) => /no bridge network/.test(l)).length, 1, r.stderr);
 });
+
+test('rootless RUN for a foreign platform uses the existing binfmt registration', () => {
+  // Registering needs real root: done here as root, as an administrator would (kiln setup binfmt).
+  const setup = spawnSync(process.execPath, [kilnBin, 'setup', 'binfmt'], { encoding: 'utf8' });
+  assert.equal(setup.status, 0, setup.stderr);
+  const ctx = context('ctx-arm', { Dockerfile: `FROM ${base}\nRUN uname -m > /arch\n` });
+  const out = join(home, 'out-arm');
+  const r = asUser(['build', '--progress', 'plain', '--platform', 'linux/arm64', '-o', `type=local,dest=${out}`, ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(out, 'arch'), 'utf8'), 'aarch64\n');
+});
+
+test('root with --rootless: no subordinate range for root, so a chown to another id is a clear one-line error', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-rootless-root-'));
+  try {
+    const ctx = mkdtempSync(join(tmpdir(), 'kiln-rootless-ctx-'));
+    writeFileSync(join(ctx, 'a'), 'a\n');
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN id -u > /uid\nCOPY --chown=1234:1234 a /a\n`);
+    const kilnAsRoot = (args: string[]) => spawnSync(process.execPath, [kilnBin, ...args], { encoding: 'utf8', env: { ...process.env, KILN_ROOT: root } });
+    const r = kilnAsRoot(['build', '--rootless', '--progress', 'plain', ctx]);
+    assert.equal(r.status, 1);
+    const last = r.stderr.trim().split('\n').at(-1)!;
+    assert.match(last, /^kiln: Dockerfile:3: .*chown.*rootless mode without a subordinate id range maps only your own uid\/gid .*\/etc\/subuid and \/etc\/subgid \(e\.g\. root:100000:65536\)$/);
+    // The same state dir, now used as root without --rootless: refused, its layers are rootless ones.
+    const mixed = kilnAsRoot(['build', '--progress', 'plain', ctx]);
+    assert.equal(mixed.status, 1);
+    assert.match(mixed.stderr.trim(), /^kiln: kiln state at .* belongs to rootless kiln and cannot be used as root .*set KILN_ROOT to another dir$/);
+    rmSync(ctx, { recursive: true, force: true });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
