@@ -23,7 +23,7 @@ import { ImageResolver } from './image-resolver.js';
 import { UserError } from '../util/errors.js';
 import { StatIndex } from '../../cache/stat-index.js';
 import { autoCollect } from '../../cache/gc.js';
-import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
+import { compressionFromAttrs, layerBlob, prefetchLayerBlobs } from './layer-blobs.js';
 import { finalImageConfig } from './image-config.js';
 import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
@@ -199,7 +199,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
     try {
       solved = outputs.length
-        ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: req.wrapCache ? req.wrapCache(cache) : cache, materializeOutputs: !pushOnly })
+        ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: prefetchLayerBlobs(state, def, req.outputs, req.sourceDateEpoch)(req.wrapCache ? req.wrapCache(cache) : cache), materializeOutputs: !pushOnly })
         : { refs: [] };
     } finally {
       for (const i of indexes) await i.index.save();

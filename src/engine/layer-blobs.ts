@@ -10,6 +10,11 @@ import type { Layer, LayerBlob } from '../../solver/refs.js';
 import { OCI_LAYER, OCI_LAYER_GZIP, layerCompressionOf } from '../oci/mediatypes.js';
 import { compressLayerStream } from '../export/compression.js';
 import { UserError } from '../util/errors.js';
+import PQueue from 'p-queue';
+import type { Definition, Vertex } from '../../solver/graph/ops.js';
+import type { Ref } from '../../solver/refs.js';
+import type { ResultCache } from '../../solver/solver.js';
+import type { OutputSpec } from './exports.js';
 
 export interface LayerCompressionOptions {
   compression?: 'gzip' | 'zstd' | 'uncompressed';
@@ -47,6 +52,62 @@ export function compressionFromAttrs(attrs: Record<string, string>): Omit<LayerC
   return { compression: c as LayerCompressionOptions['compression'], level, force: attrs['force-compression'] === 'true' };
 }
 
+/** The layer compression a build's outputs ask for (see build.ts): the first output that sets one wins. */
+export function layerCompressionFor(outputs: OutputSpec[]): Omit<LayerCompressionOptions, 'sourceDateEpoch'> {
+  const chosen = outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
+  const localOnly = outputs.every((o) => o.type === 'image' && !o.push);
+  return chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed', digestOnly: true } : {};
+}
+
+/** Vertices whose result's top layer ends up in an output image: the base chains of the outputs. */
+function outputChains(def: Definition): Set<string> {
+  const byDigest = new Map(def.vertices.map((v) => [v.digest, v]));
+  const seen = new Set<string>();
+  const todo = def.outputs.map((o) => o.digest);
+  while (todo.length) {
+    const v = byDigest.get(todo.pop()!);
+    if (!v || seen.has(v.digest)) continue;
+    seen.add(v.digest);
+    const op = v.op;
+    if (op.kind === 'file' && op.base >= 0) todo.push(v.inputs[op.base]!.digest);
+    else if (op.kind === 'exec') {
+      const root = op.mounts.find((m) => m.dest === '/');
+      if (root && root.input >= 0) todo.push(v.inputs[root.input]!.digest);
+    } else if (op.kind === 'merge') todo.push(...v.inputs.map((i) => i.digest));
+  }
+  return seen;
+}
+
+/**
+ * Wraps a build's result cache so that each layer a step makes for an output image is packed (its
+ * diffID, its blob) in the background as soon as the step is done, while later steps run, instead of
+ * all at the end. The export's own layerBlob() call joins the work in flight.
+ */
+export function prefetchLayerBlobs(state: State, def: Definition, outputs: OutputSpec[], sourceDateEpoch?: number): (cache: ResultCache) => ResultCache {
+  const wanted = outputChains(def);
+  const opts = { ...layerCompressionFor(outputs), sourceDateEpoch };
+  const queue = new PQueue({ concurrency: 1 });
+  return (cache) =>
+    new Proxy(cache, {
+      get(target, prop) {
+        if (prop === 'put') {
+          return async (key: string, vertex: Vertex, ref: Ref) => {
+            await target.put(key, vertex, ref);
+            const top = ref.kind === 'layers' ? ref.layers.at(-1) : undefined;
+            if (top?.id && !top.blob && !top.remote && wanted.has(vertex.digest)) {
+              queue.add(() => layerBlob(state, top, opts)).catch(() => {}); // the export reports any failure
+            }
+          };
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+}
+
+/** Packing in progress, by db key, so a prefetch and the export share one pass over the layer. */
+const inflight = new WeakMap<State, Map<string, Promise<ExportedLayer>>>();
+
 export async function layerBlob(state: State, layer: Layer, opts: LayerCompressionOptions = {}): Promise<ExportedLayer> {
   const compression = opts.compression ?? 'gzip';
   const wanted = compression === 'uncompressed' ? 'none' : compression;
@@ -54,6 +115,17 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
     return { diffId: layer.diffId, blob: layer.blob };
   }
   const key = layer.id ? `layerblob/${layer.id}` : `layerblob/diff/${layer.diffId}`;
+  const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}/${opts.digestOnly ? 'd' : ''}`;
+  let running = inflight.get(state);
+  if (!running) inflight.set(state, (running = new Map()));
+  const pending = running.get(dbKey);
+  if (pending) return pending;
+  const p = packLayer(state, layer, opts, compression, wanted, key).finally(() => running.delete(dbKey));
+  running.set(dbKey, p);
+  return p;
+}
+
+async function packLayer(state: State, layer: Layer, opts: LayerCompressionOptions, compression: 'gzip' | 'zstd' | 'uncompressed', wanted: 'gzip' | 'zstd' | 'none', key: string): Promise<ExportedLayer> {
   const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}`;
   const known = (await state.db.get(dbKey)) as StoredLayerBlob | undefined;
   if (known && (state.content.has(known.digest) || (opts.digestOnly && compression === 'uncompressed'))) {
