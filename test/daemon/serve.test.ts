@@ -212,3 +212,26 @@ test('a RUN that bind-mounts the context read-write cannot change the builder\'s
   assert.equal(readFileSync(join(out, 'data.txt'), 'utf8'), 'original\n');
   assert.equal(readFileSync(join(ctx, 'data.txt'), 'utf8'), 'original\n');
 });
+
+test('SIGTERM past --shutdown-timeout cancels the running build: the client is told, nothing of it is cached', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-serve-'));
+  const s2 = join(mkdtempSync(join(tmpdir(), 'kiln-sock-')), 'k.sock');
+  const first = await serve(['--addr', `unix://${s2}`, '--shutdown-timeout', '1s'], { root });
+  const env = clientEnv();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo cut-short-\$((7*7)) && sleep 120\n` });
+  const c = kilnClientAsync(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${s2}`, ctx], env);
+  await until('the build to be running', () => /cut-short-49/.test(c.output().stderr));
+  assert.equal(await first.stop('SIGTERM'), 0, first.stderr());
+  const r = await c.done;
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').at(-1), 'kiln: build canceled: the builder is shutting down');
+  const again = await serve(['--addr', `unix://${s2}`, '--shutdown-timeout', '1s'], { root });
+  try {
+    const c2 = kilnClientAsync(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${s2}`, ctx], env);
+    await until('the step to run again', () => /cut-short-49/.test(c2.output().stderr));
+    c2.child.kill('SIGINT');
+    await c2.done;
+  } finally {
+    await again.stop();
+  }
+});
