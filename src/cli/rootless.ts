@@ -28,14 +28,27 @@ function userNsHelper(): string {
   throw new UserError('rootless: native/build/kiln-userns is missing: run npm install (needs gcc)');
 }
 
+/** How many ids (0..n-1) the namespace maps, from /proc/self/uid_map. */
+function mappedIds(): number {
+  try {
+    const lines = readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n');
+    return Math.max(...lines.map((l) => l.trim().split(/\s+/).map(Number)).map(([inner = 0, , count = 0]) => inner + count));
+  } catch {
+    return 0;
+  }
+}
+
 /**
- * In a namespace where only the user's own id is mapped (no /etc/subuid or /etc/subgid range), a chown to
- * any other id fails with EINVAL: say why, in the same line.
+ * A chown to an id the namespace does not map fails with EINVAL: say why, in the same line. Without an
+ * /etc/subuid or /etc/subgid range only the user's own id is mapped (as 0).
  */
 export function explainRootlessError(message: string): string {
-  if (process.env.KILN_ROOTLESS_IDS !== 'single' || !/EINVAL: invalid argument, [lf]?chown /.test(message)) return message;
+  const ids = process.env.KILN_ROOTLESS_IDS;
+  if (!ids || !/EINVAL: invalid argument, [lf]?chown /.test(message)) return message;
   const user = process.env.KILN_ROOTLESS_USER || 'USER';
-  return `${message}: rootless mode without a subordinate id range maps only your own uid/gid (as 0), so files cannot be owned by other ids; add a range for ${user} to /etc/subuid and /etc/subgid (e.g. ${user}:100000:65536)`;
+  if (ids === 'single')
+    return `${message}: rootless mode without a subordinate id range maps only your own uid/gid (as 0), so files cannot be owned by other ids; add a range for ${user} to /etc/subuid and /etc/subgid (e.g. ${user}:100000:65536)`;
+  return `${message}: rootless mode maps only ids 0-${mappedIds() - 1} (your uid and the /etc/subuid and /etc/subgid ranges of ${user}); a bigger range gives more`;
 }
 
 /** Takes `--rootless` off the arguments: before the command (`kiln --rootless run …`), or anywhere among

@@ -90,6 +90,8 @@ const dockerfile = (b: string) =>
     'COPY --from=tools /tool /tool',
     'RUN id -u > /uid && rm /bin/ls && mkdir /d && touch /d/old',
     'RUN rm -rf /d && mkdir /d && touch /d/new',
+    'USER 1000:1000',
+    'RUN touch /tmp/by-1000',
   ].join('\n');
 
 test('an ordinary user builds into its own state dir: COPY --chown, multi-stage, RUN as uid 0, whiteouts, opaque dirs', () => {
@@ -114,12 +116,20 @@ test('an ordinary user builds into its own state dir: COPY --chown, multi-stage,
   assert.ok(all.some((l) => / d\/\.wh\.\.wh\.\.opq$/.test(l)), 'a dir removed and made again is opaque');
 });
 
-test('kiln run as the user: uid 0 inside, ownership from COPY --chown, the RUN changes', () => {
+test('kiln run as the user: the image USER (1000) or --user 0, RUN as uid 0, ownership from COPY --chown, the RUN changes', () => {
   const run = (cmd: string) => asUser(['run', '--rm', 'rootless/img', 'sh', '-c', cmd]);
-  const r = run('id -u; cat /uid; stat -c %u:%g /owned.txt; cat /tool; ls /d; test -e /bin/ls || echo ls-gone');
+  const r = run('id -u; cat /uid; stat -c %u:%g /owned.txt /tmp/by-1000; cat /tool; ls /d; test -e /bin/ls || echo ls-gone');
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.stdout.trim().split('\n'), ['0', '0', '1234:1234', 'made-in-stage', 'new', 'ls-gone']);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['1000', '0', '1234:1234', '1000:1000', 'made-in-stage', 'new', 'ls-gone']);
+  assert.equal(asUser(['run', '--rm', '--user', '0', 'rootless/img', 'id', '-u']).stdout, '0\n');
   assert.equal(run('exit 7').status, 7);
+});
+
+test('rootless: a chown beyond the mapped ids is a one-line error naming the range', () => {
+  const ctx = context('ctx-big-id', { Dockerfile: `FROM ${base}\nCOPY --chown=70000:70000 a /a\n`, a: 'a\n' });
+  const r = asUser(['build', '--progress', 'plain', ctx]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim().split('\n').at(-1)!, /^kiln: Dockerfile:2: .*chown.*: rootless mode maps only ids 0-65536 \(your uid and the \/etc\/subuid and \/etc\/subgid ranges of kiln-rootless\)/);
 });
 
 test('rootless: limits are reported as not enforced, the default network is the host network', () => {
