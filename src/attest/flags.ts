@@ -5,7 +5,23 @@ import type { AttestOptions } from './attach.js';
 const TRUE = new Set(['true', '1', 'yes']);
 const FALSE = new Set(['false', '0', 'no']);
 
-export function parseAttestFlags(sbom: string | undefined, provenance: string | undefined): AttestOptions | undefined {
+/** buildx's `--attest type=sbom|provenance[,mode=min|max][,disabled=true]` folded into --sbom / --provenance values. */
+function fromAttest(list: string[]): { sbom?: string; provenance?: string } {
+  const out: { sbom?: string; provenance?: string } = {};
+  for (const text of list) {
+    const kv = Object.fromEntries(text.split(',').map((p) => [p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')).trim(), p.includes('=') ? p.slice(p.indexOf('=') + 1).trim() : '']));
+    const disabled = kv.disabled === 'true';
+    if (kv.type === 'sbom') out.sbom = disabled ? 'false' : 'true';
+    else if (kv.type === 'provenance') out.provenance = disabled ? 'false' : `mode=${kv.mode || 'min'}`;
+    else throw new UserError(`invalid value "${text}" for flag --attest: expected type=sbom or type=provenance[,mode=min|max]`);
+  }
+  return out;
+}
+
+export function parseAttestFlags(sbom: string | undefined, provenance: string | undefined, attest: string[] = []): AttestOptions | undefined {
+  const a = fromAttest(attest);
+  sbom ??= a.sbom;
+  provenance ??= a.provenance;
   const out: AttestOptions = {};
   if (sbom !== undefined) {
     const v = sbom.toLowerCase().replace(/^generator=.*$/, 'true');

@@ -2,12 +2,12 @@
 // skopeo (layout) and kiln imagetools inspect --format (content).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { buildSuite } from '../helpers/suite.js';
-import { kiln } from '../helpers/kiln.js';
+import { kiln, kilnBin } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
 
 const suite = buildSuite();
@@ -249,4 +249,28 @@ test('--sbom reads the final filesystem: packages removed by a later step are no
   assert.equal(statement._type, 'https://in-toto.io/Statement/v0.1');
   assert.equal(statement.subject[0].digest.sha256, index.manifests[0].digest.slice(7));
   assert.deepEqual(statement.predicate.packages.map((p: any) => `${p.name}@${p.versionInfo}`).sort(), ['keep@1.0.0', 'new@2.0']);
+});
+
+test('kiln bake --attest type=sbom --provenance: each target gets its own attestations (its args, its packages)', () => {
+  const reg = suite.reg.host;
+  const dir = writeContext({
+    'status': DPKG_STATUS,
+    'installed': APK_INSTALLED,
+    'Dockerfile': `FROM ${suite.base} AS base\nARG FLAVOUR\nFROM base AS deb\nCOPY status /var/lib/dpkg/status\nFROM base AS apk\nCOPY installed /lib/apk/db/installed\n`,
+    'kiln-bake.json': JSON.stringify({
+      group: { default: { targets: ['deb', 'apk'] } },
+      target: {
+        deb: { context: '.', target: 'deb', args: { FLAVOUR: 'debby' }, tags: [`${reg}/kiln/bake-deb:1`] },
+        apk: { context: '.', target: 'apk', args: { FLAVOUR: 'alpy' }, tags: [`${reg}/kiln/bake-apk:1`] },
+      },
+    }),
+  });
+  const r = spawnSync(process.execPath, [kilnBin, 'bake', '--push', '--attest', 'type=sbom', '--provenance=mode=min'], { cwd: dir, env: { ...process.env, KILN_ROOT: suite.root }, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const read = (name: string, what: string) => JSON.parse(kiln(suite.root, ['imagetools', 'inspect', `${reg}/kiln/${name}:1`, '--format', `{{json .${what}}}`]).stdout);
+  assert.deepEqual(read('bake-deb', 'SBOM').SPDX.packages.map((p: any) => p.name).sort(), ['libc6', 'tzdata']);
+  assert.deepEqual(read('bake-apk', 'SBOM').SPDX.packages.map((p: any) => p.name).sort(), ['musl', 'zlib']);
+  assert.equal(read('bake-deb', 'Provenance').SLSA.invocation.parameters.args['build-arg:FLAVOUR'], 'debby');
+  assert.equal(read('bake-apk', 'Provenance').SLSA.invocation.parameters.args['build-arg:FLAVOUR'], 'alpy');
+  assert.equal(read('bake-apk', 'Provenance').SLSA.invocation.parameters.args.target, 'apk');
 });

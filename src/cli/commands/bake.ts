@@ -82,6 +82,7 @@ export const bakeCommand: Command = {
     { name: 'set', type: 'string', multiple: true, valueName: 'TARGET.KEY=VALUE', description: 'Override a field: args.NAME, tags, platform, target, no-cache, output, cache-from, cache-to (TARGET may be *)' },
     { name: 'sbom', type: 'string', optionalValue: 'true', valueName: 'true|false', description: 'Attach an SPDX SBOM attestation to every image' },
     { name: 'provenance', type: 'string', optionalValue: 'mode=min', valueName: 'mode=min|max', description: 'Attach a SLSA provenance attestation to every image' },
+    { name: 'attest', type: 'string', multiple: true, valueName: 'type=sbom|provenance[,mode=max]', description: 'Attestations, buildx spelling (same as --sbom / --provenance)' },
     { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'Write each target\'s image digest and names to the file' },
   ],
   async run(args) {
@@ -96,7 +97,7 @@ export const bakeCommand: Command = {
     }
     const epochText = process.env.SOURCE_DATE_EPOCH;
     if (epochText && !/^[0-9]+$/.test(epochText)) throw new FlagError(`invalid SOURCE_DATE_EPOCH "${epochText}": expected seconds since 1970`);
-    const attest = parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'));
+    const attest = parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest'));
     const targets: BakeTarget[] = specs.map((spec) => ({
       name: spec.name,
       request: requestFor(spec, { push: flagBool(args, 'push'), noCache: flagBool(args, 'no-cache'), pull: flagBool(args, 'pull'), attest, sourceDateEpoch: epochText ? Number(epochText) : undefined }),

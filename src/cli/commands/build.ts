@@ -47,6 +47,7 @@ export const buildCommand: Command = {
     { name: 'print-graph', type: 'string', optionalValue: 'json', valueName: 'json|dot', description: 'Print the build graph instead of building' },
     { name: 'sbom', type: 'string', optionalValue: 'true', valueName: 'true|false', description: 'Attach an SPDX SBOM attestation of each image (dpkg, apk, npm, Python packages)' },
     { name: 'provenance', type: 'string', optionalValue: 'mode=min', valueName: 'mode=min|max', description: 'Attach a SLSA provenance attestation (build args, context digest, base images, graph)' },
+    { name: 'attest', type: 'string', multiple: true, valueName: 'type=sbom|provenance[,mode=max]', description: 'Attestations, buildx spelling (same as --sbom / --provenance)' },
     { name: 'sign', type: 'bool', description: 'Sign the pushed image (cosign format; needs --push and --key)' },
     { name: 'key', type: 'string', valueName: 'FILE', description: 'Private key for --sign (cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 P-256)' },
     { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
@@ -134,7 +135,7 @@ export const buildCommand: Command = {
       extraHosts: flagList(args, 'add-host').map(parseAddHost),
       dns: parseDns(flagList(args, 'dns')),
       explain: flagBool(args, 'explain') || mode === 'rawjson',
-      attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance')),
+      attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest')),
     };
 
     const view = progressView(printGraph ? 'quiet' : mode);
