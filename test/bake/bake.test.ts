@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnBin, type KilnResult } from '../helpers/kiln.js';
@@ -149,4 +150,36 @@ test('bake errors: a bad Compose file and a Dockerfile error name the file or ta
   const r2 = kilnBake(dir2, []);
   assert.equal(r2.status, 1);
   assert.match(errorLine(r2), /^kiln: target a: .*BOGUS/i);
+});
+
+test('compose cache_to / cache_from: a fresh state runs nothing the exported cache holds', () => {
+  const marker = randomBytes(6).toString('hex');
+  const cacheDir = join(suite.outs, `bake-cache-${marker}`);
+  const dir = writeContext({
+    'Dockerfile': `FROM ${suite.base}\nRUN echo "cached step ${marker}" > /m\n`,
+    'compose.yaml': [
+      'services:',
+      '  app:',
+      `    image: kiln-bake/cached:${marker}`,
+      '    build:',
+      '      context: .',
+      `      cache_to: ["type=local,dest=${cacheDir},mode=max"]`,
+      `      cache_from: ["type=local,src=${cacheDir}"]`,
+      '',
+    ].join('\n'),
+  });
+  const first = kilnBake(dir, ['--progress', 'plain']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /cache exported to .*: \d+ records/);
+  const fresh = mkdtempSync(join(tmpdir(), 'kiln-state-'));
+  try {
+    const r = spawnSync(process.execPath, [kilnBin, 'bake', '--progress', 'plain'], { cwd: dir, env: { ...process.env, KILN_ROOT: fresh }, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const step = runLines(r.stderr, `RUN echo "cached step ${marker}"`);
+    assert.equal(step.length, 1, r.stderr);
+    assert.equal(cached(r.stderr, step[0]!), true, r.stderr);
+    assert.equal(kiln(fresh, ['run', '--rm', `kiln-bake/cached:${marker}`, 'cat', '/m']).stdout, `cached step ${marker}\n`);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
 });
