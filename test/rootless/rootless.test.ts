@@ -132,6 +132,29 @@ test('rootless: a chown beyond the mapped ids is a one-line error naming the ran
   assert.match(r.stderr.trim().split('\n').at(-1)!, /^kiln: Dockerfile:2: .*chown.*: rootless mode maps only ids 0-65536 \(your uid and the \/etc\/subuid and \/etc\/subgid ranges of kiln-rootless\)/);
 });
 
+test('rootless RUN mounts: a secret, a cache mount, --network=none; a RUN cannot make device nodes', () => {
+  const secret = join(home, 'token');
+  writeFileSync(secret, 's3cret');
+  chownSync(secret, uid, gid);
+  const ctx = context('ctx-mounts', {
+    Dockerfile: [
+      `FROM ${base}`,
+      'RUN --mount=type=secret,id=token cat /run/secrets/token > /got',
+      'RUN --mount=type=cache,target=/c echo x >> /c/n && wc -l < /c/n > /cache-lines',
+      'RUN --network=none ls /sys/class/net > /nets',
+      'RUN mknod /null c 1 3 2> /mknod-error; test ! -e /null',
+    ].join('\n'),
+  });
+  const out = join(home, 'out-mounts');
+  const r = asUser(['build', '--progress', 'plain', '--secret', `id=token,src=${secret}`, '-o', `type=local,dest=${out}`, ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  const read = (f: string) => readFileSync(join(out, f), 'utf8');
+  assert.equal(read('got'), 's3cret');
+  assert.equal(read('cache-lines'), '1\n');
+  assert.equal(read('nets'), 'lo\n');
+  assert.match(read('mknod-error'), /Operation not permitted/);
+});
+
 test('rootless: limits are reported as not enforced, the default network is the host network', () => {
   const config = join(home, 'config.json');
   writeFileSync(config, JSON.stringify({ limits: { run: { memory: '512m', pids: 100 } } }));
