@@ -58,6 +58,7 @@ export const serveCommand: Command = {
     if (!isLoopback(ep) && !cert && !tokens && !flagBool(args, 'insecure')) {
       throw new FlagError(`kiln serve: refusing to listen on ${addr} without TLS (--tls-cert/--tls-key) or tokens (--token-file); pass --insecure to do it anyway`);
     }
+    if (!isLoopback(ep) && !cert && tokens) process.stderr.write(`kiln serve: warning: tokens travel in plaintext on ${addr} without TLS (--tls-cert/--tls-key)\n`);
     const maxText = flagString(args, 'max-parallel') ?? '4';
     if (!/^[1-9][0-9]*$/.test(maxText)) throw new FlagError(`invalid value "${maxText}" for flag --max-parallel: expected a positive number`);
     const ui = flagString(args, 'ui') === undefined ? undefined : parseUiAddr(flagString(args, 'ui')!);
