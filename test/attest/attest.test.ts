@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnBin } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
@@ -273,4 +273,29 @@ test('kiln bake --attest type=sbom --provenance: each target gets its own attest
   assert.equal(read('bake-deb', 'Provenance').SLSA.invocation.parameters.args['build-arg:FLAVOUR'], 'debby');
   assert.equal(read('bake-apk', 'Provenance').SLSA.invocation.parameters.args['build-arg:FLAVOUR'], 'alpy');
   assert.equal(read('bake-apk', 'Provenance').SLSA.invocation.parameters.args.target, 'apk');
+});
+
+test("--sbom on this machine's real dpkg database lists exactly the packages dpkg-query calls installed", () => {
+  const context = writeContext({ Dockerfile: 'FROM scratch\nCOPY status /var/lib/dpkg/status\nCOPY os-release /etc/os-release\n' });
+  writeFileSync(join(context, 'status'), readFileSync('/var/lib/dpkg/status'));
+  writeFileSync(join(context, 'os-release'), readFileSync('/etc/os-release'));
+  const tar = join(suite.outs, 'host-dpkg.tar');
+  const r = kilnBuild(suite.root, {}, ['--sbom', '-o', `type=oci,dest=${tar}`], { context });
+  assert.equal(r.status, 0, r.stderr);
+  const dir = join(suite.outs, 'host-dpkg');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['-xf', tar, '-C', dir]);
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  const root = JSON.parse(readFileSync(join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+  const att = JSON.parse(readFileSync(join(dir, 'blobs/sha256', root.manifests[1].digest.slice(7)), 'utf8'));
+  const doc = JSON.parse(readFileSync(join(dir, 'blobs/sha256', att.layers[0].digest.slice(7)), 'utf8')).predicate;
+  const want = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /^.i/.test(l))
+    .map((l) => l.split(' ').slice(-3).join(' '))
+    .sort();
+  const distro = /^ID="?([a-z0-9._-]+)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))![1];
+  assert.ok(want.length > 50, 'the machine has a real dpkg database');
+  assert.deepEqual(doc.packages.map((p: any) => `${p.name} ${p.versionInfo} ${decodeURIComponent(/arch=([^&]+)/.exec(p.externalRefs[0].referenceLocator)![1]!)}`).sort(), want);
+  assert.ok(doc.packages.every((p: any) => p.externalRefs[0].referenceLocator.startsWith(`pkg:deb/${distro}/`)));
 });

@@ -44,7 +44,8 @@ export async function scanDpkg(fs: RootfsReader): Promise<FoundPackage[]> {
       const version = p.get('Version');
       const status = p.get('Status');
       // Only installed packages (status.d files of distroless images have no Status field).
-      if (!name || !version || (status !== undefined && !/\binstalled$/.test(status))) continue;
+      // The third word of Status is the package's state: only `installed` counts (not half-installed, config-files…).
+      if (!name || !version || (status !== undefined && status.split(/\s+/)[2] !== 'installed')) continue;
       const arch = p.get('Architecture');
       out.push({
         type: 'deb',
