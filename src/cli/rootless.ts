@@ -4,6 +4,7 @@
 // everything works as for root except what needs real root (see README, "Rootless").
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 
@@ -73,16 +74,20 @@ export async function runRootlessIfNeeded(command: string, argv: string[], force
   if (!wanted) return undefined;
   const helper = userNsHelper();
   const child = spawn(helper, [process.execPath, ...process.execArgv, process.argv[1]!, command, ...argv], { stdio: 'inherit' });
-  // The child shares the terminal's process group (Ctrl-C reaches it directly); signals sent to this
-  // process alone are passed on.
+  // The child shares the terminal's process group: a Ctrl-C reaches it directly (passing SIGINT on as well
+  // would interrupt it twice), so this process only outlives it. Other signals sent to this process alone
+  // are passed on.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   for (const s of signals) process.on(s, forward);
   return new Promise<number>((resolve, reject) => {
     child.on('error', (e) => reject(new UserError(`rootless: cannot start ${helper}: ${e.message}`)));
     child.on('close', (code, sig) => {
       for (const s of signals) process.off(s, forward);
-      resolve(code ?? 128 + (sig ? ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 } as Record<string, number>)[sig] ?? 0 : 0));
+      process.off('SIGINT', ignore);
+      resolve(code ?? 128 + (sig ? (osConstants.signals[sig] ?? 0) : 0));
     });
   });
 }
