@@ -31,8 +31,9 @@ interface Result { status: number; stdout: string; stderr: string }
 
 /** kiln as the test user (a real login of it: runuser), with a state dir it owns. */
 function asUser(args: string[], env: Record<string, string> = {}): Result {
-  const vars = Object.entries({ KILN_ROOT: join(home, 'state'), HOME: home, ...env }).map(([k, v]) => `${k}=${v}`);
-  const r = spawnSync('runuser', ['-u', USER, '--', 'env', ...vars, process.execPath, kilnBin, ...args], {
+  const all: Record<string, string> = { KILN_ROOT: join(home, 'state'), HOME: home, ...env };
+  const vars = Object.entries(all).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync('runuser', ['-u', USER, '--', 'env', '-u', 'KILN_ROOT', ...vars, process.execPath, kilnBin, ...args], {
     encoding: 'utf8',
     timeout: 300_000,
     cwd: home,
@@ -165,6 +166,17 @@ test('rootless: limits are reported as not enforced, the default network is the 
   const warnings = r.stderr.split('\n').filter((l) => l.includes('warning: rootless mode'));
   assert.equal(warnings.filter((l) => /resource limits are not enforced \(memory, pids\)/.test(l)).length, 1, r.stderr);
   assert.equal(warnings.filter((l) => /no bridge network/.test(l)).length, 1, r.stderr);
+});
+
+test('without KILN_ROOT the user\'s state dir is ~/.local/share/kiln: kiln pull and kiln images', () => {
+  const env = { KILN_ROOT: '' };
+  const pull = asUser(['pull', base], env);
+  assert.equal(pull.status, 0, pull.stderr);
+  const state = join(home, '.local', 'share', 'kiln');
+  assert.equal(statSync(join(state, 'db')).uid, uid);
+  const images = asUser(['images'], env);
+  assert.equal(images.status, 0, images.stderr);
+  assert.match(images.stdout, /library\/busybox\s+latest/);
 });
 
 test('rootless RUN for a foreign platform uses the existing binfmt registration', () => {
