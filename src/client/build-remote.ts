@@ -43,6 +43,8 @@ function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[]
     buildContexts: req.buildContexts,
     cacheFrom: req.cacheFrom,
     cacheTo: req.cacheTo,
+    allow: req.allow,
+    extraHosts: req.extraHosts,
     outputs,
     network: req.network,
     explain: req.explain,
@@ -77,7 +79,7 @@ export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest):
   if (req.printGraph) throw new UserError('--print-graph prints the graph locally: drop --builder');
   // Options the protocol does not carry yet: refuse them rather than build without them.
   const extra = req as unknown as Record<string, unknown>;
-  for (const [field, flag] of [['ssh', '--ssh'], ['allow', '--allow'], ['extraHosts', '--add-host'], ['limits', '--memory/--cpu limits'], ['attest', '--sbom/--provenance']] as const) {
+  for (const [field, flag] of [['ssh', '--ssh'], ['dns', '--dns'], ['limits', '--memory/--cpu limits'], ['attest', '--sbom/--provenance']] as const) {
     if (present(extra[field])) throw new UserError(`${flag} is not supported with a remote builder yet`);
   }
   const conns = builder.nodes.map((n) => connect(n));

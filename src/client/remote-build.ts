@@ -33,6 +33,8 @@ export interface RemoteBuildInput {
   buildContexts?: Record<string, { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string }>;
   cacheFrom?: CacheImportSpec[];
   cacheTo?: CacheExportSpec[];
+  allow?: string[];
+  extraHosts?: { host: string; ip: string }[];
   outputs: OutputSpec[];
   network?: string;
   explain?: boolean;
@@ -105,6 +107,8 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     explain: !!input.explain,
     client: `kiln ${KILN_VERSION} ${hostname()}`,
     named_contexts: named,
+    allow: input.allow ?? [],
+    extra_hosts: input.extraHosts ?? [],
     cache_from: (input.cacheFrom ?? []).map((c) => {
       if (c.type !== 'registry') throw new UserError('--cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
       return { type: 'registry', ref: c.ref, mode: '', attrs: {} };

@@ -81,6 +81,8 @@ export interface BuildStart {
   named_contexts: { name: string; image: string; local?: { entries: ContextEntry[] } | null }[];
   cache_from: CacheSpecMsg[];
   cache_to: CacheSpecMsg[];
+  allow: string[];
+  extra_hosts: { host: string; ip: string }[];
 }
 
 export interface CacheSpecMsg {

@@ -32,6 +32,8 @@ export interface ServerOptions {
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
+  /** Entitlements builds may ask for (--allow): network.host, security.insecure. */
+  entitlements: string[];
 }
 
 class Inbox {
@@ -375,6 +377,11 @@ export class BuildServer {
       sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
       labels: start.labels,
       buildContexts,
+      allow: start.allow.map((a) => {
+        if (!this.opts.entitlements.includes(a)) throw new UserError(`entitlement ${a} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${a})`);
+        return a;
+      }),
+      extraHosts: start.extra_hosts.map((h) => ({ host: h.host, ip: h.ip })),
       cacheFrom: start.cache_from.map((c) => {
         if (c.type !== 'registry') throw new UserError(`cache import type=${c.type} is not supported by this builder (type=registry is)`);
         return { type: 'registry' as const, ref: c.ref };

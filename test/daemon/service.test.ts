@@ -139,3 +139,20 @@ test('--cache-to/--cache-from type=registry go through the builder: another buil
   assert.equal(local.status, 1);
   assert.equal(local.stderr.trim().split('\n').at(-1), 'kiln: --cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
 });
+
+test('--allow asks the builder for an entitlement: refused unless kiln serve allows it; --add-host reaches RUN', async () => {
+  const env = clientEnv();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN --network=host cat /etc/hosts | grep -c builder-alias\n` });
+  const refused = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, '--allow', 'network.host', ctx], env);
+  assert.equal(refused.status, 1);
+  assert.equal(refused.stderr.trim().split('\n').at(-1), 'kiln: entitlement network.host is not allowed by this builder (kiln serve --allow-insecure-entitlement network.host)');
+  const permissive = await serve(['--addr', `unix://${join(dir, 'ent.sock')}`, '--allow-insecure-entitlement', 'network.host']);
+  try {
+    const hosts = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN grep builder-alias /etc/hosts\n` });
+    const ok = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', permissive.addr, '--allow', 'network.host', '--add-host', 'builder-alias:10.1.2.3', hosts], env);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /^#\d+ \d+\.\d+ 10\.1\.2\.3\s+builder-alias$/m);
+  } finally {
+    await permissive.stop();
+  }
+});

@@ -40,6 +40,7 @@ export const serveCommand: Command = {
     { name: 'name', type: 'string', valueName: 'NAME', description: 'Node name reported to clients (default: host name)' },
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
     { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
+    { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -87,6 +88,10 @@ export const serveCommand: Command = {
       maxParallel: Number(maxText),
       historyTtlMs,
       platforms: flagList(args, 'platform'),
+      entitlements: flagList(args, 'allow-insecure-entitlement').map((e) => {
+        if (e !== 'network.host' && e !== 'security.insecure') throw new FlagError(`invalid value "${e}" for flag --allow-insecure-entitlement: expected network.host or security.insecure`);
+        return e;
+      }),
     });
     if (ep.unix) {
       const path = ep.target.slice('unix://'.length);
