@@ -1,7 +1,7 @@
 // Starts `kiln serve` as a user would (node bin/kiln.js serve …) and waits for its "listening on" line;
 // makes TLS material with openssl; runs `kiln` with a client config dir of its own.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kilnBin, kiln, kilnAsync, type KilnResult } from '../helpers/kiln.js';
@@ -42,10 +42,8 @@ export async function serve(args: string[], opts: { root?: string; env?: NodeJS.
     stderr: () => stderr,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      const code = await exited;
-      // A root this helper made goes with the server; a root the test passed in is the test's to keep.
-      if (!opts.root) rmSync(root, { recursive: true, force: true });
-      return code;
+      // The root stays: a test may start a new server on it (history and cache survive a restart).
+      return exited;
     },
   };
 }
