@@ -29,11 +29,22 @@ function ensureUser(): void {
 
 interface Result { status: number; stdout: string; stderr: string }
 
+/** A second user with no subordinate ranges at all (useradd may have given it some: they are removed). */
+const NOIDS_USER = 'kiln-rootless-noids';
+function ensureUserWithoutRanges(): void {
+  if (spawnSync('id', ['-u', NOIDS_USER]).status !== 0) execFileSync('useradd', ['--no-create-home', '--shell', '/bin/sh', NOIDS_USER]);
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = readFileSync(file, 'utf8');
+    const kept = text.split('\n').filter((l) => !l.startsWith(`${NOIDS_USER}:`));
+    if (kept.length !== text.split('\n').length) writeFileSync(file, kept.join('\n'));
+  }
+}
+
 /** kiln as the test user (a real login of it: runuser), with a state dir it owns. */
-function asUser(args: string[], env: Record<string, string> = {}): Result {
-  const all: Record<string, string> = { KILN_ROOT: join(home, 'state'), HOME: home, ...env };
+function asUser(args: string[], env: Record<string, string> = {}, user = USER): Result {
+  const all: Record<string, string> = { KILN_ROOT: join(home, user === USER ? 'state' : `state-${user}`), HOME: home, ...env };
   const vars = Object.entries(all).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`);
-  const r = spawnSync('runuser', ['-u', USER, '--', 'env', '-u', 'KILN_ROOT', ...vars, process.execPath, kilnBin, ...args], {
+  const r = spawnSync('runuser', ['-u', user, '--', 'env', '-u', 'KILN_ROOT', ...vars, process.execPath, kilnBin, ...args], {
     encoding: 'utf8',
     timeout: 300_000,
     cwd: home,
@@ -70,6 +81,7 @@ function layerListings(archive: string): string[][] {
 
 before(async () => {
   ensureUser();
+  ensureUserWithoutRanges();
   reg = await startRegistry();
   base = pushBusybox(reg, 'library/busybox', 'latest');
   home = mkdtempSync(join(tmpdir(), 'kiln-rootless-'));
@@ -188,6 +200,30 @@ test('rootless RUN for a foreign platform uses the existing binfmt registration'
   const r = asUser(['build', '--progress', 'plain', '--platform', 'linux/arm64', '-o', `type=local,dest=${out}`, ctx]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(readFileSync(join(out, 'arch'), 'utf8'), 'aarch64\n');
+});
+
+test('a user without subordinate ranges: only its own id is mapped; other owners are a clear one-line error', () => {
+  // A dir of this user's own (the other test user's home is closed to it): state and context.
+  const own = mkdtempSync(join(tmpdir(), 'kiln-rootless-noids-'));
+  after(() => rmSync(own, { recursive: true, force: true }));
+  const noidsUid = Number(execFileSync('id', ['-u', NOIDS_USER], { encoding: 'utf8' }));
+  chownSync(own, noidsUid, noidsUid);
+  const ctx = join(own, 'ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'a'), 'a\n');
+  writeFileSync(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN id -u > /uid\nCOPY a /a\n`);
+  // The user's own files (COPY keeps a context file's owner: the user is 0 inside).
+  for (const p of [ctx, join(ctx, 'a'), join(ctx, 'Dockerfile')]) chownSync(p, noidsUid, noidsUid);
+  const env = { KILN_ROOT: join(own, 'state'), HOME: own };
+  const ok = asUser(['build', '--progress', 'plain', '-t', 'noids/img', ctx], env, NOIDS_USER);
+  assert.equal(ok.status, 0, ok.stderr);
+  const run = asUser(['run', '--rm', 'noids/img', 'sh', '-c', 'cat /uid; stat -c %u /a'], env, NOIDS_USER);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, '0\n0\n');
+  writeFileSync(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY --chown=1234:1234 a /a\n`);
+  const r = asUser(['build', '--progress', 'plain', ctx], env, NOIDS_USER);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim().split('\n').at(-1)!, /^kiln: Dockerfile:2: .*chown.*: rootless mode without a subordinate id range maps only your own uid\/gid \(as 0\).*add a range for kiln-rootless-noids to \/etc\/subuid and \/etc\/subgid/);
 });
 
 test('root with --rootless: no subordinate range for root, so a chown to another id is a clear one-line error', () => {
