@@ -26,7 +26,7 @@ const commands: { name: string; summary: string; load: () => Promise<Command> }[
 
 function mainHelp(): string {
   return [
-    'Usage: kiln COMMAND [OPTIONS]',
+    'Usage: kiln [--rootless] COMMAND [OPTIONS]',
     '',
     'kiln builds and runs OCI images.',
     '',
@@ -34,6 +34,8 @@ function mainHelp(): string {
     ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
     '',
     'Environment: KILN_ROOT (state dir, default ~/.local/share/kiln), KILN_INSECURE_REGISTRIES, DOCKER_CONFIG.',
+    'Rootless: an ordinary user (or --rootless / KILN_ROOTLESS=1 as root) runs in a user namespace with its',
+    '/etc/subuid and /etc/subgid ranges: no resource limits, no bridge network (see README).',
     "Run 'kiln COMMAND --help' for more on a command.",
   ].join('\n');
 }
