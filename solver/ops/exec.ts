@@ -171,15 +171,20 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
         mkdirSync(empty);
         return { type: 'bind', source: empty, target: m.dest, readonly: m.readonly };
       }
-      if (input.kind === 'dir') return { type: 'bind', source: join(input.path, selector), target: m.dest, readonly: m.readonly };
+      // `rw` makes the mount writable, but as in BuildKit the writes are thrown away: the context and the
+      // cached layers underneath are never touched (an overlay with a throwaway upper).
+      if (input.kind === 'dir') {
+        if (m.readonly) return { type: 'bind', source: join(input.path, selector), target: m.dest, readonly: true };
+        return { type: 'overlay', lowerdirs: [input.path], subpath: selector, target: m.dest, readonly: false };
+      }
       if (input.layers.length === 0) {
         const empty = join(scratchDir, `scratch-${releases.length}`);
         mkdirSync(empty);
-        return { type: 'bind', source: empty, target: m.dest, readonly: true };
+        return { type: 'bind', source: empty, target: m.dest, readonly: m.readonly };
       }
-      // One layer has nothing below it to merge with: bind it directly.
-      if (input.layers.length === 1) return { type: 'bind', source: join(input.layers[0]!.dir, selector), target: m.dest, readonly: true };
-      return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: true };
+      // One read-only layer has nothing below it to merge with: bind it directly.
+      if (input.layers.length === 1 && m.readonly) return { type: 'bind', source: join(input.layers[0]!.dir, selector), target: m.dest, readonly: true };
+      return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: m.readonly };
     }
     case 'ssh': {
       const o = m.ssh!;
