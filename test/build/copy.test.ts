@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync, chownSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
@@ -214,3 +214,30 @@ test('WORKDIR is created owned by the current USER', () => {
 });
 
 void chownSync;
+
+test('COPY from the context gives 0:0 whoever owns the files here (as docker build); --chown and stages keep theirs; host owners are not in the key', () => {
+  const context = writeContext({
+    Dockerfile: [
+      `FROM ${suite.base} AS stage`,
+      'RUN echo s > /owned && chown 7:8 /owned',
+      `FROM ${suite.base}`,
+      'COPY host.txt /plain.txt',
+      'COPY --chown=5:6 host.txt /chowned.txt',
+      'COPY --from=stage /owned /owned',
+      '',
+    ].join('\n'),
+    'host.txt': 'h\n',
+  });
+  chownSync(join(context, 'host.txt'), 1000, 1000);
+  const dest = join(suite.outs, 'owners');
+  const r = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}`], { context });
+  assert.equal(r.status, 0, r.stderr);
+  const owner = (p: string) => `${statSync(join(dest, p)).uid}:${statSync(join(dest, p)).gid}`;
+  assert.equal(owner('plain.txt'), '0:0');
+  assert.equal(owner('chowned.txt'), '5:6');
+  assert.equal(owner('owned'), '7:8');
+  chownSync(join(context, 'host.txt'), 2000, 2000);
+  const again = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}-2`], { context });
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /COPY host\.txt \/plain\.txt\n#\d+ CACHED/);
+});

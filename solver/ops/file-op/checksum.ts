@@ -34,7 +34,8 @@ export async function selectionDigest(view: FsView, sel: Selection, fileHasher?:
     if (!selected && !st.isDirectory()) return false;
     const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
     if (selected) {
-      const meta = `${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${st.uid}:${st.gid}\0`;
+      // Files from the build context are copied as 0:0 (as BuildKit's client sends them), whoever owns them here.
+      const meta = `${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${plain ? '0:0' : `${st.uid}:${st.gid}`}\0`;
       let body = '';
       if (type === 'l') body = `${readlinkSync(e.real)}\0`;
       else if (type === 'f') body = fileHasher && plain ? fileHasher(e.real, st) : createHash('sha256').update(readFileSync(e.real)).digest('hex');

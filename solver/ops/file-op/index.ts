@@ -209,7 +209,9 @@ async function applyAction(action: FileOp['actions'][number], inputs: Ref[], tar
   switch (action.type) {
     case 'copy': {
       const src = action.src >= 0 ? viewOf(inputs[action.src]!, fsops) : FsView.ofLayers([], fsops);
-      const owner = await resolveOwner(action.owner, target.merged, warn);
+      // Without --chown, files from the build context become 0:0 (BuildKit's client resets them), files
+      // from an image or stage keep their owner.
+      const owner = (await resolveOwner(action.owner, target.merged, warn)) ?? (src.isPlainDir ? { uid: 0, gid: 0 } : undefined);
       await copyAction(src, target, action, owner, donors);
       return;
     }
