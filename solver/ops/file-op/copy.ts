@@ -36,7 +36,7 @@ function cleanKeepingSlash(p: string): string {
   return c;
 }
 
-export async function copyAction(src: FsView, target: LayerTarget, action: CopyAction, owner: Owner | undefined, donors?: Donors): Promise<void> {
+export async function copyAction(src: FsView, target: LayerTarget, action: CopyAction, owner: Owner | undefined, donors?: Donors, archiveOwner: Owner | null = owner ?? null): Promise<void> {
   const srcPath = cleanKeepingSlash(action.srcPath);
   const destPath = cleanKeepingSlash(action.destPath);
   const mtime = action.timestamp !== undefined ? new Date(action.timestamp * 1000) : undefined;
@@ -66,7 +66,7 @@ export async function copyAction(src: FsView, target: LayerTarget, action: CopyA
     }
   }
   for (const s of sources) {
-    if (action.attemptUnpackDockerCompatibility && (await tryUnpackArchive(src, s, target, destPath, owner, mtime))) continue;
+    if (action.attemptUnpackDockerCompatibility && (await tryUnpackArchive(src, s, target, destPath, archiveOwner ?? undefined, mtime))) continue;
     await copyOne(ctx, s, destPath);
   }
 }

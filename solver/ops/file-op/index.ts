@@ -211,8 +211,10 @@ async function applyAction(action: FileOp['actions'][number], inputs: Ref[], tar
       const src = action.src >= 0 ? viewOf(inputs[action.src]!, fsops) : FsView.ofLayers([], fsops);
       // Without --chown, files from the build context become 0:0 (BuildKit's client resets them), files
       // from an image or stage keep their owner.
-      const owner = (await resolveOwner(action.owner, target.merged, warn)) ?? (src.isPlainDir ? { uid: 0, gid: 0 } : undefined);
-      await copyAction(src, target, action, owner, donors);
+      // An archive ADD unpacks keeps its entries' owners unless --chown says otherwise.
+      const explicit = await resolveOwner(action.owner, target.merged, warn);
+      const owner = explicit ?? (src.isPlainDir ? { uid: 0, gid: 0 } : undefined);
+      await copyAction(src, target, action, owner, donors, explicit ?? null);
       return;
     }
     case 'mkdir': {
