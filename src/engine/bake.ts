@@ -6,11 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import PQueue from 'p-queue';
 import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
-import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
-import type { ImageConfig } from '../oci/types.js';
+import { hostPlatform, normalizePlatform } from '../oci/platform.js';
 import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
@@ -19,19 +17,17 @@ import { Solver, type SolveResult } from '../../solver/solver.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
-import { remoteLayers, type Ref } from '../../solver/refs.js';
+import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
 import { StatIndex } from '../../cache/stat-index.js';
-import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
-import { finalImageConfig } from './image-config.js';
-import { runExports, type ExportOutcome } from './exports.js';
+import type { ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits } from './limits.js';
-import { addInlineCache, exportCaches, importCaches } from './remote-cache.js';
-import { attachAttestations } from '../attest/attach.js';
+import { importCaches } from './remote-cache.js';
 import { checkNoWasmRun } from './wasm.js';
 import { mergeDefinitions, type BuildRequest } from './build.js';
+import { exportImages } from './export-images.js';
 import { UserError, isUserFacing } from '../util/errors.js';
 
 export interface BakeTarget {
@@ -158,54 +154,26 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
       for (const i of indexes) await i.index.save();
     }
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
-    const full = solved as SolveResult;
-    const queue = new PQueue({ concurrency: 2 });
     const results: BakeTargetResult[] = [];
     for (const p of prepared) {
       const req = p.target.request;
-      const warn = (message: string) => warnings.push({ target: p.target.name, message });
-      const chosen = req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
-      const localOnly = req.outputs.every((o) => o.type === 'image' && !o.push);
-      const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const, digestOnly: true } : {};
-      const refs: Ref[] = p.conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] }));
-      const images: ExportImage[] = await Promise.all(
-        p.conversions.map(async (c, i) => {
-          const ref = refs[i]!;
-          if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
-          const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { ...compression, sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
-          const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l, j) => ({ diffId: l.diffId, created: ref.layers[j]!.created })), req.sourceDateEpoch);
-          return {
-            platform: p.platforms[i]!,
-            config,
-            layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType, from: l.blob.from })),
-          };
-        }),
-      );
-      if (req.cacheTo?.some((c) => c.type === 'inline') && 'vertexRefs' in full) {
-        p.conversions.forEach((c, i) => c.output && addInlineCache(images[i]!, refs[i]!, def, full, cache.usedContents));
-      }
-      if (req.attest && (req.attest.sbom || req.attest.provenance)) {
-        await attachAttestations(req.attest, images, refs, p.conversions, {
-          dockerfile: req.dockerfile, buildArgs: req.buildArgs, target: req.target, labels: req.labels, contextDir: req.contextDir, ignorePatterns: p.ignorePatterns,
-          secretIds: Object.keys(req.secrets ?? {}), sshIds: Object.keys(req.ssh ?? {}), noCache: req.noCache, sourceDateEpoch: req.sourceDateEpoch,
-          startedOn: new Date(), fileHash: (real) => fileHasher(real), names: req.outputs.flatMap((o) => ('names' in o ? o.names : [])),
-        });
-      }
-      progress?.({ type: 'status', message: `exporting ${p.target.name} (${images.map((i) => formatPlatform(i.platform)).join(', ')})`, time: Date.now() });
-      const lazy = new Map(refs.flatMap(remoteLayers).map((l) => [l.blob!.digest, l.remote!]));
-      const exports = await runExports(state, images, req.outputs, {
-        sourceDateEpoch: req.sourceDateEpoch,
-        fetchBlob: lazy.size ? (digest) => lazy.get(digest)?.fetchBlob() ?? Promise.resolve() : undefined,
-        onWarning: warn,
-        layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
-        onPush: (e) => progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
+      const { exports, images } = await exportImages({
+        state,
+        registry,
+        req,
+        def,
+        solved,
+        cache,
+        conversions: p.conversions,
+        platforms: p.platforms,
+        refs: p.conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers' as const, layers: [] })),
+        ignorePatterns: p.ignorePatterns,
+        fileHasher,
+        warn: (message) => warnings.push({ target: p.target.name, message }),
+        progress,
+        label: p.target.name,
+        startedOn: new Date(),
       });
-      if (req.cacheTo?.length && 'vertexRefs' in full) {
-        await exportCaches(req.cacheTo, {
-          state, registry, def, solved: { ...full, refs }, contents: cache.usedContents, sourceDateEpoch: req.sourceDateEpoch, warn,
-          status: (message) => progress?.({ type: 'status', message: `${p.target.name}: ${message}`, time: Date.now() }),
-        });
-      }
       results.push({ name: p.target.name, exports, images });
     }
     return { targets: results, warnings, vertices: { merged: def.vertices.length, perTarget } };

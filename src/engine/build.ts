@@ -3,11 +3,10 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import PQueue from 'p-queue';
 import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
 import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
-import type { ImageConfig, Platform } from '../oci/types.js';
+import type { Platform } from '../oci/types.js';
 import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
@@ -18,23 +17,21 @@ import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
-import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
 import { UserError } from '../util/errors.js';
 import { StatIndex } from '../../cache/stat-index.js';
 import { autoCollect } from '../../cache/gc.js';
-import { compressionFromAttrs, layerBlob, prefetchLayerBlobs } from './layer-blobs.js';
-import { finalImageConfig } from './image-config.js';
-import { runExports, type OutputSpec, type ExportOutcome } from './exports.js';
+import { prefetchLayerBlobs } from './layer-blobs.js';
+import type { OutputSpec, ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
+import { exportImages } from './export-images.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
-import { addInlineCache, exportCaches, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
-import { remoteLayers } from '../../solver/refs.js';
+import { importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
 import { BuildRecorder } from './history/recorder.js';
 import { HistoryStore } from './history/store.js';
-import { attachAttestations, type AttestOptions } from '../attest/attach.js';
+import type { AttestOptions } from '../attest/attach.js';
 import { checkNoWasmRun } from './wasm.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
@@ -216,61 +213,22 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       await state.db.put(recordKey, record);
     }
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
-
-    // Layer compression comes from the first --output that sets it (compression=zstd, compression-level=…).
-    // With none set, an image kept only in the local store has uncompressed layers, as dockerd's store
-    // does: nothing is gained by gzipping what only `kiln run` will read. Archives and pushes get gzip.
-    const chosen = req.outputs.find((o) => o.attrs.compression || o.attrs['compression-level']);
-    const localOnly = req.outputs.every((o) => o.type === 'image' && !o.push);
-    const compression = chosen ? compressionFromAttrs(chosen.attrs) : localOnly ? { compression: 'uncompressed' as const, digestOnly: true } : {};
-    const queue = new PQueue({ concurrency: 2 });
-    const images: ExportImage[] = await Promise.all(
-      conversions.map(async (c, i) => {
-        const ref: Ref = c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers', layers: [] };
-        if (ref.kind !== 'layers') throw new Error('build result is a local directory, not an image');
-        const layers = await Promise.all(ref.layers.map((l) => queue.add(() => layerBlob(state, l, { ...compression, sourceDateEpoch: req.sourceDateEpoch })) as Promise<Awaited<ReturnType<typeof layerBlob>>>));
-        const config: ImageConfig = finalImageConfig(c.image as ImageConfig, layers.map((l, j) => ({ diffId: l.diffId, created: ref.layers[j]!.created })), req.sourceDateEpoch);
-        return {
-          platform: platforms[i]!,
-          config,
-          layers: layers.map((l) => ({ diffId: l.diffId, digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType, from: l.blob.from })),
-        };
-      }),
-    );
-    const full = solved as SolveResult;
-    if (req.cacheTo?.some((c) => c.type === 'inline') && full.vertexRefs) {
-      conversions.forEach((c, i) => c.output && addInlineCache(images[i]!, refByOutput.get(c.output.digest)!, def, full, cache.usedContents));
-    }
-    if (req.attest && (req.attest.sbom || req.attest.provenance)) {
-      req.progress?.({ type: 'status', message: `attestations: ${[req.attest.sbom && 'sbom', req.attest.provenance && `provenance (mode=${req.attest.provenance})`].filter(Boolean).join(', ')}`, time: Date.now() });
-      const refs = conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers' as const, layers: [] }));
-      await attachAttestations(req.attest, images, refs, conversions, {
-        dockerfile: req.dockerfile, buildArgs: req.buildArgs, target: req.target, labels: req.labels, contextDir: req.contextDir, ignorePatterns: ignore?.patterns,
-        secretIds: Object.keys(req.secrets ?? {}), sshIds: Object.keys(req.ssh ?? {}), noCache: req.noCache, sourceDateEpoch: req.sourceDateEpoch, startedOn,
-        fileHash: (real) => fileHasher(real), names: req.outputs.flatMap((o) => ('names' in o ? o.names : [])),
-      });
-    }
-    req.progress?.({ type: 'status', message: `exporting ${images.map((i) => formatPlatform(i.platform)).join(', ')}`, time: Date.now() });
-    const lazy = new Map(solved.refs.flatMap(remoteLayers).map((l) => [l.blob!.digest, l.remote!]));
-    const exports = await runExports(state, images, req.outputs, {
-      sourceDateEpoch: req.sourceDateEpoch,
-      fetchBlob: lazy.size ? (digest) => lazy.get(digest)?.fetchBlob() ?? Promise.resolve() : undefined,
-      onWarning: warn,
-      layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
-      onPush: (e) => req.progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
+    const { exports, images } = await exportImages({
+      state,
+      registry,
+      req,
+      def,
+      solved,
+      cache,
+      conversions,
+      platforms,
+      refs: conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers' as const, layers: [] })),
+      ignorePatterns: ignore?.patterns,
+      fileHasher,
+      warn,
+      progress: req.progress,
+      startedOn,
     });
-    if (req.cacheTo?.length && full.vertexRefs) {
-      await exportCaches(req.cacheTo, {
-        state,
-        registry,
-        def,
-        solved: full,
-        contents: cache.usedContents,
-        sourceDateEpoch: req.sourceDateEpoch,
-        warn,
-        status: (message) => req.progress?.({ type: 'status', message, time: Date.now() }),
-      });
-    }
     // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
     const keep = gcKeepStorage();
     if (keep > 0) {
