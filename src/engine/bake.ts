@@ -9,7 +9,6 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
 import { hostPlatform, normalizePlatform } from '../oci/platform.js';
-import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { VertexInput } from '../../solver/graph/ops.js';
@@ -28,6 +27,7 @@ import { importCaches } from './remote-cache.js';
 import { checkNoWasmRun } from './wasm.js';
 import { mergeDefinitions, type BuildRequest } from './build.js';
 import { exportImages } from './export-images.js';
+import { convertForPlatforms } from './convert-request.js';
 import { UserError, isUserFacing } from '../util/errors.js';
 
 export interface BakeTarget {
@@ -96,32 +96,9 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
         else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
       }
       const platforms = req.platforms?.length ? req.platforms : [buildPlatform];
-      const conversions: ConvertResult[] = [];
-      for (const platform of platforms) {
-        try {
-          conversions.push(
-            await convertDockerfile({
-              dockerfile: req.dockerfile.text,
-              dockerfileName: req.dockerfile.name,
-              target: req.target,
-              buildArgs: req.buildArgs,
-              targetPlatform: platform,
-              buildPlatform,
-              namedContexts,
-              contextName,
-              dockerignorePatterns: ignore?.patterns ?? [],
-              resolver,
-              sourceDateEpoch: req.sourceDateEpoch,
-              noCache: req.noCache,
-              noCacheFilter: req.noCacheFilter,
-              labels: req.labels,
-            }),
-          );
-        } catch (err) {
-          if (isUserFacing(err)) throw new UserError(`target ${target.name}: ${err.message}`, { cause: err });
-          throw err;
-        }
-      }
+      const conversions = await convertForPlatforms(req, platforms, { buildPlatform, namedContexts, contextName, dockerignorePatterns: ignore?.patterns ?? [], resolver }).catch((err: unknown) => {
+        throw isUserFacing(err) ? new UserError(`target ${target.name}: ${err.message}`, { cause: err }) : err;
+      });
       prepared.push({ target, platforms, conversions, ignorePatterns: ignore?.patterns });
     }
 

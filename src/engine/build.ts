@@ -7,8 +7,7 @@ import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
 import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
-import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
-import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
+import type { NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
@@ -25,6 +24,7 @@ import { prefetchLayerBlobs } from './layer-blobs.js';
 import type { OutputSpec, ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import { exportImages } from './export-images.js';
+import { convertForPlatforms } from './convert-request.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
@@ -148,26 +148,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
     }
     const resolver = new ImageResolver(state, registry, { pull: req.pull });
-    const conversions: ConvertResult[] = [];
-    for (const platform of platforms) {
-      conversions.push(
-        await convertDockerfile({
-          dockerfile: req.dockerfile.text,
-          dockerfileName: req.dockerfile.name,
-          target: req.target,
-          buildArgs: req.buildArgs,
-          targetPlatform: platform,
-          buildPlatform,
-          namedContexts,
-          dockerignorePatterns: ignore?.patterns ?? [],
-          resolver,
-          sourceDateEpoch: req.sourceDateEpoch,
-          noCache: req.noCache,
-          noCacheFilter: req.noCacheFilter,
-          labels: req.labels,
-        }),
-      );
-    }
+    const conversions = await convertForPlatforms(req, platforms, { buildPlatform, namedContexts, dockerignorePatterns: ignore?.patterns ?? [], resolver });
     const warnings: BuildResult['warnings'] = conversions.flatMap((c) => c.warnings);
     const warn = (message: string) => warnings.push({ message });
     const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
