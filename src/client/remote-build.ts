@@ -10,37 +10,20 @@ import type * as grpc from '@grpc/grpc-js';
 import { CHUNK, PROTOCOL_VERSION, KILN_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SolveResult, type OutputMsg } from '../daemon/protocol.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import type { OutputSpec } from '../engine/exports.js';
-import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
-import type { Platform } from '../oci/types.js';
+import type { BuildRequest } from '../engine/build.js';
 import { formatPlatform } from '../oci/platform.js';
 import { UserError } from '../util/errors.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
 import { explainError, type Connection } from './connect.js';
 import { extractTar } from './untar.js';
 
-export interface RemoteBuildInput {
-  contextDir?: string;
-  dockerfile: { text: string; name: string; path?: string };
-  target?: string;
-  buildArgs?: Record<string, string>;
-  platforms?: Platform[];
-  secrets?: Record<string, Buffer>;
-  noCache?: boolean;
-  noCacheFilter?: string[];
-  pull?: boolean;
-  sourceDateEpoch?: number;
-  labels?: Record<string, string>;
-  buildContexts?: Record<string, { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string }>;
-  cacheFrom?: CacheImportSpec[];
-  cacheTo?: CacheExportSpec[];
-  allow?: string[];
-  extraHosts?: { host: string; ip: string }[];
-  outputs: OutputSpec[];
-  network?: string;
-  explain?: boolean;
-  progress?: (ev: ProgressEvent) => void;
-  signal?: AbortSignal;
-}
+/** What a remote build takes: the engine's request, minus what only an embedded build has. */
+export type RemoteBuildInput = Pick<
+  BuildRequest,
+  | 'contextDir' | 'dockerfile' | 'target' | 'buildArgs' | 'platforms' | 'secrets' | 'noCache' | 'noCacheFilter' | 'pull'
+  | 'sourceDateEpoch' | 'labels' | 'buildContexts' | 'cacheFrom' | 'cacheTo' | 'allow' | 'extraHosts' | 'outputs' | 'explain'
+  | 'progress' | 'signal'
+> & { network?: string };
 
 export interface RemoteBuildResult extends SolveResult {
   node: string;
