@@ -76,13 +76,16 @@ function checkP256(key: KeyObject, path: string): KeyObject {
   return key;
 }
 
-export function loadPrivateKey(path: string): KeyObject {
-  let text: string;
+function readKeyText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     throw new KeyError(`cannot read key file ${path}`);
   }
+}
+
+export function loadPrivateKey(path: string): KeyObject {
+  const text = readKeyText(path);
   const block = pemBlock(text, path);
   try {
     if (COSIGN_PEM_TYPES.includes(block.type)) {
@@ -104,12 +107,7 @@ export function loadPrivateKey(path: string): KeyObject {
 }
 
 export function loadPublicKey(path: string): KeyObject {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new KeyError(`cannot read key file ${path}`);
-  }
+  const text = readKeyText(path);
   const block = pemBlock(text, path);
   try {
     if (block.type === 'PUBLIC KEY') return checkP256(createPublicKey({ key: text, format: 'pem' }), path);
