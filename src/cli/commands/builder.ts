@@ -181,23 +181,29 @@ function remote(name: string | undefined): BuilderConfig {
   return b;
 }
 
-async function builds(name: string | undefined): Promise<number> {
-  const b = remote(name);
+/** Calls `fn` once per node of a remote builder with an open connection, closed afterwards. */
+async function eachNode(b: BuilderConfig, fn: (n: BuilderConfig['nodes'][number], call: <Res>(method: string, req: object, timeoutMs?: number) => Promise<Res>) => Promise<void>): Promise<void> {
   const { connect, unary } = await import('../../client/connect.js');
-  const rows = [['NODE', 'ID', 'STATUS', 'PLATFORMS', 'STARTED', 'DURATION', 'UPLOADED', 'DIGEST']];
   for (const n of b.nodes) {
     const conn = connect(n);
     try {
-      const res = await unary<{ builds: BuildRecordMsg[] }>(conn, 'ListBuilds', {});
-      for (const r of res.builds) {
-        const dur = r.ended ? `${((Date.parse(r.ended) - Date.parse(r.started)) / 1000).toFixed(1)}s` : '';
-        const up = r.sync ? `${r.sync.files_uploaded}/${r.sync.files}` : '';
-        rows.push([n.name, r.id, r.status, r.platforms.join(',') || 'native', r.started.replace(/\.\d+Z$/, 'Z'), dur, up, r.digest || (r.error ? r.error.slice(0, 60) : '')]);
-      }
+      await fn(n, (method, req, timeoutMs) => unary(conn, method, req, timeoutMs));
     } finally {
       conn.close();
     }
   }
+}
+
+async function builds(name: string | undefined): Promise<number> {
+  const rows = [['NODE', 'ID', 'STATUS', 'PLATFORMS', 'STARTED', 'DURATION', 'UPLOADED', 'DIGEST']];
+  await eachNode(remote(name), async (n, call) => {
+    const res = await call<{ builds: BuildRecordMsg[] }>('ListBuilds', {});
+    for (const r of res.builds) {
+      const dur = r.ended ? `${((Date.parse(r.ended) - Date.parse(r.started)) / 1000).toFixed(1)}s` : '';
+      const up = r.sync ? `${r.sync.files_uploaded}/${r.sync.files}` : '';
+      rows.push([n.name, r.id, r.status, r.platforms.join(',') || 'native', r.started.replace(/\.\d+Z$/, 'Z'), dur, up, r.digest || (r.error ? r.error.slice(0, 60) : '')]);
+    }
+  });
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd());
   return 0;
@@ -242,35 +248,21 @@ async function cancel(name: string, id: string): Promise<number> {
 }
 
 async function du(name: string | undefined): Promise<number> {
-  const b = remote(name);
-  const { connect, unary } = await import('../../client/connect.js');
   const { formatSize } = await import('../units.js');
-  for (const n of b.nodes) {
-    const conn = connect(n);
-    try {
-      const r = await unary<{ records: { id: string; description: string; size: string; reclaimable: boolean }[]; context_store_bytes: string }>(conn, 'DiskUsage', {});
-      const total = r.records.reduce((t, u) => t + Number(u.size), 0);
-      console.log(`${n.name}: ${r.records.length} cache records, ${formatSize(total)}; synced context files ${formatSize(Number(r.context_store_bytes))}`);
-      for (const u of r.records) console.log(`  ${u.id.replace(/^result\/sha256:/, '').slice(0, 25)}  ${formatSize(Number(u.size)).padStart(9)}  ${u.description.slice(0, 60)}`);
-    } finally {
-      conn.close();
-    }
-  }
+  await eachNode(remote(name), async (n, call) => {
+    const r = await call<{ records: { id: string; description: string; size: string; reclaimable: boolean }[]; context_store_bytes: string }>('DiskUsage', {});
+    const total = r.records.reduce((t, u) => t + Number(u.size), 0);
+    console.log(`${n.name}: ${r.records.length} cache records, ${formatSize(total)}; synced context files ${formatSize(Number(r.context_store_bytes))}`);
+    for (const u of r.records) console.log(`  ${u.id.replace(/^result\/sha256:/, '').slice(0, 25)}  ${formatSize(Number(u.size)).padStart(9)}  ${u.description.slice(0, 60)}`);
+  });
   return 0;
 }
 
 async function pruneRemote(name: string | undefined, all: boolean): Promise<number> {
-  const b = remote(name);
-  const { connect, unary } = await import('../../client/connect.js');
   const { formatSize } = await import('../units.js');
-  for (const n of b.nodes) {
-    const conn = connect(n);
-    try {
-      const r = await unary<{ removed_records: number; reclaimed_bytes: string }>(conn, 'Prune', { all }, 600_000);
-      console.log(`${n.name}: removed ${r.removed_records} cache records, reclaimed ${formatSize(Number(r.reclaimed_bytes))}`);
-    } finally {
-      conn.close();
-    }
-  }
+  await eachNode(remote(name), async (n, call) => {
+    const r = await call<{ removed_records: number; reclaimed_bytes: string }>('Prune', { all }, 600_000);
+    console.log(`${n.name}: removed ${r.removed_records} cache records, reclaimed ${formatSize(Number(r.reclaimed_bytes))}`);
+  });
   return 0;
 }
