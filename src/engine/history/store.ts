@@ -149,14 +149,21 @@ export class HistoryStore {
     rmSync(join(this.dir, `${id}.events.jsonl`), { force: true });
   }
 
-  /** Keeps the newest `keep` finished records younger than `maxAgeMs`; running builds are kept. */
+  /**
+   * Keeps the newest `keep` records younger than `maxAgeMs`; running builds are kept. Runs after every
+   * build, so it decides from the ids (their prefix is the start time) and reads only the records it may
+   * remove.
+   */
   prune(policy: RetentionPolicy, now = Date.now()): string[] {
-    const finished = this.list().filter((r) => r.status !== 'running');
+    const ids = this.ids();
     const removed: string[] = [];
-    finished.forEach((r, i) => {
-      const tooMany = finished.length - i > policy.keep;
-      const tooOld = now - Date.parse(r.ended ?? r.started) > policy.maxAgeMs;
-      if (tooMany || tooOld) {
+    ids.forEach((id, i) => {
+      const tooMany = ids.length - i > policy.keep;
+      const startedLongAgo = now - parseInt(id.slice(0, 9), 36) > policy.maxAgeMs;
+      if (!tooMany && !startedLongAgo) return;
+      const r = this.tryGet(id);
+      if (!r || r.status === 'running') return;
+      if (tooMany || now - Date.parse(r.ended ?? r.started) > policy.maxAgeMs) {
         this.remove(r.id);
         removed.push(r.id);
       }
