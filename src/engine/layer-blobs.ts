@@ -129,6 +129,8 @@ async function packLayer(state: State, layer: Layer, opts: LayerCompressionOptio
   const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}`;
   const known = (await state.db.get(dbKey)) as StoredLayerBlob | undefined;
   if (known && (state.content.has(known.digest) || (opts.digestOnly && compression === 'uncompressed'))) {
+    // A build killed after recording the blob may not have linked the layer yet: `kiln run` needs it.
+    if (layer.id) state.snapshots.linkDiffId(known.diffId, layer.dir);
     return { diffId: known.diffId, blob: { digest: known.digest, size: known.size, mediaType: known.mediaType } };
   }
   let stored: StoredLayerBlob;
@@ -154,7 +156,8 @@ async function packLayer(state: State, layer: Layer, opts: LayerCompressionOptio
     ]);
     stored = { diffId: c.diffId, digest: c.digest, size: c.size, mediaType: c.mediaType };
   }
-  await state.db.put(dbKey, stored);
+  // Linked first: a record in the db always has its layer findable by diffID.
   if (layer.id) state.snapshots.linkDiffId(stored.diffId, layer.dir);
+  await state.db.put(dbKey, stored);
   return { diffId: stored.diffId, blob: { digest: stored.digest, size: stored.size, mediaType: stored.mediaType } };
 }
