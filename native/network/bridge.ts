@@ -141,6 +141,24 @@ async function ensureRules(cfg: BridgeConfig): Promise<void> {
   }
 }
 
+/**
+ * A bridge without an address of its own takes the lowest MAC of its ports, so its MAC changes as pooled
+ * namespaces' veths come and go; a reused namespace still holds the gateway's old MAC in its neighbour table
+ * and sends into the void until that entry is re-probed (the ~20 s RUN network stall). A fixed, locally
+ * administered MAC derived from the bridge's name never changes (the kernel marks it NET_ADDR_SET).
+ */
+export function bridgeMac(name: string): string {
+  const h = createHash('sha256').update(`kiln-bridge:${name}`).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+async function pinBridgeMac(name: string): Promise<void> {
+  const sys = `/sys/class/net/${name}`;
+  const assigned = readFileSync(`${sys}/addr_assign_type`, 'utf8').trim() === '3'; // NET_ADDR_SET
+  if (assigned && readFileSync(`${sys}/address`, 'utf8').trim() === bridgeMac(name)) return;
+  await ip(['link', 'set', name, 'address', bridgeMac(name)]);
+}
+
 async function setUp(cfg: BridgeConfig): Promise<void> {
   if (process.getuid?.() !== 0) throw new SandboxError('network: the build network needs root (run as root, or use --network none)');
   const present = existsSync(`/sys/class/net/${cfg.name}`);
@@ -149,6 +167,7 @@ async function setUp(cfg: BridgeConfig): Promise<void> {
     if (clash) throw new SandboxError(`network: kiln's bridge subnet ${cfg.subnet} overlaps the host route ${clash}; set KILN_NETWORK_SUBNET to a free range`);
     await ip(['link', 'add', cfg.name, 'type', 'bridge'], true);
   }
+  await pinBridgeMac(cfg.name);
   // (os.networkInterfaces() skips a bridge without ports: it is not RUNNING.)
   const addrs = networkInterfaces()[cfg.name] ?? [];
   if (!present || !addrs.some((a) => a.family === 'IPv4' && a.address === cfg.gateway)) await ip(['addr', 'add', `${cfg.gateway}/${cfg.prefixLen}`, 'dev', cfg.name], true);

@@ -49,7 +49,21 @@ export async function startTestHost(slot: number, files: Record<string, string>)
         if (body === undefined) { res.writeHead(404); res.end('not found'); return; }
         res.end(body);
       });
-      s.listen(8080, '${ip}', () => process.stdout.write('READY\\n'));`;
+      // A DNS server for RUNs that resolve names (--dns): every A query is answered with this host's address.
+      const dns = require('dgram').createSocket('udp4');
+      dns.on('message', (q, from) => {
+        let i = 12;
+        while (i < q.length && q[i] !== 0) i += q[i] + 1;
+        const question = q.subarray(12, i + 5);
+        const qtype = q.readUInt16BE(i + 1);
+        const head = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, qtype === 1 ? 1 : 0, 0, 0, 0, 0]);
+        const answer = qtype === 1 ? Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, ...'${ip}'.split('.').map(Number)]) : Buffer.alloc(0);
+        dns.send(Buffer.concat([head, question, answer]), from.port, from.address);
+      });
+      let up = 0;
+      const ready = () => { if (++up === 2) process.stdout.write('READY\\n'); };
+      dns.bind(53, '${ip}', ready);
+      s.listen(8080, '${ip}', ready);`;
     server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     const host: TestHost = {
       ip,
