@@ -152,11 +152,13 @@ export function bridgeMac(name: string): string {
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-async function pinBridgeMac(name: string): Promise<void> {
+/** Pins the MAC; says whether it changed (pooled namespaces then hold the old one). */
+async function pinBridgeMac(name: string): Promise<boolean> {
   const sys = `/sys/class/net/${name}`;
   const assigned = readFileSync(`${sys}/addr_assign_type`, 'utf8').trim() === '3'; // NET_ADDR_SET
-  if (assigned && readFileSync(`${sys}/address`, 'utf8').trim() === bridgeMac(name)) return;
+  if (assigned && readFileSync(`${sys}/address`, 'utf8').trim() === bridgeMac(name)) return false;
   await ip(['link', 'set', name, 'address', bridgeMac(name)]);
+  return true;
 }
 
 async function setUp(cfg: BridgeConfig): Promise<void> {
@@ -167,7 +169,8 @@ async function setUp(cfg: BridgeConfig): Promise<void> {
     if (clash) throw new SandboxError(`network: kiln's bridge subnet ${cfg.subnet} overlaps the host route ${clash}; set KILN_NETWORK_SUBNET to a free range`);
     await ip(['link', 'add', cfg.name, 'type', 'bridge'], true);
   }
-  await pinBridgeMac(cfg.name);
+  // A bridge made by an older kiln: its pooled namespaces know the old gateway MAC, so they go.
+  if ((await pinBridgeMac(cfg.name)) && present) resetNetworkPool(cfg);
   // (os.networkInterfaces() skips a bridge without ports: it is not RUNNING.)
   const addrs = networkInterfaces()[cfg.name] ?? [];
   if (!present || !addrs.some((a) => a.family === 'IPv4' && a.address === cfg.gateway)) await ip(['addr', 'add', `${cfg.gateway}/${cfg.prefixLen}`, 'dev', cfg.name], true);
