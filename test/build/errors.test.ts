@@ -33,3 +33,23 @@ test('the built-in frontend serves docker/dockerfile:* syntax directives', () =>
   const r = kilnBuild(suite.root, { Dockerfile: `# syntax=docker/dockerfile:1.7\nFROM ${suite.base}\nRUN true\n` });
   assert.equal(r.status, 0, r.stderr);
 });
+test('after a step fails, no other step\'s log lines are printed below its error', () => {
+  // Stage "chatty" prints while stage "broken" fails; the final stage needs both, so they run in parallel.
+  const dockerfile = [
+    `FROM ${suite.base} AS chatty`,
+    'RUN i=0; while [ $i -lt 60 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done',
+    `FROM ${suite.base} AS broken`,
+    'RUN sleep 0.5; echo about to fail; exit 3',
+    `FROM ${suite.base}`,
+    'COPY --from=chatty /etc/hostname /a',
+    'COPY --from=broken /etc/hostname /b',
+  ].join('\n');
+  const r = kilnBuild(suite.root, { Dockerfile: dockerfile + '\n' }, ['--progress', 'plain']);
+  assert.notEqual(r.status, 0);
+  const lines = r.stderr.trimEnd().split('\n');
+  const err = lines.findIndex((l) => / ERROR: process .*exit 3/.test(l));
+  assert.ok(err >= 0, r.stderr);
+  assert.ok(lines.slice(0, err).some((l) => / tick \d+$/.test(l)), `the chatty stage ran before the failure:\n${r.stderr}`);
+  assert.deepEqual(lines.slice(err + 1).filter((l) => / tick \d+$/.test(l)), [], r.stderr);
+  assert.match(lines[lines.length - 1]!, /^kiln: Dockerfile:4: process .* exit code: 3$/);
+});

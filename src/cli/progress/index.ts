@@ -21,6 +21,33 @@ export function parseProgressMode(v: string | undefined): ProgressMode {
 }
 
 export function progressView(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressView {
+  const view = viewFor(mode, out);
+  return mode === 'rawjson' ? view : endsAtFirstError(view);
+}
+
+/**
+ * The error is the last thing a user reads: once a step failed, the other steps' logs (processes being
+ * cancelled flush their output) are not printed below it, and nothing is printed after finish(), when the
+ * CLI prints the error line.
+ */
+function endsAtFirstError(view: ProgressView): ProgressView {
+  let failed = false;
+  let finished = false;
+  return {
+    onEvent(ev) {
+      if (finished || (failed && ev.type === 'vertex.log')) return;
+      if (ev.type === 'vertex.failed') failed = true;
+      view.onEvent(ev);
+    },
+    finish() {
+      if (finished) return;
+      finished = true;
+      view.finish();
+    },
+  };
+}
+
+function viewFor(mode: ProgressMode, out: NodeJS.WriteStream): ProgressView {
   if (mode === 'auto') mode = out.isTTY ? 'tty' : 'plain';
   switch (mode) {
     case 'tty':
