@@ -31,6 +31,14 @@ const WHITEOUT_PREFIX = '.wh.';
 
 const TYPE_BITS = { char: constants.S_IFCHR, block: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
 
+/** The longest file name component Linux file systems take. */
+const NAME_MAX = 255;
+
+/** A tar name for an error line: quoted, and cut short when huge. */
+function shortName(name: string): string {
+  return JSON.stringify(name.length > 80 ? `${name.slice(0, 40)}…${name.slice(-30)}` : name);
+}
+
 function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
 }
@@ -84,14 +92,18 @@ export class LayerApplier {
         if (code === 'ENOENT' || code === 'ENOTDIR' || (code && alsoIgnore.includes(code))) return;
         throw err;
       });
+    // Applied fd-relative below the root, following no symlink: if a later entry turned a parent into a
+    // symlink (records under a replaced path are dropped by clear(), this is the second line), the
+    // helper answers ELOOP and the stale record is skipped instead of landing on the link's target.
+    const stale = ['ELOOP'];
     for (const [rel, attrs] of this.xattrs) {
       for (const [name, value] of attrs) {
         // EPERM: user.* xattrs cannot go on symlinks or devices; ENOTSUP: the file system has no xattrs.
-        pending.push(tolerate(this.ops.lsetxattr(this.full(rel), name, value), ['EPERM', 'ENOTSUP', 'EOPNOTSUPP']));
+        pending.push(tolerate(this.ops.lsetxattrInRoot(this.root, rel, name, value), [...stale, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP']));
       }
     }
-    for (const rel of this.opaque) pending.push(tolerate(this.ops.lsetxattr(this.full(rel), OPAQUE_XATTR, Buffer.from('y'))));
-    for (const [rel, t] of this.times) pending.push(tolerate(this.ops.utimens(this.full(rel), t.atime, t.mtime)));
+    for (const rel of this.opaque) pending.push(tolerate(this.ops.lsetxattrInRoot(this.root, rel, OPAQUE_XATTR, Buffer.from('y')), stale));
+    for (const [rel, t] of this.times) pending.push(tolerate(this.ops.utimensInRoot(this.root, rel, t.atime, t.mtime), stale));
     const results = await Promise.allSettled(pending);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -109,6 +121,9 @@ export class LayerApplier {
     const parts: string[] = [];
     for (const p of name.split('/')) {
       if (p === '' || p === '.') continue;
+      if (Buffer.byteLength(p) > NAME_MAX) {
+        throw new LayerFormatError(`${this.what}: ${what} ${shortName(name)} has a name component longer than ${NAME_MAX} bytes`);
+      }
       if (p === '..') {
         if (parts.length === 0) throw new LayerFormatError(`${this.what}: ${what} ${JSON.stringify(name)} points outside the layer`);
         parts.pop();
@@ -152,8 +167,21 @@ export class LayerApplier {
     }
     if (keepDir && st.isDirectory()) return true;
     rmSync(this.full(rel), { recursive: true, force: true }); // rm does not follow symlinks
-    for (const d of this.dirs) if (d === rel || d.startsWith(rel + '/')) this.dirs.delete(d);
+    this.forget(rel, st.isDirectory());
     return false;
+  }
+
+  /** Drops what was recorded for a removed path (and, for a dir, everything below it): it is gone. */
+  private forget(rel: string, below: boolean): void {
+    this.times.delete(rel);
+    this.xattrs.delete(rel);
+    this.opaque.delete(rel);
+    this.dirs.delete(rel);
+    if (!below) return;
+    const prefix = rel + '/';
+    for (const set of [this.times, this.xattrs, this.opaque, this.dirs]) {
+      for (const k of set.keys()) if (k.startsWith(prefix)) set.delete(k);
+    }
   }
 
   private record(rel: string, h: TarHeader): void {

@@ -107,6 +107,21 @@ export class FsOps {
     return this.request('lsetxattr', 'X', path, [Buffer.from(name), value]).then(() => undefined);
   }
 
+  /**
+   * lsetxattr on `rel` below the trusted dir `root`, fd-relative: no component of `rel` is followed if it
+   * is a symlink (a parent that is one now fails with ELOOP), so the xattr never lands outside `root`.
+   */
+  lsetxattrInRoot(root: string, rel: string, name: string, value: Buffer): Promise<void> {
+    return this.request('lsetxattr', 'x', root, [Buffer.from(rel), Buffer.from(name), value], rel).then(() => undefined);
+  }
+
+  /** utimensat on `rel` below `root`, fd-relative and following no symlink (see lsetxattrInRoot). */
+  utimensInRoot(root: string, rel: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    return this.request('utimensat', 't', root, [Buffer.from(rel), i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)], rel).then(
+      () => undefined,
+    );
+  }
+
   /** All xattrs of `path` (not following a symlink), in the order the kernel lists them. */
   async llistxattrs(path: string): Promise<Map<string, Buffer>> {
     const p = await this.request('llistxattr', 'L', path, []);
@@ -196,7 +211,7 @@ export class FsOps {
     await this.exited;
   }
 
-  private request(syscall: string, op: string, path: string, rest: Buffer[]): Promise<Buffer> {
+  private request(syscall: string, op: string, path: string, rest: Buffer[], rel?: string): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     const fields = [Buffer.from(path), ...rest];
     const head = Buffer.allocUnsafe(2);
@@ -212,7 +227,8 @@ export class FsOps {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
-    return new Promise((resolve, reject) => this.queue.push({ syscall, path, resolve, reject }));
+    const shown = rel === undefined ? path : rel ? `${path}/${rel}` : path;
+    return new Promise((resolve, reject) => this.queue.push({ syscall, path: shown, resolve, reject }));
   }
 
   private flush(): void {

@@ -89,5 +89,7 @@ export async function unpackLayer(input: Readable, destDir: string, opts: Unpack
 function asFormatError(err: unknown, what: string): LayerFormatError | undefined {
   if (err instanceof LayerFormatError) return err;
   if (err instanceof TarFormatError) return new LayerFormatError(`${what}: ${err.message}`, { cause: err });
+  // Names are checked per component (NAME_MAX); a whole path past PATH_MAX only shows up here.
+  if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return new LayerFormatError(`${what}: an entry's path is too long for the file system`, { cause: err });
   return undefined;
 }

@@ -16,6 +16,11 @@
 //           'W' fingerprint of a tree(path) -> u64 h1, u64 h2, u64 entries, i64 newest m/ctime sec, u32 nsec
 //           'F' add inode flags(path, flags): FS_IOC_GETFLAGS | flags → FS_IOC_SETFLAGS (e.g. FS_TOPDIR_FL);
 //               file systems without inode flags answer ENOTTY/EOPNOTSUPP
+//           'x' set an xattr in a root(root, rel, name, value)     't' utimens in a root(root, rel, 4 × i64)
+//               `rel` names an entry below the trusted dir `root`; its parent is opened with openat2
+//               RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH (a parent that is, or became, a symlink is ELOOP, never
+//               followed) and the entry itself is never followed. For deferred metadata of a tree being
+//               written, where a later tar entry may have replaced a parent with a symlink.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -365,6 +372,42 @@ static void tree_fingerprint(const char *path) {
   reply(0, out, sizeof out);
 }
 
+// An O_PATH fd of the directory holding `rel` inside `root`, and the entry's name in it ("." for the root
+// itself). No component is followed if it is a symlink, none may be "..". Returns -errno on failure.
+static int parent_in_root(const char *root, const char *rel, const char **base) {
+  int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return -errno;
+  while (*rel == '/') rel++;
+  if (*rel == 0) {
+    *base = ".";
+    return rootfd;
+  }
+  const char *slash = strrchr(rel, '/');
+  const char *name = slash ? slash + 1 : rel;
+  if (*name == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    close(rootfd);
+    return -EINVAL;
+  }
+  if (strlen(name) > 255) {
+    close(rootfd);
+    return -ENAMETOOLONG;
+  }
+  *base = name;
+  if (!slash) return rootfd;
+  size_t plen = (size_t)(slash - rel);
+  char *parent = malloc(plen + 1);
+  if (!parent) die("out of memory");
+  memcpy(parent, rel, plen);
+  parent[plen] = 0;
+  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, rootfd, parent, &how, sizeof how);
+  int e = errno;
+  free(parent);
+  close(rootfd);
+  return fd < 0 ? -e : fd;
+}
+
 int main(void) {
   unsigned char *fields[MAX_FIELDS];
   uint32_t lens[MAX_FIELDS];
@@ -439,6 +482,39 @@ int main(void) {
           if (want != flags && ioctl(fd, FS_IOC_SETFLAGS, &want) < 0) err = errno;
         }
         if (fd >= 0) close(fd);
+        reply(err, NULL, 0);
+        break;
+      }
+      case 'x': {
+        if (nf != 4) die("setxattr in root takes 4 fields");
+        const char *base;
+        int dfd = parent_in_root(path, (const char *)fields[1], &base);
+        if (dfd < 0) err = -dfd;
+        else {
+          // The entry through the pinned parent dir: the magic link is only a prefix, the last component
+          // is not followed (lsetxattr), so the xattr lands on exactly that inode.
+          char p[64 + 256];
+          snprintf(p, sizeof p, "/proc/self/fd/%d/%s", dfd, base);
+          if (lsetxattr(p, (const char *)fields[2], fields[3], lens[3], 0) < 0) err = errno;
+          close(dfd);
+        }
+        reply(err, NULL, 0);
+        break;
+      }
+      case 't': {
+        if (nf != 6) die("utimens in root takes 6 fields");
+        const char *base;
+        int dfd = parent_in_root(path, (const char *)fields[1], &base);
+        if (dfd < 0) err = -dfd;
+        else {
+          struct timespec ts[2];
+          ts[0].tv_sec = (time_t)field_i64(fields[2], lens[2]);
+          ts[0].tv_nsec = (long)field_i64(fields[3], lens[3]);
+          ts[1].tv_sec = (time_t)field_i64(fields[4], lens[4]);
+          ts[1].tv_nsec = (long)field_i64(fields[5], lens[5]);
+          if (utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0) err = errno;
+          close(dfd);
+        }
         reply(err, NULL, 0);
         break;
       }

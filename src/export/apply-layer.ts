@@ -87,6 +87,13 @@ function clear(p: string, keepDir: boolean): void {
   rmSync(p, { force: true, recursive: true });
 }
 
+/** Drops the pending dir times of `rel` and everything below it: a later entry replaced that path. */
+function forgetTimes(state: ApplyState, rel: string): void {
+  state.dirTimes.delete(rel);
+  const prefix = rel + '/';
+  for (const k of state.dirTimes.keys()) if (k.startsWith(prefix)) state.dirTimes.delete(k);
+}
+
 /** Opaque directory: drop everything below `dir` that this layer did not write itself. */
 function clearOpaque(dir: string, rel: string, written: Set<string>): void {
   for (const name of readdirSync(dir)) {
@@ -163,10 +170,12 @@ async function applyEntries(extract: tar.Extract, root: string, state: ApplyStat
       entry.resume();
       const victim = [...parts.slice(0, -1), base.slice(WHITEOUT_PREFIX.length)];
       if (parentsAreDirs(root, victim)) clear(join(root, ...victim), false);
-      state.dirTimes.delete(victim.join('/'));
+      forgetTimes(state, victim.join('/'));
       continue;
     }
     ensureParents(root, parts);
+    // A non-dir entry replaces a dir that was there: that dir's pending times (and its children's) go too.
+    if (h.type !== 'directory' && state.dirTimes.size > 0 && lstatOrUndefined(join(root, ...parts))?.isDirectory()) forgetTimes(state, rel);
     const p = join(root, ...parts);
     written.add(rel);
     switch (h.type) {
@@ -219,12 +228,18 @@ async function applyEntries(extract: tar.Extract, root: string, state: ApplyStat
   }
 }
 
-/** Sets the collected directory mtimes, deepest first (setting a child's time does not touch its parent's). */
+/**
+ * Sets the collected directory mtimes, deepest first (setting a child's time does not touch its parent's).
+ * A dir whose path now goes through a symlink (a later layer replaced a parent) is skipped: its time
+ * would land on the link's target, possibly outside the root.
+ */
 export function finishApply(root: string, state: ApplyState): void {
   const dirs = [...state.dirTimes].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
   for (const [rel, t] of dirs) {
-    const p = join(root, rel);
-    if (lstatOrUndefined(p)?.isDirectory()) utimesSync(p, t, t);
+    const parts = rel.split('/').filter((c) => c !== '');
+    if (!parentsAreDirs(root, parts)) continue;
+    const p = join(root, ...parts);
+    if (lstatOrUndefined(p)?.isDirectory()) lutimesSync(p, t, t);
   }
 }
 
