@@ -11,7 +11,9 @@ import { inUserNamespace } from './userns.js';
 
 /** A mount added to the container, besides the rootfs, /proc, /dev and /sys. */
 export type SandboxMount =
-  | { type: 'bind'; source: string; target: string; readonly?: boolean }
+  /** `source` is a host path; or, with `root`, a path inside root resolved there by the helper (openat2
+   * RESOLVE_IN_ROOT): a symlink in the tree (`hostroot -> /`) stays inside root, never reaching the host. */
+  | { type: 'bind'; source: string; root?: string; target: string; readonly?: boolean }
   | { type: 'tmpfs'; target: string; sizeBytes?: number; mode?: number; readonly?: boolean }
   /** Other layers merged (topmost first) and mounted at target; only `subpath` of the merged tree when
    * given. Read-only, or writable into a throwaway upper whose writes are discarded. */
@@ -112,7 +114,7 @@ export function sandboxHelperPath(): string {
 function checkSpec(spec: SandboxSpec): void {
   const paths = [...spec.rootfs.lowerdirs, spec.rootfs.upperdir, spec.rootfs.workdir];
   for (const m of spec.mounts ?? []) {
-    if (m.type === 'bind') paths.push(m.source);
+    if (m.type === 'bind') paths.push(m.root ?? m.source);
     if (m.type === 'overlay') paths.push(...m.lowerdirs);
   }
   for (const p of paths) if (p !== undefined && !isAbsolute(p)) throw new SandboxError(`sandbox: host path ${p} must be absolute`);

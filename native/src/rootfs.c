@@ -105,15 +105,42 @@ static int new_fs(const char *type, const char *const *options, unsigned attrs, 
   return mnt;
 }
 
-static int clone_tree(const char *source, bool readonly) {
-  int t = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-  if (t < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", source, strerror(errno));
+/* A detached copy of the mount tree at fd (an O_PATH fd), made read-only when asked. what names it in errors. */
+static int clone_fd(int fd, bool readonly, const char *what) {
+  int t = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  if (t < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", what, strerror(errno));
   if (readonly) {
     struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
     if (mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-      child_fail(EXIT_SETUP, "cannot make bind mount of %s read-only: %s", source, strerror(errno));
+      child_fail(EXIT_SETUP, "cannot make bind mount of %s read-only: %s", what, strerror(errno));
   }
   return t;
+}
+
+/* For host paths kiln chose itself (layer dirs, the host's /dev nodes, /sys). */
+static int clone_tree(const char *source, bool readonly) {
+  int fd = open(source, O_PATH | O_CLOEXEC);
+  if (fd < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", source, strerror(errno));
+  int t = clone_fd(fd, readonly, source);
+  close(fd);
+  return t;
+}
+
+/* The source of a bind mount as an O_PATH fd. With a root (the build context, a layer dir), the source is
+ * resolved inside it: a symlink there (`hostroot -> /`) is followed as if root were `/`, never to the host;
+ * the mount is then made from the fd, so nothing can swap the path between the check and the mount. */
+static int open_bind_source(const struct spec_mount *m) {
+  if (!m->root) {
+    int fd = open(m->source, O_PATH | O_CLOEXEC);
+    if (fd < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", m->source, strerror(errno));
+    return fd;
+  }
+  int root = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) child_fail(EXIT_SETUP, "bind mount root %s: %s", m->root, strerror(errno));
+  int fd = openat2_in_root(root, m->source, O_PATH);
+  if (fd < 0) child_fail(EXIT_SETUP, "bind mount source %s for %s: %s", m->source, m->target, strerror(errno));
+  close(root);
+  return fd;
 }
 
 /* The old API caps options at a page (~40 layers); used only when fsopen is unavailable. */
@@ -270,9 +297,11 @@ static void make_spec_mounts(int rootfd, const struct spec *s) {
   for (size_t i = 0; i < s->n_mounts; i++) {
     const struct spec_mount *m = &s->mounts[i];
     if (m->kind == MOUNT_BIND) {
+      int src = open_bind_source(m);
       struct stat st;
-      if (stat(m->source, &st) < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", m->source, strerror(errno));
-      attach(rootfd, clone_tree(m->source, m->readonly), m->target, S_ISDIR(st.st_mode));
+      if (fstat(src, &st) < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", m->source, strerror(errno));
+      attach(rootfd, clone_fd(src, m->readonly, m->source), m->target, S_ISDIR(st.st_mode));
+      close(src);
     } else if (m->kind == MOUNT_OVERLAY) {
       int tree = overlay_mount_tree(m, i);
       struct stat st;

@@ -64,8 +64,10 @@ static int parse_mount(const struct json *m, struct spec_mount *out, char *err, 
   out->mode = -1;
   if (!strcmp(type, "bind")) {
     out->kind = MOUNT_BIND;
-    if (get_string(m, "source", true, &out->source, err, errlen)) return -1;
-    if (out->source[0] != '/') FAIL("run spec: bind mount source \"%s\" must be an absolute path", out->source);
+    if (get_string(m, "source", true, &out->source, err, errlen) || get_string(m, "root", false, &out->root, err, errlen))
+      return -1;
+    if (out->root && out->root[0] != '/') FAIL("run spec: bind mount root \"%s\" must be an absolute path", out->root);
+    if (!out->root && out->source[0] != '/') FAIL("run spec: bind mount source \"%s\" must be an absolute path", out->source);
   } else if (!strcmp(type, "tmpfs")) {
     long long mode = -1;
     out->kind = MOUNT_TMPFS;

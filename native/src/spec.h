@@ -23,7 +23,8 @@ struct spec_bridge {
 
 struct spec_mount {
   enum mount_kind kind;
-  char *source;          /* bind: host path */
+  char *source;          /* bind: host path, or with root: a path inside root */
+  char *root;            /* bind: the tree source resolves in (symlinks cannot leave it); NULL = host path */
   char **lowerdirs;      /* overlay: layer dirs, topmost first */
   size_t n_lowerdirs;
   char *subpath;         /* overlay: the directory (or file) inside the merged layers to mount; NULL = root */

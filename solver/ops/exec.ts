@@ -14,6 +14,7 @@ import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sa
 import { emulatorFor } from '../../native/binfmt.js';
 import { registerEmulator } from '../../native/binfmt-setup.js';
 import { resolveUser } from '../../native/user.js';
+import { resolveInRoot } from '../../native/in-root.js';
 import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
 import { relayAgent } from './ssh-forward.js';
@@ -141,7 +142,8 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
     case 'cache': {
       // The input (if any) is a dir made with the mount's uid/gid/mode: a new cache dir takes its owner and mode.
       const template = m.input >= 0 ? inputs[m.input] : undefined;
-      const seed = template?.kind === 'layers' && template.layers.length ? join(template.layers.at(-1)!.dir, (m.selector ?? '/').replace(/^\/+/, '')) : undefined;
+      // The source path resolves inside that layer: a symlink in it cannot make kiln copy a host dir's owner.
+      const seed = template?.kind === 'layers' && template.layers.length ? resolveInRoot(template.layers.at(-1)!.dir, m.selector ?? '/') : undefined;
       const { dir, release } = await cacheMountDir(ctx.env.state.root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
@@ -174,7 +176,9 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       // `rw` makes the mount writable, but as in BuildKit the writes are thrown away: the context and the
       // cached layers underneath are never touched (an overlay with a throwaway upper).
       if (input.kind === 'dir') {
-        if (m.readonly) return { type: 'bind', source: join(input.path, selector), target: m.dest, readonly: true };
+        // The selector resolves inside the context (the helper opens it with RESOLVE_IN_ROOT): a symlink
+        // there such as `hostroot -> /` names the context's own root, never the host's.
+        if (m.readonly) return { type: 'bind', root: input.path, source: `/${selector}`, target: m.dest, readonly: true };
         return { type: 'overlay', lowerdirs: [input.path], subpath: selector, target: m.dest, readonly: false };
       }
       if (input.layers.length === 0) {
@@ -183,7 +187,7 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
         return { type: 'bind', source: empty, target: m.dest, readonly: m.readonly };
       }
       // One read-only layer has nothing below it to merge with: bind it directly.
-      if (input.layers.length === 1 && m.readonly) return { type: 'bind', source: join(input.layers[0]!.dir, selector), target: m.dest, readonly: true };
+      if (input.layers.length === 1 && m.readonly) return { type: 'bind', root: input.layers[0]!.dir, source: `/${selector}`, target: m.dest, readonly: true };
       return { type: 'overlay', lowerdirs: input.layers.map((l) => l.dir).reverse(), subpath: selector, target: m.dest, readonly: m.readonly };
     }
     case 'ssh': {
