@@ -4,11 +4,12 @@
 // reads it as it would read a local context. Files are copied out of the store, not hard-linked: a
 // COPY preserves hard links between the files it reads, so shared inodes would change the built layers.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { chmod, chown, copyFile, lchown, link, lutimes, mkdir, readdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmod, copyFile, lchown, link, lutimes, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, dirname, posix } from 'node:path';
 import type { ContextEntry } from './protocol.js';
 import { UserError } from '../util/errors.js';
+import { resolveInRoot } from '../../native/in-root.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -50,36 +51,22 @@ export class ContextStore {
    * `copy: true` writes private copies instead (a build that may write into its context: rw bind mounts).
    */
   async materialise(entries: ContextEntry[], dest: string, opts: { copy?: boolean } = {}): Promise<void> {
+    // The manifest is the tenant's word: check it is one tree (no entry under a symlink or a file, hard
+    // links only to regular files it lists) before anything is written, then write nothing through a link.
+    const plan = planManifest(entries);
     await mkdir(dest, { recursive: true });
-    const seen = new Set<string>();
-    const dirs: { path: string; e: ContextEntry }[] = [];
-    const parents = new Set<string>();
-    const files: ContextEntry[] = [];
-    const links: ContextEntry[] = [];
-    for (const e of entries) {
-      const rel = checkPath(e.path);
-      if (seen.has(rel)) throw new UserError(`context sync: path "${e.path}" appears twice in the manifest`);
-      seen.add(rel);
-      if (e.kind === 'DIR') {
-        dirs.push({ path: join(dest, rel), e });
-        parents.add(join(dest, rel));
-      } else {
-        parents.add(dirname(join(dest, rel)));
-        if (e.kind === 'FILE' && e.hardlink_to) links.push(e);
-        else files.push(e);
-      }
-    }
-    for (const d of [...parents].sort()) await mkdir(d, { recursive: true });
-    await pool(files, 32, async (e) => {
-      const out = join(dest, e.path);
+    const inside = new InsideDest(dest);
+    for (const d of plan.dirs) await inside.mkdir(d);
+    await pool(plan.files, 32, async (e) => {
+      const out = inside.path(e.path);
       const times = mtimeOf(e.mtime_ns);
       if (e.kind === 'SYMLINK') {
+        // Stored as a symlink, never followed here: the engine resolves it inside the context.
         await symlink(e.link_target, out);
         await lchown(out, e.uid, e.gid);
         await lutimes(out, times, times);
         return;
       }
-      if (!DIGEST.test(e.digest)) throw new UserError(`context sync: file "${e.path}" has no valid digest`);
       if (!opts.copy) {
         const v = await this.variant(e);
         try {
@@ -91,13 +78,16 @@ export class ContextStore {
       }
       await this.writeCopy(e, out);
     });
-    for (const e of links) await link(join(dest, checkPath(e.hardlink_to)), join(dest, e.path));
+    // link(2) follows no symlink in its last components, and planManifest checked that the target is a
+    // regular file this manifest put there (so not a symlink and not under one).
+    for (const e of plan.links) await link(inside.path(e.hardlink_to), inside.path(e.path));
     // Directories last, deepest first: writing their children changed their mtimes.
-    for (const { path, e } of dirs.reverse()) {
-      await chown(path, e.uid, e.gid);
+    for (const e of plan.dirEntries.reverse()) {
+      const path = inside.path(e.path);
+      await lchown(path, e.uid, e.gid);
       await chmod(path, e.mode & 0o7777);
       const times = mtimeOf(e.mtime_ns);
-      await utimes(path, times, times);
+      await lutimes(path, times, times);
     }
   }
 
@@ -115,12 +105,13 @@ export class ContextStore {
 
   private async writeCopy(e: ContextEntry, out: string): Promise<void> {
     // Small files: one read and one write (copy_file_range costs more per file than it saves here).
-    if (Number(e.size) <= 1 << 20) await writeFile(out, await readFile(this.blobPath(e.digest)));
-    else await copyFile(this.blobPath(e.digest), out);
-    await chown(out, e.uid, e.gid);
+    // Exclusive create: never through a symlink or over a file that is already there.
+    if (Number(e.size) <= 1 << 20) await writeFile(out, await readFile(this.blobPath(e.digest)), { flag: 'wx' });
+    else await copyFile(this.blobPath(e.digest), out, fsConstants.COPYFILE_EXCL);
+    await lchown(out, e.uid, e.gid);
     await chmod(out, e.mode & 0o7777);
     const times = mtimeOf(e.mtime_ns);
-    await utimes(out, times, times);
+    await lutimes(out, times, times);
   }
 
   /** Removes variants no build links now (regenerable), and with `blobs` the synced contents too. */
@@ -175,6 +166,83 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
 function mtimeOf(ns: string): number {
   const ms = BigInt(ns || '0') / 1_000_000n;
   return (Number(ms) + 0.5) / 1000;
+}
+
+interface ManifestPlan {
+  /** Directories to make (the manifest's and the implied parents), parents first. */
+  dirs: string[];
+  dirEntries: ContextEntry[];
+  /** Regular files with content and symlinks. */
+  files: ContextEntry[];
+  links: ContextEntry[];
+}
+
+/**
+ * Checks that a manifest describes one tree inside its root and sorts its entries by what is written
+ * first. Refused: a path that is not clean and relative, a path listed twice, an entry under a symlink
+ * or a file of the manifest (`l -> /` then `l/etc/x`), a hard link to anything but a regular file of the
+ * same manifest.
+ */
+export function planManifest(entries: ContextEntry[]): ManifestPlan {
+  const byPath = new Map<string, ContextEntry>();
+  for (const e of entries) {
+    const rel = checkPath(e.path);
+    if (byPath.has(rel)) throw new UserError(`context sync: path "${e.path}" appears twice in the manifest`);
+    if (e.kind !== 'FILE' && e.kind !== 'DIR' && e.kind !== 'SYMLINK') throw new UserError(`context sync: "${e.path}" has an unknown kind ${JSON.stringify(e.kind)}`);
+    byPath.set(rel, e);
+  }
+  const dirs = new Set<string>();
+  const plan: ManifestPlan = { dirs: [], dirEntries: [], files: [], links: [] };
+  for (const [rel, e] of byPath) {
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) {
+      const parent = rel.slice(0, i);
+      const p = byPath.get(parent);
+      if (p && p.kind !== 'DIR') throw new UserError(`context sync: "${rel}" is inside "${parent}", which the manifest lists as a ${p.kind === 'SYMLINK' ? 'symlink' : 'file'}`);
+      dirs.add(parent);
+    }
+    if (e.kind === 'DIR') {
+      dirs.add(rel);
+      plan.dirEntries.push(e);
+    } else if (e.kind === 'SYMLINK') {
+      if (!e.link_target || e.link_target.includes('\0')) throw new UserError(`context sync: symlink "${rel}" has no valid target`);
+      plan.files.push(e);
+    } else if (e.hardlink_to) {
+      const target = byPath.get(checkPath(e.hardlink_to));
+      if (!target || target.kind !== 'FILE' || target.hardlink_to) throw new UserError(`context sync: "${rel}" is a hard link to "${e.hardlink_to}", which is not a regular file of this manifest`);
+      plan.links.push(e);
+    } else {
+      if (!DIGEST.test(e.digest)) throw new UserError(`context sync: file "${rel}" has no valid digest`);
+      plan.files.push(e);
+    }
+  }
+  plan.dirs = [...dirs].sort();
+  plan.dirEntries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return plan;
+}
+
+/** Host paths under a context dir whose parents are checked to be real directories inside it. */
+class InsideDest {
+  private readonly checked = new Set<string>();
+  constructor(readonly root: string) {}
+
+  path(rel: string): string {
+    const parent = posix.dirname(rel);
+    if (parent !== '.' && !this.checked.has(parent)) {
+      const host = join(this.root, parent);
+      if (resolveInRoot(this.root, parent) !== host || !lstatSync(host).isDirectory()) throw new UserError(`context sync: "${rel}" would be written outside the context`);
+      this.checked.add(parent);
+    }
+    return join(this.root, rel);
+  }
+
+  async mkdir(rel: string): Promise<void> {
+    const p = this.path(rel);
+    try {
+      await mkdir(p, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(p).isDirectory()) throw err;
+    }
+  }
 }
 
 function checkPath(p: string): string {

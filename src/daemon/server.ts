@@ -23,6 +23,7 @@ import type { ProgressEvent } from '../../solver/progress.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
 import { isUserFacing, errorMessage, UserError } from '../util/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
+import { resolveInRoot } from '../../native/in-root.js';
 
 export interface ServerOptions {
   root: string;
@@ -366,7 +367,7 @@ export class BuildServer {
     const cache = { current: undefined as InflightResultCache | undefined };
     const req: BuildRequest = {
       contextDir,
-      dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', path: contextDir ? join(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined },
+      dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', path: contextDir ? resolveInRoot(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined },
       target: start.target || undefined,
       buildArgs: start.build_args,
       platforms: start.platforms.map((p) => parsePlatform(p)),
