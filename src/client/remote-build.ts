@@ -13,6 +13,7 @@ import type { OutputSpec } from '../engine/exports.js';
 import type { BuildRequest } from '../engine/build.js';
 import { formatPlatform } from '../oci/platform.js';
 import { UserError } from '../util/errors.js';
+import { CredentialStore } from '../oci/registry/credentials.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
 import { explainError, type Connection } from './connect.js';
 import { extractTar } from './untar.js';
@@ -92,6 +93,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     named_contexts: named,
     allow: input.allow ?? [],
     extra_hosts: input.extraHosts ?? [],
+    session_credentials: true,
     cache_from: (input.cacheFrom ?? []).map((c) => {
       if (c.type !== 'registry') throw new UserError('--cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
       return { type: 'registry', ref: c.ref, mode: '', attrs: {} };
@@ -113,6 +115,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
   let node = conn.node.name;
   // Responses are handled one after another (uploads and output writes keep their order).
   let work: Promise<void> = Promise.resolve();
+  let localCredentials: CredentialStore | undefined;
 
   const handle = async (m: SolveResponse) => {
     if (m.accepted) node = m.accepted.node || node;
@@ -126,6 +129,10 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
       }
     } else if (m.need_secrets) {
       for (const id of m.need_secrets.ids) await write({ secret: { id, value: input.secrets?.[id] ?? Buffer.alloc(0) } });
+    } else if (m.need_credentials) {
+      // Registry credentials come from this user's docker config, never from the builder operator's.
+      const found = (localCredentials ??= CredentialStore.fromDockerConfig()).get(m.need_credentials.host);
+      await write({ credentials: { id: m.need_credentials.id, username: found?.username ?? '', password: found?.password ?? '' } });
     } else if (m.output) {
       let s = sinks.get(m.output.index);
       if (!s) {

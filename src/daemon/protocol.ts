@@ -83,6 +83,8 @@ export interface BuildStart {
   cache_to: CacheSpecMsg[];
   allow: string[];
   extra_hosts: { host: string; ip: string }[];
+  /** The client answers need_credentials (registry credentials from its own docker config). */
+  session_credentials?: boolean;
 }
 
 export interface CacheSpecMsg {
@@ -96,6 +98,7 @@ export interface SolveRequest {
   start?: BuildStart;
   file?: { digest: string; data: Buffer; last: boolean };
   secret?: { id: string; value: Buffer };
+  credentials?: { id: string; username: string; password: string };
   msg?: string;
 }
 
@@ -123,6 +126,7 @@ export interface SolveResponse {
   progress?: { json: string };
   output?: { index: number; data: Buffer; last: boolean };
   result?: SolveResult;
+  need_credentials?: { id: string; host: string };
   msg?: string;
 }
 

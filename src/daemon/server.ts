@@ -15,6 +15,7 @@ import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
 import { InflightResultCache } from './inflight-cache.js';
+import { ClientCredentials, tenantCredentials, type TenantCredentialConfig } from './tenant-credentials.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -35,6 +36,8 @@ export interface ServerOptions {
   platforms?: string[];
   /** Entitlements builds may ask for (--allow): network.host, security.insecure. */
   entitlements: string[];
+  /** Where tenants' registry credentials come from besides their client (src/daemon/tenant-credentials.ts). */
+  credentials?: TenantCredentialConfig;
 }
 
 class Inbox {
@@ -205,7 +208,8 @@ export class BuildServer {
     }
     const inbox = new Inbox();
     const abort = new AbortController();
-    call.on('data', (m: SolveRequest) => inbox.push(m));
+    const clientCredentials = new ClientCredentials((m) => call.write(m), abort.signal);
+    call.on('data', (m: SolveRequest) => (m.credentials ? clientCredentials.answer(m.credentials) : inbox.push(m)));
     call.on('end', () => inbox.end());
     call.on('cancelled', () => {
       inbox.end();
@@ -291,7 +295,7 @@ export class BuildServer {
         async () => {
           abort.signal.throwIfAborted();
           record!.status = 'running';
-          return tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call));
+          return tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined));
         },
         { signal: abort.signal },
       );
@@ -323,6 +327,7 @@ export class BuildServer {
     progress: (ev: ProgressEvent) => void,
     send: (m: SolveResponse) => boolean,
     call: Duplex,
+    clientCredentials: ClientCredentials | undefined,
   ) {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
@@ -392,6 +397,7 @@ export class BuildServer {
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,
       historyOrigin: `serve:${tenant.name}`,
+      registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
       signal,
       progress: (ev) => {
         cache.current?.observe(ev);

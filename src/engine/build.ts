@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
+import type { CredentialProvider } from '../oci/registry/credentials.js';
 import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { NamedContext } from '../../frontends/dockerfile/convert/types.js';
@@ -56,6 +57,8 @@ export interface BuildRequest {
   printGraph?: 'json' | 'dot';
   /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
   explain?: boolean;
+  /** Registry credentials (kiln serve: the tenant's); default: the user's docker config. */
+  registryCredentials?: CredentialProvider;
   /** Who ran the build, for the history: `local` (default) or a kiln serve tenant. */
   historyOrigin?: string;
   /** --cache-from: caches to import (lazily) before solving. */
@@ -133,7 +136,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
   const startedOn = new Date();
   const platforms = req.platforms?.length ? req.platforms : [normalizePlatform(hostPlatform())];
   const buildPlatform = normalizePlatform(hostPlatform());
-  const registry = new RegistryClient();
+  const registry = new RegistryClient({ credentials: req.registryCredentials });
   const emptyContext = req.contextDir ? undefined : mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
   try {
     const contextDir = req.contextDir ?? emptyContext!;

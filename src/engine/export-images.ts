@@ -82,6 +82,7 @@ export async function exportImages(x: ImageExportInput): Promise<{ exports: Expo
     sourceDateEpoch: req.sourceDateEpoch,
     fetchBlob: lazy.size ? (digest) => lazy.get(digest)?.fetchBlob() ?? Promise.resolve() : undefined,
     onWarning: x.warn,
+    registry: x.registry,
     layerBlobsOptional: 'digestOnly' in compression && compression.digestOnly,
     onPush: (e) => x.progress?.({ type: 'status', message: `push ${e.name}: ${e.digest} ${e.how}`, time: Date.now() }),
   });

@@ -16,6 +16,7 @@ import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
 import { pushImage, type PushEvent } from '../export/registry.js';
 import { UserError } from '../util/errors.js';
 import { RegistryError } from '../oci/registry/errors.js';
+import type { RegistryClient } from '../oci/registry/client.js';
 
 export type OutputSpec =
   | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }
@@ -78,6 +79,8 @@ export async function runExports(
     onWarning?: (message: string) => void;
     /** Layers known only from an imported cache: their blobs are fetched (or mounted) when pushed. */
     fetchBlob?: (digest: string) => Promise<void>;
+    /** The build's registry client (its credentials: on kiln serve, the tenant's). */
+    registry?: RegistryClient;
   } = {},
 ): Promise<ExportOutcome[]> {
   const results: ExportOutcome[] = [];
@@ -92,7 +95,7 @@ export async function runExports(
         let written = remoteOnly ? writeImageManifests(req, state.content) : (await exportToImageStore(req, state)).written;
         if (o.push) {
           try {
-            await pushImage(req, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
+            await pushImage(req, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob, client: opts.registry });
           } catch (err) {
             // A registry that refuses OCI manifests gets Docker schema 2 ones (a manifest list for several
             // platforms), unless the user asked for OCI media types explicitly.
@@ -100,7 +103,7 @@ export async function runExports(
             opts.onWarning?.(`${(err as Error).message}; pushing Docker media types instead (set oci-mediatypes=false to skip this try)`);
             const dockerReq = { ...req, ociMediaTypes: false };
             written = remoteOnly ? writeImageManifests(dockerReq, state.content) : (await exportToImageStore(dockerReq, state)).written;
-            await pushImage(dockerReq, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob });
+            await pushImage(dockerReq, written, state.content, { onEvent: opts.onPush, fetchBlob: opts.fetchBlob, client: opts.registry });
           }
         }
         results.push({ type: 'image', digest: written.root.digest, names: req.names });

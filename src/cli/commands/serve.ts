@@ -41,6 +41,8 @@ export const serveCommand: Command = {
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
     { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
     { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
+    { name: 'tenant-credentials', type: 'string', valueName: 'DIR', description: "Registry credentials per tenant: DIR/TENANT/config.json (Docker's format), used after those the client sends" },
+    { name: 'operator-credentials', type: 'bool', description: "Let every tenant's pulls and pushes use this server's own $DOCKER_CONFIG (off: tenants never get the operator's credentials)" },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -92,6 +94,7 @@ export const serveCommand: Command = {
         if (e !== 'network.host' && e !== 'security.insecure') throw new FlagError(`invalid value "${e}" for flag --allow-insecure-entitlement: expected network.host or security.insecure`);
         return e;
       }),
+      credentials: { dir: flagString(args, 'tenant-credentials'), operator: flagBool(args, 'operator-credentials') },
     });
     if (ep.unix) {
       const path = ep.target.slice('unix://'.length);

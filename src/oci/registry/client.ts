@@ -6,7 +6,7 @@ import { MANIFEST_ACCEPT, isIndexType, isManifestType } from '../mediatypes.js';
 import type { ImageReference } from '../reference.js';
 import { resolvePlatformImage } from '../resolve.js';
 import type { Descriptor, Platform, ResolvedImage } from '../types.js';
-import { CredentialStore } from './credentials.js';
+import { CredentialStore, type CredentialProvider } from './credentials.js';
 import { downloadBlobToFile } from './download.js';
 import { insecureRegistriesFromEnv } from './endpoint.js';
 import { RegistryError } from './errors.js';
@@ -21,7 +21,7 @@ const MAX_SMALL_BLOB_BYTES = 64 << 20;
 
 export interface RegistryClientOptions {
   /** Default: read from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`. */
-  credentials?: CredentialStore;
+  credentials?: CredentialProvider;
   userAgent?: string;
   /** host[:port] reached over plain HTTP, in addition to loopback and `$KILN_INSECURE_REGISTRIES`. */
   insecureRegistries?: string[];

@@ -10,6 +10,16 @@ export interface Credentials {
   password: string;
 }
 
+/**
+ * Where a registry client gets credentials: a config.json, the client of a remote build (asked over the
+ * build stream), a tenant's store, or a chain of those. Asked once per registry per request that needs it.
+ */
+export interface CredentialProvider {
+  /** Names the source in error messages; never a path of a builder when the error goes to a remote client. */
+  readonly source: string;
+  lookup(domain: string): Promise<Credentials | undefined>;
+}
+
 const DOCKER_HUB_KEYS = ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io'];
 
 /** A config.json `auths` key in its comparable form: no scheme, no path, lowercase. */
@@ -17,7 +27,7 @@ function normaliseKey(key: string): string {
   return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
 }
 
-export class CredentialStore {
+export class CredentialStore implements CredentialProvider {
   private readonly byKey: Map<string, Credentials>;
   /** Where the credentials came from, for error messages (`~/.docker/config.json`). */
   readonly source: string;
@@ -31,12 +41,12 @@ export class CredentialStore {
    * Reads `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`). A missing file is an empty store;
    * an unreadable or malformed one is a UserError naming it.
    */
-  static fromDockerConfig(opts: { configDir?: string; env?: NodeJS.ProcessEnv } = {}): CredentialStore {
+  static fromDockerConfig(opts: { configDir?: string; env?: NodeJS.ProcessEnv; shownAs?: string } = {}): CredentialStore {
     const env = opts.env ?? process.env;
     const dir = opts.configDir ?? env.DOCKER_CONFIG ?? join(homedir(), '.docker');
     const file = join(dir, 'config.json');
     const home = homedir();
-    const shown = file.startsWith(home + '/') ? '~' + file.slice(home.length) : file;
+    const shown = opts.shownAs ?? (file.startsWith(home + '/') ? '~' + file.slice(home.length) : file);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -63,6 +73,10 @@ export class CredentialStore {
       }
     }
     return new CredentialStore(entries, shown);
+  }
+
+  async lookup(domain: string): Promise<Credentials | undefined> {
+    return this.get(domain);
   }
 
   /** Credentials for a registry as named in references (`docker.io`, `127.0.0.1:5000`). */

@@ -5,7 +5,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { ImageReference } from '../reference.js';
 import { basicAuthHeader, parseWwwAuthenticate, TokenCache, type Challenge } from './auth.js';
-import type { CredentialStore } from './credentials.js';
+import type { CredentialProvider, Credentials } from './credentials.js';
 import { registryEndpoint, type RegistryEndpoint } from './endpoint.js';
 import {
   DeniedError,
@@ -50,7 +50,7 @@ const MAX_REDIRECTS = 10;
 const MAX_ERROR_BODY = 64 * 1024;
 
 export interface TransportOptions {
-  credentials: CredentialStore;
+  credentials: CredentialProvider;
   userAgent: string;
   insecureRegistries: string[];
   retry: RetryPolicy;
@@ -145,8 +145,10 @@ export class RegistryTransport {
   private async preauthorize(ep: RegistryEndpoint, scope: string, req: RegistryRequest): Promise<string | undefined> {
     const known = this.hostAuth.get(ep.domain);
     if (!known) return undefined;
-    const creds = this.opts.credentials.get(ep.domain);
-    if (known.kind === 'basic') return creds ? basicAuthHeader(creds.username, creds.password) : undefined;
+    if (known.kind === 'basic') {
+      const creds = await this.opts.credentials.lookup(ep.domain);
+      return creds ? basicAuthHeader(creds.username, creds.password) : undefined;
+    }
     const cached = this.tokens.get(known.realm, known.service, scope);
     if (cached) return `Bearer ${cached}`;
     return `Bearer ${await this.fetchToken(ep, known.realm, known.service, scope, req)}`;
@@ -155,7 +157,6 @@ export class RegistryTransport {
   /** Answers a 401's challenges; throws UnauthorizedError when we have nothing to answer with. */
   private async authorize(ep: RegistryEndpoint, challenges: Challenge[], scope: string, req: RegistryRequest, sent: string | undefined): Promise<string> {
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
-    const creds = this.opts.credentials.get(ep.domain);
     if (bearer) {
       const realm = bearer.params.realm!;
       const service = bearer.params.service;
@@ -169,7 +170,8 @@ export class RegistryTransport {
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       this.hostAuth.set(ep.domain, { kind: 'basic' });
-      if (!creds) throw this.unauthorized(ep, req, undefined);
+      const creds = await this.opts.credentials.lookup(ep.domain);
+      if (!creds) throw this.unauthorized(ep, req, undefined, creds);
       return basicAuthHeader(creds.username, creds.password);
     }
     throw new UnauthorizedError(`${req.subject}: unauthorized: registry ${ep.domain} sent no Basic or Bearer challenge`, 401);
@@ -196,13 +198,13 @@ export class RegistryTransport {
     }
     if (service) url.searchParams.set('service', service);
     for (const s of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', s);
-    const creds = this.opts.credentials.get(ep.domain);
+    const creds = await this.opts.credentials.lookup(ep.domain);
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent, accept: 'application/json' };
     if (creds) headers.authorization = basicAuthHeader(creds.username, creds.password);
     const res = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
     if (res.statusCode === 401 || res.statusCode === 403) {
       const { message } = parseErrorBody(await readText(res));
-      throw this.unauthorized(ep, req, message);
+      throw this.unauthorized(ep, req, message, creds);
     }
     if (res.statusCode >= 500) {
       await res.body.dump();
@@ -224,8 +226,7 @@ export class RegistryTransport {
     return token;
   }
 
-  private unauthorized(ep: RegistryEndpoint, req: RegistryRequest, serverMessage: string | undefined): UnauthorizedError {
-    const creds = this.opts.credentials.get(ep.domain);
+  private unauthorized(ep: RegistryEndpoint, req: RegistryRequest, serverMessage: string | undefined, creds: Credentials | undefined): UnauthorizedError {
     const why = creds
       ? `credentials for ${ep.domain} from ${this.opts.credentials.source} were rejected`
       : `no credentials for ${ep.domain} in ${this.opts.credentials.source}`;
@@ -239,7 +240,7 @@ export class RegistryTransport {
     if (status === 404) {
       return new NotFoundError(`${req.subject}: ${req.kind === 'blob' ? 'blob ' : ''}not found in registry`, status, code);
     }
-    if (status === 401) return this.unauthorized(ep, req, message);
+    if (status === 401) return this.unauthorized(ep, req, message, await this.opts.credentials.lookup(ep.domain));
     if (status === 403) return new DeniedError(`${req.subject}: denied: ${message || 'requested access to the resource is denied'}`, status, code);
     if (status === 429) return new RegistryError(`${req.subject}: too many requests to ${ep.domain}: ${message || 'rate limit exceeded'}`, status, code);
     const detail = [code, message].filter(Boolean).join(': ');
