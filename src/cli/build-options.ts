@@ -111,7 +111,9 @@ export function parseBuildArgs(list: string[]): Record<string, string> {
 }
 
 export function parsePlatforms(values: string[]): Platform[] {
-  const list = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+  const list = values.flatMap((v) => v.split(',')).map((s) => s.trim());
+  // `--platform ''` (an unset variable in a script) must not quietly build for the host.
+  if (list.some((p) => p === '')) throw new FlagError(`invalid value "${values.join(',')}" for flag --platform: empty platform (expected os/arch[/variant], e.g. linux/amd64)`);
   try {
     // As given (linux/arm64 stays without a variant): TARGETPLATFORM is what the user asked for, as in
     // BuildKit; lookups that need the normalised form normalise on their own.

@@ -71,11 +71,26 @@ export async function copyAction(src: FsView, target: LayerTarget, action: CopyA
   }
 }
 
+/** Layer tars mark deletions with `.wh.NAME`: a file of that name would delete NAME in every other tool. */
+const WHITEOUT_PREFIX = '.wh.';
+
+function refuseWhiteoutNames(path: string, srcRel: string): void {
+  const name = splitWhiteoutName(path);
+  if (name !== undefined) {
+    throw new SolveError(`cannot copy "${posix.join('/', srcRel)}" to "${posix.join('/', path)}": names starting with ".wh." (here "${name}") mark deleted files in image layers`);
+  }
+}
+
+function splitWhiteoutName(path: string): string | undefined {
+  return path.split('/').find((c) => c.startsWith(WHITEOUT_PREFIX));
+}
+
 async function copyOne(ctx: CopyContext, srcRel: string, destPath: string): Promise<void> {
   const { src, target, action } = ctx;
   const srcResolved = await src.resolve(srcRel, action.followSymlink ?? false);
   const srcEntry = await src.lookup(srcResolved);
   if (!srcEntry) throw new SolveError(`"${posix.join('/', srcRel)}": not found`);
+  refuseWhiteoutNames(destPath, srcRel);
   const srcIsDir = srcEntry.stat.isDirectory();
 
   // Copy's "ensure the destination's parent": dest/ is a dir to create; dest/file needs dest/.
@@ -113,6 +128,7 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
   if (!e) return false;
   const st = e.stat;
   const include = included(ctx, rel);
+  if (include) refuseWhiteoutNames(posix.basename(dest), srcRel);
   if (st.isDirectory()) {
     // An excluded dir is still walked when include patterns could pick something below it.
     if (!include && !ctx.include) return false;

@@ -1,6 +1,6 @@
 // `kiln bake [-f FILE]... [TARGET|GROUP]...`: builds the targets of a Compose file or JSON bake file in one
 // solve (src/engine/bake.ts), so steps the targets share run once.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
@@ -15,6 +15,7 @@ import { formatPlatform } from '../../oci/platform.js';
 import { parseAttestFlags } from '../../attest/flags.js';
 import { UserError } from '../../util/errors.js';
 import { defaultBakeFiles, loadBakeFiles, resolveTargets, type BakeTargetSpec } from './bake-file.js';
+import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
 
 function requestFor(spec: BakeTargetSpec, opts: { push: boolean; noCache: boolean; pull: boolean; attest: BuildRequest['attest']; sourceDateEpoch?: number }): BuildRequest {
   const where = `target ${spec.name}`;
@@ -102,6 +103,9 @@ export const bakeCommand: Command = {
       name: spec.name,
       request: requestFor(spec, { push: flagBool(args, 'push'), noCache: flagBool(args, 'no-cache'), pull: flagBool(args, 'pull'), attest, sourceDateEpoch: epochText ? Number(epochText) : undefined }),
     }));
+    for (const t of targets) checkOutputs(t.request.outputs);
+    const metaPath = flagString(args, 'metadata-file');
+    if (metaPath !== undefined) checkOutputFile('--metadata-file', metaPath);
     const mode = parseProgressMode(flagString(args, 'progress'));
     const view = progressView(mode);
     const state = await openState();
@@ -120,7 +124,7 @@ export const bakeCommand: Command = {
         if (mode !== 'rawjson' && mode !== 'quiet') process.stderr.write(`${t.name}: image ${digest}${names.length ? ` (${names.join(', ')})` : ''} for ${t.images.map((i) => formatPlatform(i.platform)).join(', ')}\n`);
       }
       const metaFile = flagString(args, 'metadata-file');
-      if (metaFile) writeFileSync(metaFile, JSON.stringify(meta, null, 2) + '\n');
+      if (metaFile) writeOutputFile('--metadata-file', metaFile, JSON.stringify(meta, null, 2) + '\n');
       return 0;
     } finally {
       process.off('SIGINT', onSignal);

@@ -1,6 +1,6 @@
 // `kiln build`: buildx-compatible flags → an engine build request; progress on stderr; the image goes to
 // the local store unless --output says otherwise.
-import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, existsSync } from 'node:fs';
 import { resolve, join, basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
@@ -15,6 +15,7 @@ import { parseReference } from '../../oci/reference.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { parseAttestFlags } from '../../attest/flags.js';
+import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -82,6 +83,11 @@ export const buildCommand: Command = {
       else outputs.push({ type: 'image', names: tags, push: true, attrs: {} });
     }
     if (outputs.length === 0) outputs.push({ type: 'image', names: tags, push: false, attrs: {} });
+    checkOutputs(outputs);
+    for (const flag of ['iidfile', 'metadata-file']) {
+      const path = flagString(args, flag);
+      if (path !== undefined) checkOutputFile(`--${flag}`, path);
+    }
     const signKey = await signKeyFor(flagBool(args, 'sign'), flagString(args, 'key'), outputs);
     const network = flagString(args, 'network');
     if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);
@@ -171,11 +177,11 @@ export const buildCommand: Command = {
       if (signKey && digest) await signPushed(signKey, outputs, digest, (line) => !quiet && mode !== 'rawjson' && mode !== 'quiet' && process.stderr.write(line + '\n'));
       if (quiet && digest) process.stdout.write(`${digest}\n`);
       const iid = flagString(args, 'iidfile');
-      if (iid && digest) writeFileSync(iid, digest);
+      if (iid && digest) writeOutputFile('--iidfile', iid, digest);
       const meta = flagString(args, 'metadata-file');
       if (meta) {
         const img = result.images[0];
-        writeFileSync(meta, JSON.stringify({
+        writeOutputFile('--metadata-file', meta, JSON.stringify({
           'containerimage.digest': digest,
           'image.name': result.exports.flatMap((e) => e.names ?? []).join(','),
           ...(img && result.images.length === 1 ? { 'containerimage.config': img.config } : {}),

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Definition } from '../../../solver/graph/ops.js';
 import type { ProgressEvent } from '../../../solver/progress.js';
-import { HistoryStore, retentionFromEnv, type HistoryRecord, type HistoryVertex } from './store.js';
+import { HistoryStore, retentionFromEnv, thisProcess, type HistoryRecord, type HistoryVertex } from './store.js';
 
 export interface RecorderStart {
   origin: string;
@@ -43,6 +43,7 @@ export class BuildRecorder {
       results: [],
       cacheExports: start.cacheExports,
       cacheImports: start.cacheImports,
+      recorder: thisProcess(),
     };
     store.write(this.record);
   }
@@ -126,6 +127,7 @@ export class BuildRecorder {
         v.end = now;
       }
     }
+    delete this.record.recorder;
     Object.assign(this.record, {
       status: outcome.status,
       ended: new Date(now).toISOString(),

@@ -5,6 +5,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ProgressEvent } from '../../../solver/progress.js';
 import { UserError } from '../../util/errors.js';
 
@@ -44,6 +45,39 @@ export interface HistoryRecord {
   error?: string;
   /** True when the event log reached its size cap and later output was dropped. */
   logsTruncated?: boolean;
+  /** The process recording a running build, to tell a build in progress from one whose process died. */
+  recorder?: RecorderProcess;
+}
+
+/** A process as the kernel names it: its pid and start time (a pid alone is reused), on its host. */
+export interface RecorderProcess {
+  host: string;
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22), '' where unknown. */
+  startTicks: string;
+}
+
+/** The start time of a process (field 22 of /proc/PID/stat), or undefined when there is no such process. */
+function processStartTicks(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+export function thisProcess(): RecorderProcess {
+  return { host: hostname(), pid: process.pid, startTicks: processStartTicks(process.pid) ?? '' };
+}
+
+/** True when the process that recorded a running build is known to be gone (killed, crashed, host rebooted). */
+function recorderIsGone(p: RecorderProcess): boolean {
+  if (p.host !== hostname()) return false; // a state dir shared between hosts: not ours to judge
+  const ticks = processStartTicks(p.pid);
+  return ticks === undefined || (p.startTicks !== '' && ticks !== p.startTicks);
 }
 
 export interface RetentionPolicy {
@@ -115,11 +149,43 @@ export class HistoryStore {
   }
 
   tryGet(id: string): HistoryRecord | undefined {
+    let r: HistoryRecord;
     try {
-      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as HistoryRecord;
+      r = JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as HistoryRecord;
     } catch {
       return undefined;
     }
+    return this.settleAbandoned(r);
+  }
+
+  /**
+   * A build whose kiln process died (kill -9, OOM, power loss) never wrote its end: whoever reads the
+   * record next marks it failed, so it is not shown as running forever and retention can remove it.
+   */
+  private settleAbandoned(r: HistoryRecord): HistoryRecord {
+    if (r.status !== 'running' || !r.recorder || !recorderIsGone(r.recorder)) return r;
+    const ended = this.lastEventTime(r.id) ?? Date.parse(r.started);
+    const settled: HistoryRecord = {
+      ...r,
+      status: 'failed',
+      ended: new Date(ended).toISOString(),
+      error: `kiln stopped before the build finished (process ${r.recorder.pid} was killed or crashed)`,
+    };
+    delete settled.recorder;
+    try {
+      this.write(settled);
+    } catch {
+      // A read-only state dir: still report it as failed.
+    }
+    return settled;
+  }
+
+  /** Time of the last progress event of a build (ms), if its log has one. */
+  private lastEventTime(id: string): number | undefined {
+    const { events } = this.events(id);
+    let last: number | undefined;
+    for (const e of events) if (typeof (e as { time?: unknown }).time === 'number') last = Math.max(last ?? 0, (e as { time: number }).time);
+    return last;
   }
 
   /** A record by id or unique id prefix (`kiln history inspect 0m3k`). */
