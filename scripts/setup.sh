@@ -23,6 +23,12 @@ if [ ${#missing[@]} -gt 0 ] || [ $arm = 1 ]; then
   [ ${#missing[@]} -gt 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
 fi
 
+# The modern reference builder (dockerd 28.5 with BuildKit v0.25, buildx 0.29) for the differential suite
+# (test/oracle): installed beside the system's docker when the shared peers folder sits next to the repo.
+if [ -f ../shared/peers/modern-buildkit.sh ]; then
+  bash ../shared/peers/modern-buildkit.sh
+fi
+
 # docker-registry's Debian package starts a registry on :5000 as a service; tests start their own.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

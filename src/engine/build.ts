@@ -55,6 +55,8 @@ export interface BuildRequest {
   outputs: OutputSpec[];
   progress?: ProgressSink;
   printGraph?: 'json' | 'dot';
+  /** --check: only run the build checks (with printGraph set, so nothing is solved); results come back as warnings. */
+  check?: boolean;
   /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
   explain?: boolean;
   /** Registry credentials (kiln serve: the tenant's); default: the user's docker config. */

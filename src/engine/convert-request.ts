@@ -33,6 +33,7 @@ export async function convertForPlatforms(req: BuildRequest, platforms: Platform
         noCache: req.noCache,
         noCacheFilter: req.noCacheFilter,
         labels: req.labels,
+        check: req.check,
       }),
     );
   }

@@ -2,12 +2,12 @@
 // `DOCKER_BUILDKIT=1 /usr/bin/docker build`. Starts dockerd when it is not running (and stops it again),
 // loads the busybox fixture into it, and unpacks images built by either builder the same way (OCI layout
 // → umoci unpack) so their file trees can be compared.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxFixture } from './fixtures.js';
+import { busyboxFixture, repoRoot } from './fixtures.js';
 
 const docker = '/usr/bin/docker';
 export const ORACLE_BASE = 'kiln-oracle/busybox:latest';
@@ -101,4 +101,56 @@ export function fileTree(root: string): Map<string, TreeEntry> {
   };
   walk(root, '');
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The modern reference: BuildKit v0.25 inside dockerd 28.5, driven by buildx 0.29 as `docker-sid`
+// (installed by ../shared/peers/modern-buildkit.sh, which scripts/setup.sh runs in CI).
+
+export const MODERN_PEER = 'docker-sid';
+
+export interface PeerResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function peerRunning(): boolean {
+  try {
+    execFileSync(MODERN_PEER, ['info'], { stdio: 'ignore', timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether BuildKit v0.25 can be used. When it is missing, CI (CI=true) must fail loudly rather than pass
+ * without comparing anything; a developer's machine gets a reason to print as the skip message.
+ */
+export function modernPeerStatus(): { ok: true } | { ok: false; reason: string } {
+  let ok = peerRunning();
+  if (!ok) {
+    try {
+      execFileSync('bash', [join(repoRoot, '..', 'shared', 'peers', 'modern-buildkit.sh')], { stdio: 'ignore', timeout: 600_000 });
+      ok = peerRunning();
+    } catch {
+      ok = false;
+    }
+  }
+  if (ok) return { ok: true };
+  const reason = `skipped: ${MODERN_PEER} missing (BuildKit v0.25 reference; install it with bash ../shared/peers/modern-buildkit.sh)`;
+  if (process.env.CI === 'true') throw new Error(`${MODERN_PEER} (BuildKit v0.25) is missing or not running under CI=true: the differential suite cannot run. scripts/setup.sh installs it from ../shared/peers/modern-buildkit.sh`);
+  return { ok: false, reason };
+}
+
+/** One build with BuildKit v0.25 (buildx, docker driver). `extra` holds further buildx flags. */
+export function modernBuild(context: string, extra: string[]): PeerResult {
+  const r = spawnSync(MODERN_PEER, ['buildx', 'build', '--provenance=false', '--progress=plain', ...extra, context], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, BUILDX_NO_DEFAULT_ATTESTATIONS: '1' },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,5 +1,6 @@
 // What every instruction handler needs besides its stage: options, the graph, the stage set, global args.
 import type { VertexInput } from '../../../solver/graph/ops.js';
+import type { Linter } from '../lint/linter.js';
 import type { EnvList } from './env-list.js';
 import type { GraphEmitter } from './graph-emit.js';
 import type { StageSet } from './stage-state.js';
@@ -16,6 +17,7 @@ export interface DispatchContext {
   epoch?: number;
   proxyEnv?: Record<string, string>;
   warnings: ConvertWarning[];
+  lint: Linter;
   /** The main build context source (`local://context`), added on first use. */
   mainContext(): VertexInput;
 }

@@ -2,7 +2,9 @@
 // handler that owns it. Errors leave with the instruction's Dockerfile line.
 import { DockerfileParseError, DockerfileSyntaxError } from '../errors.js';
 import { expandHeredocSources, expandInstruction, type Expander } from '../expand.js';
-import { processWord, processWords } from '../shell-lexer.js';
+import { checkCommand, checkSecretName, checkUndefinedVars } from '../lint/command-checks.js';
+import type { Command } from '../instructions.js';
+import { processWithMatches, processWords } from '../shell-lexer.js';
 import { dispatchArg } from './args.js';
 import type { DispatchContext } from './context.js';
 import { dispatchCopy } from './copy.js';
@@ -13,10 +15,21 @@ import {
 import { dispatchRun } from './run.js';
 import type { StageCommand, StageState } from './stage-state.js';
 
-function expanderFor(ctx: DispatchContext, d: StageState): Expander {
+/**
+ * Expands with the stage's env; every variable a word uses that is not set is checked (UndefinedVar).
+ * EXPOSE's split words and COPY --from are expanded without that check, as in BuildKit.
+ */
+function expanderFor(ctx: DispatchContext, d: StageState, c: Command): Expander & { raw(s: string): string } {
+  const skip = c.name === 'copy' && c.from !== '' ? c.from : undefined;
+  const checked = (s: string, raw: boolean): string => {
+    const r = processWithMatches(s, d.state.env, raw ? { escapeToken: '\\', skipProcessQuotes: true } : { escapeToken: ctx.escapeToken });
+    if (s !== skip && r.unmatched.size > 0) checkUndefinedVars(ctx.lint, c, r.unmatched, d.buildArgs.map((a) => a.key), d.state.env);
+    return r.result;
+  };
   return {
-    word: (s) => processWord(s, d.state.env, { escapeToken: ctx.escapeToken }),
+    word: (s) => checked(s, false),
     words: (s) => processWords(s, d.state.env, { escapeToken: ctx.escapeToken }),
+    raw: (s) => checked(s, true),
   };
 }
 
@@ -25,13 +38,14 @@ export function dispatchCommand(ctx: DispatchContext, d: StageState, entry: Stag
   try {
     d.cmdIsOnBuild = entry.isOnBuild;
     if (entry.command.name === 'arg') {
+      for (const a of entry.command.args) checkSecretName(ctx.lint, 'ARG', a.key, entry.command);
       dispatchArg(d, entry.command, ctx.globalArgs, ctx.buildArgs, ctx.escapeToken, ctx.epoch);
       return;
     }
-    let c = expandInstruction(entry.command, expanderFor(ctx, d));
-    if (c.name === 'copy' || c.name === 'add') {
-      c = expandHeredocSources(c, (s) => processWord(s, d.state.env, { escapeToken: '\\', skipProcessQuotes: true }));
-    }
+    const expander = expanderFor(ctx, d, entry.command);
+    let c = expandInstruction(entry.command, expander);
+    if (c.name === 'copy' || c.name === 'add') c = expandHeredocSources(c, expander.raw);
+    checkCommand(ctx.lint, d.lintState, c, d.image.config?.Shell);
     switch (c.name) {
       case 'env': return dispatchEnv(ctx, d, c);
       case 'label': return dispatchLabel(ctx, d, c);

@@ -2,7 +2,11 @@
 // which stages the target needs, resolves their bases, then dispatches each needed stage's instructions.
 import type { VertexInput } from '../../../solver/graph/ops.js';
 import { DockerfileParseError } from '../errors.js';
-import { parseStages } from '../instructions.js';
+import { parseStages, type Stage } from '../instructions.js';
+import { checkCommandCasing, checkNodes, checkStageNames } from '../lint/parse-checks.js';
+import { checkConstPlatform, checkDefaultBaseNames, checkRedundantTargetPlatform, checkUndeclaredFromArgs } from '../lint/from-checks.js';
+import { checkConfig, Linter } from '../lint/linter.js';
+import { processWithMatches } from '../shell-lexer.js';
 import { parseDockerfile } from '../parser.js';
 import { suggest } from '../suggest.js';
 import { buildMetaArgs, PROXY_ARGS } from './args.js';
@@ -20,7 +24,7 @@ import type { ConvertOptions, ConvertResult, ConvertWarning } from './types.js';
 export type * from './types.js';
 
 /** Build args BuildKit knows without an ARG instruction (they never trigger the unused-arg warning). */
-const BUILTIN_ARGS = new Set([...PROXY_ARGS, 'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE', 'BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_MULTI_PLATFORM', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR']);
+const BUILTIN_ARGS = new Set([...PROXY_ARGS, 'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE', 'BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_MULTI_PLATFORM', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_DOCKERFILE_CHECK']);
 
 function proxyEnv(buildArgs: Record<string, string>): Record<string, string> | undefined {
   const out: Record<string, string> = {};
@@ -50,7 +54,53 @@ function initFromBaseConfig(ctx: DispatchContext, d: StageState): void {
   if (cfg.User) dispatchUser(undefined, d, cfg.User);
 }
 
+/** An error that fails the build because a check reported something and the checks say `error=true`. */
+export class LintViolationError extends DockerfileParseError {
+  constructor(detail: string, file: string, readonly warnings: ConvertWarning[]) {
+    super(detail, 0, file);
+    this.name = 'LintViolationError';
+  }
+}
+
 export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertResult> {
+  if (!opts.check) return convert(opts, new Linter(checkConfig(undefined, undefined)));
+  // --check: the checks' findings, plus the error that stopped the conversion if one did.
+  const lint = new Linter(checkConfig(undefined, undefined));
+  try {
+    const r = await convert(opts, lint);
+    const v = r.lintViolation;
+    if (v) r.warnings.push({ message: v, checkError: true });
+    return r;
+  } catch (e) {
+    if (!(e instanceof DockerfileParseError)) throw e;
+    const warnings: ConvertWarning[] = lint.warnings.map((w) => ({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w }));
+    warnings.push({ message: e.detail, line: e.line, checkError: true });
+    return { definition: new GraphEmitter(opts.dockerfileName ?? 'Dockerfile', false).builder.definition([]), output: null, image: {}, warnings, stagesUsed: [] };
+  }
+}
+
+/** The FROM-line checks: undeclared ARGs, an invalid default base name, --platform values. */
+function checkFromLines(lint: Linter, stages: Stage[], globalArgs: EnvList, known: ReadonlySet<string>, opts: ConvertOptions, escapeToken: string): void {
+  for (const st of stages) {
+    try {
+      const name = processWithMatches(st.baseName, globalArgs, { escapeToken });
+      checkUndeclaredFromArgs(lint, st, name.unmatched, known);
+    } catch {
+      /* the conversion reports the error */
+    }
+    if (st.platform === '') continue;
+    try {
+      const p = processWithMatches(st.platform, globalArgs, { escapeToken });
+      checkUndeclaredFromArgs(lint, st, p.unmatched, known);
+      checkRedundantTargetPlatform(lint, st, p.matched, p.unmatched, p.result, globalArgs);
+      checkConstPlatform(lint, st, p.matched, p.unmatched, p.result, opts.targetPlatform);
+    } catch {
+      /* the conversion reports the error */
+    }
+  }
+}
+
+async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResult & { lintViolation?: string }> {
   const file = opts.dockerfileName ?? 'Dockerfile';
   const buildArgs = { ...(opts.buildArgs ?? {}) };
   if (opts.dockerfile.length === 0) throw new DockerfileParseError('the Dockerfile cannot be empty', 0, file);
@@ -67,8 +117,16 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
     return rethrowWithFile(e);
   }
   checkSyntaxDirective(ast, file);
+  try {
+    Object.assign(lint.config, checkConfig(ast.check, buildArgs.BUILDKIT_DOCKERFILE_CHECK));
+  } catch (e) {
+    return rethrowWithFile(e);
+  }
+  checkNodes(lint, ast);
   if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
-  const warnings: ConvertWarning[] = ast.warnings.map((w) => ({ line: w.line, message: w.short }));
+  checkStageNames(lint, parsed);
+  checkCommandCasing(lint, parsed);
+  const warnings: ConvertWarning[] = [];
   const escapeToken = ast.escapeToken;
 
   const targetName = opts.target ?? parsed.stages[parsed.stages.length - 1]!.stageName;
@@ -79,6 +137,14 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
   } catch (e) {
     return rethrowWithFile(e);
   }
+  let defaultMeta: EnvList | undefined;
+  try {
+    defaultMeta = buildMetaArgs(platformArgs, parsed.metaArgs, {}, escapeToken).env;
+  } catch {
+    defaultMeta = undefined;
+  }
+  checkDefaultBaseNames(lint, parsed.stages, defaultMeta, escapeToken);
+  checkFromLines(lint, parsed.stages, meta.env, new Set([...meta.declared, ...meta.env.keys()]), opts, escapeToken);
   const epoch = sourceDateEpoch(opts);
   let globalArgs = meta.env;
   if (epoch !== undefined && globalArgs.has('SOURCE_DATE_EPOCH')) globalArgs = globalArgs.set('SOURCE_DATE_EPOCH', String(epoch));
@@ -100,7 +166,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
 
   let contextRef: VertexInput | undefined;
   const ctx: DispatchContext = {
-    opts, fileName: file, emitter, stages, globalArgs, buildArgs, escapeToken, epoch, warnings,
+    opts, fileName: file, emitter, stages, globalArgs, buildArgs, escapeToken, epoch, warnings, lint,
     proxyEnv: proxyEnv(buildArgs),
     mainContext: () => {
       if (!contextRef) {
@@ -115,7 +181,10 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
     },
   };
 
-  const reachable = await resolveStages({ opts, fileName: file, stages, emitter }, target);
+  const resolveCtx = { opts, fileName: file, emitter, stages };
+  const reachable = await resolveStages(resolveCtx, target);
+  // A check without a target checks every stage, so every stage is dispatched.
+  if (opts.check && !opts.target) for (const s of stages.states) if (!reachable.has(s)) for (const r of await resolveStages(resolveCtx, s)) reachable.add(r);
 
   for (const d of stages.states) {
     if (!reachable.has(d) || d.dispatched) continue;
@@ -147,7 +216,11 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
   delete image.rootfs;
 
   const output = target.state.ref;
+  for (const w of lint.warnings) warnings.push({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w });
+  const violation = lint.violation();
+  if (violation && !opts.check) throw new LintViolationError(violation, file, warnings);
   return {
+    lintViolation: violation,
     definition: emitter.builder.definition(output ? [output] : []),
     output,
     image,

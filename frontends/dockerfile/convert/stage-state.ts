@@ -2,6 +2,7 @@
 // and index.
 import type { GraphPlatform } from '../../../solver/graph/ops.js';
 import type { Command, Stage } from '../instructions.js';
+import { newStageLintState } from '../lint/command-checks.js';
 import { scratchState, type FsState } from './graph-emit.js';
 import { cloneImage } from './image-config.js';
 import type { ImageConfigJSON, NamedContext } from './types.js';
@@ -40,6 +41,8 @@ export class StageState {
   cmdIsOnBuild = false;
   /** CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet = false;
+  /** What the build checks remember of this stage (WORKDIR set, CMD seen…). */
+  readonly lintState = newStageLintState();
 
   constructor(
     /** The FROM instruction, with baseName expanded; a synthetic one for `COPY --from=image`. */

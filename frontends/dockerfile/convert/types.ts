@@ -1,5 +1,6 @@
 // The public shapes of the Dockerfile → graph conversion: options in, graph + image config out.
 import type { Definition, GraphPlatform, VertexInput } from '../../../solver/graph/ops.js';
+import type { LintWarning } from '../lint/linter.js';
 
 export type { GraphPlatform } from '../../../solver/graph/ops.js';
 
@@ -78,11 +79,20 @@ export interface ConvertOptions {
   noCache?: boolean;
   noCacheFilter?: string[];
   labels?: Record<string, string>;
+  /**
+   * `--check`: only lint. Every stage is checked when no target is given, nothing fails the conversion:
+   * an error comes back as the warning with `checkError`.
+   */
+  check?: boolean;
 }
 
 export interface ConvertWarning {
   line?: number;
   message: string;
+  /** A build check (lint rule) result, as BuildKit reports it. */
+  lint?: LintWarning;
+  /** In check mode: the error that ended the conversion. */
+  checkError?: boolean;
 }
 
 export interface ConvertResult {

@@ -16,6 +16,8 @@ import { formatPlatform } from '../../oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { parseAttestFlags } from '../../attest/flags.js';
 import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
+import type { ConvertWarning } from '../../../frontends/dockerfile/convert/types.js';
+import { checkResultJSON, formatBuildWarnings, formatCheckReport } from '../../../frontends/dockerfile/lint/format.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -51,6 +53,8 @@ export const buildCommand: Command = {
     { name: 'attest', type: 'string', multiple: true, valueName: 'type=sbom|provenance[,mode=max]', description: 'Attestations, buildx spelling (same as --sbom / --provenance)' },
     { name: 'sign', type: 'bool', description: 'Sign the pushed image (cosign format; needs --push and --key)' },
     { name: 'key', type: 'string', valueName: 'FILE', description: 'Private key for --sign (cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 P-256)' },
+    { name: 'check', type: 'bool', description: 'Only run the build checks and print what they find (same as --call=check)' },
+    { name: 'call', type: 'string', valueName: 'build|check[,format=json]', description: 'What to do with the Dockerfile: build it (default) or only check it' },
     { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
   ],
   async run(args) {
@@ -65,7 +69,7 @@ export const buildCommand: Command = {
     } else {
       contextDir = resolve(pathArg);
       if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new FlagError(`kiln build: context ${pathArg} is not a directory`);
-      const dfPath = fileFlag === '-' ? undefined : resolve(fileFlag ? fileFlag : join(contextDir, 'Dockerfile'));
+      const dfPath = fileFlag === '-' ? undefined : resolve(fileFlag ? fileFlag : defaultDockerfile(contextDir));
       let text: string;
       try {
         text = dfPath ? readFileSync(dfPath, 'utf8') : readFileSync(0, 'utf8');
@@ -109,6 +113,7 @@ export const buildCommand: Command = {
     }
     const printGraph = flagString(args, 'print-graph');
     if (printGraph !== undefined && printGraph !== 'json' && printGraph !== 'dot') throw new FlagError(`invalid value "${printGraph}" for flag --print-graph: expected json or dot`);
+    const call = parseCall(flagBool(args, 'check'), flagString(args, 'call'));
     const quiet = flagBool(args, 'quiet');
     const mode = quiet ? 'quiet' : parseProgressMode(flagString(args, 'progress'));
     const epochText = process.env.SOURCE_DATE_EPOCH;
@@ -135,7 +140,8 @@ export const buildCommand: Command = {
       sourceDateEpoch,
       labels,
       outputs,
-      printGraph: printGraph as 'json' | 'dot' | undefined,
+      printGraph: call.check ? 'json' : (printGraph as 'json' | 'dot' | undefined),
+      check: call.check || undefined,
       network: network as BuildRequest['network'],
       allow: parseAllow(flagList(args, 'allow'), network),
       extraHosts: flagList(args, 'add-host').map(parseAddHost),
@@ -144,7 +150,7 @@ export const buildCommand: Command = {
       attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest')),
     };
 
-    const view = progressView(printGraph ? 'quiet' : mode);
+    const view = progressView(printGraph || call.check ? 'quiet' : mode);
     req.progress = (ev) => view.onEvent(ev);
     // A remote builder (kiln serve) runs the same build; the local state is not opened.
     const builder = resolveBuilder(flagString(args, 'builder'));
@@ -160,7 +166,14 @@ export const buildCommand: Command = {
     });
     req.ssh = ssh.sockets;
     try {
-      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req)).finally(() => view.finish());
+      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req))
+        .catch((e) => {
+          // error=true in the checks: what they found comes before the error, as buildx prints it
+          if (Array.isArray(e?.warnings)) process.stderr.write(formatBuildWarnings(e.warnings.flatMap((w: ConvertWarning) => (w.lint ? [w.lint] : []))));
+          throw e;
+        })
+        .finally(() => view.finish());
+      if (call.check) return printCheck(result.warnings as ConvertWarning[], dockerfile, call.json);
       if (result.graph !== undefined) {
         process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
         return 0;
@@ -168,7 +181,9 @@ export const buildCommand: Command = {
       if (flagBool(args, 'explain') && mode !== 'rawjson') {
         for (const e of result.explanations) process.stderr.write(`EXPLAIN ${e.name}: ${e.reason}\n`);
       }
-      for (const w of result.warnings) process.stderr.write(`WARNING: ${w.line ? `${dockerfile.name}:${w.line}: ` : ''}${w.message}\n`);
+      const lintFound = (result.warnings as ConvertWarning[]).flatMap((w) => (w.lint ? [w.lint] : []));
+      for (const w of result.warnings as ConvertWarning[]) if (!w.lint) process.stderr.write(`WARNING: ${w.line ? `${dockerfile.name}:${w.line}: ` : ''}${w.message}\n`);
+      process.stderr.write(formatBuildWarnings(lintFound));
       const digest = result.exports.find((e) => e.digest)?.digest;
       if (digest && !quiet && mode !== 'rawjson' && mode !== 'quiet') {
         const names = result.exports.flatMap((e) => e.names ?? []);
@@ -196,6 +211,35 @@ export const buildCommand: Command = {
     }
   },
 };
+
+/** PATH/Dockerfile, or PATH/dockerfile when only that one exists (as BuildKit looks for both). */
+function defaultDockerfile(contextDir: string): string {
+  const upper = join(contextDir, 'Dockerfile');
+  const lower = join(contextDir, 'dockerfile');
+  return !existsSync(upper) && existsSync(lower) ? lower : upper;
+}
+
+/** --check / --call=build|check[,format=json|text]. */
+function parseCall(check: boolean, call: string | undefined): { check: boolean; json: boolean } {
+  if (call === undefined) return { check, json: false };
+  const [what, ...opts] = call.split(',');
+  if (what !== 'build' && what !== 'check') throw new FlagError(`invalid value "${call}" for flag --call: expected build or check[,format=json]`);
+  let json = false;
+  for (const o of opts) {
+    if (o === 'format=json') json = true;
+    else if (o !== 'format=text') throw new FlagError(`invalid value "${call}" for flag --call: unknown option ${o} (format=text or format=json)`);
+  }
+  return { check: check || what === 'check', json };
+}
+
+/** The check report on stdout; exit status 1 when a check found something or the Dockerfile has an error. */
+function printCheck(warnings: ConvertWarning[], dockerfile: BuildRequest['dockerfile'], json: boolean): number {
+  const found = warnings.flatMap((w) => (w.lint ? [w.lint] : []));
+  const failed = warnings.find((w) => w.checkError);
+  const error = failed ? failed.message : undefined;
+  process.stdout.write(json ? checkResultJSON(found, error) : formatCheckReport(found, dockerfile.name, dockerfile.text, error, failed?.line ?? 0));
+  return found.length > 0 || error ? 1 : 0;
+}
 
 /** --sign: the key, loaded before the build (a wrong password fails before anything runs). */
 async function signKeyFor(sign: boolean, keyPath: string | undefined, outputs: OutputSpec[]) {
