@@ -123,3 +123,9 @@ test('ADD: a tar entry named like a whiteout is refused with one line naming the
     assertOneLineFailure(r, new RegExp(`^kiln: Dockerfile:2: archive \/t\\.tar: entry "${name.replace(/\./g, '\\.')}" is named like a whiteout \\(\\.wh\\.[^)]*\\)`));
   }
 });
+
+test('ADD: an entry name component over 255 bytes is one line without a host path', async () => {
+  const r = await buildWithTar(`FROM ${suite.base}\nADD t.tar /\n`, [{ name: `d/${'n'.repeat(300)}`, data: 'x' }]);
+  assertOneLineFailure(r, /^kiln: Dockerfile:2: failed to extract \/t\.tar: entry "d\/n{300}": name too long$/);
+  assert.ok(!r.stderr.includes(suite.root), 'no state dir path in the error');
+});

@@ -85,7 +85,10 @@ class ArchiveExtractor {
   private entryName = '';
   /** Directory times, set once every entry is in (creating children changes them), by path below the layer. */
   private readonly dirTimes = new Map<string, Date>();
-  /** Resolved parent dirs by the entry's (lexical) parent path; cleared whenever a symlink appears or anything is removed. */
+  /**
+   * Resolved parent dirs (below the extraction root) by the entry's lexical parent path; dropped when a
+   * symlink appears on one, and all of them when anything is removed.
+   */
   private readonly parents = new Map<string, string[]>();
   private readonly dest: string[];
 
@@ -206,6 +209,15 @@ class ArchiveExtractor {
     return [...this.dest, ...done, parts[parts.length - 1]!];
   }
 
+  /** A new symlink at `rel` changes how paths through it resolve (those were appended as missing). */
+  private forgetResolutionsThrough(rel: string): void {
+    const under = rel.split('/').slice(this.dest.length).join('/');
+    for (const [key, done] of this.parents) {
+      const r = done.join('/');
+      if (r === under || r.startsWith(under + '/')) this.parents.delete(key);
+    }
+  }
+
   /** Removes what the layer has at `rel` (an existing entry is replaced); forgets what depended on it. */
   private async replace(rel: string): Promise<void> {
     await this.target.remove(rel, false);
@@ -259,7 +271,7 @@ class ArchiveExtractor {
         return;
       case 'symlink': {
         symlinkSync(h.linkname, out);
-        this.parents.clear();
+        this.forgetResolutionsThrough(rel);
         lchownSync(out, uid, gid);
         const t = this.timeOf(h);
         lutimesSync(out, t, t);
