@@ -68,7 +68,7 @@ test('ADD extracts through existing symlinks (absolute and relative) resolved in
     [
       `FROM ${suite.base}`,
       // Debian-style: var/run -> /run (absolute), lib -> usr/lib (relative), and one pointing off the root.
-      `RUN mkdir -p /run /usr/lib /var && ln -s /run /var/run && ln -s usr/lib /lib && ln -s ${canary.dir} /esc`,
+      `RUN mkdir -p /run /usr/lib /var && ln -s /run /var/run && ln -s usr/lib /lib && ln -s ${canary.dir} /esc && ln -s /run /dirlink`,
       'ADD t.tar /',
       'ADD t.tar /opt/',
     ].join('\n'),
@@ -79,6 +79,9 @@ test('ADD extracts through existing symlinks (absolute and relative) resolved in
       // An earlier entry's symlink is followed inside the root too (/etc of the image, or /opt/etc).
       { name: 'cfg', type: 'symlink', linkname: '/etc' },
       { name: 'cfg/app.conf', data: 'conf\n' },
+      // A dir entry AT an existing symlink replaces it (docker's archive.Unpack: remove unless both are dirs).
+      { name: 'dirlink/', type: 'dir' },
+      { name: 'dirlink/f', data: 'in a real dir\n' },
     ],
   );
   assert.equal(r.status, 0, r.stderr);
@@ -89,6 +92,9 @@ test('ADD extracts through existing symlinks (absolute and relative) resolved in
   assert.equal(readlinkSync(join(r.dest, 'lib')), 'usr/lib');
   assert.equal(read(join(canary.dir, 'x')), 'inside the image\n', 'a link off the root lands inside it');
   assert.equal(read('etc/app.conf'), 'conf\n');
+  assert.ok(lstatSync(join(r.dest, 'dirlink')).isDirectory());
+  assert.equal(read('dirlink/f'), 'in a real dir\n');
+  assert.ok(!existsSync(join(r.dest, 'run/f')));
   // Below /opt/ the destination is the root: its entries go to /opt/var/run (a plain dir there), /opt/etc.
   assert.equal(read('opt/var/run/app.pid'), 'pid\n');
   assert.equal(read('opt/etc/app.conf'), 'conf\n');
