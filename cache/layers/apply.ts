@@ -3,7 +3,9 @@
 // out is refused, a leading "/" is relative to the root (as containerd does), and an existing symlink is
 // never followed when resolving a parent or a hardlink target. Xattrs and timestamps are applied at the
 // end, in one batch, after every entry exists: chown clears security.capability, and creating children
-// changes a dir's mtime.
+// changes a dir's mtime. By then a later entry may have replaced a parent with a symlink (`a/x`, then
+// `a -> /host/dir`): records under a replaced path are dropped, and the rest are applied fd-relative
+// below the root by the helper, which never follows a symlink on the way.
 import {
   chmodSync,
   closeSync,

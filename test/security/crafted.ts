@@ -110,7 +110,7 @@ export async function serveEvilImage(layers: Buffer[]): Promise<EvilRegistry> {
 }
 
 export interface CanaryState {
-  [rel: string]: { mtimeNs: bigint; content?: string; xattrs: string };
+  [rel: string]: { mtimeNs: bigint; nlink: bigint; content?: string; xattrs: string };
 }
 
 /**
@@ -133,6 +133,7 @@ export function makeCanary(): { dir: string; snapshot: () => Promise<CanaryState
         const x = await ops.llistxattrs(p);
         out[rel || '.'] = {
           mtimeNs: st.mtimeNs,
+          nlink: st.isDirectory() ? 0n : st.nlink, // a hard link made to it would show here
           content: st.isFile() ? readFileSync(p, 'utf8') : undefined,
           xattrs: [...x].map(([k, v]) => `${k}=${v.toString('hex')}`).sort().join(','),
         };
