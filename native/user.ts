@@ -1,6 +1,8 @@
 // Resolves a container user spec (`name`, `uid`, `name:group`, `uid:gid`) against the image's
 // /etc/passwd and /etc/group, the way runc/docker do: names must exist, numeric ids need not (an unknown
 // uid gets gid 0), and a user's supplementary groups come from /etc/group.
+import { InRootError } from './in-root.js';
+import { readFileInLayers } from './layers-in-root.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -77,4 +79,26 @@ export function resolveUser(spec: string, files: { passwd?: string; group?: stri
   }
   if (uid > 0xfffffffe || gid > 0xfffffffe) throw new UserLookupError(`user ${spec}: id out of range`);
   return { uid, gid, additionalGids, home };
+}
+
+/** /etc/passwd and /etc/group larger than this are refused (a link to a huge file, not a real user db). */
+export const USER_DB_MAX_BYTES = 4 << 20;
+
+/**
+ * Resolves `spec` against the image's own /etc/passwd and /etc/group, read inside the image (layers
+ * topmost first): a symlink there to a host file resolves inside the image, a FIFO or device there is
+ * refused at once with a clear error (never opened for reading, so it cannot block), and an oversized
+ * file is refused instead of read.
+ */
+export function resolveImageUser(spec: string, lowerdirs: string[]): ResolvedUser {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileInLayers(lowerdirs, path, { maxBytes: USER_DB_MAX_BYTES })?.toString('utf8');
+    } catch (err) {
+      if (!(err instanceof InRootError)) throw err;
+      const why = err.code === 'ENOTREG' ? 'not a regular file' : err.code === 'EFBIG' ? `larger than ${USER_DB_MAX_BYTES} bytes` : 'a symlink loop';
+      throw new UserLookupError(`unable to look up user ${spec}: ${path} in the image is ${why}`);
+    }
+  };
+  return resolveUser(spec, { passwd: read('/etc/passwd'), group: read('/etc/group') });
 }
