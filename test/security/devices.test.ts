@@ -13,7 +13,7 @@ import { buildSuite } from '../helpers/suite.js';
 import { kilnBuild, writeContext } from '../helpers/build.js';
 import { kiln, kilnBin, tempRoot } from '../helpers/kiln.js';
 import { busyboxFixture } from '../helpers/fixtures.js';
-import { runSandbox } from '../../native/sandbox.js';
+import { runSandbox, sandboxHelperPath, type SandboxSpec } from '../../native/sandbox.js';
 
 const suite = buildSuite();
 
@@ -145,4 +145,27 @@ test('rootless mode: the kernel refuses mknod of devices in the user namespace',
   assert.match(r.stderr, /mknod=1/);
   assert.match(r.stderr, /Operation not permitted/);
   assert.match(r.stderr, /null-ok/);
+});
+
+test('without a v1 devices controller (e.g. a cgroup v2 host) device nodes are unusable: nodev mounts, host nodes in /dev', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-devices-nodev-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['upper', 'work', 'ctx']) mkdirSync(join(dir, d));
+  execFileSync('mknod', ['-m', '666', join(dir, 'ctx', 'loop-control'), 'c', '10', '237']);
+  const spec: SandboxSpec = {
+    rootfs: { lowerdirs: [busyboxFixture().rootfs.amd64], upperdir: join(dir, 'upper'), workdir: join(dir, 'work') },
+    args: ['sh', '-c', `${probeScript()}\n(: <> /ctx/loop-control) 2>&1 | sed "s/^/ctx-node: /"; mknod /dev/kvm c 10 232 && (: < /dev/kvm) 2>&1 | sed "s/^/dev-kvm: /"`],
+    env: ['PATH=/bin:/usr/bin'],
+    network: 'none',
+    mounts: [{ type: 'bind', source: join(dir, 'ctx'), target: '/ctx' }],
+  };
+  writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec) + '\n');
+  // A private mount namespace in which the devices hierarchy is not mounted: the helper cannot find it.
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `umount /sys/fs/cgroup/devices && exec "$0" 3<"$1"`, sandboxHelperPath(), join(dir, 'spec.json')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout + r.stderr;
+  for (const [name] of forbidden) assert.match(out, new RegExp(`(^| )${name}: REFUSED .*Permission denied`, 'm'), `${name}:\n${out}`);
+  for (const [name] of allowed) assert.match(out, new RegExp(`(^| )dev-${name}: OPEN$`, 'm'), `/dev/${name}:\n${out}`);
+  assert.match(out, /ctx-node: .*Permission denied/);
+  assert.match(out, /dev-kvm: .*Permission denied/);
 });
