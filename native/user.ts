@@ -1,6 +1,6 @@
 // Resolves a container user spec (`name`, `uid`, `name:group`, `uid:gid`) against the image's
 // /etc/passwd and /etc/group, the way runc/docker do: names must exist, numeric ids need not (an unknown
-// uid gets gid 0), and a user's supplementary groups come from /etc/group.
+// uid gets gid 0), and a user's supplementary groups come from /etc/group, with the primary gid first.
 import { InRootError } from './in-root.js';
 import { readFileInLayers } from './layers-in-root.js';
 
@@ -67,17 +67,20 @@ export function resolveUser(spec: string, files: { passwd?: string; group?: stri
   } else {
     throw new UserLookupError(`unable to find user ${userPart}: no matching entries in passwd file`);
   }
-  let additionalGids: number[] = [];
+  let memberOf: number[] = [];
   if (groupPart !== undefined && groupPart !== '') {
     const g = groups.find((x) => x.name === groupPart);
     if (g) gid = g.gid;
     else if (isNumeric(groupPart)) gid = Number(groupPart);
     else throw new UserLookupError(`unable to find group ${groupPart}: no matching entries in group file`);
   } else if (name !== undefined) {
-    // Supplementary groups apply only when no explicit group was given (as in runc).
-    additionalGids = groups.filter((g) => g.members.includes(name!) && g.gid !== gid).map((g) => g.gid);
+    // Supplementary groups from /etc/group apply only when no explicit group was given (as in runc).
+    memberOf = groups.filter((g) => g.members.includes(name!)).map((g) => g.gid);
   }
   if (uid > 0xfffffffe || gid > 0xfffffffe) throw new UserLookupError(`user ${spec}: id out of range`);
+  // The primary gid is always one of the process's groups too (the CVE-2023-25173 fix in containerd and
+  // BuildKit): `id` as root in busybox shows groups=0(root),10(wheel).
+  const additionalGids = [...new Set([gid, ...memberOf])];
   return { uid, gid, additionalGids, home };
 }
 

@@ -73,6 +73,9 @@ export const execOp: OpImpl<ExecOp> = {
         throw new SolveError((err as Error).message);
       }
       const env = [...op.env];
+      // As runc does for BuildKit: HOME is the user's home from the image's /etc/passwd ("/" without an
+      // entry) unless ENV set it.
+      if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       // Proxy settings reach the process but, as in BuildKit, not the image config.
       for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
       const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;

@@ -281,3 +281,33 @@ test('USER lookup reads the image\'s /etc/passwd and /etc/group inside the image
   assert.match(errorLine(huge), /Dockerfile:4: unable to look up user root: \/etc\/group in the image is larger than 4194304 bytes$/);
   c.assertUntouched();
 });
+
+test('RUN identity: supplementary groups from /etc/group include the primary gid (CVE-2023-25173 class); HOME from /etc/passwd', () => {
+  const dest = outDir('identity');
+  const r = kilnBuild(suite.root, {
+    Dockerfile: [
+      `FROM ${suite.base}`,
+      "RUN echo 'wheel:x:10:root' >> /etc/group && echo 'app:x:1000:' >> /etc/group && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd",
+      'RUN id > /id-root && echo "$HOME" > /home-root',
+      'USER 1234',
+      'RUN id > /tmp/id-1234 && echo "$HOME" > /tmp/home-1234',
+      'USER app',
+      'RUN id > /tmp/id-app && echo "$HOME" > /tmp/home-app',
+      'USER root:wheel',
+      'RUN id > /id-root-wheel',
+      'ENV HOME=/custom',
+      'RUN echo "$HOME" > /home-env',
+      '',
+    ].join('\n'),
+  }, ['-o', `type=local,dest=${dest}`]);
+  assert.equal(r.status, 0, r.stderr);
+  const read = (p: string) => readFileSync(join(dest, p), 'utf8');
+  assert.equal(read('id-root'), 'uid=0(root) gid=0(root) groups=0(root),10(wheel)\n');
+  assert.equal(read('tmp/id-1234'), 'uid=1234 gid=0(root) groups=0(root)\n');
+  assert.equal(read('tmp/id-app'), 'uid=1000(app) gid=1000(app) groups=1000(app)\n');
+  assert.equal(read('id-root-wheel'), 'uid=0(root) gid=10(wheel) groups=10(wheel)\n');
+  assert.equal(read('home-root'), '/root\n');
+  assert.equal(read('tmp/home-1234'), '/\n');
+  assert.equal(read('tmp/home-app'), '/home/app\n');
+  assert.equal(read('home-env'), '/custom\n');
+});
