@@ -5,14 +5,16 @@
 // were neither read nor changed, and shows what the user gets instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
 import { kilnBin } from '../helpers/kiln.js';
+import { readFileInLayers } from '../../native/layers-in-root.js';
+import { resolveImageUser } from '../../native/user.js';
 
 const suite = buildSuite();
 
@@ -310,4 +312,29 @@ test('RUN identity: supplementary groups from /etc/group include the primary gid
   assert.equal(read('tmp/home-1234'), '/\n');
   assert.equal(read('tmp/home-app'), '/home/app\n');
   assert.equal(read('home-env'), '/custom\n');
+});
+
+test('image files across layers: links resolve in the merged image, whiteouts hide, a lower link under an upper dir is not followed', () => {
+  const c = canary();
+  const top = mkdtempSync(join(tmpdir(), 'kiln-layers-'));
+  const [lower, upper] = [join(top, 'lower'), join(top, 'upper')];
+  for (const d of ['etc', 'srv', 'opt']) mkdirSync(join(lower, d), { recursive: true });
+  for (const d of ['etc', 'srv', 'opt']) mkdirSync(join(upper, d), { recursive: true });
+  writeFileSync(join(lower, 'srv', 'passwd'), 'app:x:1500:1600::/home/app:/bin/sh\n');
+  writeFileSync(join(lower, 'etc', 'group'), 'old:x:1:\n');
+  symlinkSync(c.dir, join(lower, 'opt', 'host')); // hidden: the upper layer has opt/host as a dir
+  mkdirSync(join(upper, 'opt', 'host'));
+  // upper: passwd links (relatively, with more `..` than there are dirs) to the lower layer's file;
+  // group is whited out; a link to the host canary resolves inside the image, where there is nothing.
+  symlinkSync('../../../../srv/passwd', join(upper, 'etc', 'passwd'));
+  execFileSync('mknod', [join(upper, 'etc', 'group'), 'c', '0', '0']);
+  symlinkSync(join(c.dir, 'secret.txt'), join(upper, 'etc', 'shadow'));
+  const layers = [upper, lower];
+  assert.equal(readFileInLayers(layers, '/etc/passwd', { maxBytes: 1 << 20 })?.toString(), 'app:x:1500:1600::/home/app:/bin/sh\n');
+  assert.equal(readFileInLayers(layers, '/etc/group', { maxBytes: 1 << 20 }), undefined);
+  assert.equal(readFileInLayers(layers, '/etc/shadow', { maxBytes: 1 << 20 }), undefined);
+  assert.equal(readFileInLayers(layers, '/opt/host/secret.txt', { maxBytes: 1 << 20 }), undefined);
+  assert.deepEqual(resolveImageUser('app', layers), { uid: 1500, gid: 1600, additionalGids: [1600], home: '/home/app' });
+  rmSync(top, { recursive: true, force: true });
+  c.assertUntouched();
 });
