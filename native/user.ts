@@ -1,6 +1,8 @@
 // Resolves a container user spec (`name`, `uid`, `name:group`, `uid:gid`) against the image's
 // /etc/passwd and /etc/group, the way runc/docker do: names must exist, numeric ids need not (an unknown
-// uid gets gid 0), and a user's supplementary groups come from /etc/group.
+// uid gets gid 0), and a user's supplementary groups come from /etc/group, with the primary gid first.
+import { InRootError } from './in-root.js';
+import { readFileInLayers } from './layers-in-root.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -65,16 +67,41 @@ export function resolveUser(spec: string, files: { passwd?: string; group?: stri
   } else {
     throw new UserLookupError(`unable to find user ${userPart}: no matching entries in passwd file`);
   }
-  let additionalGids: number[] = [];
+  let memberOf: number[] = [];
   if (groupPart !== undefined && groupPart !== '') {
     const g = groups.find((x) => x.name === groupPart);
     if (g) gid = g.gid;
     else if (isNumeric(groupPart)) gid = Number(groupPart);
     else throw new UserLookupError(`unable to find group ${groupPart}: no matching entries in group file`);
   } else if (name !== undefined) {
-    // Supplementary groups apply only when no explicit group was given (as in runc).
-    additionalGids = groups.filter((g) => g.members.includes(name!) && g.gid !== gid).map((g) => g.gid);
+    // Supplementary groups from /etc/group apply only when no explicit group was given (as in runc).
+    memberOf = groups.filter((g) => g.members.includes(name!)).map((g) => g.gid);
   }
   if (uid > 0xfffffffe || gid > 0xfffffffe) throw new UserLookupError(`user ${spec}: id out of range`);
+  // The primary gid is always one of the process's groups too (the CVE-2023-25173 fix in containerd and
+  // BuildKit): `id` as root in busybox shows groups=0(root),10(wheel).
+  const additionalGids = [...new Set([gid, ...memberOf])];
   return { uid, gid, additionalGids, home };
+}
+
+/** /etc/passwd and /etc/group larger than this are refused (a link to a huge file, not a real user db). */
+export const USER_DB_MAX_BYTES = 4 << 20;
+
+/**
+ * Resolves `spec` against the image's own /etc/passwd and /etc/group, read inside the image (layers
+ * topmost first): a symlink there to a host file resolves inside the image, a FIFO or device there is
+ * refused at once with a clear error (never opened for reading, so it cannot block), and an oversized
+ * file is refused instead of read.
+ */
+export function resolveImageUser(spec: string, lowerdirs: string[]): ResolvedUser {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileInLayers(lowerdirs, path, { maxBytes: USER_DB_MAX_BYTES })?.toString('utf8');
+    } catch (err) {
+      if (!(err instanceof InRootError)) throw err;
+      const why = err.code === 'ENOTREG' ? 'not a regular file' : err.code === 'EFBIG' ? `larger than ${USER_DB_MAX_BYTES} bytes` : 'a symlink loop';
+      throw new UserLookupError(`unable to look up user ${spec}: ${path} in the image is ${why}`);
+    }
+  };
+  return resolveUser(spec, { passwd: read('/etc/passwd'), group: read('/etc/group') });
 }

@@ -11,7 +11,25 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const controller_names[CG_COUNT] = { "memory", "pids", "cpu" };
+static const char *const controller_names[CG_COUNT] = { "memory", "pids", "cpu", "devices" };
+
+/* Docker's default device policy (runc's AllowedDevices): mknod of any node is allowed, so a RUN can still
+ * create device nodes and whiteouts in its layer, but only these may be read or written. Everything else
+ * (the host's disks, /dev/kvm, hwrng, loop-control, nodes shipped in a pulled layer or the context) is
+ * refused with EPERM on open. */
+static const char *const allowed_devices[] = {
+  "c *:* m", "b *:* m",
+  "c 1:3 rwm",   /* null */
+  "c 1:5 rwm",   /* zero */
+  "c 1:7 rwm",   /* full */
+  "c 1:8 rwm",   /* random */
+  "c 1:9 rwm",   /* urandom */
+  "c 5:0 rwm",   /* tty */
+  "c 5:1 rwm",   /* console */
+  "c 5:2 rwm",   /* ptmx */
+  "c 136:* rwm", /* pts */
+  "c 10:200 rwm", /* net/tun */
+};
 
 static bool has_token(const char *list, const char *word) {
   size_t n = strlen(word);
@@ -131,7 +149,7 @@ int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t e
                             s->cpu_shares > 0 || s->cpu_quota_us > 0 || s->cpu_period_us > 0 ||
                             s->build_cpu_shares > 0 || s->build_cpu_quota_us > 0 || s->build_cpu_period_us > 0 };
   /* memory and pids are used even without limits: for OOM reporting and to find stray processes. */
-  bool wanted[CG_COUNT] = { true, true, needed[CG_CPU] };
+  bool wanted[CG_COUNT] = { true, true, needed[CG_CPU], !s->privileged };
   for (int c = 0; c < CG_COUNT; c++) {
     if (!wanted[c]) continue;
     char mnt[PATH_MAX], mnt_root[PATH_MAX], own[PATH_MAX];
@@ -144,7 +162,9 @@ int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t e
     if (strcmp(mnt_root, "/") && !strncmp(own, mnt_root, rl)) rel = own + rl;
     char parent[PATH_MAX * 2];
     snprintf(parent, sizeof parent, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
-    if (s->build_cgroup) {
+    /* The device list is per sandbox; the build's cgroup only carries limits. */
+    bool in_build = s->build_cgroup && c != CG_DEVICES;
+    if (in_build) {
       /* The build's cgroup: made by the first sandbox of the build; its limits are (re)written by each. */
       size_t pl = strlen(parent);
       snprintf(parent + pl, sizeof parent - pl, "/%s", s->build_cgroup);
@@ -153,18 +173,25 @@ int cgroups_create(const struct spec *s, struct cgroups *cg, char *err, size_t e
     }
     sweep_stale(parent);
     snprintf(cg->path[c], PATH_MAX, "%s/kiln-sandbox-%d-%ld", parent, (int)getpid(), unique);
-    if (s->build_cgroup) snprintf(cg->build[c], PATH_MAX, "%s", parent);
+    if (in_build) snprintf(cg->build[c], PATH_MAX, "%s", parent);
     int made = mkdir(cg->path[c], 0755);
     /* The last sandbox of the build may have just removed the build's cgroup: make it again. */
-    for (int tries = 0; made < 0 && errno == ENOENT && s->build_cgroup && tries < 5; tries++) {
+    for (int tries = 0; made < 0 && errno == ENOENT && in_build && tries < 5; tries++) {
       if ((mkdir(parent, 0755) < 0 && errno != EEXIST) || build_limits(s, c, parent, err, errlen) < 0) break;
       made = mkdir(cg->path[c], 0755);
     }
     if (made < 0 && errno != EEXIST) {
       int e = errno;
       cg->path[c][0] = 0;
-      if (needed[c]) FAIL("cannot create %s cgroup under %s%s: %s", controller_names[c], mnt, rel, strerror(e));
+      if (needed[c] || c == CG_DEVICES) FAIL("cannot create %s cgroup under %s%s: %s", controller_names[c], mnt, rel, strerror(e));
     }
+  }
+  if (cg->path[CG_DEVICES][0]) {
+    if (write_file(cg->path[CG_DEVICES], "devices.deny", "a") < 0)
+      FAIL("cannot set the sandbox's device policy (devices.deny): %s", strerror(errno));
+    for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0]; i++)
+      if (write_file(cg->path[CG_DEVICES], "devices.allow", allowed_devices[i]) < 0)
+        FAIL("cannot allow device \"%s\" for the sandbox: %s", allowed_devices[i], strerror(errno));
   }
   char v[64];
   if (s->memory_bytes > 0) {

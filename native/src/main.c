@@ -206,6 +206,9 @@ int main(int argc, char **argv) {
   memset(&cg, 0, sizeof cg);
   if (!rootless && cgroups_create(&spec, &cg, err, sizeof err) < 0) { cgroups_destroy(&cg); setup_failed(err); }
 
+  /* No devices cgroup (a host without the v1 devices controller): confine device use with nodev mounts. */
+  spec.devices_nodev = !rootless && !spec.privileged && !cg.path[CG_DEVICES][0];
+
   struct upper_guard guard = { 0 };
   if (spec.upperdir) {
     static const char *const fixed[] = { "/proc", "/dev", "/sys" };

@@ -105,23 +105,24 @@ static int new_fs(const char *type, const char *const *options, unsigned attrs, 
   return mnt;
 }
 
-/* A detached copy of the mount tree at fd (an O_PATH fd), made read-only when asked. what names it in errors. */
-static int clone_fd(int fd, bool readonly, const char *what) {
+/* A detached copy of the mount tree at fd (an O_PATH fd), read-only and/or nodev when asked. what names it
+ * in errors. */
+static int clone_fd(int fd, bool readonly, bool nodev, const char *what) {
   int t = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
   if (t < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", what, strerror(errno));
-  if (readonly) {
-    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+  if (readonly || nodev) {
+    struct mount_attr attr = { .attr_set = (readonly ? MOUNT_ATTR_RDONLY : 0) | (nodev ? MOUNT_ATTR_NODEV : 0) };
     if (mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-      child_fail(EXIT_SETUP, "cannot make bind mount of %s read-only: %s", what, strerror(errno));
+      child_fail(EXIT_SETUP, "cannot set flags of bind mount of %s: %s", what, strerror(errno));
   }
   return t;
 }
 
 /* For host paths kiln chose itself (layer dirs, the host's /dev nodes, /sys). */
-static int clone_tree(const char *source, bool readonly) {
+static int clone_tree(const char *source, bool readonly, bool nodev) {
   int fd = open(source, O_PATH | O_CLOEXEC);
   if (fd < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", source, strerror(errno));
-  int t = clone_fd(fd, readonly, source);
+  int t = clone_fd(fd, readonly, nodev, source);
   close(fd);
   return t;
 }
@@ -157,13 +158,13 @@ static void mount_overlay_legacy(const struct spec *s, const char *upper, const 
   }
   if (upper) { strcat(opts, ",upperdir="); strcat(opts, upper); strcat(opts, ",workdir="); strcat(opts, work); }
   if (in_user_namespace()) strcat(opts, ",userxattr");
-  if (mount("overlay", target, "overlay", s->rootfs_readonly ? MS_RDONLY : 0, opts) < 0)
+  if (mount("overlay", target, "overlay", (s->rootfs_readonly ? MS_RDONLY : 0) | (s->devices_nodev ? MS_NODEV : 0), opts) < 0)
     child_fail(EXIT_SETUP, "cannot mount overlay rootfs (%zu layers): %s", s->n_lowerdirs, strerror(errno));
   free(opts);
 }
 
 /* A detached overlay mount of lowerdirs (topmost first), with upper/work when given. what names it in errors. */
-static int overlay_fs(char *const *lowerdirs, size_t n, const char *upper, const char *work, bool readonly, const char *what) {
+static int overlay_fs(char *const *lowerdirs, size_t n, const char *upper, const char *work, bool readonly, bool nodev, const char *what) {
   char ebuf[512];
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) child_fail(EXIT_SETUP, "fsopen overlay for %s: %s", what, strerror(errno));
@@ -178,7 +179,7 @@ static int overlay_fs(char *const *lowerdirs, size_t n, const char *upper, const
     child_fail(EXIT_SETUP, "overlay upperdir %s / workdir %s: %s", upper, work, fs_context_error(fs, ebuf, sizeof ebuf));
   if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     child_fail(EXIT_SETUP, "cannot mount overlay %s (%zu layers): %s", what, n, fs_context_error(fs, ebuf, sizeof ebuf));
-  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
+  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (readonly ? MOUNT_ATTR_RDONLY : 0) | (nodev ? MOUNT_ATTR_NODEV : 0));
   if (mnt < 0) child_fail(EXIT_SETUP, "fsmount overlay %s: %s", what, strerror(errno));
   close(fs);
   return mnt;
@@ -189,7 +190,7 @@ static void mount_rootfs(const struct spec *s, const char *target) {
   if (!upper && !s->rootfs_readonly) { upper = STAGE_DIR "/upper"; work = STAGE_DIR "/work"; }
   if (s->rootfs_readonly && s->n_lowerdirs == 1) {
     /* overlay wants an upperdir or two lowers; a single read-only layer is just a read-only bind. */
-    int t = clone_tree(s->lowerdirs[0], true);
+    int t = clone_tree(s->lowerdirs[0], true, s->devices_nodev);
     if (move_mount(t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
       child_fail(EXIT_SETUP, "cannot mount rootfs %s: %s", s->lowerdirs[0], strerror(errno));
     close(t);
@@ -198,7 +199,7 @@ static void mount_rootfs(const struct spec *s, const char *target) {
   int probe = fsopen("overlay", FSOPEN_CLOEXEC);
   if (probe < 0 && errno == ENOSYS) { mount_overlay_legacy(s, upper, work, target); return; }
   if (probe >= 0) close(probe);
-  int mnt = overlay_fs(s->lowerdirs, s->n_lowerdirs, upper, work, s->rootfs_readonly, "rootfs");
+  int mnt = overlay_fs(s->lowerdirs, s->n_lowerdirs, upper, work, s->rootfs_readonly, s->devices_nodev, "rootfs");
   if (move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     child_fail(EXIT_SETUP, "cannot attach overlay rootfs: %s", strerror(errno));
   close(mnt);
@@ -207,7 +208,7 @@ static void mount_rootfs(const struct spec *s, const char *target) {
 /* An overlay of other layers mounted inside the container (e.g. RUN --mount=from=stage): read-only, or
  * writable with a throwaway upper on the staging tmpfs (writes are discarded, as in BuildKit). Only
  * subpath of the merged tree is mounted at the target. */
-static int overlay_mount_tree(const struct spec_mount *m, size_t index) {
+static int overlay_mount_tree(const struct spec_mount *m, size_t index, bool nodev) {
   char dir[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], merged[PATH_MAX];
   snprintf(dir, sizeof dir, STAGE_DIR "/mount-%zu", index);
   snprintf(upper, sizeof upper, STAGE_DIR "/mount-%zu/upper", index);
@@ -216,8 +217,8 @@ static int overlay_mount_tree(const struct spec_mount *m, size_t index) {
   if (mkdir(dir, 0700) < 0 || mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0 || mkdir(merged, 0755) < 0)
     child_fail(EXIT_SETUP, "staging dirs for %s: %s", m->target, strerror(errno));
   int mnt;
-  if (m->readonly && m->n_lowerdirs == 1) mnt = clone_tree(m->lowerdirs[0], true);
-  else mnt = overlay_fs(m->lowerdirs, m->n_lowerdirs, m->readonly ? NULL : upper, m->readonly ? NULL : work, m->readonly, m->target);
+  if (m->readonly && m->n_lowerdirs == 1) mnt = clone_tree(m->lowerdirs[0], true, nodev);
+  else mnt = overlay_fs(m->lowerdirs, m->n_lowerdirs, m->readonly ? NULL : upper, m->readonly ? NULL : work, m->readonly, nodev, m->target);
   if (move_mount(mnt, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     child_fail(EXIT_SETUP, "cannot stage overlay for %s: %s", m->target, strerror(errno));
   close(mnt);
@@ -234,14 +235,18 @@ static int overlay_mount_tree(const struct spec_mount *m, size_t index) {
 
 static void make_dev(int rootfd, const struct spec *s) {
   static const char *const devtmp[] = { "mode", "755", "size", "65536k", NULL };
-  attach(rootfd, new_fs("tmpfs", devtmp, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME, false), "/dev", true);
+  /* Without a devices cgroup, /dev is nodev too and its nodes are the host's, bind-mounted (as in rootless
+   * mode, where the kernel allows no mknod): a node made in /dev then cannot be used. */
+  bool host_nodes = in_user_namespace() || s->devices_nodev;
+  unsigned dev_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME | (s->devices_nodev ? MOUNT_ATTR_NODEV : 0);
+  attach(rootfd, new_fs("tmpfs", devtmp, dev_attrs, false), "/dev", true);
   int dev = openat2_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
   if (dev < 0) child_fail(EXIT_SETUP, "open /dev: %s", strerror(errno));
   static const struct { const char *name; unsigned major, minor; } nodes[] = {
     { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
   };
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-    if (in_user_namespace()) {
+    if (host_nodes) {
       /* No mknod in a user namespace: bind the host's node (as rootless runc does). */
       char host[64];
       snprintf(host, sizeof host, "/dev/%s", nodes[i].name);
@@ -250,7 +255,7 @@ static void make_dev(int rootfd, const struct spec *s) {
       close(f);
       char target[PATH_MAX];
       snprintf(target, sizeof target, "/dev/%s", nodes[i].name);
-      attach(rootfd, clone_tree(host, false), target, false);
+      attach(rootfd, clone_tree(host, false, false), target, false);
       continue;
     }
     if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
@@ -289,7 +294,7 @@ static void make_sys(int rootfd, const struct spec *s) {
   unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | (s->privileged ? 0 : MOUNT_ATTR_RDONLY);
   int mnt = new_fs("sysfs", NULL, attrs, true);
   /* sysfs refuses a fresh mount in the host network namespace: fall back to a read-only copy of the host's. */
-  if (mnt < 0) mnt = clone_tree("/sys", !s->privileged);
+  if (mnt < 0) mnt = clone_tree("/sys", !s->privileged, !s->privileged);
   attach(rootfd, mnt, "/sys", true);
 }
 
@@ -300,10 +305,10 @@ static void make_spec_mounts(int rootfd, const struct spec *s) {
       int src = open_bind_source(m);
       struct stat st;
       if (fstat(src, &st) < 0) child_fail(EXIT_SETUP, "bind mount source %s: %s", m->source, strerror(errno));
-      attach(rootfd, clone_fd(src, m->readonly, m->source), m->target, S_ISDIR(st.st_mode));
+      attach(rootfd, clone_fd(src, m->readonly, s->devices_nodev, m->source), m->target, S_ISDIR(st.st_mode));
       close(src);
     } else if (m->kind == MOUNT_OVERLAY) {
-      int tree = overlay_mount_tree(m, i);
+      int tree = overlay_mount_tree(m, i, s->devices_nodev);
       struct stat st;
       if (fstat(tree, &st) < 0) child_fail(EXIT_SETUP, "stat overlay mount for %s: %s", m->target, strerror(errno));
       attach(rootfd, tree, m->target, S_ISDIR(st.st_mode));

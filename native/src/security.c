@@ -55,8 +55,12 @@ void security_switch_user(const struct spec *s) {
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(EXIT_SETUP, "PR_SET_KEEPCAPS: %s", strerror(errno));
   if (setgroups(s->n_additional_gids, s->additional_gids) < 0) {
     /* A rootless namespace that maps only the user's own ids has setgroups denied: the caller's
-     * supplementary groups (unmapped, shown as nogroup) stay, which is all it can be. */
-    if (!(errno == EPERM && in_user_namespace() && s->n_additional_gids == 0))
+     * supplementary groups (unmapped, shown as nogroup) stay, which is all it can be. Asking for no group
+     * beyond the primary gid is then not an error. */
+    bool only_primary = true;
+    for (size_t i = 0; i < s->n_additional_gids; i++)
+      if (s->additional_gids[i] != s->gid) only_primary = false;
+    if (!(errno == EPERM && in_user_namespace() && only_primary))
       child_fail(EXIT_SETUP, "setgroups: %s%s", strerror(errno),
                  errno == EPERM && in_user_namespace() ? " (rootless mode without a subordinate gid range cannot set supplementary groups)" : "");
   }

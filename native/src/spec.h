@@ -56,6 +56,10 @@ struct spec {
   long long build_memory_bytes, build_pids, build_cpu_shares, build_cpu_quota_us, build_cpu_period_us;
   bool tty;
   bool privileged;
+  /* Not from the JSON: set by the helper when no devices cgroup confines the sandbox (a host without the
+   * v1 devices controller). Then every filesystem the container can write or read device nodes from is
+   * mounted nodev, and /dev holds bind mounts of the host's allowed nodes on a nodev tmpfs. */
+  bool devices_nodev;
 };
 
 /* Fills s from JSON text. Returns 0, or -1 with a one-line message in err. */

@@ -13,9 +13,8 @@ import { layersOf, type Ref } from '../refs.js';
 import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sandbox.js';
 import { emulatorFor } from '../../native/binfmt.js';
 import { registerEmulator } from '../../native/binfmt-setup.js';
-import { resolveUser } from '../../native/user.js';
+import { resolveImageUser } from '../../native/user.js';
 import { resolveInRoot } from '../../native/in-root.js';
-import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
 import { relayAgent } from './ssh-forward.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
@@ -67,14 +66,16 @@ export const execOp: OpImpl<ExecOp> = {
         mkdirSync(empty);
         lowerdirs.push(empty);
       }
-      const etc = (p: string) => readFileFromLayers(lowerdirs, p)?.toString('utf8');
       let user;
       try {
-        user = resolveUser(op.user || '0', { passwd: etc('/etc/passwd'), group: etc('/etc/group') });
+        user = resolveImageUser(op.user || '0', lowerdirs);
       } catch (err) {
         throw new SolveError((err as Error).message);
       }
       const env = [...op.env];
+      // As runc does for BuildKit: HOME is the user's home from the image's /etc/passwd ("/" without an
+      // entry) unless ENV set it.
+      if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       // Proxy settings reach the process but, as in BuildKit, not the image config.
       for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
       const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;

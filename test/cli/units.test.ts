@@ -40,13 +40,13 @@ test('units: memory sizes and display sizes', () => {
 test('user resolution as runc does it', () => {
   const passwd = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n';
   const group = 'root:x:0:\nwheel:x:10:app\nstaff:x:50:app,nobody\napp:x:1000:\n';
-  assert.deepEqual(resolveUser('app', { passwd, group }), { uid: 1000, gid: 1000, additionalGids: [10, 50], home: '/home/app' });
-  assert.deepEqual(resolveUser('1000', { passwd, group }), { uid: 1000, gid: 1000, additionalGids: [10, 50], home: '/home/app' });
-  assert.deepEqual(resolveUser('app:staff', { passwd, group }), { uid: 1000, gid: 50, additionalGids: [], home: '/home/app' });
-  assert.deepEqual(resolveUser('4242', { passwd, group }), { uid: 4242, gid: 0, additionalGids: [], home: '/' });
-  assert.deepEqual(resolveUser('4242:7', { passwd, group }), { uid: 4242, gid: 7, additionalGids: [], home: '/' });
+  assert.deepEqual(resolveUser('app', { passwd, group }), { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: '/home/app' });
+  assert.deepEqual(resolveUser('1000', { passwd, group }), { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: '/home/app' });
+  assert.deepEqual(resolveUser('app:staff', { passwd, group }), { uid: 1000, gid: 50, additionalGids: [50], home: '/home/app' });
+  assert.deepEqual(resolveUser('4242', { passwd, group }), { uid: 4242, gid: 0, additionalGids: [0], home: '/' });
+  assert.deepEqual(resolveUser('4242:7', { passwd, group }), { uid: 4242, gid: 7, additionalGids: [7], home: '/' });
   assert.deepEqual(resolveUser('', { passwd, group }).uid, 0);
   assert.throws(() => resolveUser('ghost', { passwd, group }), /unable to find user ghost: no matching entries in passwd file/);
   assert.throws(() => resolveUser('app:ghosts', { passwd, group }), /unable to find group ghosts/);
-  assert.deepEqual(resolveUser('0', {}), { uid: 0, gid: 0, additionalGids: [], home: '/' });
+  assert.deepEqual(resolveUser('0', {}), { uid: 0, gid: 0, additionalGids: [0], home: '/' });
 });

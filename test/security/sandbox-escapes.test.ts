@@ -5,12 +5,16 @@
 // were neither read nor changed, and shows what the user gets instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
+import { kilnBin } from '../helpers/kiln.js';
+import { readFileInLayers } from '../../native/layers-in-root.js';
+import { resolveImageUser } from '../../native/user.js';
 
 const suite = buildSuite();
 
@@ -224,4 +228,113 @@ test('seccomp: mount, unshare and namespace clones from a RUN are refused', () =
   assert.match(out, /unshare=[1-9]/);
   assert.match(out, /userns=[1-9]/);
   assert.match(out, /Operation not permitted/);
+});
+
+/** kiln build with a hard deadline: a build that blocks (on a FIFO) is killed, not waited on. */
+function buildWithin(ms: number, context: string): { status: number | null; stderr: string; stdout: string; elapsedMs: number } {
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [kilnBin, 'build', '--progress', 'plain', context], {
+    env: { ...process.env, KILN_ROOT: suite.root },
+    encoding: 'utf8',
+    timeout: ms,
+    killSignal: 'SIGKILL',
+  });
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout, elapsedMs: Date.now() - started };
+}
+
+test('USER lookup reads the image\'s /etc/passwd and /etc/group inside the image: host links, FIFOs, devices, huge files', () => {
+  const c = canary();
+  const hostPasswd = join(mkdtempSync(join(tmpdir(), 'kiln-host-passwd-')), 'passwd');
+  writeFileSync(hostPasswd, 'hostuser:x:4242:4343:host:/hosthome:/bin/sh\n');
+  // A link to the host file names a path inside the image, where there is none: the user is unknown.
+  const linked = kilnBuild(suite.root, {
+    Dockerfile: `FROM ${suite.base}\nRUN rm /etc/passwd && ln -s ${hostPasswd} /etc/passwd\nUSER hostuser\nRUN id\n`,
+  });
+  assert.notEqual(linked.status, 0);
+  assert.match(errorLine(linked), /Dockerfile:4: .*unable to find user hostuser: no matching entries in passwd file/);
+  const relative = kilnBuild(suite.root, {
+    Dockerfile: `FROM ${suite.base}\nRUN rm /etc/passwd && ln -s ${'../'.repeat(12)}${hostPasswd.slice(1)} /etc/passwd\nUSER hostuser\nRUN id\n`,
+  });
+  assert.match(errorLine(relative), /Dockerfile:4: .*unable to find user hostuser/);
+
+  // Links inside the image are followed inside it (absolute and relative, chained).
+  const dest = outDir('passwd-link');
+  const inside = kilnBuild(suite.root, {
+    Dockerfile: [
+      `FROM ${suite.base}`,
+      "RUN mkdir -p /srv/db && cp /etc/passwd /srv/db/passwd.real && echo 'app:x:1500:1600::/home/app:/bin/sh' >> /srv/db/passwd.real && ln -s db/passwd.real /srv/passwd && rm /etc/passwd && ln -s /srv/passwd /etc/passwd",
+      'USER app',
+      'RUN id -u > /tmp/uid && id -g > /tmp/gid',
+      '',
+    ].join('\n'),
+  }, ['-o', `type=local,dest=${dest}`]);
+  assert.equal(inside.status, 0, inside.stderr);
+  assert.equal(readFileSync(join(dest, 'tmp', 'uid'), 'utf8'), '1500\n');
+  assert.equal(readFileSync(join(dest, 'tmp', 'gid'), 'utf8'), '1600\n');
+
+  // A FIFO is refused at once (it used to block kiln for good); so is a device node and an oversized file.
+  const fifo = buildWithin(90_000, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN rm /etc/group && mkfifo /etc/group\nUSER nobody\nRUN id\n` }));
+  assert.notEqual(fifo.status, null, `kiln blocked on the FIFO for ${fifo.elapsedMs} ms`);
+  assert.notEqual(fifo.status, 0);
+  assert.match(fifo.stderr.trim().split('\n').at(-1)!, /Dockerfile:4: unable to look up user nobody: \/etc\/group in the image is not a regular file$/);
+  const zero = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN rm /etc/passwd && mknod /etc/passwd c 1 5\nRUN id\n` });
+  assert.match(errorLine(zero), /Dockerfile:3: unable to look up user 0: \/etc\/passwd in the image is not a regular file$/);
+  const huge = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN head -c 5000000 /dev/zero >> /etc/group\nUSER root\nRUN id\n` });
+  assert.match(errorLine(huge), /Dockerfile:4: unable to look up user root: \/etc\/group in the image is larger than 4194304 bytes$/);
+  c.assertUntouched();
+});
+
+test('RUN identity: supplementary groups from /etc/group include the primary gid (CVE-2023-25173 class); HOME from /etc/passwd', () => {
+  const dest = outDir('identity');
+  const r = kilnBuild(suite.root, {
+    Dockerfile: [
+      `FROM ${suite.base}`,
+      "RUN echo 'wheel:x:10:root' >> /etc/group && echo 'app:x:1000:' >> /etc/group && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd",
+      'RUN id > /id-root && echo "$HOME" > /home-root',
+      'USER 1234',
+      'RUN id > /tmp/id-1234 && echo "$HOME" > /tmp/home-1234',
+      'USER app',
+      'RUN id > /tmp/id-app && echo "$HOME" > /tmp/home-app',
+      'USER root:wheel',
+      'RUN id > /id-root-wheel',
+      'ENV HOME=/custom',
+      'RUN echo "$HOME" > /home-env',
+      '',
+    ].join('\n'),
+  }, ['-o', `type=local,dest=${dest}`]);
+  assert.equal(r.status, 0, r.stderr);
+  const read = (p: string) => readFileSync(join(dest, p), 'utf8');
+  assert.equal(read('id-root'), 'uid=0(root) gid=0(root) groups=0(root),10(wheel)\n');
+  assert.equal(read('tmp/id-1234'), 'uid=1234 gid=0(root) groups=0(root)\n');
+  assert.equal(read('tmp/id-app'), 'uid=1000(app) gid=1000(app) groups=1000(app)\n');
+  assert.equal(read('id-root-wheel'), 'uid=0(root) gid=10(wheel) groups=10(wheel)\n');
+  assert.equal(read('home-root'), '/root\n');
+  assert.equal(read('tmp/home-1234'), '/\n');
+  assert.equal(read('tmp/home-app'), '/home/app\n');
+  assert.equal(read('home-env'), '/custom\n');
+});
+
+test('image files across layers: links resolve in the merged image, whiteouts hide, a lower link under an upper dir is not followed', () => {
+  const c = canary();
+  const top = mkdtempSync(join(tmpdir(), 'kiln-layers-'));
+  const [lower, upper] = [join(top, 'lower'), join(top, 'upper')];
+  for (const d of ['etc', 'srv', 'opt']) mkdirSync(join(lower, d), { recursive: true });
+  for (const d of ['etc', 'srv', 'opt']) mkdirSync(join(upper, d), { recursive: true });
+  writeFileSync(join(lower, 'srv', 'passwd'), 'app:x:1500:1600::/home/app:/bin/sh\n');
+  writeFileSync(join(lower, 'etc', 'group'), 'old:x:1:\n');
+  symlinkSync(c.dir, join(lower, 'opt', 'host')); // hidden: the upper layer has opt/host as a dir
+  mkdirSync(join(upper, 'opt', 'host'));
+  // upper: passwd links (relatively, with more `..` than there are dirs) to the lower layer's file;
+  // group is whited out; a link to the host canary resolves inside the image, where there is nothing.
+  symlinkSync('../../../../srv/passwd', join(upper, 'etc', 'passwd'));
+  execFileSync('mknod', [join(upper, 'etc', 'group'), 'c', '0', '0']);
+  symlinkSync(join(c.dir, 'secret.txt'), join(upper, 'etc', 'shadow'));
+  const layers = [upper, lower];
+  assert.equal(readFileInLayers(layers, '/etc/passwd', { maxBytes: 1 << 20 })?.toString(), 'app:x:1500:1600::/home/app:/bin/sh\n');
+  assert.equal(readFileInLayers(layers, '/etc/group', { maxBytes: 1 << 20 }), undefined);
+  assert.equal(readFileInLayers(layers, '/etc/shadow', { maxBytes: 1 << 20 }), undefined);
+  assert.equal(readFileInLayers(layers, '/opt/host/secret.txt', { maxBytes: 1 << 20 }), undefined);
+  assert.deepEqual(resolveImageUser('app', layers), { uid: 1500, gid: 1600, additionalGids: [1600], home: '/home/app' });
+  rmSync(top, { recursive: true, force: true });
+  c.assertUntouched();
 });

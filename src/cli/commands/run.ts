@@ -9,8 +9,7 @@ import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { imageRef, localOrPull, openState, platformFlag } from '../context.js';
 import { parseMemorySize } from '../units.js';
-import { readFileFromLayers } from '../../../cache/layer-files.js';
-import { resolveUser } from '../../../native/user.js';
+import { resolveImageUser } from '../../../native/user.js';
 import { runSandbox, type SandboxSpec } from '../../../native/sandbox.js';
 import { emulatorFor } from '../../../native/binfmt.js';
 import { registerEmulator } from '../../../native/binfmt-setup.js';
@@ -89,8 +88,7 @@ export const runCommand: Command = {
       if (argv.length === 0) throw new UserError(`${imageArg}: no command specified (the image has no Entrypoint or Cmd)`);
 
       const userSpec = flagString(args, 'user') ?? cfg.User ?? '';
-      const etc = (p: string) => readFileFromLayers(image.lowerdirs, p)?.toString('utf8');
-      const user = resolveUser(userSpec || '0', { passwd: etc('/etc/passwd'), group: etc('/etc/group') });
+      const user = resolveImageUser(userSpec || '0', image.lowerdirs);
 
       const env = mergeEnv(cfg.Env ?? [], flagList(args, 'env'));
       if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
