@@ -40,6 +40,7 @@ export const serveCommand: Command = {
     { name: 'name', type: 'string', valueName: 'NAME', description: 'Node name reported to clients (default: host name)' },
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
     { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
+    { name: 'ui-host', type: 'string', multiple: true, valueName: 'NAME', description: 'A host name the dashboard is reached under (its Host header); besides its address and localhost, others are refused' },
     { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
     { name: 'tenant-credentials', type: 'string', valueName: 'DIR', description: "Registry credentials per tenant: DIR/TENANT/config.json (Docker's format), used after those the client sends" },
     { name: 'operator-credentials', type: 'bool', description: "Let every tenant's pulls and pushes use this server's own $DOCKER_CONFIG (off: tenants never get the operator's credentials)" },
@@ -117,6 +118,7 @@ export const serveCommand: Command = {
           root,
           tokens,
           sharedCache: flagBool(args, 'shared-cache'),
+          hostNames: flagList(args, 'ui-host'),
           tenantState: async (name) => (existsSync(join(root, 'tenants', name)) ? (await server.tenants.get(name)).state : undefined),
           gcPolicy: process.env.KILN_GC_KEEP_STORAGE === '0' ? 'manual (kiln builder prune)' : `keep ${process.env.KILN_GC_KEEP_STORAGE}`,
         }).catch((err: Error) => {
