@@ -44,6 +44,8 @@ export const serveCommand: Command = {
     { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
     { name: 'tenant-credentials', type: 'string', valueName: 'DIR', description: "Registry credentials per tenant: DIR/TENANT/config.json (Docker's format), used after those the client sends" },
     { name: 'operator-credentials', type: 'bool', description: "Let every tenant's pulls and pushes use this server's own $DOCKER_CONFIG (off: tenants never get the operator's credentials)" },
+    { name: 'allow-local-fetch', type: 'bool', description: "Let ADD http://… reach this machine's loopback, link-local and own addresses (off: refused)" },
+    { name: 'allow-local-fetch-origin', type: 'string', multiple: true, valueName: 'HOST:PORT', description: 'Let ADD http://… reach this one local origin (e.g. a mirror on 127.0.0.1:8080); redirects from it are checked again' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -94,6 +96,10 @@ export const serveCommand: Command = {
       entitlements: flagList(args, 'allow-insecure-entitlement').map((e) => {
         if (e !== 'network.host' && e !== 'security.insecure') throw new FlagError(`invalid value "${e}" for flag --allow-insecure-entitlement: expected network.host or security.insecure`);
         return e;
+      }),
+      allowLocalFetch: flagBool(args, 'allow-local-fetch') ? true : flagList(args, 'allow-local-fetch-origin').map((o) => {
+        if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(o)) throw new FlagError(`invalid value "${o}" for flag --allow-local-fetch-origin: expected HOST:PORT`);
+        return o.toLowerCase();
       }),
       credentials: { dir: flagString(args, 'tenant-credentials'), operator: flagBool(args, 'operator-credentials') },
     });
