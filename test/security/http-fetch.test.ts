@@ -78,7 +78,7 @@ test('kiln serve: ADD http:// to the builder\'s loopback is refused (IP, name, r
     assert.equal(kiln(root, ['builder', 'create', 'shared', '--addr', `unix://${sock}`, '--use'], { env }).status, 0);
     for (const [url, shown] of [
       [`http://127.0.0.1:${secret.port}/secret.txt`, '127.0.0.1'],
-      [`http://localhost:${secret.port}/secret.txt`, 'localhost (127.0.0.1)'],
+      [`http://localhost:${secret.port}/secret.txt`, 'localhost (127.0.0.1|::1)'],
       [`http://0.0.0.0:${secret.port}/secret.txt`, '0.0.0.0'],
       [`http://[::ffff:127.0.0.1]:${secret.port}/secret.txt`, '::ffff:7f00:1'],
       // The allowed origin redirects to a refused one: the hop is checked.
@@ -88,7 +88,7 @@ test('kiln serve: ADD http:// to the builder\'s loopback is refused (IP, name, r
       const out = join(work, `out-${secret.hits.length}-${Math.random().toString(16).slice(2)}`);
       const r = await kilnAsync(root, ['build', '--progress', 'plain', '-o', `type=local,dest=${out}`, ctx], { env }).done;
       assert.equal(r.status, 1, `${url}: ${r.stderr}`);
-      assert.match(lastLine(r.stderr), new RegExp(`refusing to connect to ${shown.replace(/[.()]/g, '\\$&')}: (a loopback address of the builder|the unspecified address, this host) \\(kiln serve --allow-local-fetch allows it\\)$`), url);
+      assert.match(lastLine(r.stderr), new RegExp(`refusing to connect to ${shown.replace(/\./g, '\\.').replace(/ \((.*)\)$/, ' \\(($1)\\)')}: (a loopback address of the builder|the unspecified address, this host) \\(kiln serve --allow-local-fetch allows it\\)$`), url);
       assert.ok(!existsSync(join(out, 'secret.txt')));
     }
     assert.deepEqual(secret.hits, [], 'the builder never asked the local server');
