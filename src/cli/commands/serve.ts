@@ -85,6 +85,8 @@ export const serveCommand: Command = {
       : grpc.ServerCredentials.createInsecure();
     // The service owns GC: an automatic collection during another build could remove what it uses.
     process.env.KILN_GC_KEEP_STORAGE ??= '0';
+    const tenantCredentials = flagString(args, 'tenant-credentials');
+    if (tenantCredentials && !(existsSync(tenantCredentials) && statSync(tenantCredentials).isDirectory())) throw new FlagError(`--tenant-credentials ${tenantCredentials}: not a directory`);
     const root = flagString(args, 'root') ?? defaultStateRoot();
     const server = new BuildServer({
       root,
@@ -101,7 +103,7 @@ export const serveCommand: Command = {
         if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(o)) throw new FlagError(`invalid value "${o}" for flag --allow-local-fetch-origin: expected HOST:PORT`);
         return o.toLowerCase();
       }),
-      credentials: { dir: flagString(args, 'tenant-credentials'), operator: flagBool(args, 'operator-credentials') },
+      credentials: { dir: tenantCredentials, operator: flagBool(args, 'operator-credentials') },
     });
     if (ep.unix) {
       const path = ep.target.slice('unix://'.length);
