@@ -24,6 +24,10 @@ export interface SolverEnv {
   dns?: { nameservers?: string[]; search?: string[]; options?: string[] };
   /** RUN --mount=type=ssh: id → the SSH agent socket to forward (--ssh ID=SOCKET). */
   ssh?: Record<string, string>;
+  /** ADD http(s)://: refuse the builder's own loopback, link-local and interface addresses (kiln serve without --allow-local-fetch). */
+  denyLocalFetch?: boolean;
+  /** With denyLocalFetch: HOST:PORT origins allowed anyway (kiln serve --allow-local-fetch HOST:PORT). */
+  localFetchAllowed?: string[];
   /** Resource limits for each RUN (and, with `cgroupParent`, for all RUNs of the build together). */
   runLimits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
   /** A cgroup all RUNs of this build share, with the build's limits (made and removed by the sandbox helper). */

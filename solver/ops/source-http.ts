@@ -1,12 +1,17 @@
 // http(s):// sources (ADD URL): the file is downloaded once per solve into a layer holding just that
 // file (mode 0600, mtime from Last-Modified, as BuildKit does); the key is the content's digest, so a
 // changed remote file invalidates the steps that use it. `checksum` pins the expected digest.
+// On a shared builder (`denyLocalFetch`) the fetch cannot reach the builder's own loopback, link-local
+// or interface addresses, checked after DNS and on each redirect hop; every fetch has connect and idle
+// timeouts and a minimum rate (src/oci/registry/fetch-limits.ts).
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, utimesSync, chmodSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { checkLiteralHost, guardedLookup } from '../../src/oci/registry/address-guard.js';
+import { fetchLimits, meteredBody } from '../../src/oci/registry/fetch-limits.js';
 import type { SourceOp } from '../graph/ops.js';
 import type { OpContext, OpImpl } from '../op.js';
 import { SolveError } from '../op.js';
@@ -28,14 +33,30 @@ function fileNameOf(op: SourceOp): string {
 
 async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
   const layer = ctx.env.state.snapshots.newLayer();
+  const limits = fetchLimits();
+  const deny = ctx.env.denyLocalFetch === true;
+  const allowed = new Set(ctx.env.localFetchAllowed ?? []);
+  const agentOf = (guarded: boolean) =>
+    new Agent({
+      connect: { timeout: limits.connectTimeoutMs, ...(guarded ? { lookup: guardedLookup } : {}) },
+      headersTimeout: limits.idleTimeoutMs,
+      bodyTimeout: limits.idleTimeoutMs,
+    });
+  const guardedAgent = agentOf(deny);
+  const openAgent = deny && allowed.size ? agentOf(false) : guardedAgent;
   try {
-    let url = op.identifier;
-    let res;
+    let url = new URL(op.identifier);
+    let res: Dispatcher.ResponseData;
     for (let hops = 0; ; hops++) {
-      res = await request(url, { method: 'GET', signal: ctx.signal, headers: { 'user-agent': 'kiln' } });
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SolveError(`failed to load ${op.identifier}: redirected to ${url.protocol} URL`);
+      // Each hop is checked anew: a redirect to the builder's own address is refused like a direct URL.
+      const open = !deny || allowed.has(`${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase());
+      if (!open) checkLiteralHost(url);
+      const agent = open ? openAgent : guardedAgent;
+      res = await agent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', signal: ctx.signal, headers: { 'user-agent': 'kiln' } });
       if ([301, 302, 303, 307, 308].includes(res.statusCode) && res.headers.location && hops < 10) {
         await res.body.dump();
-        url = new URL(String(res.headers.location), url).toString();
+        url = new URL(String(res.headers.location), url);
         continue;
       }
       break;
@@ -54,7 +75,7 @@ async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
         cb(null, chunk);
       },
     });
-    await pipeline(res.body, hasher, createWriteStream(path, { mode: 0o600 }));
+    await pipeline(meteredBody(res.body, limits, op.identifier), hasher, createWriteStream(path, { mode: 0o600 }));
     chmodSync(path, 0o600);
     const digest = `sha256:${h.digest('hex')}`;
     const expected = op.attrs?.checksum;
@@ -70,6 +91,8 @@ async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
     layer.discard();
     if (err instanceof SolveError) throw err;
     throw new SolveError(`failed to load ${op.identifier}: ${(err as Error).message}`);
+  } finally {
+    await Promise.all([guardedAgent.close(), openAgent.close()]).catch(() => {});
   }
 }
 

@@ -38,6 +38,8 @@ export interface ServerOptions {
   entitlements: string[];
   /** Where tenants' registry credentials come from besides their client (src/daemon/tenant-credentials.ts). */
   credentials?: TenantCredentialConfig;
+  /** ADD http(s):// may reach this machine's loopback, link-local and own addresses (--allow-local-fetch): all, or these HOST:PORT. */
+  allowLocalFetch?: true | string[];
 }
 
 class Inbox {
@@ -397,6 +399,8 @@ export class BuildServer {
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,
       historyOrigin: `serve:${tenant.name}`,
+      denyLocalFetch: this.opts.allowLocalFetch !== true,
+      localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
       registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
       signal,
       progress: (ev) => {

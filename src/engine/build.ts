@@ -59,6 +59,10 @@ export interface BuildRequest {
   check?: boolean;
   /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
   explain?: boolean;
+  /** ADD http(s):// may not reach this machine's own addresses (kiln serve, unless --allow-local-fetch). */
+  denyLocalFetch?: boolean;
+  /** With denyLocalFetch: HOST:PORT origins allowed anyway. */
+  localFetchAllowed?: string[];
   /** Registry credentials (kiln serve: the tenant's); default: the user's docker config. */
   registryCredentials?: CredentialProvider;
   /** Who ran the build, for the history: `local` (default) or a kiln serve tenant. */
@@ -172,7 +176,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher },
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed },
       defaultOps,
     );
     const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);

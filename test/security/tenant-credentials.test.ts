@@ -40,6 +40,15 @@ async function tagDigest(ref: string): Promise<string> {
   return res.headers.get('docker-content-digest')!;
 }
 
+async function tagStatus(ref: string): Promise<number> {
+  const [, repo, tag] = /^[^/]+\/(.+):([^:]+)$/.exec(ref)!;
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { authorization: `Basic ${Buffer.from(`${owner.user}:${owner.password}`).toString('base64')}`, accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  return res.status;
+}
+
 before(async () => {
   reg = await startRegistry({ auth: owner });
   privateRef = pushBusybox(reg, 'team-a/private', 'latest', owner);
@@ -99,6 +108,12 @@ test('a tenant without credentials cannot pull or overwrite another team\'s priv
     assert.equal(push.status, 1, push.stderr);
     assert.match(lastLine(push.stderr), new RegExp(`^kiln: .*${reg.host.replace(/\./g, '\\.')}/team-a/private.*: unauthorized: authentication required \\(no credentials for ${reg.host.replace(/\./g, '\\.')} in the client's docker config\\)$`));
     assert.equal(await tagDigest(privateRef), privateDigest, 'the tag still names team A\'s image');
+    // A cache export into team A's repository is refused the same way.
+    const cacheRef = `${reg.host}/team-a/cache:latest`;
+    const cache = kilnClient(root, ['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max,ignore-error=false`, overwrite], bobNone);
+    assert.equal(cache.status, 1, cache.stderr);
+    assert.match(lastLine(cache.stderr), new RegExp(`^kiln: cache export to ${cacheRef.replace(/\./g, '\\.')} failed: .*unauthorized: authentication required \\(no credentials for \\S+ in the client's docker config\\)$`));
+    assert.equal((await tagStatus(cacheRef)), 404, 'no cache was written to team A\'s registry');
 
   } finally {
     await s.stop();

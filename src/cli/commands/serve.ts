@@ -40,9 +40,12 @@ export const serveCommand: Command = {
     { name: 'name', type: 'string', valueName: 'NAME', description: 'Node name reported to clients (default: host name)' },
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
     { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
+    { name: 'ui-host', type: 'string', multiple: true, valueName: 'NAME', description: 'A host name the dashboard is reached under (its Host header); besides its address and localhost, others are refused' },
     { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
     { name: 'tenant-credentials', type: 'string', valueName: 'DIR', description: "Registry credentials per tenant: DIR/TENANT/config.json (Docker's format), used after those the client sends" },
     { name: 'operator-credentials', type: 'bool', description: "Let every tenant's pulls and pushes use this server's own $DOCKER_CONFIG (off: tenants never get the operator's credentials)" },
+    { name: 'allow-local-fetch', type: 'bool', description: "Let ADD http://… reach this machine's loopback, link-local and own addresses (off: refused)" },
+    { name: 'allow-local-fetch-origin', type: 'string', multiple: true, valueName: 'HOST:PORT', description: 'Let ADD http://… reach this one local origin (e.g. a mirror on 127.0.0.1:8080); redirects from it are checked again' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -82,6 +85,8 @@ export const serveCommand: Command = {
       : grpc.ServerCredentials.createInsecure();
     // The service owns GC: an automatic collection during another build could remove what it uses.
     process.env.KILN_GC_KEEP_STORAGE ??= '0';
+    const tenantCredentials = flagString(args, 'tenant-credentials');
+    if (tenantCredentials && !(existsSync(tenantCredentials) && statSync(tenantCredentials).isDirectory())) throw new FlagError(`--tenant-credentials ${tenantCredentials}: not a directory`);
     const root = flagString(args, 'root') ?? defaultStateRoot();
     const server = new BuildServer({
       root,
@@ -94,7 +99,11 @@ export const serveCommand: Command = {
         if (e !== 'network.host' && e !== 'security.insecure') throw new FlagError(`invalid value "${e}" for flag --allow-insecure-entitlement: expected network.host or security.insecure`);
         return e;
       }),
-      credentials: { dir: flagString(args, 'tenant-credentials'), operator: flagBool(args, 'operator-credentials') },
+      allowLocalFetch: flagBool(args, 'allow-local-fetch') ? true : flagList(args, 'allow-local-fetch-origin').map((o) => {
+        if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(o)) throw new FlagError(`invalid value "${o}" for flag --allow-local-fetch-origin: expected HOST:PORT`);
+        return o.toLowerCase();
+      }),
+      credentials: { dir: tenantCredentials, operator: flagBool(args, 'operator-credentials') },
     });
     if (ep.unix) {
       const path = ep.target.slice('unix://'.length);
@@ -117,6 +126,7 @@ export const serveCommand: Command = {
           root,
           tokens,
           sharedCache: flagBool(args, 'shared-cache'),
+          hostNames: flagList(args, 'ui-host'),
           tenantState: async (name) => (existsSync(join(root, 'tenants', name)) ? (await server.tenants.get(name)).state : undefined),
           gcPolicy: process.env.KILN_GC_KEEP_STORAGE === '0' ? 'manual (kiln builder prune)' : `keep ${process.env.KILN_GC_KEEP_STORAGE}`,
         }).catch((err: Error) => {

@@ -7,13 +7,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { State } from '../../../cache/state.js';
 import { diskUsage } from '../../../cache/gc.js';
 import { HistoryStore, type HistoryRecord } from '../../engine/history/store.js';
 import { durationText, escapeXml, traceSvg } from '../../engine/history/trace.js';
 import { dashboardPage, buildPage, loginPage, type BuildRow } from './pages.js';
+import { HostCheck, LoginLimiter, Sessions } from './guard.js';
 
 export interface DashboardOptions {
   host: string;
@@ -28,6 +29,8 @@ export interface DashboardOptions {
   gcPolicy: string;
   /** Builds to show and to compute the cache hit ratio over. */
   recent?: number;
+  /** Host names the dashboard is reached under besides its address and localhost (`--ui-host`). */
+  hostNames?: string[];
 }
 
 export interface Dashboard {
@@ -37,8 +40,21 @@ export interface Dashboard {
 
 const SESSION = 'kiln_session';
 
+/** The methods each route answers; anything else is 405. */
+const ROUTES: [RegExp, string[]][] = [
+  [/^\/$/, ['GET', 'HEAD']],
+  [/^\/login$/, ['GET', 'HEAD', 'POST']],
+  [/^\/logout$/, ['POST']],
+  [/^\/api\/summary$/, ['GET', 'HEAD']],
+  [/^\/builds\/[0-9a-z]+$/, ['GET', 'HEAD']],
+  [/^\/api\/builds\/[0-9a-z]+\/trace\.svg$/, ['GET', 'HEAD']],
+  [/^\/api\/builds\/[0-9a-z]+\/events$/, ['GET']],
+];
+
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
-  const sessions = new Map<string, string>(); // session id → tenant ('*' for all)
+  const sessions = new Sessions();
+  const limiter = new LoginLimiter();
+  let hosts!: HostCheck; // known once the port is bound
   const recent = opts.recent ?? 50;
 
   const tenantOfToken = (given: string): string | undefined => {
@@ -57,9 +73,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (!opts.tokens) return '*';
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (bearer) return tenantOfToken(bearer);
-    const cookie = (req.headers.cookie ?? '').split(/;\s*/).find((c) => c.startsWith(`${SESSION}=`))?.slice(SESSION.length + 1);
-    return cookie ? sessions.get(cookie) : undefined;
+    const cookie = sessionOf(req);
+    return cookie ? sessions.tenant(cookie) : undefined;
   };
+  const sessionOf = (req: IncomingMessage) => (req.headers.cookie ?? '').split(/;\s*/).find((c) => c.startsWith(`${SESSION}=`))?.slice(SESSION.length + 1);
 
   const tenantsVisible = (who: string): string[] => {
     const dir = join(opts.root, 'tenants');
@@ -115,13 +132,27 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   };
 
   const send = (res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", ...headers });
     res.end(body);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // DNS rebinding: a page of another site resolving its name to this address is not answered.
+    if (!hosts.allows(req.headers.host)) return send(res, 421, 'text/plain', `this dashboard does not answer for host ${JSON.stringify(String(req.headers.host ?? ''))} (kiln serve --ui-host NAME adds a name)`);
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    const route = ROUTES.find(([re]) => re.test(url.pathname));
+    if (!route) return send(res, 404, 'text/plain', 'not found');
+    if (!route[1].includes(req.method ?? '')) return send(res, 405, 'text/plain', `method ${req.method} not allowed`, { allow: route[1].join(', ') });
+    if (req.method === 'POST' && !hosts.sameOrigin(req)) return send(res, 403, 'text/plain', 'cross-origin request refused');
+    if (url.pathname === '/logout') {
+      const id = sessionOf(req);
+      if (id) sessions.end(id);
+      return send(res, 303, 'text/plain', 'logged out', { location: '/', 'set-cookie': `${SESSION}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` });
+    }
     if (url.pathname === '/login' && req.method === 'POST') {
+      const addr = req.socket.remoteAddress ?? '';
+      const wait = limiter.retryAfter(addr);
+      if (wait > 0) return send(res, 429, 'text/html; charset=utf-8', loginPage(`too many failed logins: try again in ${wait}s`), { 'retry-after': String(wait) });
       let body = '';
       for await (const chunk of req) {
         body += chunk;
@@ -129,23 +160,27 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       }
       const token = new URLSearchParams(body).get('token') ?? '';
       const tenant = tenantOfToken(token);
-      if (!tenant) return send(res, 401, 'text/html; charset=utf-8', loginPage('invalid token'));
-      const id = randomBytes(24).toString('hex');
-      sessions.set(id, tenant);
-      return send(res, 303, 'text/plain', 'logged in', { location: '/', 'set-cookie': `${SESSION}=${id}; HttpOnly; SameSite=Strict; Path=/` });
+      if (!tenant) {
+        limiter.failed(addr);
+        return send(res, 401, 'text/html; charset=utf-8', loginPage('invalid token'));
+      }
+      const id = sessions.create(tenant);
+      return send(res, 303, 'text/plain', 'logged in', { location: '/', 'set-cookie': `${SESSION}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(sessions.maxMs / 1000)}` });
     }
     const who = viewer(req);
     if (!who) {
       if (url.pathname.startsWith('/api/')) return send(res, 401, 'application/json', JSON.stringify({ error: 'a token is required' }));
       return send(res, 401, 'text/html; charset=utf-8', loginPage());
     }
-    if (url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', dashboardPage(await summary(who)));
+    const logout = sessionOf(req) !== undefined && !!opts.tokens;
+    if (url.pathname === '/login') return send(res, 303, 'text/plain', 'logged in', { location: '/' });
+    if (url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', dashboardPage(await summary(who), logout));
     if (url.pathname === '/api/summary') return send(res, 200, 'application/json', JSON.stringify(await summary(who)));
     let m = /^\/builds\/([0-9a-z]+)$/.exec(url.pathname);
     if (m) {
       const found = findBuild(who, m[1]!);
       if (!found) return send(res, 404, 'text/html; charset=utf-8', '<!doctype html><p>No such build.</p>');
-      return send(res, 200, 'text/html; charset=utf-8', buildPage(found.record, found.tenant, traceSvg(found.record)));
+      return send(res, 200, 'text/html; charset=utf-8', buildPage(found.record, found.tenant, traceSvg(found.record), logout));
     }
     m = /^\/api\/builds\/([0-9a-z]+)\/trace\.svg$/.exec(url.pathname);
     if (m) {
@@ -173,6 +208,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     server.listen(opts.port, opts.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  hosts = new HostCheck(opts.host, port, opts.hostNames);
   return {
     url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
     close: () =>

@@ -32,9 +32,10 @@ td,th{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left}th{backgro
 .card b{display:block;font-size:20px}pre{background:#111827;color:#e5e7eb;padding:10px;max-height:420px;overflow:auto;font-size:12px}
 .error{color:#b91c1c}`;
 
-function page(title: string, body: string): string {
+function page(title: string, body: string, logout = false): string {
+  const form = logout ? `<form method="post" action="/logout" id="logout" style="float:right;margin:0"><button type="submit" id="logout-button">Log out</button></form>` : '';
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeXml(title)}</title><style>${STYLE}</style></head>
-<body><header><a href="/">kiln</a> · ${escapeXml(title)}</header><main>${body}</main></body></html>`;
+<body><header>${form}<a href="/">kiln</a> · ${escapeXml(title)}</header><main>${body}</main></body></html>`;
 }
 
 export function loginPage(error?: string): string {
@@ -67,7 +68,7 @@ function cardsHtml(s: Summary): string {
 <div class="card">garbage collection<b id="gc">${escapeXml(s.gcPolicy)}</b></div>`;
 }
 
-export function dashboardPage(s: Summary): string {
+export function dashboardPage(s: Summary, logout = false): string {
   return page(
     'builds',
     `<div class="cards" id="cards">${cardsHtml(s)}</div>
@@ -88,10 +89,11 @@ async function refresh() {
 }
 setTimeout(refresh, 1000);
 </script>`,
+    logout,
   );
 }
 
-export function buildPage(r: HistoryRecord, tenant: string, svg: string): string {
+export function buildPage(r: HistoryRecord, tenant: string, svg: string, logout = false): string {
   const steps = r.vertices
     .map((v, i) => `<tr class="${v.state}"><td>#${i + 1}</td><td>${escapeXml(v.name)}</td><td>${v.state}</td><td>${durationText(v.end - v.start)}</td><td>${escapeXml(v.reason ?? v.error ?? '')}</td></tr>`)
     .join('\n');
@@ -119,5 +121,6 @@ es.addEventListener('done', (m) => {
   logs.dataset.done = 'true';
 });
 </script>`,
+    logout,
   );
 }

@@ -51,7 +51,7 @@ export class RegistryClient {
    * Fetches a manifest or index by tag or digest. Bytes fetched by digest must hash to it; bytes fetched
    * by tag must hash to the registry's Docker-Content-Digest when it sends one.
    */
-  async getManifest(ref: ImageReference, opts: { accept?: string[] } = {}): Promise<FetchedManifest> {
+  async getManifest(ref: ImageReference, opts: { accept?: string[]; size?: number } = {}): Promise<FetchedManifest> {
     const subject = ref.toString();
     const accept = (opts.accept ?? MANIFEST_ACCEPT).join(', ');
     return this.transport.retrying(ref.domain, async () => {
@@ -63,8 +63,10 @@ export class RegistryClient {
         subject,
         kind: 'manifest',
       });
-      const bytes = await readBytes(res, MAX_MANIFEST_BYTES).catch((err: unknown) => {
-        if (err instanceof RegistryError) throw new RegistryError(`${subject}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
+      // A manifest named by a descriptor is cut off past the descriptor's size.
+      const limit = opts.size !== undefined ? Math.min(opts.size, MAX_MANIFEST_BYTES) : MAX_MANIFEST_BYTES;
+      const bytes = await readBytes(res, limit, true, subject).catch((err: unknown) => {
+        if (err instanceof RegistryError) throw new RegistryError(limit === opts.size ? `${subject}: manifest larger than its descriptor's size (${limit} bytes)` : `${subject}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
         throw err;
       });
       const digest = sha256Digest(bytes);
@@ -84,25 +86,26 @@ export class RegistryClient {
       platform,
       async (desc) => {
         if (isIndexType(desc.mediaType) || isManifestType(desc.mediaType)) {
-          return (await this.getManifest(ref.pinned(desc.digest))).bytes;
+          return (await this.getManifest(ref.pinned(desc.digest), { size: desc.size })).bytes;
         }
-        return this.getBlob(ref, desc.digest);
+        return this.getBlob(ref, desc.digest, desc.size);
       },
       ref.toString(),
     );
   }
 
-  /** A whole (small) blob in memory, verified against `digest`. */
-  async getBlob(ref: ImageReference, digest: string): Promise<Buffer> {
+  /** A whole (small) blob in memory, verified against `digest` (and `size`: more bytes are not read). */
+  async getBlob(ref: ImageReference, digest: string, size?: number): Promise<Buffer> {
     parseDigest(digest, ref.name);
     const subject = `${ref.name}@${digest}`;
     return this.transport.retrying(ref.domain, async () => {
       const res = await this.transport.send({ method: 'GET', ref, path: `blobs/${digest}`, subject, kind: 'blob' });
-      const bytes = await readBytes(res, MAX_SMALL_BLOB_BYTES).catch((err: unknown) => {
-        if (err instanceof RegistryError) throw new RegistryError(`${subject}: blob larger than ${MAX_SMALL_BLOB_BYTES} bytes; download it to a file`);
+      const limit = size !== undefined ? Math.min(size, MAX_SMALL_BLOB_BYTES) : MAX_SMALL_BLOB_BYTES;
+      const bytes = await readBytes(res, limit, true, subject).catch((err: unknown) => {
+        if (err instanceof RegistryError) throw new RegistryError(limit === size ? `${subject}: blob larger than its descriptor's size (${size} bytes)` : `${subject}: blob larger than ${MAX_SMALL_BLOB_BYTES} bytes; download it to a file`);
         throw err;
       });
-      verifyBuffer(bytes, digest, subject);
+      verifyBuffer(bytes, digest, subject, size);
       return bytes;
     });
   }

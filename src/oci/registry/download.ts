@@ -5,6 +5,7 @@ import { DigestCounter, SizeMismatchError, parseDigest } from '../digest.js';
 import type { ImageReference } from '../reference.js';
 import type { Descriptor } from '../types.js';
 import { RegistryError } from './errors.js';
+import { meteredBody, type FetchLimits } from './fetch-limits.js';
 import type { RegistryTransport, ResponseData } from './transport.js';
 
 const WRITE_BATCH = 1 << 20;
@@ -49,7 +50,7 @@ export async function downloadBlobToFile(
           throw new TransientDownloadError(`${subject}: unusable range response`);
         }
       }
-      await streamBody(res, fh, desc.size, subject, counter, (n) => {
+      await streamBody(res, transport.limits, fh, desc.size, subject, counter, (n) => {
         written = n;
         onProgress?.(n);
       }, written);
@@ -75,6 +76,7 @@ function resumedAt(res: ResponseData, offset: number): boolean {
  */
 async function streamBody(
   res: ResponseData,
+  limits: FetchLimits,
   fh: FileHandle,
   size: number,
   subject: string,
@@ -96,7 +98,7 @@ async function streamBody(
     onWritten(position);
   };
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    for await (const chunk of meteredBody(res.body as AsyncIterable<Buffer>, limits, subject)) {
       counter.update(chunk);
       if (counter.bytes > size) {
         // More bytes than the descriptor says: the content is wrong whatever its hash.

@@ -18,6 +18,7 @@ import {
   parseErrorBody,
 } from './errors.js';
 import { backoffDelay, isRetryable, sleep, type RetryPolicy } from './retry.js';
+import { fetchLimits, meteredBody, type FetchLimits } from './fetch-limits.js';
 
 export type ResponseData = Dispatcher.ResponseData;
 
@@ -61,10 +62,20 @@ export class RegistryTransport {
   private readonly tokens = new TokenCache();
   private readonly hostAuth = new Map<string, HostAuth>();
   private readonly tokenRequests = new Map<string, Promise<string>>();
+  /** Timeouts and the minimum transfer rate of every request and body. */
+  readonly limits: FetchLimits;
 
   constructor(private readonly opts: TransportOptions) {
     // One keep-alive pool per origin (registry and its blob storage), shared by every request.
-    this.agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 16, connect: { timeout: 30_000 } });
+    const limits = (this.limits = fetchLimits());
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connections: 16,
+      connect: { timeout: limits.connectTimeoutMs },
+      headersTimeout: limits.idleTimeoutMs,
+      bodyTimeout: limits.idleTimeoutMs,
+    });
   }
 
   endpoint(domain: string): RegistryEndpoint {
@@ -258,10 +269,10 @@ export async function readText(res: ResponseData, limit = MAX_ERROR_BODY): Promi
  * Reads a whole body into memory. Over `limit` bytes: with `strict`, throws (the document is too large
  * to be what it claims); otherwise truncates.
  */
-export async function readBytes(res: ResponseData, limit: number, strict = true): Promise<Buffer> {
+export async function readBytes(res: ResponseData, limit: number, strict = true, subject = 'response'): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+  for await (const chunk of meteredBody(res.body as AsyncIterable<Buffer>, fetchLimits(), subject)) {
     total += chunk.length;
     if (total > limit) {
       res.body.destroy();
