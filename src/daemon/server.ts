@@ -9,12 +9,12 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import PQueue from 'p-queue';
 import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry } from './protocol.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
 import { InflightResultCache } from './inflight-cache.js';
+import { BuildSlots } from './build-slots.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -30,6 +30,8 @@ export interface ServerOptions {
   name: string;
   auth: AuthConfig;
   maxParallel: number;
+  /** Builds of one tenant running at once (default: maxParallel). */
+  maxParallelPerTenant?: number;
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
@@ -75,7 +77,7 @@ export class BuildServer {
   readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   readonly tenants: Tenants;
   readonly history: History;
-  readonly slots: PQueue;
+  readonly slots: BuildSlots;
   private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
   private shuttingDown = false;
   private readonly cleanups = new Set<Promise<void>>();
@@ -85,7 +87,7 @@ export class BuildServer {
     mkdirSync(opts.root, { recursive: true });
     this.tenants = new Tenants(opts.root);
     this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);
-    this.slots = new PQueue({ concurrency: opts.maxParallel });
+    this.slots = new BuildSlots(opts.maxParallel, opts.maxParallelPerTenant ?? opts.maxParallel);
     this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
     rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
     rmSync(join(opts.root, 'trash'), { recursive: true, force: true });
@@ -151,8 +153,8 @@ export class BuildServer {
       platforms: this.platforms,
       workers: [{ id: `${this.opts.name}-0`, platforms: this.platforms, max_parallel: this.opts.maxParallel }],
       tenant,
-      running: this.slots.pending,
-      queued: this.slots.size,
+      running: this.slots.active,
+      queued: this.slots.queued,
     };
   }
 
@@ -168,7 +170,6 @@ export class BuildServer {
       await Promise.allSettled(pending.map((b) => b.done));
       clearTimeout(timer);
     }
-    this.slots.clear();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
     this.history.close();
     await Promise.all(this.cleanups);
@@ -286,15 +287,18 @@ export class BuildServer {
       }
 
       // 3. A build slot.
-      if (this.slots.pending >= this.opts.maxParallel) progress({ type: 'status', message: `waiting for a build slot (${this.slots.size + 1} queued, ${this.slots.pending} running)`, time: Date.now() });
-      const outcome = await this.slots.add(
-        async () => {
-          abort.signal.throwIfAborted();
-          record!.status = 'running';
-          return tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call));
-        },
-        { signal: abort.signal },
-      );
+      // A build canceled while it waits never starts; a running one holds its slot until it has really ended.
+      if (this.slots.full(tenantName)) progress({ type: 'status', message: `waiting for a build slot (${this.slots.queued + 1} queued, ${this.slots.active} running)`, time: Date.now() });
+      const release = await this.slots.acquire(tenantName, abort.signal);
+      let outcome;
+      try {
+        abort.signal.throwIfAborted();
+        record.status = 'running';
+        outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call));
+        abort.signal.throwIfAborted();
+      } finally {
+        release();
+      }
       const result = { ...outcome!, build_id: id, sync };
       send({ result });
       this.history.finish(record, 'completed', { digest: result.digest, sync });
