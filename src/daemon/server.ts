@@ -15,6 +15,7 @@ import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
 import { InflightResultCache } from './inflight-cache.js';
 import { BuildSlots } from './build-slots.js';
+import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -25,6 +26,10 @@ import { isUserFacing, errorMessage, UserError } from '../util/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
 import { resolveInRoot } from '../../native/in-root.js';
 
+const DEFAULT_CALLS_PER_TENANT = 64;
+/** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
+const MAX_STREAMS_PER_CONNECTION = 128;
+
 export interface ServerOptions {
   root: string;
   name: string;
@@ -32,6 +37,8 @@ export interface ServerOptions {
   maxParallel: number;
   /** Builds of one tenant running at once (default: maxParallel). */
   maxParallelPerTenant?: number;
+  /** Calls one tenant may have open at once (builds running or queued, and other calls). */
+  maxCallsPerTenant?: number;
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
@@ -74,7 +81,7 @@ class Canceled extends Error {}
 type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
 
 export class BuildServer {
-  readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
+  readonly server: grpc.Server;
   readonly tenants: Tenants;
   readonly history: History;
   readonly slots: BuildSlots;
@@ -84,6 +91,12 @@ export class BuildServer {
   readonly platforms: string[];
 
   constructor(readonly opts: ServerOptions) {
+    // Every call is authenticated and counted, and its message size bounded, before a byte of it is read.
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': MESSAGE_LIMITS.solveStart,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
+      interceptors: [callGuard(opts.auth, new CallCounter(opts.maxCallsPerTenant ?? DEFAULT_CALLS_PER_TENANT))],
+    });
     mkdirSync(opts.root, { recursive: true });
     this.tenants = new Tenants(opts.root);
     this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);

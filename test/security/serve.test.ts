@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -208,4 +210,108 @@ test('Cancel of a running build: it pushes nothing, and the next queued build st
   assert.equal(overlap, false, 'the canceled build had ended before the queued one started');
   assert.equal(await tagExists('sec/queued-4'), false, 'a canceled build pushes nothing');
   assert.equal(await tagExists('sec/queued-5'), false);
+});
+
+/** The server process's resident memory in bytes. */
+function rss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+/**
+ * One gRPC call written by hand over HTTP/2: a message header claiming `claimed` bytes, then up to `send`
+ * bytes of it, stopping as soon as the server answers. Returns the gRPC status and the server's peak RSS.
+ */
+async function rawFrames(path: string, token: string | undefined, claimed: number, send: number): Promise<{ status?: number; message?: string; peakRss: number; sent: number }> {
+  const sock = server.addr.slice('unix://'.length);
+  const session = http2.connect('http://localhost', { createConnection: () => netConnect(sock) });
+  session.on('error', () => {});
+  const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const req = session.request(headers);
+  req.on('error', () => {});
+  let status: number | undefined;
+  let message: string | undefined;
+  const take = (h: http2.IncomingHttpHeaders) => {
+    if (h['grpc-status'] !== undefined) {
+      status = Number(h['grpc-status']);
+      message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+    }
+  };
+  req.on('response', take);
+  req.on('trailers', take);
+  req.resume();
+  const closed = new Promise<void>((r) => req.on('close', () => r()));
+  let peakRss = rss(server.proc.pid!);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rss(server.proc.pid!))), 20);
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(claimed, 1);
+  req.write(head);
+  const chunk = Buffer.alloc(1 << 20, 0x61);
+  let sent = 0;
+  let done = false;
+  void closed.then(() => (done = true));
+  while (!done && status === undefined && sent < send) {
+    const more = req.write(chunk);
+    sent += chunk.length;
+    // A server that stops reading (flow control) and never answers: stop too, the status check fails.
+    if (!more && (await Promise.race([new Promise((r) => req.once('drain', () => r('drained'))), closed, new Promise((r) => setTimeout(() => r('stuck'), 2000))])) === 'stuck') break;
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+  await new Promise((r) => setTimeout(r, 300));
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, rss(server.proc.pid!));
+  req.close();
+  session.destroy();
+  return { status, message, peakRss, sent };
+}
+
+test('oversized messages are refused before authentication and before buffering: the server\'s memory stays bounded', async () => {
+  const MiB = 1 << 20;
+  const before = rss(server.proc.pid!);
+  const anonymous = await rawFrames('/kiln.v1.Builder/Info', undefined, 200 * MiB, 200 * MiB);
+  assert.equal(anonymous.status, grpc.status.UNAUTHENTICATED, anonymous.message);
+  assert.match(anonymous.message!, /^refused: this builder requires a token/);
+  assert.ok(anonymous.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((anonymous.peakRss - before) / MiB)} MiB for an unauthenticated 200 MiB message`);
+  const anonSolve = await rawFrames('/kiln.v1.Builder/Solve', 'not-a-valid-token', 200 * MiB, 200 * MiB);
+  assert.equal(anonSolve.status, grpc.status.UNAUTHENTICATED, anonSolve.message);
+  assert.ok(anonSolve.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((anonSolve.peakRss - before) / MiB)} MiB`);
+
+  // A tenant's messages have per-method limits, checked on the header: nothing of the body is buffered.
+  const big = await rawFrames('/kiln.v1.Builder/Solve', BOB, 200 * MiB, 64 * MiB);
+  assert.equal(big.status, grpc.status.RESOURCE_EXHAUSTED, big.message);
+  assert.match(big.message!, /Received message larger than max \(209715200 vs 33554432\)/);
+  assert.ok(big.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((big.peakRss - before) / MiB)} MiB`);
+  const unaryBig = await rawFrames('/kiln.v1.Builder/Status', BOB, 1 * MiB, 1 * MiB);
+  assert.equal(unaryBig.status, grpc.status.RESOURCE_EXHAUSTED, unaryBig.message);
+  assert.match(unaryBig.message!, /Received message larger than max \(1048576 vs 65536\)/);
+  // The server still serves.
+  const info = await unary<{ tenant: string }>(BOB, 'Info', {});
+  assert.equal(info.tenant, 'bob');
+});
+
+test('a tenant has a limit of concurrent calls; another tenant is not affected by it', async () => {
+  const { client, md } = rawClient(server.addr, BOB);
+  const calls: grpc.ClientDuplexStream<unknown, unknown>[] = [];
+  const refused: grpc.ServiceError[] = [];
+  for (let i = 0; i < 65; i++) {
+    const c = client.Solve(md) as grpc.ClientDuplexStream<unknown, unknown>;
+    c.on('error', (e: grpc.ServiceError) => refused.push(e));
+    c.on('data', () => {});
+    calls.push(c);
+  }
+  await until('one call to be refused', () => refused.length > 0, 20_000);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(refused[0]!.details, /^tenant bob has 64 calls open on this builder already \(its limit\)/);
+  assert.equal((await unary<{ tenant: string }>(ALICE, 'Info', {})).tenant, 'alice');
+  for (const c of calls) c.cancel();
+  client.close();
+  await until('bob\'s calls to be released', async () => {
+    try {
+      return (await unary<{ tenant: string }>(BOB, 'Info', {})).tenant === 'bob';
+    } catch {
+      return false;
+    }
+  });
 });
