@@ -9,13 +9,14 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import PQueue from 'p-queue';
 import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry } from './protocol.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
 import { InflightResultCache } from './inflight-cache.js';
 import { ClientCredentials, tenantCredentials, type TenantCredentialConfig } from './tenant-credentials.js';
+import { BuildSlots } from './build-slots.js';
+import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -26,11 +27,19 @@ import { isUserFacing, errorMessage, UserError } from '../util/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
 import { resolveInRoot } from '../../native/in-root.js';
 
+const DEFAULT_CALLS_PER_TENANT = 64;
+/** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
+const MAX_STREAMS_PER_CONNECTION = 128;
+
 export interface ServerOptions {
   root: string;
   name: string;
   auth: AuthConfig;
   maxParallel: number;
+  /** Builds of one tenant running at once (default: maxParallel). */
+  maxParallelPerTenant?: number;
+  /** Calls one tenant may have open at once (builds running or queued, and other calls). */
+  maxCallsPerTenant?: number;
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
@@ -77,20 +86,26 @@ class Canceled extends Error {}
 type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
 
 export class BuildServer {
-  readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
+  readonly server: grpc.Server;
   readonly tenants: Tenants;
   readonly history: History;
-  readonly slots: PQueue;
+  readonly slots: BuildSlots;
   private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
   private shuttingDown = false;
   private readonly cleanups = new Set<Promise<void>>();
   readonly platforms: string[];
 
   constructor(readonly opts: ServerOptions) {
+    // Every call is authenticated and counted, and its message size bounded, before a byte of it is read.
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': MESSAGE_LIMITS.solveStart,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
+      interceptors: [callGuard(opts.auth, new CallCounter(opts.maxCallsPerTenant ?? DEFAULT_CALLS_PER_TENANT))],
+    });
     mkdirSync(opts.root, { recursive: true });
     this.tenants = new Tenants(opts.root);
     this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);
-    this.slots = new PQueue({ concurrency: opts.maxParallel });
+    this.slots = new BuildSlots(opts.maxParallel, opts.maxParallelPerTenant ?? opts.maxParallel);
     this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
     rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
     rmSync(join(opts.root, 'trash'), { recursive: true, force: true });
@@ -156,8 +171,8 @@ export class BuildServer {
       platforms: this.platforms,
       workers: [{ id: `${this.opts.name}-0`, platforms: this.platforms, max_parallel: this.opts.maxParallel }],
       tenant,
-      running: this.slots.pending,
-      queued: this.slots.size,
+      running: this.slots.active,
+      queued: this.slots.queued,
     };
   }
 
@@ -173,7 +188,6 @@ export class BuildServer {
       await Promise.allSettled(pending.map((b) => b.done));
       clearTimeout(timer);
     }
-    this.slots.clear();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
     this.history.close();
     await Promise.all(this.cleanups);
@@ -292,15 +306,18 @@ export class BuildServer {
       }
 
       // 3. A build slot.
-      if (this.slots.pending >= this.opts.maxParallel) progress({ type: 'status', message: `waiting for a build slot (${this.slots.size + 1} queued, ${this.slots.pending} running)`, time: Date.now() });
-      const outcome = await this.slots.add(
-        async () => {
-          abort.signal.throwIfAborted();
-          record!.status = 'running';
-          return tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined));
-        },
-        { signal: abort.signal },
-      );
+      // A build canceled while it waits never starts; a running one holds its slot until it has really ended.
+      if (this.slots.full(tenantName)) progress({ type: 'status', message: `waiting for a build slot (${this.slots.queued + 1} queued, ${this.slots.active} running)`, time: Date.now() });
+      const release = await this.slots.acquire(tenantName, abort.signal);
+      let outcome;
+      try {
+        abort.signal.throwIfAborted();
+        record.status = 'running';
+        outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined));
+        abort.signal.throwIfAborted();
+      } finally {
+        release();
+      }
       const result = { ...outcome!, build_id: id, sync };
       send({ result });
       this.history.finish(record, 'completed', { digest: result.digest, sync });

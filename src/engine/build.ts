@@ -202,6 +202,8 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       if (req.explain) for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
       await state.db.put(recordKey, record);
     }
+    // A build canceled while it solved (or whose steps were all cached) exports and pushes nothing.
+    req.signal?.throwIfAborted();
     const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
     const { exports, images } = await exportImages({
       state,

@@ -4,13 +4,16 @@
 // at export, a tenant over its disk quota, and builder paths in errors sent to a remote client.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { buildSuite } from '../helpers/suite.js';
-import { serve, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
+import { serve, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
 import { listTar } from '../daemon/tar-list.js';
 
 const suite = buildSuite();
@@ -104,4 +107,211 @@ test('context sync: symlinks are stored as symlinks (never followed), hard links
   assert.ok(!r.outputs.get(0)!.includes(canary.text.trim()), 'the symlink\'s host target was not read');
   assert.ok(!entries.some((e) => /^(\.\/)?root\/./.test(e.name)), 'nothing under the root symlink');
   canaryUnchanged();
+});
+
+function unary<T>(token: string, method: string, req: unknown): Promise<T> {
+  const { client, md } = rawClient(server.addr, token);
+  return new Promise((resolve, reject) =>
+    client[method](req, md, (err: grpc.ServiceError | null, res: T) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    }),
+  );
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function tagExists(repo: string): Promise<boolean> {
+  const res = await fetch(`http://${suite.reg.host}/v2/${repo}/tags/list`);
+  await res.arrayBuffer();
+  return res.status === 200;
+}
+
+function queuedBuild(n: number, sleep: number) {
+  const dockerfile = `FROM ${suite.base}\nRUN sleep ${sleep} && echo queued-step-${n}-\$((6*7))\n`;
+  const { entries, contents } = rawManifest([{ path: 'Dockerfile', content: dockerfile }]);
+  const outputs = [{ type: 'image', attrs: {}, names: [`${suite.reg.host}/sec/queued-${n}:latest`], push: true }];
+  let id = '';
+  const done = rawSolve(server.addr, ALICE, rawStart(dockerfile, entries, { outputs }), contents, { onAccepted: (i) => (id = i) });
+  return { done, id: () => id };
+}
+
+function sleeping(seconds: number): boolean {
+  try {
+    return execFileSync('pgrep', ['-f', `^sleep ${seconds}$`], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
+test('Cancel takes queued builds out of the queue: with --max-parallel 1 they never run and never push', async () => {
+  let maxRunning = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const info = await unary<{ running: number }>(ALICE, 'Info', {});
+      maxRunning = Math.max(maxRunning, info.running);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const run = queuedBuild;
+  const first = run(1, 4);
+  await until('the first build to run', async () => first.id() !== '' && (await unary<{ running: number }>(ALICE, 'Info', {})).running === 1);
+  const second = run(2, 1);
+  const third = run(3, 1);
+  await until('two builds queued', async () => (await unary<{ queued: number }>(ALICE, 'Info', {})).queued === 2);
+  for (const b of [second, third]) assert.deepEqual(await unary(ALICE, 'Cancel', { build_id: b.id() }), { canceled: true });
+  const [r1, r2, r3] = await Promise.all([first.done, second.done, third.done]);
+  polling = false;
+  await poller;
+  assert.equal(r1.code, undefined, r1.details);
+  for (const [n, r] of [[2, r2], [3, r3]] as const) {
+    assert.equal(r.code, grpc.status.CANCELLED, r.details);
+    assert.match(r.details!, /^build canceled: canceled by request$/);
+    assert.ok(!r.progress.some((p) => p.includes(`queued-step-${n}-42`)), `build ${n} never ran its step`);
+    assert.equal(await tagExists(`sec/queued-${n}`), false, `build ${n} pushed nothing`);
+    const status = await unary<{ status: string }>(ALICE, 'Status', { build_id: n === 2 ? second.id() : third.id() });
+    assert.equal(status.status, 'canceled');
+  }
+  assert.equal(await tagExists('sec/queued-1'), true, 'the build that was not canceled pushed');
+  assert.equal(maxRunning, 1, 'never more than --max-parallel builds at once');
+  const info = await unary<{ running: number; queued: number }>(ALICE, 'Info', {});
+  assert.deepEqual([info.running, info.queued], [0, 0]);
+});
+
+test('Cancel of a running build: it pushes nothing, and the next queued build starts only after it has ended', async () => {
+  const running = queuedBuild(4, 17);
+  await until('build 4 to run its step', () => sleeping(17));
+  const next = queuedBuild(5, 19);
+  await until('build 5 queued', async () => next.id() !== '' && (await unary<{ queued: number }>(ALICE, 'Info', {})).queued === 1);
+  let overlap = false;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      if (sleeping(17) && sleeping(19)) overlap = true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  assert.deepEqual(await unary(ALICE, 'Cancel', { build_id: running.id() }), { canceled: true });
+  const r4 = await running.done;
+  assert.equal(r4.code, grpc.status.CANCELLED, r4.details);
+  await until('build 5 to run its step', () => sleeping(19));
+  assert.deepEqual(await unary(ALICE, 'Cancel', { build_id: next.id() }), { canceled: true });
+  await next.done;
+  watching = false;
+  await watcher;
+  assert.equal(overlap, false, 'the canceled build had ended before the queued one started');
+  assert.equal(await tagExists('sec/queued-4'), false, 'a canceled build pushes nothing');
+  assert.equal(await tagExists('sec/queued-5'), false);
+});
+
+/** The server process's resident memory in bytes. */
+function rss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+/**
+ * One gRPC call written by hand over HTTP/2: a message header claiming `claimed` bytes, then up to `send`
+ * bytes of it, stopping as soon as the server answers. Returns the gRPC status and the server's peak RSS.
+ */
+async function rawFrames(path: string, token: string | undefined, claimed: number, send: number): Promise<{ status?: number; message?: string; peakRss: number; sent: number }> {
+  const sock = server.addr.slice('unix://'.length);
+  const session = http2.connect('http://localhost', { createConnection: () => netConnect(sock) });
+  session.on('error', () => {});
+  const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const req = session.request(headers);
+  req.on('error', () => {});
+  let status: number | undefined;
+  let message: string | undefined;
+  const take = (h: http2.IncomingHttpHeaders) => {
+    if (h['grpc-status'] !== undefined) {
+      status = Number(h['grpc-status']);
+      message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+    }
+  };
+  req.on('response', take);
+  req.on('trailers', take);
+  req.resume();
+  const closed = new Promise<void>((r) => req.on('close', () => r()));
+  let peakRss = rss(server.proc.pid!);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rss(server.proc.pid!))), 20);
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(claimed, 1);
+  req.write(head);
+  const chunk = Buffer.alloc(1 << 20, 0x61);
+  let sent = 0;
+  let done = false;
+  void closed.then(() => (done = true));
+  while (!done && status === undefined && sent < send) {
+    const more = req.write(chunk);
+    sent += chunk.length;
+    // A server that stops reading (flow control) and never answers: stop too, the status check fails.
+    if (!more && (await Promise.race([new Promise((r) => req.once('drain', () => r('drained'))), closed, new Promise((r) => setTimeout(() => r('stuck'), 2000))])) === 'stuck') break;
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+  await new Promise((r) => setTimeout(r, 300));
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, rss(server.proc.pid!));
+  req.close();
+  session.destroy();
+  return { status, message, peakRss, sent };
+}
+
+test('oversized messages are refused before authentication and before buffering: the server\'s memory stays bounded', async () => {
+  const MiB = 1 << 20;
+  const before = rss(server.proc.pid!);
+  const anonymous = await rawFrames('/kiln.v1.Builder/Info', undefined, 200 * MiB, 200 * MiB);
+  assert.equal(anonymous.status, grpc.status.UNAUTHENTICATED, anonymous.message);
+  assert.match(anonymous.message!, /^refused: this builder requires a token/);
+  assert.ok(anonymous.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((anonymous.peakRss - before) / MiB)} MiB for an unauthenticated 200 MiB message`);
+  const anonSolve = await rawFrames('/kiln.v1.Builder/Solve', 'not-a-valid-token', 200 * MiB, 200 * MiB);
+  assert.equal(anonSolve.status, grpc.status.UNAUTHENTICATED, anonSolve.message);
+  assert.ok(anonSolve.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((anonSolve.peakRss - before) / MiB)} MiB`);
+
+  // A tenant's messages have per-method limits, checked on the header: nothing of the body is buffered.
+  const big = await rawFrames('/kiln.v1.Builder/Solve', BOB, 200 * MiB, 64 * MiB);
+  assert.equal(big.status, grpc.status.RESOURCE_EXHAUSTED, big.message);
+  assert.match(big.message!, /Received message larger than max \(209715200 vs 33554432\)/);
+  assert.ok(big.peakRss - before < 48 * MiB, `server RSS grew by ${Math.round((big.peakRss - before) / MiB)} MiB`);
+  const unaryBig = await rawFrames('/kiln.v1.Builder/Status', BOB, 1 * MiB, 1 * MiB);
+  assert.equal(unaryBig.status, grpc.status.RESOURCE_EXHAUSTED, unaryBig.message);
+  assert.match(unaryBig.message!, /Received message larger than max \(1048576 vs 65536\)/);
+  // The server still serves.
+  const info = await unary<{ tenant: string }>(BOB, 'Info', {});
+  assert.equal(info.tenant, 'bob');
+});
+
+test('a tenant has a limit of concurrent calls; another tenant is not affected by it', async () => {
+  const { client, md } = rawClient(server.addr, BOB);
+  const calls: grpc.ClientDuplexStream<unknown, unknown>[] = [];
+  const refused: grpc.ServiceError[] = [];
+  for (let i = 0; i < 65; i++) {
+    const c = client.Solve(md) as grpc.ClientDuplexStream<unknown, unknown>;
+    c.on('error', (e: grpc.ServiceError) => refused.push(e));
+    c.on('data', () => {});
+    calls.push(c);
+  }
+  await until('one call to be refused', () => refused.length > 0, 20_000);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(refused[0]!.details, /^tenant bob has 64 calls open on this builder already \(its limit\)/);
+  assert.equal((await unary<{ tenant: string }>(ALICE, 'Info', {})).tenant, 'alice');
+  for (const c of calls) c.cancel();
+  client.close();
+  await until('bob\'s calls to be released', async () => {
+    try {
+      return (await unary<{ tenant: string }>(BOB, 'Info', {})).tenant === 'bob';
+    } catch {
+      return false;
+    }
+  });
 });
