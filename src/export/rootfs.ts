@@ -13,6 +13,7 @@ import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-
 import { packTo } from './archive.js';
 import { decompressStream } from './compression.js';
 import { dirEntry, packTree } from './dir-tar.js';
+import { copyTreeInto, type LocalExportOptions, type LocalExportSummary } from './local-dir.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
 
 /** buildx's per-platform directory name: containerd's normalised platform with `/` → `_` (arm64's v8 dropped). */
@@ -59,9 +60,30 @@ function dirsFor(req: ExportRequest): { img: ExportImage; sub: string }[] {
   });
 }
 
-/** type=local: the merged tree in `dir`, or one subdirectory per platform. */
-export async function writeRootfsDir(req: ExportRequest, content: ContentStore, dir: string): Promise<void> {
+/** The merged tree of each image in `dir`, or one subdirectory per platform, exactly as the layers say. */
+async function unpackAll(req: ExportRequest, content: ContentStore, dir: string): Promise<void> {
   for (const { img, sub } of dirsFor(req)) await unpackImage(img, content, sub ? join(dir, sub) : dir);
+}
+
+/**
+ * type=local: the merged tree in `dir`, or one subdirectory per platform. The layers are merged in a
+ * private staging directory (under `opts.tmpDir`, default the system's), then copied into `dir` without
+ * ever writing outside it; by default without setuid/setgid bits or device nodes (see local-dir.ts).
+ */
+export async function writeRootfsDir(
+  req: ExportRequest,
+  content: ContentStore,
+  dir: string,
+  opts: Partial<LocalExportOptions> & { tmpDir?: string } = {},
+): Promise<LocalExportSummary> {
+  dirsFor(req); // a bad request fails before anything is written
+  const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
+  try {
+    await unpackAll(req, content, staging);
+    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -73,7 +95,9 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
   const work = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-rootfs-'));
   try {
     const targets = dirsFor(req);
-    await writeRootfsDir(req, content, work);
+    // An archive keeps the tree as the image has it (modes, owners, devices): extracting it is a choice
+    // the user makes with their own tar, as with docker export.
+    await unpackAll(req, content, work);
     await packTo(out, async (pack) => {
       const links = new Map<string, string>();
       for (const { sub } of targets) {
