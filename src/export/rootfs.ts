@@ -4,7 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/content-store.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
@@ -80,6 +80,22 @@ export async function writeRootfsDir(
   const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
   try {
     await unpackAll(req, content, staging);
+    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * type=local from a remote builder: its rootfs tar stream, written into `dir` as writeRootfsDir does
+ * (merged in private staging first, then copied into `dir` without following symlinks, same policy).
+ */
+export async function writeRootfsTarToDir(input: Readable, dir: string, opts: Partial<LocalExportOptions> & { tmpDir?: string } = {}): Promise<LocalExportSummary> {
+  const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
+  try {
+    const state = newApplyState();
+    await applyLayerTar(input, staging, state, 'the exported tree');
+    finishApply(staging, state);
     return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
   } finally {
     rmSync(staging, { recursive: true, force: true });

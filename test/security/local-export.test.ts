@@ -193,3 +193,27 @@ test('type=local never writes through a symlink: not one of the image, not one a
     rmSync(c.dir, { recursive: true, force: true });
   }
 });
+
+test('type=local from a remote builder (kiln serve) follows the same policy on the client', async () => {
+  const { serve, clientEnv, kilnClient } = await import('../daemon/serve-helpers.js');
+  const sock = join(mkdtempSync(join(tmpdir(), 'kiln-sock-')), 'kiln.sock');
+  const server = await serve(['--addr', `unix://${sock}`]);
+  try {
+    specialContext ??= writeContext({ Dockerfile: SPECIAL_DOCKERFILE(suite.base) });
+    const dest = join(suite.outs, 'special-remote');
+    const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '-o', `type=local,dest=${dest}`, specialContext], clientEnv({ SUDO_UID: '4321', SUDO_GID: '8765' }));
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(meta(join(dest, 'suid')), [0o755, 4321, 8765]);
+    assert.equal(existsSync(join(dest, 'hostmem')), false);
+    assert.deepEqual(meta(join(dest, 'plain')), [0o644, 4321, 8765]);
+    assert.deepEqual(meta(join(dest, 'sticky')), [0o1777, 4321, 8765]);
+    const kept = join(suite.outs, 'special-remote-kept');
+    const k = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, '-o', `type=local,dest=${kept},preserve-special=true`, specialContext], clientEnv());
+    assert.equal(k.status, 0, k.stderr);
+    assert.deepEqual(meta(join(kept, 'suid')), [0o6755, 0, 0]);
+    assert.ok(lstatSync(join(kept, 'hostmem')).isCharacterDevice());
+    assert.deepEqual(meta(join(kept, 'plain')), [0o644, 1234, 5678]);
+  } finally {
+    await server.stop();
+  }
+});
