@@ -35,6 +35,7 @@ import {
   utimesSync,
   type Stats,
 } from 'node:fs';
+import { stagingNameToBytes } from './staging-names.js';
 import { ExportError } from './types.js';
 
 export interface LocalExportOptions {
@@ -136,7 +137,8 @@ class TreeCopier {
   /** Copies the contents of staging dir `src` into the DEST dir open as `dirFd`. */
   copyDir(src: Buffer, dirFd: number): void {
     const names = readdirSync(src, { encoding: 'buffer' }).sort(Buffer.compare);
-    for (const name of names) this.copyEntry(join(src, name), dirFd, name);
+    // Staging names carry non-UTF-8 bytes in an escaped form (staging-names.ts): DEST gets the real bytes.
+    for (const name of names) this.copyEntry(join(src, name), dirFd, stagingNameToBytes(name));
   }
 
   private copyEntry(src: Buffer, dirFd: number, name: Buffer): void {
@@ -165,7 +167,7 @@ class TreeCopier {
       return;
     }
     if (st.isSymbolicLink()) {
-      symlinkSync(readlinkSync(src, { encoding: 'buffer' }), at(dirFd, name));
+      symlinkSync(stagingNameToBytes(readlinkSync(src, { encoding: 'buffer' })), at(dirFd, name));
       const o = this.owner(st);
       if (o) lchownSync(at(dirFd, name), o.uid, o.gid);
       lutimesSync(at(dirFd, name), st.atime, st.mtime);

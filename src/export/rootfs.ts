@@ -10,9 +10,9 @@ import type { ContentStore } from '../../cache/content-store.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-layer.js';
-import { packTo } from './archive.js';
 import { decompressStream } from './compression.js';
-import { dirEntry, packTree } from './dir-tar.js';
+import { TreeTar } from './dir-tar.js';
+import { stagingNamesTransform } from './staging-names.js';
 import { copyTreeInto, type LocalExportOptions, type LocalExportSummary } from './local-dir.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
 
@@ -34,12 +34,14 @@ export async function unpackImage(img: ExportImage, content: ContentStore, dir: 
     const src = content.openVerified(layer.digest);
     const plain = decompressStream(layer.mediaType);
     const check = diffIdCheck(layer.diffId, what);
+    const staged = stagingNamesTransform();
     src.on('error', (err) => plain.destroy(err));
     plain.on('error', (err) => check.destroy(err));
-    src.pipe(plain).pipe(check);
+    check.on('error', (err) => staged.destroy(err));
+    src.pipe(plain).pipe(check).pipe(staged);
     // The check fails at the end of the stream: wait for that as well as for the entries.
     try {
-      await Promise.all([applyLayerTar(check, dir, state, what), finished(check)]);
+      await Promise.all([applyLayerTar(staged, dir, state, what), finished(check)]);
     } catch (err) {
       src.destroy(); // close the blob: pipe() does not pass a failure upstream
       throw err;
@@ -94,7 +96,9 @@ export async function writeRootfsTarToDir(input: Readable, dir: string, opts: Pa
   const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
   try {
     const state = newApplyState();
-    await applyLayerTar(input, staging, state, 'the exported tree');
+    const staged = stagingNamesTransform();
+    input.on('error', (err) => staged.destroy(err));
+    await applyLayerTar(input.pipe(staged), staging, state, 'the exported tree');
     finishApply(staging, state);
     return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
   } finally {
@@ -114,13 +118,22 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
     // An archive keeps the tree as the image has it (modes, owners, devices): extracting it is a choice
     // the user makes with their own tar, as with docker export.
     await unpackAll(req, content, work);
-    await packTo(out, async (pack) => {
-      const links = new Map<string, string>();
+    const tar = new TreeTar(out);
+    try {
       for (const { sub } of targets) {
-        if (sub) await dirEntry(pack, join(work, sub), sub);
-        await packTree(pack, sub ? join(work, sub) : work, sub ? sub + '/' : '', links);
+        if (sub) tar.dirEntry(join(work, sub), sub);
+        await tar.packTree(sub ? join(work, sub) : work, sub ? sub + '/' : '');
       }
-    });
+      await tar.finish();
+      await new Promise<void>((res, rej) => {
+        out.once('error', rej);
+        out.end(() => res());
+      });
+    } catch (err) {
+      // A half-written archive must not look finished to whoever reads `out`.
+      out.destroy(err as Error);
+      throw err;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
