@@ -172,6 +172,9 @@ class TreeCopier {
       if (o) lchownSync(at(dirFd, name), o.uid, o.gid);
       lutimesSync(at(dirFd, name), st.atime, st.mtime);
     } else if (st.isFile()) {
+      // The copy takes the source's mode when created: strip special bits in (private) staging first, so
+      // a setuid file never exists in DEST, not even for a moment.
+      if (!this.opts.preserveSpecial && st.mode & 0o6000) chmodSync(src, st.mode & 0o1777);
       // EXCL: created here, never opened through something that appeared in between.
       copyFileSync(src, at(dirFd, name), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
       this.finishNode(dirFd, name, st);
