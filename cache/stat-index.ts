@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, lstatSync, type Stats } from 'node:fs';
 import type { MetadataDB } from './state.js';
+import { fsPath } from '../src/util/raw-names.js';
 
 interface Entry {
   /** size:mtimeMs:ctimeMs:ino:mode (the times as Node gives them: milliseconds with a sub-µs fraction) */
@@ -36,7 +37,7 @@ export class StatIndex {
    * sha256 (hex) of a regular file's content, from the index when its stat is unchanged. `st` is the
    * file's lstat when the caller has just taken it (a context walk), saving a second one.
    */
-  hash(realPath: string, st: Stats = lstatSync(realPath)): string {
+  hash(realPath: string, st: Stats = lstatSync(fsPath(realPath))): string {
     const k = statKey(st);
     const known = this.entries.get(realPath);
     if (known && known.stat === k) {
@@ -44,7 +45,7 @@ export class StatIndex {
       return known.hash;
     }
     this.reads++;
-    const hash = createHash('sha256').update(readFileSync(realPath)).digest('hex');
+    const hash = createHash('sha256').update(readFileSync(fsPath(realPath))).digest('hex');
     // A file changed in the same clock tick as it was indexed could keep its stat: do not index files
     // modified in the last two seconds (git's "racy" rule).
     if (st.mtimeMs < Date.now() - 2000) {

@@ -3,7 +3,7 @@
 // entries to the first path, overlay's own xattrs stay behind. Entries go in byte order of names, one dir
 // at a time (as BuildKit walks), with no uname/gname and no atime, so the same tree gives the same bytes.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, createWriteStream, lstatSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, createWriteStream, lstatSync, openSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import { isOpaqueXattrs, isOverlayXattr } from '../overlay-xattr.js';
 import type { TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter } from './tar-writer.js';
+import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../src/util/raw-names.js';
 
 export interface LayerTarOptions {
   /** SOURCE_DATE_EPOCH (seconds): later mtimes are clamped to it, as BuildKit does. */
@@ -52,7 +53,7 @@ async function walk(root: string, ops: FsOps): Promise<WalkEntry[]> {
     level.forEach((rel, i) => {
       const sorted = lists[i]!
         .filter((e) => !isSocket(e))
-        .map((e) => ({ e, key: Buffer.from(e.name) }))
+        .map((e) => ({ e, key: nameToBytes(e.name) }))
         .sort(byteOrder)
         .map(({ e }) => e);
       listings.set(rel, sorted);
@@ -141,7 +142,7 @@ function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
     h.name += '/';
   } else if (isSymlink(st)) {
     h.type = 'symlink';
-    h.linkname = st.target ?? readlinkSync(e.full);
+    h.linkname = st.target ?? readlinkRaw(e.full);
   } else if (isFile(st)) {
     h.size = st.size;
   } else if (isFifo(st)) {
@@ -218,7 +219,7 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Layer
     }
     tar.writeHeader(h);
     if (h.type === 'file' && h.size > 0) {
-      const fd = openSync(e.full, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const fd = openSync(fsPath(e.full), constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
         await output.copyFromFd(fd, h.size, e.full);
       } finally {
@@ -273,9 +274,9 @@ export async function writeLayerTarGzip(
 
 /** True when `dir` holds nothing that would go into a layer (it is empty, or holds only sockets). */
 export function isEmptyLayerDir(dir: string): boolean {
-  for (const name of readdirSync(dir)) {
+  for (const name of readdirRaw(dir)) {
     // Anything else is a change, even an empty directory (it may be new, or differ in mode/owner).
-    if (!lstatSync(join(dir, name)).isSocket()) return false;
+    if (!lstatSync(fsPath(join(dir, name))).isSocket()) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fsopsBinary } from './fsops-binary.js';
+import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
 
 export interface Timespec {
   sec: number;
@@ -139,7 +140,7 @@ export class FsOps {
     const ts = (at: number): Timespec => ({ sec: Number(p.readBigInt64LE(at)), nsec: p.readUInt32LE(at + 8) });
     for (let i = 0; i < p.length; ) {
       const nlen = p.readUInt32LE(i);
-      const name = p.toString('utf8', i + 4, i + 4 + nlen);
+      const name = nameFromBytes(p.subarray(i + 4, i + 4 + nlen));
       let o = i + 4 + nlen;
       const e: DirEntryStat = {
         name,
@@ -163,7 +164,7 @@ export class FsOps {
       }
       if (flags & 2) {
         const tlen = p.readUInt32LE(o);
-        if ((e.mode & 0o170000) === 0o120000) e.target = p.toString('utf8', o + 4, o + 4 + tlen);
+        if ((e.mode & 0o170000) === 0o120000) e.target = nameFromBytes(p.subarray(o + 4, o + 4 + tlen));
         o += 4 + tlen;
       }
       out.push(e);
@@ -213,7 +214,7 @@ export class FsOps {
 
   private request(syscall: string, op: string, path: string, rest: Buffer[], rel?: string): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
-    const fields = [Buffer.from(path), ...rest];
+    const fields = [nameToBytes(path), ...rest];
     const head = Buffer.allocUnsafe(2);
     head[0] = op.charCodeAt(0);
     head[1] = fields.length;

@@ -2,6 +2,7 @@
 // cannot hold (long or non-ASCII names, ids above 2097151, sub-second or far times, xattrs) go in a PAX
 // extended header instead (tar-pax.ts); reading also accepts GNU base-256 numbers.
 import type { Timespec } from './fsops.js';
+import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
 
 export const BLOCK = 512;
 
@@ -77,7 +78,7 @@ export class TarFormatError extends Error {}
 export function readString(block: Buffer, start: number, len: number): string {
   let end = start;
   while (end < start + len && block[end] !== 0) end++;
-  return block.toString('utf8', start, end);
+  return nameFromBytes(block.subarray(start, end));
 }
 
 /** An octal field (space/NUL padded), or a GNU base-256 field (high bit of the first byte set). */
@@ -187,8 +188,9 @@ export function splitUstarPath(path: string): { prefix: string; name: string } |
 /** Fields of `h` the ustar block cannot represent, for the PAX header (empty when none are needed). */
 export function paxOverrides(h: TarHeader): Map<string, string | Buffer> {
   const pax = new Map<string, string | Buffer>();
-  if (!splitUstarPath(h.name)) pax.set('path', h.name);
-  if (Buffer.byteLength(h.linkname) > 100 || !isAscii(h.linkname)) pax.set('linkpath', h.linkname);
+  // Names are bytes: a name that is not UTF-8 goes into the PAX record as its raw bytes.
+  if (!splitUstarPath(h.name)) pax.set('path', nameToBytes(h.name));
+  if (Buffer.byteLength(h.linkname) > 100 || !isAscii(h.linkname)) pax.set('linkpath', nameToBytes(h.linkname));
   if (h.uid > MAX_OCTAL_7) pax.set('uid', String(h.uid));
   if (h.gid > MAX_OCTAL_7) pax.set('gid', String(h.gid));
   if (h.size > MAX_OCTAL_11) pax.set('size', String(h.size));

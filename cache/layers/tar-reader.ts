@@ -4,6 +4,7 @@
 // the next feed.
 import { BLOCK, decodeBlock, entryTypeOf, TarFormatError, type TarHeader } from './tar-header.js';
 import { decodePaxRecords, parsePaxInt, parsePaxTime } from './tar-pax.js';
+import { nameFromBytes } from '../../src/util/raw-names.js';
 
 export type TarEvent =
   | { kind: 'entry'; header: TarHeader }
@@ -127,6 +128,8 @@ export class TarReader {
     const pax = this.local;
     this.local = new Map(this.global);
     const str = (k: string) => pax.get(k)?.toString('utf8');
+    // Names are bytes: one that is not UTF-8 keeps them (src/util/raw-names.ts).
+    const name = (k: string) => { const v = pax.get(k); return v && nameFromBytes(v); };
     if (pax.has('GNU.sparse.major') || pax.has('GNU.sparse.size') || flag === 'S') {
       throw new TarFormatError(`sparse file ${raw.name} at byte ${this.offset} is not supported`);
     }
@@ -145,7 +148,7 @@ export class TarReader {
       else if (key.startsWith('LIBARCHIVE.xattr.')) xattrs.set(decodeURIComponent(key.slice(17)), Buffer.from(value.toString('latin1'), 'base64'));
     }
     const header: TarHeader = {
-      name: str('path') ?? this.longName ?? raw.name,
+      name: name('path') ?? this.longName ?? raw.name,
       type,
       mode: raw.mode,
       uid: pax.has('uid') ? parsePaxInt(str('uid')!, 'uid') : raw.uid,
@@ -155,7 +158,7 @@ export class TarReader {
       size: HEADER_ONLY.has(flag) ? 0 : size,
       mtime: pax.has('mtime') ? parsePaxTime(str('mtime')!) : { sec: raw.mtime, nsec: 0 },
       atime: pax.has('atime') ? parsePaxTime(str('atime')!) : undefined,
-      linkname: str('linkpath') ?? this.longLink ?? raw.linkname,
+      linkname: name('linkpath') ?? this.longLink ?? raw.linkname,
       devmajor: pax.has('SCHILY.devmajor') ? parsePaxInt(str('SCHILY.devmajor')!, 'devmajor') : raw.devmajor,
       devminor: pax.has('SCHILY.devminor') ? parsePaxInt(str('SCHILY.devminor')!, 'devminor') : raw.devminor,
       xattrs,
@@ -185,7 +188,7 @@ export class TarReader {
       for (const [k, v] of this.global) if (!this.local.has(k)) this.local.set(k, v);
     } else {
       const nul = data.indexOf(0);
-      const s = data.toString('utf8', 0, nul < 0 ? data.length : nul);
+      const s = nameFromBytes(data.subarray(0, nul < 0 ? data.length : nul));
       if (flag === 'L') this.longName = s;
       else this.longLink = s;
     }

@@ -16,7 +16,8 @@ import { UserError } from '../util/errors.js';
 import { CredentialStore } from '../oci/registry/credentials.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
 import { explainError, type Connection } from './connect.js';
-import { extractTar } from './untar.js';
+import { writeRootfsTarToDir } from '../export/rootfs.js';
+import { localExportOptions } from '../export/local-dir.js';
 
 /** What a remote build takes: the engine's request, minus what only an embedded build has. */
 export type RemoteBuildInput = Pick<
@@ -41,7 +42,7 @@ function openOutput(o: OutputSpec): { sink: Writable; done: Promise<unknown> } {
   if (o.type === 'image') throw new Error('image outputs are not streamed');
   if (o.type === 'local') {
     const pass = new PassThrough();
-    return { sink: pass, done: extractTar(pass, resolve(o.dest)) };
+    return { sink: pass, done: writeRootfsTarToDir(pass, resolve(o.dest), localExportOptions(o.attrs)) };
   }
   if (o.dest === '-') {
     if (process.stdout.isTTY) throw new UserError('refusing to write an archive to a terminal: use dest=FILE or redirect stdout');

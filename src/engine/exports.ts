@@ -13,6 +13,7 @@ import { writeImageManifests } from '../export/manifests.js';
 import { writeOciArchive } from '../export/oci-archive.js';
 import { writeDockerArchive, checkDockerExportable } from '../export/docker-archive.js';
 import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
+import { localExportOptions } from '../export/local-dir.js';
 import { pushImage, type PushEvent } from '../export/registry.js';
 import { UserError } from '../util/errors.js';
 import { RegistryError } from '../oci/registry/errors.js';
@@ -130,7 +131,10 @@ export async function runExports(
       }
       case 'local': {
         const req = requestFor(images, [], o.attrs, opts.sourceDateEpoch);
-        await writeRootfsDir(req, state.content, resolve(o.dest));
+        const kept = await writeRootfsDir(req, state.content, resolve(o.dest), localExportOptions(o.attrs));
+        if (kept.devicesSkipped || kept.specialBitsDropped) {
+          opts.onWarning?.(`type=local: ${kept.devicesSkipped} device node(s) skipped, setuid/setgid dropped from ${kept.specialBitsDropped} file(s) (preserve-special=true keeps them)`);
+        }
         results.push({ type: 'local', dest: o.dest });
         break;
       }

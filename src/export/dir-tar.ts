@@ -1,17 +1,13 @@
-// Packs a directory tree into a tar stream, deterministically: names sorted, each entry's mode, owner
-// and mtime (whole seconds) as on disk, hard links (same inode) written as links to the first name.
-// tar-stream writes the headers; it clamps uid/gid above 262143 and writes no xattrs (see DESIGN.md).
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
-import * as tar from 'tar-stream';
-
-const CHUNK = 1 << 20;
-
-type Sink = ReturnType<tar.Pack['entry']>;
-
-async function write(sink: Sink, chunk: Buffer): Promise<void> {
-  if (!sink.write(chunk)) await new Promise<void>((res) => sink.once('drain', res));
-}
+// Packs a merged staging tree (see rootfs.ts) into a tar stream, deterministically: names in byte order,
+// each entry's mode, owner and mtime (whole seconds) as on disk, hard links (same inode) written as links
+// to the first name. kiln's own tar codec writes the headers: names are bytes (a name that is not UTF-8
+// goes into a PAX record as it is; staging's escaped form is turned back, see staging-names.ts), ids of
+// any size are kept.
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
+import type { TarHeader } from '../../cache/layers/tar-header.js';
+import { stagingNameToBytes, stagingNameToName } from './staging-names.js';
 
 function devNumbers(rdev: number): { devmajor: number; devminor: number } {
   // Linux's dev_t encoding (glibc's gnu_dev_major / gnu_dev_minor).
@@ -22,85 +18,110 @@ function devNumbers(rdev: number): { devmajor: number; devminor: number } {
   };
 }
 
-function header(name: string, st: Stats): Parameters<tar.Pack['entry']>[0] {
-  return { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, uname: '', gname: '', mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
+function header(name: string, st: Stats, type: TarHeader['type']): TarHeader {
+  return {
+    name,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime: { sec: Math.floor(st.mtimeMs / 1000), nsec: 0 },
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map(),
+  };
 }
 
-function entry(pack: tar.Pack, h: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void> {
-  return new Promise<void>((res, rej) => {
-    const cb = (err?: Error | null) => (err ? rej(err) : res());
-    if (body) pack.entry(h, body, cb);
-    else pack.entry(h, cb);
-  });
-}
+const SLASH = Buffer.from('/');
 
-async function fileEntry(pack: tar.Pack, path: string, h: Parameters<tar.Pack['entry']>[0], size: number): Promise<void> {
-  const fd = openSync(path, 'r');
-  try {
-    if (size <= CHUNK) {
-      const buf = Buffer.alloc(size);
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, buf, off, size - off, off);
-        if (n === 0) throw new Error(`${path} shrank while it was being archived`);
-        off += n;
-      }
-      await entry(pack, { ...h, type: 'file', size }, buf);
-      return;
-    }
-    let sink!: Sink;
-    const done = new Promise<void>((res, rej) => {
-      sink = pack.entry({ ...h, type: 'file', size }, (err) => (err ? rej(err) : res()));
-    });
-    const buf = Buffer.alloc(CHUNK);
-    let pos = 0;
-    while (pos < size) {
-      const n = readSync(fd, buf, 0, Math.min(CHUNK, size - pos), pos);
-      if (n === 0) throw new Error(`${path} shrank while it was being archived`);
-      await write(sink, Buffer.from(buf.subarray(0, n)));
-      pos += n;
-    }
-    (sink as unknown as { end(): void }).end();
-    await done;
-  } finally {
-    closeSync(fd);
+/** A tar being written to a Node stream, with backpressure. */
+export class TreeTar {
+  readonly out: ChunkedOutput;
+  readonly writer: TarWriter;
+  /** Inode → first name seen, shared across packTree calls so links never cross prefixes. */
+  readonly links = new Map<string, string>();
+
+  constructor(sink: Writable) {
+    this.out = new ChunkedOutput(
+      (chunk) =>
+        new Promise<void>((res, rej) => {
+          if (sink.destroyed) return rej(new Error('the output was closed'));
+          if (sink.write(chunk)) return res();
+          const onDrain = () => {
+            sink.off('error', onError);
+            res();
+          };
+          const onError = (err: Error) => {
+            sink.off('drain', onDrain);
+            rej(err);
+          };
+          sink.once('drain', onDrain);
+          sink.once('error', onError);
+        }),
+    );
+    this.writer = new TarWriter(this.out);
   }
-}
 
-/**
- * Adds the tree under `dir` to `pack`, names prefixed with `prefix` (e.g. `linux_amd64/`, or '' for the
- * top). `links` maps inodes to the first name seen, shared across calls so links never cross prefixes.
- */
-export async function packTree(pack: tar.Pack, dir: string, prefix: string, links = new Map<string, string>()): Promise<void> {
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    const st = lstatSync(path);
-    const tarName = prefix + name;
-    const h = header(tarName, st);
-    if (st.isDirectory()) {
-      await entry(pack, { ...h, name: tarName + '/', type: 'directory' });
-      await packTree(pack, path, tarName + '/', links);
-    } else if (st.isFile()) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? links.get(key) : undefined;
-      if (first !== undefined) {
-        await entry(pack, { ...h, type: 'link', linkname: first, size: 0 });
-      } else {
-        if (st.nlink > 1) links.set(key, tarName);
-        await fileEntry(pack, path, h, st.size);
-      }
-    } else if (st.isSymbolicLink()) {
-      await entry(pack, { ...h, type: 'symlink', linkname: readlinkSync(path) });
-    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      await entry(pack, { ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...devNumbers(st.rdev) });
-    } else if (st.isFIFO()) {
-      await entry(pack, { ...h, type: 'fifo' });
-    }
-    // Sockets cannot be archived; tar skips them too.
+  /** A directory entry for `name/` with the stat of `dir`. */
+  dirEntry(dir: string, name: string): void {
+    this.writer.writeHeader(header(name.endsWith('/') ? name : name + '/', lstatSync(dir), 'dir'));
   }
-}
 
-/** A directory entry for `name/` with the stat of `dir`. */
-export function dirEntry(pack: tar.Pack, dir: string, name: string): Promise<void> {
-  return entry(pack, { ...header(name, lstatSync(dir)), name: name.endsWith('/') ? name : name + '/', type: 'directory' });
+  /**
+   * Adds the tree under `dir` (a staging dir) with names prefixed by `prefix` (e.g. `linux_amd64/`, or ''
+   * for the top).
+   */
+  async packTree(dir: string | Buffer, prefix: string): Promise<void> {
+    const base = typeof dir === 'string' ? Buffer.from(dir) : dir;
+    const names = readdirSync(base, { encoding: 'buffer' })
+      .map((n) => ({ n, bytes: stagingNameToBytes(n) }))
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+    for (const { n } of names) {
+      const path = Buffer.concat([base, SLASH, n]);
+      const st = lstatSync(path);
+      const tarName = prefix + stagingNameToName(n);
+      if (st.isDirectory()) {
+        this.writer.writeHeader(header(tarName + '/', st, 'dir'));
+        await this.packTree(path, tarName + '/');
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? this.links.get(key) : undefined;
+        if (first !== undefined) {
+          this.writer.writeHeader({ ...header(tarName, st, 'hardlink'), linkname: first });
+        } else {
+          if (st.nlink > 1) this.links.set(key, tarName);
+          await this.file(path, tarName, st);
+        }
+      } else if (st.isSymbolicLink()) {
+        this.writer.writeHeader({ ...header(tarName, st, 'symlink'), linkname: stagingNameToName(readlinkSync(path, { encoding: 'buffer' })) });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        this.writer.writeHeader({ ...header(tarName, st, st.isCharacterDevice() ? 'char' : 'block'), ...devNumbers(st.rdev) });
+      } else if (st.isFIFO()) {
+        this.writer.writeHeader(header(tarName, st, 'fifo'));
+      }
+      // Sockets cannot be archived; tar skips them too.
+      if (this.out.pendingBytes > 0) await this.out.drain();
+    }
+  }
+
+  private async file(path: Buffer, name: string, st: Stats): Promise<void> {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      this.writer.writeHeader({ ...header(name, st, 'file'), size: st.size });
+      await this.out.copyFromFd(fd, st.size, name);
+      this.writer.padData(st.size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The end-of-archive blocks, everything handed on. */
+  async finish(): Promise<void> {
+    this.writer.finish();
+    await this.out.end();
+  }
 }

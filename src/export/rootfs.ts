@@ -4,15 +4,16 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/content-store.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-layer.js';
-import { packTo } from './archive.js';
 import { decompressStream } from './compression.js';
-import { dirEntry, packTree } from './dir-tar.js';
+import { TreeTar } from './dir-tar.js';
+import { stagingNamesTransform } from './staging-names.js';
+import { copyTreeInto, type LocalExportOptions, type LocalExportSummary } from './local-dir.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
 
 /** buildx's per-platform directory name: containerd's normalised platform with `/` → `_` (arm64's v8 dropped). */
@@ -33,12 +34,14 @@ export async function unpackImage(img: ExportImage, content: ContentStore, dir: 
     const src = content.openVerified(layer.digest);
     const plain = decompressStream(layer.mediaType);
     const check = diffIdCheck(layer.diffId, what);
+    const staged = stagingNamesTransform();
     src.on('error', (err) => plain.destroy(err));
     plain.on('error', (err) => check.destroy(err));
-    src.pipe(plain).pipe(check);
+    check.on('error', (err) => staged.destroy(err));
+    src.pipe(plain).pipe(check).pipe(staged);
     // The check fails at the end of the stream: wait for that as well as for the entries.
     try {
-      await Promise.all([applyLayerTar(check, dir, state, what), finished(check)]);
+      await Promise.all([applyLayerTar(staged, dir, state, what), finished(check)]);
     } catch (err) {
       src.destroy(); // close the blob: pipe() does not pass a failure upstream
       throw err;
@@ -59,9 +62,48 @@ function dirsFor(req: ExportRequest): { img: ExportImage; sub: string }[] {
   });
 }
 
-/** type=local: the merged tree in `dir`, or one subdirectory per platform. */
-export async function writeRootfsDir(req: ExportRequest, content: ContentStore, dir: string): Promise<void> {
+/** The merged tree of each image in `dir`, or one subdirectory per platform, exactly as the layers say. */
+async function unpackAll(req: ExportRequest, content: ContentStore, dir: string): Promise<void> {
   for (const { img, sub } of dirsFor(req)) await unpackImage(img, content, sub ? join(dir, sub) : dir);
+}
+
+/**
+ * type=local: the merged tree in `dir`, or one subdirectory per platform. The layers are merged in a
+ * private staging directory (under `opts.tmpDir`, default the system's), then copied into `dir` without
+ * ever writing outside it; by default without setuid/setgid bits or device nodes (see local-dir.ts).
+ */
+export async function writeRootfsDir(
+  req: ExportRequest,
+  content: ContentStore,
+  dir: string,
+  opts: Partial<LocalExportOptions> & { tmpDir?: string } = {},
+): Promise<LocalExportSummary> {
+  dirsFor(req); // a bad request fails before anything is written
+  const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
+  try {
+    await unpackAll(req, content, staging);
+    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * type=local from a remote builder: its rootfs tar stream, written into `dir` as writeRootfsDir does
+ * (merged in private staging first, then copied into `dir` without following symlinks, same policy).
+ */
+export async function writeRootfsTarToDir(input: Readable, dir: string, opts: Partial<LocalExportOptions> & { tmpDir?: string } = {}): Promise<LocalExportSummary> {
+  const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
+  try {
+    const state = newApplyState();
+    const staged = stagingNamesTransform();
+    input.on('error', (err) => staged.destroy(err));
+    await applyLayerTar(input.pipe(staged), staging, state, 'the exported tree');
+    finishApply(staging, state);
+    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -73,14 +115,25 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
   const work = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-rootfs-'));
   try {
     const targets = dirsFor(req);
-    await writeRootfsDir(req, content, work);
-    await packTo(out, async (pack) => {
-      const links = new Map<string, string>();
+    // An archive keeps the tree as the image has it (modes, owners, devices): extracting it is a choice
+    // the user makes with their own tar, as with docker export.
+    await unpackAll(req, content, work);
+    const tar = new TreeTar(out);
+    try {
       for (const { sub } of targets) {
-        if (sub) await dirEntry(pack, join(work, sub), sub);
-        await packTree(pack, sub ? join(work, sub) : work, sub ? sub + '/' : '', links);
+        if (sub) tar.dirEntry(join(work, sub), sub);
+        await tar.packTree(sub ? join(work, sub) : work, sub ? sub + '/' : '');
       }
-    });
+      await tar.finish();
+      await new Promise<void>((res, rej) => {
+        out.once('error', rej);
+        out.end(() => res());
+      });
+    } catch (err) {
+      // A half-written archive must not look finished to whoever reads `out`.
+      out.destroy(err as Error);
+      throw err;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -14,11 +14,11 @@ import { kilnBuild, kilnBuildAsync, writeContext, errorLine } from '../helpers/b
 const suite = buildSuite();
 
 let n = 0;
-function exported(dockerfile: string, files: Record<string, string>, prepare?: (ctx: string) => void, args: string[] = []) {
+function exported(dockerfile: string, files: Record<string, string>, prepare?: (ctx: string) => void, args: string[] = [], localAttrs = '') {
   const context = writeContext({ Dockerfile: dockerfile, ...files });
   prepare?.(context);
   const dest = join(suite.outs, `out-${n++}`);
-  const r = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}`, ...args], { context });
+  const r = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}${localAttrs}`, ...args], { context });
   assert.equal(r.status, 0, r.stderr);
   const st = (p: string) => lstatSync(join(dest, p));
   const read = (p: string) => readFileSync(join(dest, p), 'utf8');
@@ -71,6 +71,8 @@ test('COPY keeps modes, setuid bits and symlinks; --chmod and --chown change the
       chmodSync(join(ctx, 'tool'), 0o4755);
       symlinkSync('tool', join(ctx, 'link'));
     },
+    [],
+    ',preserve-special=true', // a local export drops setuid bits unless asked to keep them
   );
   assert.equal(img.st('keep/tool').mode & 0o7777, 0o4755);
   // As in BuildKit, a symlink named as the source is followed: its target's content is copied.

@@ -26,7 +26,7 @@ function walk(dir: string, base = dir): string[] {
 }
 
 /** Asserts the merged amd64/arm64 tree of the fixture under `root`. */
-function assertMerged(root: string, arch: 'amd64' | 'arm64'): void {
+function assertMerged(root: string, arch: 'amd64' | 'arm64', suidMode = 0o4755): void {
   const elf = readFileSync(join(root, 'bin', 'busybox')).subarray(0, 20);
   assert.equal(elf.readUInt16LE(18), arch === 'amd64' ? 62 : 183, 'ELF machine of bin/busybox');
   assert.equal(lstatSync(join(root, 'bin', 'busybox')).mode & 0o7777, 0o755);
@@ -43,29 +43,35 @@ function assertMerged(root: string, arch: 'amd64' | 'arm64'): void {
   assert.equal(hard.ino, run.ino, 'hard link shares the inode');
   assert.equal(run.nlink, 2);
   assert.equal(readlinkSync(join(root, 'opt', 'app', 'link')), 'run.sh');
-  assert.equal(lstatSync(join(root, 'opt', 'app', 'suid')).mode & 0o7777, 0o4755);
+  assert.equal(lstatSync(join(root, 'opt', 'app', 'suid')).mode & 0o7777, suidMode);
   const app = lstatSync(join(root, 'opt', 'app'));
   assert.deepEqual([app.mode & 0o7777, app.uid, app.gid, Math.floor(app.mtimeMs / 1000)], [0o710, 1000, 1001, EXTRA_MTIME]);
 }
 
 test('type=local gives the merged tree: whiteouts applied, modes, owners, links and mtimes kept', async () => {
   const dir = join(fx.work, 'local');
-  await writeRootfsDir(fx.single, fx.content, dir);
+  const kept = await writeRootfsDir(fx.single, fx.content, dir, { preserveSpecial: true });
   assertMerged(dir, 'amd64');
+  assert.deepEqual(kept, { devicesSkipped: 0, specialBitsDropped: 0 });
+  // By default the setuid bit does not leave the image.
+  const plain = join(fx.work, 'local-default');
+  const summary = await writeRootfsDir(fx.single, fx.content, plain);
+  assertMerged(plain, 'amd64', 0o755);
+  assert.equal(summary.specialBitsDropped, 1);
 });
 
 test('type=local with two platforms writes linux_amd64 and linux_arm64', async () => {
   const dir = join(fx.work, 'local-multi');
   await writeRootfsDir(fx.multi, fx.content, dir);
   assert.deepEqual(readdirSync(dir).sort(), ['linux_amd64', 'linux_arm64']);
-  assertMerged(join(dir, 'linux_amd64'), 'amd64');
-  assertMerged(join(dir, 'linux_arm64'), 'arm64');
+  assertMerged(join(dir, 'linux_amd64'), 'amd64', 0o755);
+  assertMerged(join(dir, 'linux_arm64'), 'arm64', 0o755);
   assert.equal(platformDirName({ os: 'linux', architecture: 'arm', variant: 'v7' }), 'linux_arm_v7');
 });
 
 test('type=tar lists the same tree as type=local, with owners and a hard link entry', async () => {
   const local = join(fx.work, 'local-for-tar');
-  await writeRootfsDir(fx.single, fx.content, local);
+  await writeRootfsDir(fx.single, fx.content, local, { preserveSpecial: true });
   const tarPath = join(fx.work, 'rootfs.tar');
   await writeRootfsTar(fx.single, fx.content, createWriteStream(tarPath));
   const names = execFileSync('tar', ['-tf', tarPath], { encoding: 'utf8' }).trim().split('\n').map((n) => n.replace(/\/$/, ''));
@@ -97,7 +103,7 @@ test('a zstd layer is unpacked too (fzstd), and a wrong diffID is refused', asyn
   const img: ExportImage = { ...fx.amd64, layers: [fx.amd64.layers[0]!, { ...fx.amd64.layers[1]!, digest: z.digest, size: z.size, mediaType: z.mediaType }] };
   const dir = join(fx.work, 'local-zstd');
   await writeRootfsDir({ images: [img], names: [] }, fx.content, dir);
-  assertMerged(dir, 'amd64');
+  assertMerged(dir, 'amd64', 0o755);
 
   const lying: ExportRequest = { images: [{ ...img, layers: [img.layers[0]!, { ...img.layers[1]!, diffId: fx.amd64.layers[0]!.diffId }] }], names: [] };
   await assert.rejects(writeRootfsDir(lying, fx.content, join(fx.work, 'local-lying')), (err: Error) => {

@@ -1,14 +1,18 @@
-// Bad input from a build context or the command line is never lost data and never a stack trace: files
-// named like layer whiteouts are refused by COPY (they would delete paths in every other tool that reads
+// Bad input from a build context or the command line is never lost data and never a stack trace: file
+// names that are not UTF-8 are copied byte for byte, files named like layer whiteouts are refused by COPY (they would delete paths in every other tool that reads
 // the layer), output paths that cannot be written and an empty --platform are one line naming the flag,
 // and a build whose kiln process was killed is marked failed in the history instead of "running" forever.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
+import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
+import { stagingNameToBytes, toStagingName } from '../../src/export/staging-names.js';
 
 const suite = buildSuite();
 
@@ -90,4 +94,70 @@ test('a build whose kiln was killed with -9 is marked failed in history ls at th
   const rows = kiln(root, ['history', 'ls']).stdout.trim().split('\n').slice(1);
   assert.match(rows[0]!, /^\S+ +completed /);
   assert.match(rows[1]!, new RegExp(`^${id} +failed `));
+});
+
+// ---- file names are bytes ----
+
+/** A context written with raw byte names (not UTF-8). */
+function rawContext(files: [Buffer, string][], links: [Buffer, Buffer][] = [], dockerfile: string): string {
+  const ctx = writeContext({ Dockerfile: dockerfile });
+  mkdirSync(join(ctx, 'dir'));
+  const dir = Buffer.from(join(ctx, 'dir') + '/');
+  for (const [name, body] of files) writeFileSync(Buffer.concat([dir, name]), body);
+  for (const [name, target] of links) symlinkSync(target, Buffer.concat([dir, name]));
+  return ctx;
+}
+
+const LATIN1 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2d, 0xff, 0x2e, 0x74, 0x78, 0x74]); // "caf\xe9-\xff.txt"
+const LINK = Buffer.from([0x6c, 0x69, 0x6e, 0x6b, 0x2d, 0xfe]); // "link-\xfe"
+const PRIVATE_USE = Buffer.from('esc-\uF8FF-zz.txt'); // valid UTF-8 that looks like an escape
+const EMOJI = Buffer.from('emoji-\u{1F600}.txt');
+
+/** Names under `dir` of a local export, as bytes, sorted. */
+function rawNames(dir: string): Buffer[] {
+  return readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare);
+}
+
+test('non-UTF-8 file names in the context are copied byte for byte: into the layer, type=tar and type=local', () => {
+  const df = `FROM ${suite.base}\nCOPY dir /dir\n`;
+  const ctx = rawContext([[LATIN1, 'latin1 name\n'], [PRIVATE_USE, 'private use\n'], [EMOJI, 'emoji\n'], [Buffer.from('ok.txt'), 'ok\n']], [[LINK, LATIN1]], df);
+  const tarOut = join(suite.outs, 'raw-names.tar');
+  const t = kilnBuild(suite.root, {}, ['-o', `type=tar,dest=${tarOut}`], { context: ctx });
+  assert.equal(t.status, 0, t.stderr);
+  // GNU tar prints the bytes as octal escapes: an independent reader of the archive.
+  const listing = execFileSync('tar', ['--quoting-style=escape', '-tvf', tarOut], { encoding: 'latin1' });
+  assert.match(listing, /^-rw-r--r-- .* dir\/caf\\351-\\377\.txt$/m);
+  assert.match(listing, /^lrwxrwxrwx .* dir\/link-\\376 -> caf\\351-\\377\.txt$/m);
+  const names = execFileSync('tar', ['-tf', tarOut]).toString('latin1').split('\n');
+  assert.ok(names.includes('dir/' + PRIVATE_USE.toString('latin1')), 'a private-use character stays itself');
+  assert.ok(names.includes('dir/' + EMOJI.toString('latin1')));
+  const local = join(suite.outs, 'raw-names-local');
+  const l = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${local}`], { context: ctx });
+  assert.equal(l.status, 0, l.stderr);
+  assert.deepEqual(rawNames(join(local, 'dir')), [LATIN1, EMOJI, PRIVATE_USE, LINK, Buffer.from('ok.txt')].sort(Buffer.compare));
+  const dir = Buffer.from(join(local, 'dir') + '/');
+  assert.equal(readFileSync(Buffer.concat([dir, LATIN1]), 'utf8'), 'latin1 name\n');
+  assert.deepEqual(readlinkSync(Buffer.concat([dir, LINK]), { encoding: 'buffer' }), LATIN1);
+  assert.equal(readFileSync(Buffer.concat([dir, LINK]), 'utf8'), 'latin1 name\n', 'the link resolves to the raw-named file');
+
+  // Two names that differ only in a non-UTF-8 byte are different keys: a rename is not a cache hit.
+  const renamed = rawContext([[Buffer.from([0x61, 0xfe]), 'same\n']], [], df);
+  const first = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${join(suite.outs, 'raw-a')}`], { context: renamed });
+  assert.equal(first.status, 0, first.stderr);
+  renameSync(Buffer.from(join(renamed, 'dir') + '/a\xfe', 'latin1'), Buffer.from(join(renamed, 'dir') + '/a\xff', 'latin1'));
+  const second = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${join(suite.outs, 'raw-b')}`], { context: renamed });
+  assert.equal(second.status, 0, second.stderr);
+  assert.deepEqual(rawNames(join(suite.outs, 'raw-b', 'dir')), [Buffer.from([0x61, 0xff])]);
+  assert.notEqual(first.digest, second.digest);
+});
+
+test('the byte-name mapping is exact both ways', () => {
+  const samples = [Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('plain'), Buffer.from('\u{1F600}\uF8FF'), Buffer.from([0xe2, 0x82, 0xac, 0x80, 0x41])];
+  for (let i = 0; i < 200; i++) samples.push(randomBytes(1 + (i % 12)));
+  for (const b of samples) {
+    const name = nameFromBytes(b);
+    assert.deepEqual(nameToBytes(name), b);
+    assert.deepEqual(stagingNameToBytes(Buffer.from(toStagingName(name))), b);
+    assert.ok(!Buffer.from(toStagingName(name)).includes(Buffer.from('\uFFFD')) || b.includes(Buffer.from('\uFFFD')), 'staging names are valid UTF-8');
+  }
 });

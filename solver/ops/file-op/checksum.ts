@@ -2,11 +2,12 @@
 // selects — each entry's path below the selection, type, mode, owner, link target and content hash —
 // and nothing else: not mtimes, not files the copy does not read.
 import { createHash, hash } from 'node:crypto';
-import { readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { readFileSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { FsView, ViewEntry } from './view.js';
 import { expandWildcard, hasWildcard } from './glob.js';
 import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
+import { fsPath, nameToBytes, readlinkRaw } from '../../../src/util/raw-names.js';
 
 export interface Selection {
   path: string;
@@ -37,11 +38,12 @@ export async function selectionDigest(view: FsView, sel: Selection, fileHasher?:
       // Files from the build context are copied as 0:0 (as BuildKit's client sends them), whoever owns them here.
       const meta = `${type}\0${below}\0${(st.mode & 0o7777).toString(8)}\0${plain ? '0:0' : `${st.uid}:${st.gid}`}\0`;
       let body = '';
-      if (type === 'l') body = `${readlinkSync(e.real)}\0`;
-      else if (type === 'f') body = fileHasher && plain ? fileHasher(e.real, st) : createHash('sha256').update(readFileSync(e.real)).digest('hex');
+      if (type === 'l') body = `${readlinkRaw(e.real)}\0`;
+      else if (type === 'f') body = fileHasher && plain ? fileHasher(e.real, st) : createHash('sha256').update(readFileSync(fsPath(e.real))).digest('hex');
       else if (type === 'o') body = `${st.rdev}\0`;
-      h.update(meta);
-      h.update(body);
+      // As bytes: two names differing only in non-UTF-8 bytes must not give the same key.
+      h.update(nameToBytes(meta));
+      h.update(nameToBytes(body));
       // For --explain: what each selected path looked like (type, mode, owner, content hash).
       if (files) files[posix.join(r0, below)] = hash('sha256', meta + body).slice(0, 16);
     }
@@ -58,7 +60,7 @@ export async function selectionDigest(view: FsView, sel: Selection, fileHasher?:
   let r0 = '';
   for (const r of roots) {
     r0 = r;
-    h.update(`root\0${r}\0`);
+    h.update(nameToBytes(`root\0${r}\0`));
     const resolved = await view.resolve(r, sel.followSymlink ?? false);
     if (plain) walkPlain(resolved, '');
     else await walk(resolved, '');

@@ -13,6 +13,7 @@ import type { Owner } from './owner.js';
 import { expandWildcard, hasWildcard } from './glob.js';
 import { tryUnpackArchive } from './unpack.js';
 import type { Donors } from './donors.js';
+import { fsPath } from '../../../src/util/raw-names.js';
 
 interface CopyContext {
   src: FsView;
@@ -135,7 +136,7 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
     const existing = fresh ? undefined : await target.merged.lookup(dest);
     let created = false;
     if (include) {
-      if (fresh) mkdirSync(target.real(dest));
+      if (fresh) mkdirSync(fsPath(target.real(dest)));
       else if (existing?.stat.isDirectory()) await target.mkdirAll(dest);
       else {
         if (existing) target.clear(dest);
@@ -179,11 +180,11 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
     } else ctx.donors.forget(rel, st.isFile());
   }
   if (firstLink) {
-    linkSync(firstLink, out);
+    linkSync(fsPath(firstLink), fsPath(out));
     return true;
   }
-  if (st.isSymbolicLink()) symlinkSync(readlinkSync(e.real), out);
-  else if (st.isFile()) copyFileSync(e.real, out);
+  if (st.isSymbolicLink()) symlinkSync(readlinkSync(fsPath(e.real), { encoding: 'buffer' }), fsPath(out));
+  else if (st.isFile()) copyFileSync(fsPath(e.real), fsPath(out));
   else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
     const type = st.isFIFO() ? 0o010000 : st.isCharacterDevice() ? 0o020000 : 0o060000;
     await target.fsops.mknod(out, type | (st.mode & 0o7777), Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
@@ -204,13 +205,13 @@ function applyInfo(ctx: CopyContext, path: string, st: Stats, isLink: boolean): 
   const atime = ctx.mtime ?? st.atime;
   const mtime = ctx.mtime ?? st.mtime;
   if (isLink) {
-    lchownSync(path, uid, gid);
-    lutimesSync(path, atime, mtime);
+    lchownSync(fsPath(path), uid, gid);
+    lutimesSync(fsPath(path), atime, mtime);
     return;
   }
-  chownSync(path, uid, gid);
+  chownSync(fsPath(path), uid, gid);
   // chown clears setuid/setgid, so the mode goes after it.
-  chmodSync(path, ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777);
-  utimesSync(path, atime, mtime);
+  chmodSync(fsPath(path), ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777);
+  utimesSync(fsPath(path), atime, mtime);
 }
 

@@ -15,6 +15,7 @@ import { existsSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import type { MetadataDB } from '../../../cache/state.js';
+import { fsPath } from '../../../src/util/raw-names.js';
 
 interface DonorRecord {
   layer: string;
@@ -69,7 +70,7 @@ export class Donors {
       return false;
     }
     try {
-      linkSync(join(this.layer.dir, rel), out);
+      linkSync(fsPath(join(this.layer.dir, rel)), fsPath(out));
     } catch {
       this.copied++;
       return false; // gone (a damaged state dir), EMLINK, EXDEV…: copy instead

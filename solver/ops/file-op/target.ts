@@ -8,6 +8,7 @@ import type { FsOps } from '../../../cache/layers/fsops.js';
 import { OPAQUE_XATTR } from '../../../cache/overlay-xattr.js';
 import { FsView, splitPath } from './view.js';
 import type { Owner } from './owner.js';
+import { fsPath } from '../../../src/util/raw-names.js';
 
 export class LayerTarget {
   readonly merged: FsView;
@@ -28,7 +29,7 @@ export class LayerTarget {
 
   private inLayer(rel: string) {
     try {
-      return lstatSync(this.real(rel));
+      return lstatSync(fsPath(this.real(rel)));
     } catch {
       return undefined;
     }
@@ -48,18 +49,18 @@ export class LayerTarget {
       if (here?.isDirectory()) continue;
       const merged = await this.merged.lookup(p);
       if (merged && !merged.stat.isDirectory()) throw new Error(`cannot create directory /${p}: a file of that name exists`);
-      if (here) rmSync(this.real(p), { force: true }); // a whiteout or file of this layer
-      mkdirSync(this.real(p));
+      if (here) rmSync(fsPath(this.real(p)), { force: true }); // a whiteout or file of this layer
+      mkdirSync(fsPath(this.real(p)));
       // A new dir where this layer had hidden the base's path must not show the base's old content.
       if (here) await this.fsops.lsetxattr(this.real(p), OPAQUE_XATTR, Buffer.from('y'));
       if (merged) {
-        chmodSync(this.real(p), merged.stat.mode & 0o7777);
-        chownSync(this.real(p), merged.stat.uid, merged.stat.gid);
-        utimesSync(this.real(p), merged.stat.atime, merged.stat.mtime);
+        chmodSync(fsPath(this.real(p)), merged.stat.mode & 0o7777);
+        chownSync(fsPath(this.real(p)), merged.stat.uid, merged.stat.gid);
+        utimesSync(fsPath(this.real(p)), merged.stat.atime, merged.stat.mtime);
       } else {
-        chmodSync(this.real(p), mode & 0o7777);
-        if (owner) chownSync(this.real(p), owner.uid, owner.gid);
-        if (mtime) utimesSync(this.real(p), mtime, mtime);
+        chmodSync(fsPath(this.real(p)), mode & 0o7777);
+        if (owner) chownSync(fsPath(this.real(p)), owner.uid, owner.gid);
+        if (mtime) utimesSync(fsPath(this.real(p)), mtime, mtime);
         created.push(p);
       }
     }
@@ -68,7 +69,7 @@ export class LayerTarget {
 
   /** Removes whatever the layer has at `rel` and, if the base still shows something there, hides it. */
   async remove(rel: string, baseHas: boolean): Promise<void> {
-    rmSync(this.real(rel), { recursive: true, force: true });
+    rmSync(fsPath(this.real(rel)), { recursive: true, force: true });
     if (baseHas) {
       await this.mkdirAll(splitPath(rel).slice(0, -1).join('/'));
       await this.fsops.mknod(this.real(rel), 0o020000, 0, 0);
@@ -78,6 +79,6 @@ export class LayerTarget {
   /** Clears the layer's entry at `rel` so a new one can be written (a whiteout or an old file). */
   clear(rel: string): void {
     const st = this.inLayer(rel);
-    if (st && !st.isDirectory()) rmSync(this.real(rel), { force: true });
+    if (st && !st.isDirectory()) rmSync(fsPath(this.real(rel)), { force: true });
   }
 }

@@ -4,11 +4,12 @@
 // directory (xattr trusted.overlay.opaque=y) hides the lower layers' content of that directory. For a
 // plain directory (the build context) it hides the .dockerignore'd paths. Symlinks resolve inside the
 // state's root: an absolute target or `..` never leaves it.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FsOps } from '../../../cache/layers/fsops.js';
 import { isOpaqueXattrs } from '../../../cache/overlay-xattr.js';
 import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
+import { fsPath, readdirRaw, readlinkRaw } from '../../../src/util/raw-names.js';
 
 export interface ViewEntry {
   /** Where the entry's bytes are on the host. */
@@ -20,7 +21,7 @@ const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(fsPath(p));
   } catch {
     return undefined;
   }
@@ -92,7 +93,7 @@ export class FsView {
   readdirPlain(path: string): string[] {
     const parts = splitPath(path);
     const names: string[] = [];
-    for (const n of readdirSync(join(this.layers[0]!, ...parts))) if (!this.excluded([...parts, n])) names.push(n);
+    for (const n of readdirRaw(join(this.layers[0]!, ...parts))) if (!this.excluded([...parts, n])) names.push(n);
     return names.sort();
   }
 
@@ -145,7 +146,7 @@ export class FsView {
       }
       if (!absent) {
         const dir = join(layer, ...parts);
-        for (const n of readdirSync(dir)) {
+        for (const n of readdirRaw(dir)) {
           if (names.has(n) || hidden.has(n)) continue;
           const st = lstatOrUndefined(join(dir, n));
           if (st && isWhiteout(st)) hidden.add(n);
@@ -176,7 +177,7 @@ export class FsView {
       const e = await this.lookup(candidate.join('/'));
       if (e && e.stat.isSymbolicLink() && (!last || followLast)) {
         if (++hops > 255) throw new Error(`too many levels of symbolic links in ${path}`);
-        const target = readlinkSync(e.real);
+        const target = readlinkRaw(e.real);
         if (target.startsWith('/')) done.length = 0;
         pending = [...splitPath(target), ...pending];
         continue;
@@ -191,7 +192,7 @@ export class FsView {
     const e = await this.lookup(resolved);
     if (!e || !e.stat.isFile()) return undefined;
     const { readFileSync } = await import('node:fs');
-    return readFileSync(e.real);
+    return readFileSync(fsPath(e.real));
   }
 }
 

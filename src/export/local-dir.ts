@@ -1,0 +1,245 @@
+// type=local writes an untrusted image's tree into a directory of the host, often as root. The layers are
+// merged in a private staging directory first; this module then copies that tree into DEST with three
+// guarantees:
+//  - nothing is written outside DEST: every directory is opened with O_NOFOLLOW and everything below it
+//    is created through /proc/self/fd/N/NAME (the kernel never re-walks the path, so a symlink in the
+//    image or already in DEST, or one swapped in while kiln writes, is not followed); entries are
+//    created exclusively (O_EXCL) after whatever was there is unlinked, never opened through;
+//  - by default no privilege leaves the image: setuid/setgid bits are dropped from files, device nodes
+//    are skipped, and under sudo (SUDO_UID/SUDO_GID) everything is owned by the invoking user;
+//  - names are bytes: a name that is not UTF-8 is written as it is (paths here are Buffers).
+// `preserve-special=true` keeps modes, devices and the image's owners as they are in the image.
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  type Stats,
+} from 'node:fs';
+import { stagingNameToBytes } from './staging-names.js';
+import { ExportError } from './types.js';
+
+export interface LocalExportOptions {
+  /** Keep setuid/setgid bits, device nodes and the image's owners (`preserve-special=true`). */
+  preserveSpecial: boolean;
+  /** Owner of everything written (the sudo user), or undefined to keep the image's (as root) or the caller's. */
+  owner?: { uid: number; gid: number };
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/** `-o type=local,dest=DIR[,preserve-special=true]`, and who runs kiln (sudo's SUDO_UID/SUDO_GID). */
+export function localExportOptions(attrs: Record<string, string>, env: NodeJS.ProcessEnv = process.env): LocalExportOptions {
+  const raw = attrs['preserve-special'];
+  if (raw !== undefined && raw !== 'true' && raw !== 'false') {
+    throw new ExportError(`invalid value "${raw}" for preserve-special in --output type=local: expected true or false`);
+  }
+  const preserveSpecial = raw === 'true';
+  if (preserveSpecial || !isRoot) return { preserveSpecial };
+  const uid = env.SUDO_UID;
+  const gid = env.SUDO_GID;
+  if (uid && gid && /^[0-9]+$/.test(uid) && /^[0-9]+$/.test(gid)) return { preserveSpecial, owner: { uid: Number(uid), gid: Number(gid) } };
+  return { preserveSpecial };
+}
+
+/** What the copy left out or changed, for a warning. */
+export interface LocalExportSummary {
+  devicesSkipped: number;
+  specialBitsDropped: number;
+}
+
+const SLASH = Buffer.from('/');
+/** Linux's O_PATH (not in fs.constants): an fd naming an inode without opening it for I/O. */
+const O_PATH = 0o10000000;
+const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, SLASH, name]);
+/** A name inside the directory open as `fd`, resolved by the kernel from that fd, not from a path. */
+const at = (fd: number, name: Buffer) => Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), name]);
+
+function lstatAt(fd: number, name: Buffer): Stats | undefined {
+  try {
+    return lstatSync(at(fd, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Opens a directory without following a symlink in its last component. */
+function openDirNoFollow(path: Buffer | string): number {
+  return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+}
+
+class TreeCopier {
+  readonly summary: LocalExportSummary = { devicesSkipped: 0, specialBitsDropped: 0 };
+  /** First copy of each multiply-linked source inode: where it is in DEST (its dir stays open). */
+  private readonly links = new Map<string, { dirFd: number; name: Buffer }>();
+  private readonly keptOpen = new Set<number>();
+  private nodes = 0;
+
+  constructor(
+    private readonly opts: LocalExportOptions,
+    /** DEST's own fd: its caller closes it. */
+    private readonly rootFd: number,
+  ) {}
+
+  private mode(st: Stats): number {
+    const mode = st.mode & 0o7777;
+    if (this.opts.preserveSpecial) return mode;
+    // Files lose setuid and setgid; a directory keeps setgid (group inheritance) and sticky (a restriction).
+    const drop = st.isDirectory() ? 0o4000 : 0o6000;
+    if (mode & drop) this.summary.specialBitsDropped++;
+    return mode & ~drop;
+  }
+
+  private owner(st: Stats): { uid: number; gid: number } | undefined {
+    if (this.opts.owner) return this.opts.owner;
+    return isRoot ? { uid: st.uid, gid: st.gid } : undefined;
+  }
+
+  /** Sets owner, mode and times on an open file or directory (chown first: it clears setuid/setgid). */
+  private finish(fd: number, st: Stats): void {
+    const o = this.owner(st);
+    if (o) fchownSync(fd, o.uid, o.gid);
+    fchmodSync(fd, this.mode(st));
+    futimesSync(fd, st.atime, st.mtime);
+  }
+
+  /** Removes what is at NAME in the dir (a symlink is removed, never followed). */
+  private clear(dirFd: number, name: Buffer, keepDir: boolean): Stats | undefined {
+    const st = lstatAt(dirFd, name);
+    if (!st) return undefined;
+    if (st.isDirectory()) {
+      if (keepDir) return st;
+      rmSync(at(dirFd, name), { recursive: true, force: true });
+    } else unlinkSync(at(dirFd, name));
+    return undefined;
+  }
+
+  /** Copies the contents of staging dir `src` into the DEST dir open as `dirFd`. */
+  copyDir(src: Buffer, dirFd: number): void {
+    const names = readdirSync(src, { encoding: 'buffer' }).sort(Buffer.compare);
+    // Staging names carry non-UTF-8 bytes in an escaped form (staging-names.ts): DEST gets the real bytes.
+    for (const name of names) this.copyEntry(join(src, name), dirFd, stagingNameToBytes(name));
+  }
+
+  private copyEntry(src: Buffer, dirFd: number, name: Buffer): void {
+    const st = lstatSync(src);
+    if (st.isDirectory()) {
+      if (!this.clear(dirFd, name, true)) mkdirSync(at(dirFd, name), { mode: 0o700 });
+      const fd = openDirNoFollow(at(dirFd, name));
+      try {
+        if (!fstatSync(fd).isDirectory()) throw new ExportError('a directory of the destination changed while the image was written to it');
+        this.copyDir(src, fd);
+        this.finish(fd, st); // after the children: writing them changed its mtime
+      } finally {
+        if (!this.keptOpen.has(fd)) closeSync(fd);
+      }
+      return;
+    }
+    if ((st.isCharacterDevice() || st.isBlockDevice()) && !this.opts.preserveSpecial) {
+      this.summary.devicesSkipped++;
+      return;
+    }
+    this.clear(dirFd, name, false);
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 && !st.isDirectory() ? this.links.get(key) : undefined;
+    if (first) {
+      linkSync(at(first.dirFd, first.name), at(dirFd, name));
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      symlinkSync(stagingNameToBytes(readlinkSync(src, { encoding: 'buffer' })), at(dirFd, name));
+      const o = this.owner(st);
+      if (o) lchownSync(at(dirFd, name), o.uid, o.gid);
+      lutimesSync(at(dirFd, name), st.atime, st.mtime);
+    } else if (st.isFile()) {
+      // The copy takes the source's mode when created: strip special bits in (private) staging first, so
+      // a setuid file never exists in DEST, not even for a moment.
+      if (!this.opts.preserveSpecial && st.mode & 0o6000) chmodSync(src, st.mode & 0o1777);
+      // EXCL: created here, never opened through something that appeared in between.
+      copyFileSync(src, at(dirFd, name), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      this.finishNode(dirFd, name, st);
+    } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+      this.makeNode(dirFd, name, st);
+      this.finishNode(dirFd, name, st);
+    } else return; // sockets: nothing to write
+    if (st.nlink > 1) {
+      this.links.set(key, { dirFd, name });
+      if (dirFd !== this.rootFd) this.keptOpen.add(dirFd);
+    }
+  }
+
+  /**
+   * Owner, mode, times of a file or node just created at NAME. It is opened with O_PATH (a device is
+   * never opened for real) and O_NOFOLLOW, and changed through /proc/self/fd/N, which names that inode
+   * itself: whatever replaces NAME meanwhile is not touched.
+   */
+  private finishNode(dirFd: number, name: Buffer, st: Stats): void {
+    const fd = openSync(at(dirFd, name), O_PATH | constants.O_NOFOLLOW);
+    try {
+      const now = fstatSync(fd);
+      if ((now.mode & constants.S_IFMT) !== (st.mode & constants.S_IFMT)) throw new ExportError('a file of the destination changed while the image was written to it');
+      const self = `/proc/self/fd/${fd}`;
+      const o = this.owner(st);
+      if (o) chownSync(self, o.uid, o.gid);
+      chmodSync(self, this.mode(st));
+      utimesSync(self, st.atime, st.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Node has no mknod(2): the mknod tool makes the node under a plain temporary name, renamed in place. */
+  private makeNode(dirFd: number, name: Buffer, st: Stats): void {
+    const tmp = Buffer.from(`.kiln-node-${process.pid}-${++this.nodes}`);
+    const path = `/proc/${process.pid}/fd/${dirFd}/${tmp.toString()}`;
+    const major = Math.floor(st.rdev / 256) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    const args = st.isFIFO() ? [path, 'p'] : [path, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)];
+    const r = spawnSync('mknod', ['-m', '600', ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new ExportError(`cannot create ${st.isFIFO() ? 'a FIFO' : 'a device node'} in the destination: ${(r.stderr || r.error?.message || '').trim()}`);
+    renameSync(at(dirFd, tmp), at(dirFd, name));
+  }
+
+  close(): void {
+    for (const fd of this.keptOpen) closeSync(fd);
+    this.keptOpen.clear();
+  }
+}
+
+/**
+ * Copies the tree under `staging` into `dest` (created if missing, its existing files replaced by the
+ * image's where names meet). Returns what the policy left out.
+ */
+export function copyTreeInto(staging: string, dest: string, opts: LocalExportOptions): LocalExportSummary {
+  mkdirSync(dest, { recursive: true });
+  // DEST itself is the user's choice and may be a symlink they made; what is below it is the image's.
+  const destFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
+  const copier = new TreeCopier(opts, destFd);
+  try {
+    copier.copyDir(Buffer.from(staging), destFd);
+  } finally {
+    copier.close();
+    closeSync(destFd);
+  }
+  return copier.summary;
+}
