@@ -3,6 +3,7 @@
 import type { CopyAction, FileAction, VertexInput } from '../../../solver/graph/ops.js';
 import { DockerfileSyntaxError } from '../errors.js';
 import type { Command } from '../instructions.js';
+import { checkCopyIgnored } from '../lint/command-checks.js';
 import { processWord } from '../shell-lexer.js';
 import type { DispatchContext } from './context.js';
 import { parseChmod, parseChown } from './file-owner.js';
@@ -121,6 +122,7 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
       actions.push(a);
       continue;
     }
+    if (!source) checkCopyIgnored(ctx.lint, ctx.ignoreMatcher(), isAdd, src, c);
     let srcPath = src;
     let includePatterns: string[] | undefined;
     if (parents) {

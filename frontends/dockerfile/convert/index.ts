@@ -8,6 +8,7 @@ import { checkConstPlatform, checkDefaultBaseNames, checkRedundantTargetPlatform
 import { checkConfig, Linter } from '../lint/linter.js';
 import { processWithMatches } from '../shell-lexer.js';
 import { parseDockerfile } from '../parser.js';
+import { IgnoreMatcher } from '../dockerignore.js';
 import { suggest } from '../suggest.js';
 import { buildMetaArgs, PROXY_ARGS } from './args.js';
 import type { DispatchContext } from './context.js';
@@ -56,14 +57,23 @@ function initFromBaseConfig(ctx: DispatchContext, d: StageState): void {
 
 /** An error that fails the build because a check reported something and the checks say `error=true`. */
 export class LintViolationError extends DockerfileParseError {
-  constructor(detail: string, file: string, readonly warnings: ConvertWarning[]) {
+  constructor(detail: string, file: string) {
     super(detail, 0, file);
     this.name = 'LintViolationError';
   }
 }
 
 export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertResult> {
-  if (!opts.check) return convert(opts, new Linter(checkConfig(undefined, undefined)));
+  if (!opts.check) {
+    const lint = new Linter(checkConfig(undefined, undefined));
+    try {
+      return await convert(opts, lint);
+    } catch (e) {
+      // what the checks found before the error is shown with it
+      if (e instanceof DockerfileParseError && lint.warnings.length > 0) e.lintWarnings = lint.warnings;
+      throw e;
+    }
+  }
   // --check: the checks' findings, plus the error that stopped the conversion if one did.
   const lint = new Linter(checkConfig(undefined, undefined));
   try {
@@ -105,7 +115,7 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   const buildArgs = { ...(opts.buildArgs ?? {}) };
   if (opts.dockerfile.length === 0) throw new DockerfileParseError('the Dockerfile cannot be empty', 0, file);
   const rethrowWithFile = (e: unknown): never => {
-    if (e instanceof DockerfileParseError && !e.message.startsWith(file + ':') && !e.message.startsWith(file + ' ')) throw new DockerfileParseError(e.detail, e.line, file);
+    if (e instanceof DockerfileParseError && !e.message.startsWith(file + ':') && !e.message.startsWith(file + ' ')) throw new DockerfileParseError(e.detail, e.line, file, e.endLine);
     throw e;
   };
   let ast: ReturnType<typeof parseDockerfile>;
@@ -120,7 +130,8 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   try {
     Object.assign(lint.config, checkConfig(ast.check, buildArgs.BUILDKIT_DOCKERFILE_CHECK));
   } catch (e) {
-    return rethrowWithFile(e);
+    const d = ast.directives.find((x) => x.name === 'check');
+    throw new DockerfileParseError((e as Error).message, buildArgs.BUILDKIT_DOCKERFILE_CHECK === undefined && d ? d.line : 0, file);
   }
   checkNodes(lint, ast);
   if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
@@ -165,9 +176,14 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   linkStages(stages, file);
 
   let contextRef: VertexInput | undefined;
+  let ignore: IgnoreMatcher | undefined | null = null;
   const ctx: DispatchContext = {
     opts, fileName: file, emitter, stages, globalArgs, buildArgs, escapeToken, epoch, warnings, lint,
     proxyEnv: proxyEnv(buildArgs),
+    ignoreMatcher: () => {
+      if (ignore === null) ignore = opts.dockerignorePatterns?.length ? new IgnoreMatcher(opts.dockerignorePatterns) : undefined;
+      return ignore;
+    },
     mainContext: () => {
       if (!contextRef) {
         const name = opts.contextName ?? 'context';
@@ -218,7 +234,7 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   const output = target.state.ref;
   for (const w of lint.warnings) warnings.push({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w });
   const violation = lint.violation();
-  if (violation && !opts.check) throw new LintViolationError(violation, file, warnings);
+  if (violation && !opts.check) throw new LintViolationError(violation, file);
   return {
     lintViolation: violation,
     definition: emitter.builder.definition(output ? [output] : []),
