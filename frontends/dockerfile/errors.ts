@@ -11,6 +11,8 @@ export class DockerfileParseError extends Error {
   readonly detail: string;
   /** Build-check findings made before the error, printed ahead of it as BuildKit does. */
   lintWarnings?: unknown[];
+  /** Raised while typing an instruction (BuildKit's "dockerfile parse error on line N: …"). */
+  inInstruction = false;
 
   constructor(detail: string, line: number, fileName = 'Dockerfile', endLine = line) {
     const where = line <= 0 ? '' : endLine > line ? `:${line}-${endLine}` : `:${line}`;

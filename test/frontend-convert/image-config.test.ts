@@ -67,7 +67,7 @@ ONBUILD RUN echo later
     'USER app',
     'VOLUME [/data /cache]',
     'STOPSIGNAL SIGTERM',
-    'HEALTHCHECK {Test:[CMD bin -c exit 0] Interval:1s Timeout:10s StartPeriod:3s StartInterval:100ms Retries:5}',
+    `HEALTHCHECK &{["CMD" "bin" "-c" "exit 0"] "1s" "10s" "3s" "100ms" '\\x05'}`,
     'SHELL [/bin/ash -c]',
     'ENTRYPOINT ["/bin/ash" "-c" "echo hi"]',
   ]);
@@ -81,7 +81,7 @@ test('CMD then ENTRYPOINT in the same stage keeps the CMD; CMD sets ArgsEscaped;
   assert.deepEqual(r.image.config!.Entrypoint, ['/app']);
   assert.equal(r.image.config!.ArgsEscaped, true);
   assert.deepEqual(r.image.config!.Healthcheck, { Test: ['NONE'] });
-  assert.deepEqual(history(r), ['CMD ["serve"]', 'ENTRYPOINT ["/app"]', 'HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}']);
+  assert.deepEqual(history(r), ['CMD ["serve"]', 'ENTRYPOINT ["/app"]', `HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" '\\x00'}`]);
 });
 
 test('base image config is inherited: env, workdir, user, labels, ports; WORKDIR relative to it; EXPOSE expands variables', async () => {

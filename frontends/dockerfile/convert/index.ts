@@ -37,7 +37,8 @@ function sourceDateEpoch(opts: ConvertOptions): number | undefined {
   if (opts.sourceDateEpoch !== undefined) return opts.sourceDateEpoch;
   const v = opts.buildArgs?.SOURCE_DATE_EPOCH;
   if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new DockerfileParseError(`invalid SOURCE_DATE_EPOCH: ${v}`, 0, opts.dockerfileName ?? 'Dockerfile');
+  // BuildKit's dockerui wording, Go's ParseInt error included
+  if (!/^\d+$/.test(v)) throw new DockerfileParseError(`invalid SOURCE_DATE_EPOCH: ${v}: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`, 0, opts.dockerfileName ?? 'Dockerfile');
   return Number(v);
 }
 
@@ -84,7 +85,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
   } catch (e) {
     if (!(e instanceof DockerfileParseError)) throw e;
     const warnings: ConvertWarning[] = lint.warnings.map((w) => ({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w }));
-    warnings.push({ message: e.detail, line: e.line, checkError: true });
+    warnings.push({ message: e.inInstruction ? `dockerfile parse error on line ${e.line}: ${e.detail}` : e.detail, line: e.line, checkError: true });
     return { definition: new GraphEmitter(opts.dockerfileName ?? 'Dockerfile', false).builder.definition([]), output: null, image: {}, warnings, stagesUsed: [] };
   }
 }
@@ -122,7 +123,6 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   let parsed: ReturnType<typeof parseStages>;
   try {
     ast = parseDockerfile(opts.dockerfile);
-    parsed = parseStages(ast);
   } catch (e) {
     return rethrowWithFile(e);
   }
@@ -132,6 +132,15 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   } catch (e) {
     const d = ast.directives.find((x) => x.name === 'check');
     throw new DockerfileParseError((e as Error).message, buildArgs.BUILDKIT_DOCKERFILE_CHECK === undefined && d ? d.line : 0, file);
+  }
+  try {
+    parsed = parseStages(ast);
+  } catch (e) {
+    if (!(e instanceof DockerfileParseError)) throw e;
+    checkNodes(lint, ast, e.line); // what BuildKit found in the instructions before the bad one
+    const located = new DockerfileParseError(e.detail, e.line, file, e.endLine);
+    located.inInstruction = true;
+    throw located;
   }
   checkNodes(lint, ast);
   if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
