@@ -112,3 +112,17 @@ test('target selects a stage; a child stage inherits its base stage config and h
   assert.deepEqual(r.stagesUsed, ['base', 'app']);
   assert.ok(r.baseImage?.ref.startsWith('docker.io/library/busybox:latest@'));
 });
+
+test('os.version: kept from the base on its own platform, dropped when the target is another OS/arch', async () => {
+  const withVersion = {
+    async resolve(ref: string, platform: { os: string; architecture: string }) {
+      return { ref, digest: 'sha256:' + '1'.repeat(64), config: { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227', config: {} } };
+    },
+  };
+  const same = await convert('FROM --platform=windows(10.0.20348)/amd64 winbase\nENV A=1\n', { resolver: withVersion, targetPlatform: { os: 'windows', architecture: 'amd64' } });
+  assert.equal(same.image['os.version'], '10.0.20348.2227');
+  const other = await convert('FROM --platform=windows/amd64 winbase\nENV A=1\n', { resolver: withVersion });
+  assert.equal(other.image.os, 'linux');
+  assert.equal(other.image['os.version'], undefined);
+  await assert.rejects(convert('FROM --platform=windows(10.0/amd64 winbase\n', { resolver: withVersion }), /failed to parse platform windows\(10\.0\/amd64/);
+});

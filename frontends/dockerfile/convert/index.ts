@@ -237,6 +237,9 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
     if (tp.variant) image.variant = tp.variant;
     else delete image.variant;
   }
+  // The base's OS version stays while the target is its OS and architecture (BuildKit sets the target's
+  // version otherwise; kiln's target platform carries none).
+  if (!sameOsArch) delete image['os.version'];
   delete image.created;
   delete image.rootfs;
 
