@@ -5,13 +5,21 @@ export class DockerfileParseError extends Error {
   readonly userFacing = true;
   /** 1-based line of the Dockerfile the error is about (0 when it is about the whole file). */
   readonly line: number;
+  /** Last line of the instruction (an instruction continued over several lines is named by its whole range). */
+  readonly endLine: number;
   /** The message without the "Dockerfile:N: " prefix. */
   readonly detail: string;
+  /** Build-check findings made before the error, printed ahead of it as BuildKit does. */
+  lintWarnings?: unknown[];
+  /** Raised while typing an instruction (BuildKit's "dockerfile parse error on line N: …"). */
+  inInstruction = false;
 
-  constructor(detail: string, line: number, fileName = 'Dockerfile') {
-    super(line > 0 ? `${fileName}:${line}: ${detail}` : `${fileName}: ${detail}`);
+  constructor(detail: string, line: number, fileName = 'Dockerfile', endLine = line) {
+    const where = line <= 0 ? '' : endLine > line ? `:${line}-${endLine}` : `:${line}`;
+    super(`${fileName}${where}: ${detail}`);
     this.name = 'DockerfileParseError';
     this.line = line;
+    this.endLine = Math.max(line, endLine);
     this.detail = detail;
   }
 }
@@ -25,9 +33,9 @@ export class DockerfileSyntaxError extends Error {
   }
 }
 
-/** Re-throws `err` as a DockerfileParseError at `line` if it is one of ours; other errors (bugs) pass through. */
-export function atLine(err: unknown, line: number): never {
+/** Re-throws `err` as a DockerfileParseError at `line` (to `endLine`) if it is one of ours; other errors (bugs) pass through. */
+export function atLine(err: unknown, line: number, endLine = line): never {
   if (err instanceof DockerfileParseError) throw err;
-  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line);
+  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line, 'Dockerfile', endLine);
   throw err;
 }

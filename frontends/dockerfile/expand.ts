@@ -25,7 +25,7 @@ export function expandInstruction<T extends Instruction>(inst: T, e: Expander): 
   try {
     return expandInner(inst, e) as T;
   } catch (err) {
-    atLine(err, inst.line);
+    atLine(err, inst.line, inst.endLine);
   }
 }
 
@@ -66,6 +66,6 @@ export function expandHeredocSources<T extends Extract<Command, { name: 'add' | 
   try {
     return { ...inst, sourceContents: inst.sourceContents.map((c) => (c.expand ? { ...c, data: expandRaw(c.data) } : c)) };
   } catch (err) {
-    atLine(err, inst.line);
+    atLine(err, inst.line, inst.endLine);
   }
 }

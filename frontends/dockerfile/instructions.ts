@@ -235,7 +235,7 @@ export function parseInstruction(node: Node): Instruction {
   try {
     return parseInstructionInner(node);
   } catch (e) {
-    atLine(e, node.startLine);
+    atLine(e, node.startLine, node.endLine);
   }
 }
 

@@ -217,7 +217,7 @@ export function parseDockerfile(input: string): DockerfileAST {
     try {
       child = nodeFromLine(buf, ctx, comments);
     } catch (err) {
-      atLine(err, startLine);
+      atLine(err, startLine, currentLine);
     }
 
     if (canContainHeredoc(child) && buf.includes('<<')) {
@@ -225,7 +225,7 @@ export function parseDockerfile(input: string): DockerfileAST {
       try {
         docs = heredocsFromLine(buf);
       } catch (err) {
-        atLine(err, startLine);
+        atLine(err, startLine, currentLine);
       }
       for (const doc of docs) {
         let terminated = false;

@@ -127,7 +127,14 @@ function isHeredocSpace(ch: string): boolean {
   return ch === '\t' || ch === '\r' || ch === ' ';
 }
 
+/**
+ * How deep `${a:-${b:-…}}` may nest. BuildKit (Go, growable stacks) has no limit; kiln's recursive lexer
+ * would overflow the JS stack somewhere past a few thousand levels, so it stops with a clear error first.
+ */
+export const MAX_EXPANSION_NESTING = 1000;
+
 class ShellWord {
+  private depth = 0;
   private readonly sc: Scanner;
   private readonly wordBuffer = new WordBuffer();
   private rawEscapes: boolean;
@@ -151,6 +158,7 @@ class ShellWord {
     const words = new Words(this.wordBuffer);
     const saved = this.rawEscapes;
     this.rawEscapes = rawEscapes;
+    if (++this.depth > MAX_EXPANSION_NESTING) throw new DockerfileSyntaxError(`variable substitutions nested more than ${MAX_EXPANSION_NESTING} levels deep`);
     try {
       while (this.sc.peek() !== EOF) {
         let ch = this.sc.peek();
@@ -187,6 +195,7 @@ class ShellWord {
       if (stopChar !== EOF) throw syntax(`unexpected end of statement while looking for matching ${stopChar}`);
       return { result, words: words.getWords() };
     } finally {
+      this.depth--;
       if (rawEscapes !== saved) this.rawEscapes = !rawEscapes;
     }
   }
@@ -363,7 +372,9 @@ function run(word: string, env: EnvInput | undefined, opts: LexOptions): Process
     return { result, words, matched: sw.matched, unmatched: sw.unmatched };
   } catch (err) {
     if (err instanceof DockerfileSyntaxError) {
-      throw new DockerfileSyntaxError(`failed to process ${JSON.stringify(word)}: ${err.message}`);
+      // a word too long to repeat whole (a 60 kB nested expansion) is shortened, so the error stays one readable line
+      const shown = word.length > 120 ? `${JSON.stringify(word.slice(0, 60))}… (${word.length} characters)` : JSON.stringify(word);
+      throw new DockerfileSyntaxError(`failed to process ${shown}: ${err.message}`);
     }
     throw err;
   }

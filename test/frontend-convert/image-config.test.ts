@@ -67,7 +67,7 @@ ONBUILD RUN echo later
     'USER app',
     'VOLUME [/data /cache]',
     'STOPSIGNAL SIGTERM',
-    'HEALTHCHECK {Test:[CMD bin -c exit 0] Interval:1s Timeout:10s StartPeriod:3s StartInterval:100ms Retries:5}',
+    `HEALTHCHECK &{["CMD" "bin" "-c" "exit 0"] "1s" "10s" "3s" "100ms" '\\x05'}`,
     'SHELL [/bin/ash -c]',
     'ENTRYPOINT ["/bin/ash" "-c" "echo hi"]',
   ]);
@@ -81,7 +81,7 @@ test('CMD then ENTRYPOINT in the same stage keeps the CMD; CMD sets ArgsEscaped;
   assert.deepEqual(r.image.config!.Entrypoint, ['/app']);
   assert.equal(r.image.config!.ArgsEscaped, true);
   assert.deepEqual(r.image.config!.Healthcheck, { Test: ['NONE'] });
-  assert.deepEqual(history(r), ['CMD ["serve"]', 'ENTRYPOINT ["/app"]', 'HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}']);
+  assert.deepEqual(history(r), ['CMD ["serve"]', 'ENTRYPOINT ["/app"]', `HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" '\\x00'}`]);
 });
 
 test('base image config is inherited: env, workdir, user, labels, ports; WORKDIR relative to it; EXPOSE expands variables', async () => {
@@ -111,4 +111,18 @@ test('target selects a stage; a child stage inherits its base stage config and h
   assert.deepEqual(history(r), ['ENV X=1', 'CMD ["x"]']);
   assert.deepEqual(r.stagesUsed, ['base', 'app']);
   assert.ok(r.baseImage?.ref.startsWith('docker.io/library/busybox:latest@'));
+});
+
+test('os.version: kept from the base on its own platform, dropped when the target is another OS/arch', async () => {
+  const withVersion = {
+    async resolve(ref: string, platform: { os: string; architecture: string }) {
+      return { ref, digest: 'sha256:' + '1'.repeat(64), config: { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227', config: {} } };
+    },
+  };
+  const same = await convert('FROM --platform=windows(10.0.20348)/amd64 winbase\nENV A=1\n', { resolver: withVersion, targetPlatform: { os: 'windows', architecture: 'amd64' } });
+  assert.equal(same.image['os.version'], '10.0.20348.2227');
+  const other = await convert('FROM --platform=windows/amd64 winbase\nENV A=1\n', { resolver: withVersion });
+  assert.equal(other.image.os, 'linux');
+  assert.equal(other.image['os.version'], undefined);
+  await assert.rejects(convert('FROM --platform=windows(10.0/amd64 winbase\n', { resolver: withVersion }), /failed to parse platform windows\(10\.0\/amd64/);
 });

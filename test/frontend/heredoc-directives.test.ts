@@ -42,7 +42,7 @@ test('COPY <<EOF /x gives an inline source; chomped when <<-', () => {
     { path: 'EOF', data: 'hello $NAME\n', expand: true },
     { path: 'EOT', data: 'bye\n', expand: false },
   ]);
-  assert.throws(() => parseStages(parseDockerfile('FROM a\nCOPY x <<EOF\nEOF\n')), /Dockerfile:2: COPY cannot accept a heredoc as a destination/);
+  assert.throws(() => parseStages(parseDockerfile('FROM a\nCOPY x <<EOF\nEOF\n')), /Dockerfile:2-3: COPY cannot accept a heredoc as a destination/);
 });
 
 test('exec-form RUN and other instructions have no heredocs', () => {

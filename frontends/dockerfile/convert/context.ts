@@ -1,5 +1,6 @@
 // What every instruction handler needs besides its stage: options, the graph, the stage set, global args.
 import type { VertexInput } from '../../../solver/graph/ops.js';
+import type { IgnoreMatcher } from '../dockerignore.js';
 import type { Linter } from '../lint/linter.js';
 import type { EnvList } from './env-list.js';
 import type { GraphEmitter } from './graph-emit.js';
@@ -18,6 +19,8 @@ export interface DispatchContext {
   proxyEnv?: Record<string, string>;
   warnings: ConvertWarning[];
   lint: Linter;
+  /** The context's .dockerignore as a matcher; undefined when it has no patterns. */
+  ignoreMatcher(): IgnoreMatcher | undefined;
   /** The main build context source (`local://context`), added on first use. */
   mainContext(): VertexInput;
 }

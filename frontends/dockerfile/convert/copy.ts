@@ -3,6 +3,7 @@
 import type { CopyAction, FileAction, VertexInput } from '../../../solver/graph/ops.js';
 import { DockerfileSyntaxError } from '../errors.js';
 import type { Command } from '../instructions.js';
+import { checkCopyIgnored } from '../lint/command-checks.js';
 import { processWord } from '../shell-lexer.js';
 import type { DispatchContext } from './context.js';
 import { parseChmod, parseChown } from './file-owner.js';
@@ -13,15 +14,6 @@ import { progressName, uppercaseCmd } from './progress.js';
 import type { StageState } from './stage-state.js';
 
 export type CopyLike = Extract<Command, { name: 'copy' | 'add' }>;
-
-function containsWildcards(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const ch = name[i];
-    if (ch === '*' || ch === '?' || ch === '[') return true;
-    if (ch === '\\') i++;
-  }
-  return false;
-}
 
 const base64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -72,13 +64,8 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
     if (c.sources.length !== 1) throw new DockerfileSyntaxError("checksum can't be specified for multiple sources");
     if (!isHTTPSource(c.sources[0]!) && !isGitSource(c.sources[0]!)) throw new DockerfileSyntaxError('checksum requires HTTP(S) or Git sources');
   }
-  // Several sources need a directory destination. With a wildcard the count is only known when the files
-  // are matched (a pattern may match nothing), so that case is left to the executor, as BuildKit does.
-  const sourceCount = c.sources.length + c.sourceContents.length;
-  if (sourceCount > 1 && !dest.endsWith('/') && !c.sources.some(containsWildcards)) {
-    throw new DockerfileSyntaxError(`When using ${isAdd ? 'ADD' : 'COPY'} with more than one source file, the destination must be a directory and end with a /`);
-  }
-
+  // Several sources to a destination without a trailing slash: BuildKit v0.25 does not refuse it (the
+  // classic builder's "must be a directory" rule is not BuildKit's); each source is copied in turn.
   let commit = isAdd ? 'ADD' : 'COPY';
   if (parents) commit += ' --parents';
   if (c.chown !== '') commit += ' --chown=' + c.chown;
@@ -121,6 +108,7 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
       actions.push(a);
       continue;
     }
+    if (!source) checkCopyIgnored(ctx.lint, ctx.ignoreMatcher(), isAdd, src, c);
     let srcPath = src;
     let includePatterns: string[] | undefined;
     if (parents) {

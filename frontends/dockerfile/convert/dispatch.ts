@@ -71,11 +71,12 @@ export function dispatchCommand(ctx: DispatchContext, d: StageState, entry: Stag
       }
     }
   } catch (e) {
+    const end = entry.command.endLine;
     if (e instanceof DockerfileParseError) {
-      if (e.line === line || e.line === 0) throw new DockerfileParseError(e.detail, line, ctx.fileName);
+      if (e.line === line || e.line === 0) throw new DockerfileParseError(e.detail, line, ctx.fileName, end);
       throw e;
     }
-    if (e instanceof DockerfileSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName);
+    if (e instanceof DockerfileSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName, end);
     throw e;
   }
 }

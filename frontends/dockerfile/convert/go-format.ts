@@ -34,3 +34,15 @@ function fraction(v: number, div: number): string {
 export function goSliceV(items: readonly string[] | undefined | null): string {
   return `[${(items ?? []).join(' ')}]`;
 }
+
+/** fmt %q of an integer: a quoted character literal, as strconv.QuoteRune ('\x04', 'A', '\''). */
+export function goQuoteRune(n: number): string {
+  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 39: "\\'", 92: '\\\\' };
+  if (named[n]) return `'${named[n]}'`;
+  if (n < 0x20 || n === 0x7f) return `'\\x${n.toString(16).padStart(2, '0')}'`;
+  if (n < 0x7f) return `'${String.fromCodePoint(n)}'`;
+  if (n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff)) return "'\\ufffd'"; // not a rune: Go prints the replacement character escaped
+  const ch = String.fromCodePoint(n);
+  if (/\p{L}|\p{N}|\p{P}|\p{S}/u.test(ch)) return `'${ch}'`;
+  return n <= 0xffff ? `'\\u${n.toString(16).padStart(4, '0')}'` : `'\\U${n.toString(16).padStart(8, '0')}'`;
+}

@@ -8,6 +8,7 @@ import { checkConstPlatform, checkDefaultBaseNames, checkRedundantTargetPlatform
 import { checkConfig, Linter } from '../lint/linter.js';
 import { processWithMatches } from '../shell-lexer.js';
 import { parseDockerfile } from '../parser.js';
+import { IgnoreMatcher } from '../dockerignore.js';
 import { suggest } from '../suggest.js';
 import { buildMetaArgs, PROXY_ARGS } from './args.js';
 import type { DispatchContext } from './context.js';
@@ -36,7 +37,8 @@ function sourceDateEpoch(opts: ConvertOptions): number | undefined {
   if (opts.sourceDateEpoch !== undefined) return opts.sourceDateEpoch;
   const v = opts.buildArgs?.SOURCE_DATE_EPOCH;
   if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new DockerfileParseError(`invalid SOURCE_DATE_EPOCH: ${v}`, 0, opts.dockerfileName ?? 'Dockerfile');
+  // BuildKit's dockerui wording, Go's ParseInt error included
+  if (!/^\d+$/.test(v)) throw new DockerfileParseError(`invalid SOURCE_DATE_EPOCH: ${v}: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`, 0, opts.dockerfileName ?? 'Dockerfile');
   return Number(v);
 }
 
@@ -56,14 +58,23 @@ function initFromBaseConfig(ctx: DispatchContext, d: StageState): void {
 
 /** An error that fails the build because a check reported something and the checks say `error=true`. */
 export class LintViolationError extends DockerfileParseError {
-  constructor(detail: string, file: string, readonly warnings: ConvertWarning[]) {
+  constructor(detail: string, file: string) {
     super(detail, 0, file);
     this.name = 'LintViolationError';
   }
 }
 
 export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertResult> {
-  if (!opts.check) return convert(opts, new Linter(checkConfig(undefined, undefined)));
+  if (!opts.check) {
+    const lint = new Linter(checkConfig(undefined, undefined));
+    try {
+      return await convert(opts, lint);
+    } catch (e) {
+      // what the checks found before the error is shown with it
+      if (e instanceof DockerfileParseError && lint.warnings.length > 0) e.lintWarnings = lint.warnings;
+      throw e;
+    }
+  }
   // --check: the checks' findings, plus the error that stopped the conversion if one did.
   const lint = new Linter(checkConfig(undefined, undefined));
   try {
@@ -74,7 +85,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
   } catch (e) {
     if (!(e instanceof DockerfileParseError)) throw e;
     const warnings: ConvertWarning[] = lint.warnings.map((w) => ({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w }));
-    warnings.push({ message: e.detail, line: e.line, checkError: true });
+    warnings.push({ message: e.inInstruction ? `dockerfile parse error on line ${e.line}: ${e.detail}` : e.detail, line: e.line, checkError: true });
     return { definition: new GraphEmitter(opts.dockerfileName ?? 'Dockerfile', false).builder.definition([]), output: null, image: {}, warnings, stagesUsed: [] };
   }
 }
@@ -105,14 +116,13 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   const buildArgs = { ...(opts.buildArgs ?? {}) };
   if (opts.dockerfile.length === 0) throw new DockerfileParseError('the Dockerfile cannot be empty', 0, file);
   const rethrowWithFile = (e: unknown): never => {
-    if (e instanceof DockerfileParseError && !e.message.startsWith(file + ':') && !e.message.startsWith(file + ' ')) throw new DockerfileParseError(e.detail, e.line, file);
+    if (e instanceof DockerfileParseError && !e.message.startsWith(file + ':') && !e.message.startsWith(file + ' ')) throw new DockerfileParseError(e.detail, e.line, file, e.endLine);
     throw e;
   };
   let ast: ReturnType<typeof parseDockerfile>;
   let parsed: ReturnType<typeof parseStages>;
   try {
     ast = parseDockerfile(opts.dockerfile);
-    parsed = parseStages(ast);
   } catch (e) {
     return rethrowWithFile(e);
   }
@@ -120,7 +130,17 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   try {
     Object.assign(lint.config, checkConfig(ast.check, buildArgs.BUILDKIT_DOCKERFILE_CHECK));
   } catch (e) {
-    return rethrowWithFile(e);
+    const d = ast.directives.find((x) => x.name === 'check');
+    throw new DockerfileParseError((e as Error).message, buildArgs.BUILDKIT_DOCKERFILE_CHECK === undefined && d ? d.line : 0, file);
+  }
+  try {
+    parsed = parseStages(ast);
+  } catch (e) {
+    if (!(e instanceof DockerfileParseError)) throw e;
+    checkNodes(lint, ast, e.line); // what BuildKit found in the instructions before the bad one
+    const located = new DockerfileParseError(e.detail, e.line, file, e.endLine);
+    located.inInstruction = true;
+    throw located;
   }
   checkNodes(lint, ast);
   if (parsed.stages.length === 0) throw new DockerfileParseError('dockerfile contains no stages to build', 0, file);
@@ -165,9 +185,14 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   linkStages(stages, file);
 
   let contextRef: VertexInput | undefined;
+  let ignore: IgnoreMatcher | undefined | null = null;
   const ctx: DispatchContext = {
     opts, fileName: file, emitter, stages, globalArgs, buildArgs, escapeToken, epoch, warnings, lint,
     proxyEnv: proxyEnv(buildArgs),
+    ignoreMatcher: () => {
+      if (ignore === null) ignore = opts.dockerignorePatterns?.length ? new IgnoreMatcher(opts.dockerignorePatterns) : undefined;
+      return ignore;
+    },
     mainContext: () => {
       if (!contextRef) {
         const name = opts.contextName ?? 'context';
@@ -212,13 +237,16 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
     if (tp.variant) image.variant = tp.variant;
     else delete image.variant;
   }
+  // The base's OS version stays while the target is its OS and architecture (BuildKit sets the target's
+  // version otherwise; kiln's target platform carries none).
+  if (!sameOsArch) delete image['os.version'];
   delete image.created;
   delete image.rootfs;
 
   const output = target.state.ref;
   for (const w of lint.warnings) warnings.push({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w });
   const violation = lint.violation();
-  if (violation && !opts.check) throw new LintViolationError(violation, file, warnings);
+  if (violation && !opts.check) throw new LintViolationError(violation, file);
   return {
     lintViolation: violation,
     definition: emitter.builder.definition(output ? [output] : []),

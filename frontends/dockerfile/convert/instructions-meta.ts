@@ -8,7 +8,7 @@ import { processWord } from '../shell-lexer.js';
 import type { DispatchContext } from './context.js';
 import { parseExposedPort } from './expose.js';
 import { parseChown } from './file-owner.js';
-import { goDuration, goSliceV } from './go-format.js';
+import { goDuration, goQuoteRune, goSliceV } from './go-format.js';
 import { addEnv, commitToHistory, withShell } from './image-config.js';
 import { normalizePath } from './paths.js';
 import { progressName, uppercaseCmd } from './progress.js';
@@ -92,7 +92,9 @@ export function dispatchHealthcheck(ctx: DispatchContext, d: StageState, c: Cmd<
     ...(h.startInterval ? { StartInterval: h.startInterval } : {}),
     ...(h.retries ? { Retries: h.retries } : {}),
   };
-  const msg = `HEALTHCHECK {Test:${goSliceV(h.test)} Interval:${goDuration(h.interval)} Timeout:${goDuration(h.timeout)} StartPeriod:${goDuration(h.startPeriod)} StartInterval:${goDuration(h.startInterval)} Retries:${h.retries}}`;
+  // BuildKit v0.25 prints the config pointer with %q: &{["CMD-SHELL" "…"] "30s" "3s" "0s" "0s" '\x04'}
+  const q = (ns: number): string => `"${goDuration(ns)}"`;
+  const msg = `HEALTHCHECK &{${goQuoteSlice(h.test)} ${q(h.interval)} ${q(h.timeout)} ${q(h.startPeriod)} ${q(h.startInterval)} ${goQuoteRune(h.retries)}}`;
   commitToHistory(d.image, msg, false, false, ctx.epoch);
 }
 

@@ -20,9 +20,22 @@ function normalizeArch(arch: string, variant: string): { architecture: string; v
   }
 }
 
-/** Parses `os[/arch[/variant]]` (or a bare arch); `defaults` supplies what is left out. */
+/** `windows(10.0.20348)` → the OS and its version (containerd's platform syntax since 2.0). */
+export function splitOSVersion(os: string): { os: string; osVersion?: string } | undefined {
+  const m = /^([^()]*)(?:\(([^()]*)\))?$/.exec(os);
+  if (!m) return undefined;
+  return m[2] !== undefined ? { os: m[1]!, osVersion: m[2] } : { os: m[1]! };
+}
+
+/**
+ * Parses `os[(osversion)][/arch[/variant]]` (or a bare arch); `defaults` supplies what is left out. The
+ * graph's platform has no OS version: a version is accepted and checked for form, and the stage's image
+ * keeps the version of its base.
+ */
 export function parsePlatform(spec: string, defaults: GraphPlatform): GraphPlatform {
   const parts = spec.split('/');
+  const withVersion = splitOSVersion(parts[0]!);
+  if (withVersion?.osVersion !== undefined) parts[0] = withVersion.os;
   const bad = (): never => { throw new DockerfileSyntaxError(`${JSON.stringify(spec)}: unknown operating system or architecture: invalid argument`); };
   if (parts.some((p) => p === '') || parts.length > 3) bad();
   if (parts.length === 1) {

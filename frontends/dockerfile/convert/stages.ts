@@ -7,15 +7,25 @@ import { parseDockerfile } from '../parser.js';
 import { processWithMatches, processWord } from '../shell-lexer.js';
 import type { EnvList } from './env-list.js';
 import { parsePlatform } from './platform.js';
+import { suggest } from '../suggest.js';
 import { findNamedContext, resolveReachable, type ResolveContext } from './resolve-base.js';
 import { StageSet, StageState, type StageCommand } from './stage-state.js';
 import type { ConvertOptions } from './types.js';
 
-const located = (err: unknown, line: number, file: string): never => {
+const located = (err: unknown, line: number, file: string, endLine = line): never => {
   if (err instanceof DockerfileParseError) throw err;
-  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line, file);
+  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line, file, endLine);
   throw err;
 };
+
+/** BuildKit's wrapSuggestAny: ` (did you mean X?)` for the first unset variable that is close to a set one. */
+function suggestAny(message: string, unmatched: Iterable<string>, options: string[]): string {
+  for (const k of unmatched) {
+    const m = suggest(k, options, true);
+    if (m) return `${message} (did you mean ${m}?)`;
+  }
+  return message;
+}
 
 /** One StageState per FROM, with the base name and --platform expanded from the global ARGs. */
 export function buildStageStates(stages: Stage[], globalArgs: EnvList, opts: ConvertOptions, escapeToken: string, file: string): StageSet {
@@ -25,22 +35,23 @@ export function buildStageStates(stages: Stage[], globalArgs: EnvList, opts: Con
     try {
       baseName = processWithMatches(st.baseName, globalArgs, { escapeToken }).result;
     } catch (e) {
-      return located(e, st.line, file);
+      return located(e, st.line, file, st.endLine);
     }
-    if (baseName === '') throw new DockerfileParseError(`base name (${st.baseName}) should not be blank`, st.line, file);
+    if (baseName === '') throw new DockerfileParseError(`base name (${st.baseName}) should not be blank`, st.line, file, st.endLine);
     const d = new StageState({ ...st, baseName }, i);
     if (st.platform !== '') {
       let spec: string;
+      let unmatched: Set<string>;
       try {
-        spec = processWithMatches(st.platform, globalArgs, { escapeToken }).result;
+        ({ result: spec, unmatched } = processWithMatches(st.platform, globalArgs, { escapeToken }));
       } catch (e) {
-        return located(new DockerfileSyntaxError(`failed to process arguments for platform ${st.platform}: ${(e as Error).message}`), st.line, file);
+        return located(new DockerfileSyntaxError(`failed to process arguments for platform ${st.platform}: ${(e as Error).message}`), st.line, file, st.endLine);
       }
-      if (spec === '') throw new DockerfileParseError(`empty platform value from expression ${st.platform}`, st.line, file);
+      if (spec === '') throw new DockerfileParseError(suggestAny(`empty platform value from expression ${st.platform}`, unmatched, globalArgs.keys()), st.line, file, st.endLine);
       try {
         d.platform = parsePlatform(spec, opts.targetPlatform);
       } catch (e) {
-        return located(new DockerfileSyntaxError(`failed to parse platform ${st.platform}: ${(e as Error).message}`), st.line, file);
+        return located(new DockerfileSyntaxError(suggestAny(`failed to parse platform ${st.platform}: ${(e as Error).message}`, unmatched, globalArgs.keys())), st.line, file, st.endLine);
       }
     }
     if (st.stageName !== '') {

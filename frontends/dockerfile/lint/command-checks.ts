@@ -1,6 +1,7 @@
 // Checks BuildKit makes while it dispatches an instruction of a stage it builds: JSON form for CMD and
 // ENTRYPOINT, legacy `ENV k v`, relative WORKDIR, repeated CMD/ENTRYPOINT/HEALTHCHECK, secret-looking
 // ARG/ENV names, EXPOSE port format, and variables used but never defined.
+import type { IgnoreMatcher } from '../dockerignore.js';
 import type { Command } from '../instructions.js';
 import type { EnvGetter } from '../shell-lexer.js';
 import { suggest } from '../suggest.js';
@@ -16,7 +17,7 @@ export interface StageLintState {
 export const newStageLintState = (): StageLintState => ({ workdirSet: false, used: new Map() });
 
 const SECRET = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
-const SECRET_ALLOWED = /(?:_|^)(?:public|file|version)(?:_|$)/i;
+const SECRET_ALLOWED = /(?:_|^)(?:public)(?:_|$)/i; // v0.25's list; later BuildKit adds file and version
 
 /** Build args BuildKit never puts in the environment, so using them is not "undefined". */
 const NON_ENV_ARGS = new Set(['BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE']);
@@ -87,4 +88,9 @@ export function checkUndefinedVars(lint: Linter, where: LintRange, unmatched: It
     if (declared.has(name) || NON_ENV_ARGS.has(name)) continue;
     lint.run('UndefinedVar', where, MESSAGES.UndefinedVar(name, suggest(name, options, true)));
   }
+}
+
+/** A COPY/ADD source from the context that .dockerignore leaves out (experimental in v0.25). */
+export function checkCopyIgnored(lint: Linter, ignore: IgnoreMatcher | undefined, isAdd: boolean, src: string, where: LintRange): void {
+  if (ignore && ignore.matches(src)) lint.run('CopyIgnoredFile', where, MESSAGES.CopyIgnoredFile(isAdd ? 'Add' : 'Copy', src));
 }

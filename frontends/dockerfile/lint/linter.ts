@@ -68,7 +68,7 @@ export function checkConfig(directive: string | undefined, buildArg: string | un
     try {
       return parseCheckOptions(buildArg);
     } catch (e) {
-      throw new DockerfileSyntaxError(`failed to parse BUILDKIT_DOCKERFILE_CHECK: ${(e as Error).message}`);
+      throw new DockerfileSyntaxError(`failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: ${(e as Error).message}`);
     }
   }
   try {

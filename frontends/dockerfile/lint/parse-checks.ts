@@ -16,12 +16,13 @@ const selfConsistent = (s: string): boolean => isLower(s) || isUpper(s);
 const words = (n: Node): string[] => n.next.map((w) => w.value);
 const range = (n: Node) => ({ line: n.startLine, endLine: n.endLine });
 
-/** Per instruction, in file order: what BuildKit reports while it parses. */
-export function checkNodes(lint: Linter, ast: DockerfileAST): void {
+/** Per instruction, in file order: what BuildKit reports while it parses (up to the instruction at `beforeLine`). */
+export function checkNodes(lint: Linter, ast: DockerfileAST, beforeLine = Infinity): void {
   for (const w of ast.warnings) {
     if (w.url.endsWith('/no-empty-continuation/')) lint.run('NoEmptyContinuation', { line: w.line, endLine: w.line }, MESSAGES.NoEmptyContinuation());
   }
   for (const n of ast.children) {
+    if (n.startLine >= beforeLine) break;
     const keyword = n.keyword || n.value;
     if (n.value === 'maintainer') lint.run('MaintainerDeprecated', range(n), MESSAGES.MaintainerDeprecated());
     if (n.value === 'from') {

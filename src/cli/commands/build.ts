@@ -169,7 +169,7 @@ export const buildCommand: Command = {
       const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req))
         .catch((e) => {
           // error=true in the checks: what they found comes before the error, as buildx prints it
-          if (Array.isArray(e?.warnings)) process.stderr.write(formatBuildWarnings(e.warnings.flatMap((w: ConvertWarning) => (w.lint ? [w.lint] : []))));
+          if (Array.isArray(e?.lintWarnings)) process.stderr.write(formatBuildWarnings(e.lintWarnings));
           throw e;
         })
         .finally(() => view.finish());

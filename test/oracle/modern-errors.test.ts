@@ -1,0 +1,21 @@
+// Errors against BuildKit v0.25: both builders fail, and both print the words a user would search for
+// (BuildKit's wording: "did you mean", "not found", the lint-violation list, …).
+import { differentialSuite, type DiffCase } from './modern-harness.js';
+
+const fails = (name: string, dockerfile: string, error: string, extra: Partial<DiffCase> = {}): DiffCase => ({ name, dockerfile, kind: 'error', error, ...extra });
+
+differentialSuite([
+  fails('error: COPY of a missing file', 'FROM BUSYBOX\nCOPY nope/f /dst/\n', '"/nope/f": not found'),
+  fails('error: misspelled --target gets did-you-mean', 'FROM BUSYBOX AS build\nRUN true\nFROM build\n', 'target stage "biuld" could not be found (did you mean build?)', { args: ['--target', 'biuld'] }),
+  fails('error: misspelled ARG in FROM --platform gets did-you-mean', 'FROM --platform=$TARGETPLATFROM BUSYBOX\n', 'empty platform value from expression $TARGETPLATFROM (did you mean TARGETPLATFORM?)'),
+  fails('error: unknown instruction gets did-you-mean', 'FROM BUSYBOX\nCOPPY a /b\n', 'unknown instruction: COPPY (did you mean COPY?)'),
+  fails('error: misspelled --mount key gets did-you-mean', 'FROM BUSYBOX\nRUN --mount=type=bind,source=x \\\n  --mount=typo=1 \\\n  true\n', "unexpected key 'typo' in 'typo=1' (did you mean type?)"),
+  fails('error: # check=error=true fails the build naming the rules', '# check=error=true\nFROM BUSYBOX as base\nMAINTAINER x\n', 'lint violation found for rules: FromAsCasing, MaintainerDeprecated'),
+  fails('error: invalid BUILDKIT_DOCKERFILE_CHECK', 'FROM BUSYBOX\n', 'failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: failed to parse check option "error=maybe"', {
+    args: ['--build-arg', 'BUILDKIT_DOCKERFILE_CHECK=error=maybe'],
+  }),
+  fails('error: invalid SOURCE_DATE_EPOCH build arg', 'FROM BUSYBOX\n', 'strconv.ParseInt: parsing "abc": invalid syntax', { args: ['--build-arg', 'SOURCE_DATE_EPOCH=abc'] }),
+  fails('error: blank base name', 'ARG X\nFROM ${X}\n', 'base name (${X}) should not be blank'),
+  fails('error: invalid reference from the default ARGs', 'ARG BASE\nARG TAG\nFROM ${BASE}:${TAG}\n', 'failed to parse stage name ":": invalid reference format'),
+  fails('error: circular stages', 'FROM BUSYBOX AS a\nCOPY --from=b /x /x\nFROM BUSYBOX AS b\nCOPY --from=a /y /y\n', 'circular dependency detected on stage: a'),
+]);
