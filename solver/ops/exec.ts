@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ExecOp, ExecMount } from '../graph/ops.js';
 import { canonicalJSON } from '../graph/canonical.js';
-import type { OpContext, OpImpl } from '../op.js';
+import type { CacheMapDep, OpContext, OpImpl } from '../op.js';
 import { SolveError } from '../op.js';
 import { layersOf, type Ref } from '../refs.js';
 import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sandbox.js';
@@ -17,11 +17,27 @@ import { resolveUser } from '../../native/user.js';
 import { resolveInRoot } from '../../native/in-root.js';
 import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
+import { selectionsContentDigest } from './file-op/index.js';
 import { relayAgent } from './ssh-forward.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
 const SANDBOX_HOSTNAME = 'buildkitsandbox';
+
+/**
+ * How input `i` enters a RUN's key. The rootfs by its key; an input only mounted (bind, cache seed,
+ * heredoc script) by the content of exactly the paths its mounts expose, and not by its key (BuildKit's
+ * content checksum per mount selector): the RUN re-runs when the mounted files change, and only then.
+ */
+function mountDep(op: ExecOp, i: number, ctx: OpContext): CacheMapDep {
+  const uses = op.mounts.filter((m) => m.input === i);
+  const selector = uses[0]?.selector;
+  if (uses.length === 0 || uses.some((m) => m.dest === '/')) return { selector };
+  const paths = [...new Set(uses.map((m) => m.selector ?? '/'))].sort();
+  // A mount source resolves like the mount does: a symlink named as the source is followed (in the root).
+  const sels = paths.map((path) => ({ path, followSymlink: true }));
+  return { selector: paths.join('\0'), contentOnly: true, contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels) };
+}
 
 export const execOp: OpImpl<ExecOp> = {
   async cacheMap(op, ctx) {
@@ -30,10 +46,7 @@ export const execOp: OpImpl<ExecOp> = {
     const body = canonicalJSON({ exec: { ...op, mounts }, platform: ctx.vertex.platform ?? null });
     return {
       digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-      deps: ctx.vertex.inputs.map((_, i) => {
-        const m = op.mounts.find((x) => x.input === i);
-        return { selector: m?.selector };
-      }),
+      deps: ctx.vertex.inputs.map((_, i) => mountDep(op, i, ctx)),
     };
   },
 
