@@ -19,6 +19,7 @@ import { readFileFromLayers } from '../../cache/layer-files.js';
 import { cacheMountDir } from './cache-mounts.js';
 import { selectionsContentDigest } from './file-op/index.js';
 import { relayAgent } from './ssh-forward.js';
+import { proxyVariables } from './proxy-env.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
@@ -42,8 +43,10 @@ function mountDep(op: ExecOp, i: number, ctx: OpContext): CacheMapDep {
 export const execOp: OpImpl<ExecOp> = {
   async cacheMap(op, ctx) {
     // Everything that can change what the command does, minus the inputs (the solver adds their keys).
+    // Proxy settings are left out (BuildKit's ProxyEnv): a different proxy gives the same result.
+    const { proxyEnv: _proxy, ...keyed } = op;
     const mounts = op.mounts.map((m) => ({ ...m, secret: m.secret ? { ...m.secret } : undefined }));
-    const body = canonicalJSON({ exec: { ...op, mounts }, platform: ctx.vertex.platform ?? null });
+    const body = canonicalJSON({ exec: { ...keyed, mounts }, platform: ctx.vertex.platform ?? null });
     return {
       digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
       deps: ctx.vertex.inputs.map((_, i) => mountDep(op, i, ctx)),
@@ -89,7 +92,7 @@ export const execOp: OpImpl<ExecOp> = {
       }
       const env = [...op.env];
       // Proxy settings reach the process but, as in BuildKit, not the image config.
-      for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
+      env.push(...proxyVariables(op.proxyEnv, env));
       const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;
       const hostname = op.hostname ?? SANDBOX_HOSTNAME;
       // /etc/hosts and /etc/resolv.conf are the build's, mounted over the image's (never in the layer),

@@ -90,3 +90,32 @@ test('RUN --mount=type=bind from a stage: CACHED when only an unrelated part of 
   writeFileSync(join(context, 'Dockerfile'), [`FROM ${suite.base} AS src`, 'COPY d /d', 'COPY u /u', `FROM ${suite.base}`, 'COPY u /u2', step, ''].join('\n'));
   assert.ok(ran(build(context, 'bind-stage-4').stderr, step));
 });
+
+test('proxy build args: the RUN sees both spellings, a different proxy stays CACHED, nothing of them in the image config or history', () => {
+  const step = 'RUN env | grep -i _proxy | sort > /proxies';
+  const context = writeContext({ Dockerfile: `FROM ${suite.base}\n${step}\n` });
+  const proxied = (tag: string, http: string) => {
+    const dest = join(suite.outs, tag);
+    const args = ['-o', `type=local,dest=${dest}`, '--build-arg', `http_proxy=${http}`, '--build-arg', 'HTTPS_PROXY=http://127.0.0.1:3129', '--build-arg', 'no_proxy=.internal', '--build-arg', 'ALL_PROXY=socks5://127.0.0.1:1080', '--build-arg', 'ftp_proxy=http://127.0.0.1:21'];
+    const r = kilnBuild(suite.root, {}, args, { context });
+    assert.equal(r.status, 0, r.stderr);
+    return { ...r, dest };
+  };
+  const first = proxied('proxy-1', 'http://127.0.0.1:3128');
+  assert.ok(ran(first.stderr, step));
+  assert.equal(
+    readFileSync(join(first.dest, 'proxies'), 'utf8'),
+    [
+      'ALL_PROXY=socks5://127.0.0.1:1080', 'FTP_PROXY=http://127.0.0.1:21', 'HTTPS_PROXY=http://127.0.0.1:3129', 'HTTP_PROXY=http://127.0.0.1:3128', 'NO_PROXY=.internal',
+      'all_proxy=socks5://127.0.0.1:1080', 'ftp_proxy=http://127.0.0.1:21', 'http_proxy=http://127.0.0.1:3128', 'https_proxy=http://127.0.0.1:3129', 'no_proxy=.internal', '',
+    ].join('\n'),
+  );
+  const other = proxied('proxy-2', 'http://127.0.0.1:9999');
+  assert.ok(cached(other.stderr, step), `only the proxy changed: CACHED\n${other.stderr}`);
+
+  const image = kilnBuild(suite.root, {}, ['--build-arg', 'HTTP_PROXY=http://127.0.0.1:3128'], { context });
+  assert.equal(image.status, 0, image.stderr);
+  const config = JSON.stringify(image.config);
+  assert.doesNotMatch(config, /3128|HTTP_PROXY/, 'no proxy in Env or history');
+  assert.ok(image.config!.history!.some((h: any) => /^RUN \/bin\/sh -c env \| grep/.test(h.created_by)), config);
+});
