@@ -10,6 +10,11 @@ export interface CacheMapDep {
   selector?: string;
   /** Compute a digest of the input's result content (e.g. the files a COPY reads) into the key. */
   contentDigest?: (input: Ref) => Promise<string>;
+  /**
+   * The content digest stands for the input: its key is left out, so a step that reads only part of an
+   * input (a RUN's read-only bind mount) is a hit while that part is unchanged, whatever else changed.
+   */
+  contentOnly?: boolean;
 }
 
 export interface CacheMap {

@@ -123,7 +123,8 @@ export class Solver {
               return { key, output: input.output, selector: dep.selector, content };
             }),
           );
-          const k = `sha256:${createHash('sha256').update(canonicalJSON({ op: cm.digest, deps, platform: v.platform })).digest('hex')}`;
+          const keyed = deps.map((d, i) => (cm.deps[i]?.contentOnly && d.content !== undefined ? { output: d.output, selector: d.selector, content: d.content } : d));
+          const k = `sha256:${createHash('sha256').update(canonicalJSON({ op: cm.digest, deps: keyed, platform: v.platform })).digest('hex')}`;
           doneKeys.set(digest, k);
           keyParts.set(digest, { key: k, op: cm.digest, deps: deps.map((d, i) => ({ ...d, input: v.inputs[i]!.digest })), notes: contextOf(v).notes });
           return k;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ExecOp, ExecMount } from '../graph/ops.js';
 import { canonicalJSON } from '../graph/canonical.js';
-import type { OpContext, OpImpl } from '../op.js';
+import type { CacheMapDep, OpContext, OpImpl } from '../op.js';
 import { SolveError } from '../op.js';
 import { layersOf, type Ref } from '../refs.js';
 import { runSandbox, type SandboxMount, type SandboxSpec } from '../../native/sandbox.js';
@@ -16,23 +16,39 @@ import { registerEmulator } from '../../native/binfmt-setup.js';
 import { resolveImageUser } from '../../native/user.js';
 import { resolveInRoot } from '../../native/in-root.js';
 import { cacheMountDir } from './cache-mounts.js';
+import { selectionsContentDigest } from './file-op/index.js';
 import { relayAgent } from './ssh-forward.js';
+import { proxyVariables } from './proxy-env.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
 const SANDBOX_HOSTNAME = 'buildkitsandbox';
 
+/**
+ * How input `i` enters a RUN's key. The rootfs by its key; an input only mounted (bind, cache seed,
+ * heredoc script) by the content of exactly the paths its mounts expose, and not by its key (BuildKit's
+ * content checksum per mount selector): the RUN re-runs when the mounted files change, and only then.
+ */
+function mountDep(op: ExecOp, i: number, ctx: OpContext): CacheMapDep {
+  const uses = op.mounts.filter((m) => m.input === i);
+  const selector = uses[0]?.selector;
+  if (uses.length === 0 || uses.some((m) => m.dest === '/')) return { selector };
+  const paths = [...new Set(uses.map((m) => m.selector ?? '/'))].sort();
+  // A mount source resolves like the mount does: a symlink named as the source is followed (in the root).
+  const sels = paths.map((path) => ({ path, followSymlink: true }));
+  return { selector: paths.join('\0'), contentOnly: true, contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels) };
+}
+
 export const execOp: OpImpl<ExecOp> = {
   async cacheMap(op, ctx) {
     // Everything that can change what the command does, minus the inputs (the solver adds their keys).
+    // Proxy settings are left out (BuildKit's ProxyEnv): a different proxy gives the same result.
+    const { proxyEnv: _proxy, ...keyed } = op;
     const mounts = op.mounts.map((m) => ({ ...m, secret: m.secret ? { ...m.secret } : undefined }));
-    const body = canonicalJSON({ exec: { ...op, mounts }, platform: ctx.vertex.platform ?? null });
+    const body = canonicalJSON({ exec: { ...keyed, mounts }, platform: ctx.vertex.platform ?? null });
     return {
       digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-      deps: ctx.vertex.inputs.map((_, i) => {
-        const m = op.mounts.find((x) => x.input === i);
-        return { selector: m?.selector };
-      }),
+      deps: ctx.vertex.inputs.map((_, i) => mountDep(op, i, ctx)),
     };
   },
 
@@ -77,7 +93,7 @@ export const execOp: OpImpl<ExecOp> = {
       // entry) unless ENV set it.
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       // Proxy settings reach the process but, as in BuildKit, not the image config.
-      for (const [k, v] of Object.entries(op.proxyEnv ?? {})) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
+      env.push(...proxyVariables(op.proxyEnv, env));
       const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;
       const hostname = op.hostname ?? SANDBOX_HOSTNAME;
       // /etc/hosts and /etc/resolv.conf are the build's, mounted over the image's (never in the layer),

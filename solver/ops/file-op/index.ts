@@ -16,7 +16,7 @@ import { LayerTarget } from './target.js';
 import { resolveOwner } from './owner.js';
 import { copyAction } from './copy.js';
 import { expandWildcard, hasWildcard } from './glob.js';
-import { selectionDigest } from './checksum.js';
+import { selectionDigest, type Selection } from './checksum.js';
 import { Donors } from './donors.js';
 import { sameLayerTree } from './same-tree.js';
 import { rememberLayerSize } from '../../../cache/gc.js';
@@ -106,6 +106,41 @@ function viewOf(ref: Ref, fsops: FsOps): FsView {
   return FsView.ofLayers(ref.layers.map((l) => l.dir).reverse(), fsops);
 }
 
+/**
+ * The content key of what a step reads from input `i`: a digest of exactly the selected files (type,
+ * mode, owner, link target, content), as COPY keys its sources. Exec mounts use it too (exec.ts).
+ */
+export async function selectionsContentDigest(ctx: OpContext, i: number, ref: Ref, sels: Selection[]): Promise<string> {
+  // An unchanged build context: the digest of the last build, without walking it again.
+  const memo = ref.kind === 'dir' && ctx.env.fileHasher ? await selectionMemo(ctx, ref.path, ref.excludes, sels) : undefined;
+  if (memo?.hit) {
+    ctx.notes[`files:${i}`] = memo.hit.files;
+    return memo.hit.digest;
+  }
+  // A build context is read with plain fs calls: no helper process to start.
+  const fsops = ref.kind === 'dir' ? undefined : FsOps.start();
+  try {
+    const view = ref.kind === 'dir' ? FsView.ofDir(ref.path, ref.excludes) : viewOf(ref, fsops!);
+    const parts = [];
+    const files: Record<string, string> = {};
+    const hashes = keyedHashes.get(ctx) ?? new Map<string, string>();
+    keyedHashes.set(ctx, hashes);
+    const hasher = ctx.env.fileHasher;
+    const remembering = hasher && ((real: string, st?: Stats) => {
+      const h = hasher(real, st);
+      hashes.set(real, h);
+      return h;
+    });
+    for (const sel of sels) parts.push(await selectionDigest(view, sel, remembering, files));
+    ctx.notes[`files:${i}`] = files;
+    const digest = `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
+    await memo?.store({ digest, files });
+    return digest;
+  } finally {
+    await fsops?.close();
+  }
+}
+
 export const fileOp: OpImpl<FileOp> = {
   async cacheMap(op, ctx) {
     const deps: CacheMapDep[] = ctx.vertex.inputs.map(() => ({}));
@@ -113,39 +148,8 @@ export const fileOp: OpImpl<FileOp> = {
     for (let i = 0; i < deps.length; i++) {
       const uses = copies.filter((a) => a.src === i);
       if (uses.length === 0) continue;
-      deps[i] = {
-        contentDigest: async (ref) => {
-          // An unchanged build context: the digest of the last build, without walking it again.
-          const sels = uses.map((a) => ({ path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
-          const memo = ref.kind === 'dir' && ctx.env.fileHasher ? await selectionMemo(ctx, ref.path, ref.excludes, sels) : undefined;
-          if (memo?.hit) {
-            ctx.notes[`files:${i}`] = memo.hit.files;
-            return memo.hit.digest;
-          }
-          // A build context is read with plain fs calls: no helper process to start.
-          const fsops = ref.kind === 'dir' ? undefined : FsOps.start();
-          try {
-            const view = ref.kind === 'dir' ? FsView.ofDir(ref.path, ref.excludes) : viewOf(ref, fsops!);
-            const parts = [];
-            const files: Record<string, string> = {};
-            const hashes = keyedHashes.get(ctx) ?? new Map<string, string>();
-            keyedHashes.set(ctx, hashes);
-            const hasher = ctx.env.fileHasher;
-            const remembering = hasher && ((real: string, st?: Stats) => {
-              const h = hasher(real, st);
-              hashes.set(real, h);
-              return h;
-            });
-            for (const sel of sels) parts.push(await selectionDigest(view, sel, remembering, files));
-            ctx.notes[`files:${i}`] = files;
-            const digest = `sha256:${createHash('sha256').update(parts.join(',')).digest('hex')}`;
-            await memo?.store({ digest, files });
-            return digest;
-          } finally {
-            await fsops?.close();
-          }
-        },
-      };
+      const sels = uses.map((a) => ({ path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
+      deps[i] = { contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels) };
     }
     return { digest: `sha256:${createHash('sha256').update(canonicalJSON({ file: op })).digest('hex')}`, deps };
   },

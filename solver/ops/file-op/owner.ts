@@ -1,5 +1,5 @@
 // COPY/ADD --chown and file-op owners: names are resolved in the destination state's /etc/passwd and
-// /etc/group. As in BuildKit, a name that is not found falls back to 0; kiln also warns.
+// /etc/group. As in BuildKit, a name that is not found changes nothing (uid 0, or the user's gid); kiln also warns.
 import type { ChownOpt } from '../../graph/ops.js';
 import type { FsView } from './view.js';
 
@@ -27,17 +27,20 @@ export async function resolveOwner(opt: ChownOpt | undefined, dest: FsView, warn
     passwd ??= (await dest.readFile('/etc/passwd'))?.toString('utf8') ?? '';
     group ??= (await dest.readFile('/etc/group'))?.toString('utf8') ?? '';
   };
+  // BuildKit's readUser: the user sets both ids (a name its passwd uid and primary gid, a number itself
+  // as uid and gid); a group, when given and found, then replaces the gid. A name not found changes nothing.
   let uid = 0;
   let gid = 0;
-  let userName: string | undefined;
   if (opt.user) {
-    if (opt.user.id !== undefined) uid = opt.user.id;
+    if (opt.user.id !== undefined) uid = gid = opt.user.id;
     else if (opt.user.name !== undefined) {
       await load();
-      userName = opt.user.name;
       const id = findId(passwd, opt.user.name, 2);
       if (id === undefined) warn(`user "${opt.user.name}" not found in /etc/passwd of the destination; using uid 0`);
-      uid = id ?? 0;
+      else {
+        uid = id;
+        gid = findId(passwd, opt.user.name, 3) ?? 0;
+      }
     }
   }
   if (opt.group) {
@@ -45,13 +48,9 @@ export async function resolveOwner(opt: ChownOpt | undefined, dest: FsView, warn
     else if (opt.group.name !== undefined) {
       await load();
       const id = findId(group, opt.group.name, 2);
-      if (id === undefined) warn(`group "${opt.group.name}" not found in /etc/group of the destination; using gid 0`);
-      gid = id ?? 0;
+      if (id === undefined) warn(`group "${opt.group.name}" not found in /etc/group of the destination; using gid ${gid}`);
+      gid = id ?? gid;
     }
-  } else if (opt.user) {
-    // `--chown=user` alone: the group is the user's primary group (or the same id when numeric).
-    if (userName !== undefined) gid = findId(passwd, userName, 3) ?? 0;
-    else gid = uid;
   }
   return { uid, gid };
 }
