@@ -30,11 +30,13 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
   type Stats,
 } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { stagingNameToBytes } from './staging-names.js';
 import { ExportError } from './types.js';
 
@@ -227,11 +229,39 @@ class TreeCopier {
 }
 
 /**
+ * Creates `dir` and its missing parents one at a time (mkdir -p). Node's recursive mkdir loops forever
+ * where the kernel answers ENOENT for a parent that exists (/proc/sys).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let cur = resolve(dir);
+  for (;;) {
+    try {
+      if (statSync(cur).isDirectory()) break;
+      throw Object.assign(new Error(`${cur}: not a directory`), { code: 'ENOTDIR', path: cur });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    missing.unshift(cur);
+    const parent = dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
  * Copies the tree under `staging` into `dest` (created if missing, its existing files replaced by the
  * image's where names meet). Returns what the policy left out.
  */
 export function copyTreeInto(staging: string, dest: string, opts: LocalExportOptions): LocalExportSummary {
-  mkdirSync(dest, { recursive: true });
+  makeDirs(dest);
   // DEST itself is the user's choice and may be a symlink they made; what is below it is the image's.
   const destFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
   const copier = new TreeCopier(opts, destFd);

@@ -56,6 +56,10 @@ test('--iidfile, --metadata-file and -o dest that cannot be written are one line
   // A file whose directory is missing is found only when it is written: still one line.
   const missing = join(suite.outs, 'no-such-dir', 'iid');
   assertOneLineError(kilnBuild(suite.root, df, ['--iidfile', missing]), /^kiln: --iidfile .*no-such-dir\/iid: cannot write the file: its directory does not exist \(ENOENT\)$/);
+  // Paths the kernel refuses: one line, not a crash of an unhandled stream error or a mkdir loop.
+  assertOneLineError(kilnBuild(suite.root, df, ['-o', 'type=tar,dest=/proc/kiln-rootfs.tar']), /^kiln: --output \/proc\/kiln-rootfs\.tar: cannot write the file: the file system refuses to create it \(ENOENT\)$/);
+  assertOneLineError(kilnBuild(suite.root, df, ['-o', 'type=local,dest=/proc/sys/kiln-out']), /^kiln: --output type=local,dest=\/proc\/sys\/kiln-out: cannot write: .*\(ENOENT\)$/);
+  assertOneLineError(kilnBuild(suite.root, df, ['--iidfile', '/proc/kiln-iid']), /^kiln: --iidfile \/proc\/kiln-iid: cannot write the file: the file system refuses to create it \(ENOENT\)$/);
   // And the flag works where it can.
   const iid = join(suite.outs, 'iid');
   const ok = kilnBuild(suite.root, df, ['--iidfile', iid]);

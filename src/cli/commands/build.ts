@@ -15,7 +15,7 @@ import { parseReference } from '../../oci/reference.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { parseAttestFlags } from '../../attest/flags.js';
-import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
+import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -160,7 +160,11 @@ export const buildCommand: Command = {
     });
     req.ssh = ssh.sockets;
     try {
-      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req)).finally(() => view.finish());
+      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req))
+        .catch((err) => {
+          throw outputWriteError(err, outputs);
+        })
+        .finally(() => view.finish());
       if (result.graph !== undefined) {
         process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
         return 0;
