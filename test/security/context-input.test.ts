@@ -165,3 +165,18 @@ test('the byte-name mapping is exact both ways', () => {
     assert.ok(!Buffer.from(toStagingName(name)).includes(Buffer.from('\uFFFD')) || b.includes(Buffer.from('\uFFFD')), 'staging names are valid UTF-8');
   }
 });
+
+test('a remote builder cannot receive a non-UTF-8 name yet: one line naming the file, not a stack trace or a renamed file', async () => {
+  const { serve, clientEnv, kilnClient } = await import('../daemon/serve-helpers.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const sock = join(mkdtempSync(join(tmpdir(), 'kiln-sock-')), 'kiln.sock');
+  const server = await serve(['--addr', `unix://${sock}`]);
+  try {
+    const ctx = rawContext([[LATIN1, 'x\n']], [], `FROM ${suite.base}\nCOPY dir /dir\n`);
+    const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, ctx], clientEnv());
+    assertOneLineError(r, /^kiln: context file dir\/caf\\xe9-\\xff\.txt: its name is not UTF-8, which a remote builder cannot receive yet/);
+  } finally {
+    await server.stop();
+  }
+});
