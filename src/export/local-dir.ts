@@ -217,7 +217,8 @@ class TreeCopier {
     const major = Math.floor(st.rdev / 256) & 0xfff;
     const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
     const args = st.isFIFO() ? [path, 'p'] : [path, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)];
-    const r = spawnSync('mknod', ['-m', '600', ...args], { encoding: 'utf8' });
+    // No -m: mknod would chmod the path afterwards; finishNode sets the mode through an O_PATH fd instead.
+    const r = spawnSync('mknod', args, { encoding: 'utf8' });
     if (r.status !== 0) throw new ExportError(`cannot create ${st.isFIFO() ? 'a FIFO' : 'a device node'} in the destination: ${(r.stderr || r.error?.message || '').trim()}`);
     renameSync(at(dirFd, tmp), at(dirFd, name));
   }
