@@ -4,13 +4,15 @@
 // The index lives in a small JSON file per context under the client's cache dir, so that clients need
 // no lock on a kiln state dir (many may run at once).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { StatIndex } from '../../cache/stat-index.js';
 import type { MetadataDB } from '../../cache/state.js';
 import { IgnoreMatcher, loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { ContextEntry } from '../daemon/protocol.js';
+import { displayName, fsPath, hasRawBytes, readdirRaw } from '../util/raw-names.js';
+import { UserError } from '../util/errors.js';
 
 export interface ContextManifest {
   entries: ContextEntry[];
@@ -56,12 +58,14 @@ export async function contextManifest(contextDir: string, dockerfilePath: string
   const inodes = new Map<string, string>();
   let totalBytes = 0;
   const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
+    for (const name of readdirRaw(dir).sort()) {
       const real = join(dir, name);
       const rel = relative(contextDir, real).split(sep).join('/');
-      const st = lstatSync(real, { bigint: true });
+      const st = lstatSync(fsPath(real), { bigint: true });
       const excluded = matcher.matches(rel);
       if (excluded && !(st.isDirectory() && matcher.mayIncludeBelow(rel))) continue;
+      // The sync protocol carries names as UTF-8 strings: refuse clearly rather than send a different name.
+      if (hasRawBytes(name)) throw new UserError(`context file ${displayName(rel)}: its name is not UTF-8, which a remote builder cannot receive yet (rename it, exclude it in .dockerignore, or build locally)`);
       const base = { path: rel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime_ns: String(st.mtimeNs), size: '0', digest: '', link_target: '', hardlink_to: '' };
       if (st.isDirectory()) {
         if (!excluded) entries.push({ ...base, kind: 'DIR' });

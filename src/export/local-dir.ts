@@ -30,11 +30,13 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
   type Stats,
 } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { stagingNameToBytes } from './staging-names.js';
 import { ExportError } from './types.js';
 
@@ -215,7 +217,8 @@ class TreeCopier {
     const major = Math.floor(st.rdev / 256) & 0xfff;
     const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
     const args = st.isFIFO() ? [path, 'p'] : [path, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)];
-    const r = spawnSync('mknod', ['-m', '600', ...args], { encoding: 'utf8' });
+    // No -m: mknod would chmod the path afterwards; finishNode sets the mode through an O_PATH fd instead.
+    const r = spawnSync('mknod', args, { encoding: 'utf8' });
     if (r.status !== 0) throw new ExportError(`cannot create ${st.isFIFO() ? 'a FIFO' : 'a device node'} in the destination: ${(r.stderr || r.error?.message || '').trim()}`);
     renameSync(at(dirFd, tmp), at(dirFd, name));
   }
@@ -227,11 +230,39 @@ class TreeCopier {
 }
 
 /**
+ * Creates `dir` and its missing parents one at a time (mkdir -p). Node's recursive mkdir loops forever
+ * where the kernel answers ENOENT for a parent that exists (/proc/sys).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let cur = resolve(dir);
+  for (;;) {
+    try {
+      if (statSync(cur).isDirectory()) break;
+      throw Object.assign(new Error(`${cur}: not a directory`), { code: 'ENOTDIR', path: cur });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    missing.unshift(cur);
+    const parent = dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
  * Copies the tree under `staging` into `dest` (created if missing, its existing files replaced by the
  * image's where names meet). Returns what the policy left out.
  */
 export function copyTreeInto(staging: string, dest: string, opts: LocalExportOptions): LocalExportSummary {
-  mkdirSync(dest, { recursive: true });
+  makeDirs(dest);
   // DEST itself is the user's choice and may be a symlink they made; what is below it is the image's.
   const destFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
   const copier = new TreeCopier(opts, destFd);

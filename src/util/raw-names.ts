@@ -88,3 +88,8 @@ export function readdirRaw(dir: string): string[] {
 export function readlinkRaw(path: string): string {
   return nameFromBytes(readlinkSync(fsPath(path), { encoding: 'buffer' }));
 }
+
+/** A name for a message: raw bytes shown as \xNN. */
+export function displayName(s: string): string {
+  return s.replace(/(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g, (c) => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16)}`);
+}

@@ -56,6 +56,10 @@ test('--iidfile, --metadata-file and -o dest that cannot be written are one line
   // A file whose directory is missing is found only when it is written: still one line.
   const missing = join(suite.outs, 'no-such-dir', 'iid');
   assertOneLineError(kilnBuild(suite.root, df, ['--iidfile', missing]), /^kiln: --iidfile .*no-such-dir\/iid: cannot write the file: its directory does not exist \(ENOENT\)$/);
+  // Paths the kernel refuses: one line, not a crash of an unhandled stream error or a mkdir loop.
+  assertOneLineError(kilnBuild(suite.root, df, ['-o', 'type=tar,dest=/proc/kiln-rootfs.tar']), /^kiln: --output \/proc\/kiln-rootfs\.tar: cannot write the file: the file system refuses to create it \(ENOENT\)$/);
+  assertOneLineError(kilnBuild(suite.root, df, ['-o', 'type=local,dest=/proc/sys/kiln-out']), /^kiln: --output type=local,dest=\/proc\/sys\/kiln-out: cannot write: .*\(ENOENT\)$/);
+  assertOneLineError(kilnBuild(suite.root, df, ['--iidfile', '/proc/kiln-iid']), /^kiln: --iidfile \/proc\/kiln-iid: cannot write the file: the file system refuses to create it \(ENOENT\)$/);
   // And the flag works where it can.
   const iid = join(suite.outs, 'iid');
   const ok = kilnBuild(suite.root, df, ['--iidfile', iid]);
@@ -159,5 +163,20 @@ test('the byte-name mapping is exact both ways', () => {
     assert.deepEqual(nameToBytes(name), b);
     assert.deepEqual(stagingNameToBytes(Buffer.from(toStagingName(name))), b);
     assert.ok(!Buffer.from(toStagingName(name)).includes(Buffer.from('\uFFFD')) || b.includes(Buffer.from('\uFFFD')), 'staging names are valid UTF-8');
+  }
+});
+
+test('a remote builder cannot receive a non-UTF-8 name yet: one line naming the file, not a stack trace or a renamed file', async () => {
+  const { serve, clientEnv, kilnClient } = await import('../daemon/serve-helpers.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const sock = join(mkdtempSync(join(tmpdir(), 'kiln-sock-')), 'kiln.sock');
+  const server = await serve(['--addr', `unix://${sock}`]);
+  try {
+    const ctx = rawContext([[LATIN1, 'x\n']], [], `FROM ${suite.base}\nCOPY dir /dir\n`);
+    const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', `unix://${sock}`, ctx], clientEnv());
+    assertOneLineError(r, /^kiln: context file dir\/caf\\xe9-\\xff\.txt: its name is not UTF-8, which a remote builder cannot receive yet/);
+  } finally {
+    await server.stop();
   }
 });

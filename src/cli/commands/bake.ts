@@ -15,7 +15,7 @@ import { formatPlatform } from '../../oci/platform.js';
 import { parseAttestFlags } from '../../attest/flags.js';
 import { UserError } from '../../util/errors.js';
 import { defaultBakeFiles, loadBakeFiles, resolveTargets, type BakeTargetSpec } from './bake-file.js';
-import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
+import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 
 function requestFor(spec: BakeTargetSpec, opts: { push: boolean; noCache: boolean; pull: boolean; attest: BuildRequest['attest']; sourceDateEpoch?: number }): BuildRequest {
   const where = `target ${spec.name}`;
@@ -114,7 +114,11 @@ export const bakeCommand: Command = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      const result = await bake(state, { targets, progress: (ev) => view.onEvent(ev), signal: abort.signal }).finally(() => view.finish());
+      const result = await bake(state, { targets, progress: (ev) => view.onEvent(ev), signal: abort.signal })
+        .catch((err) => {
+          throw outputWriteError(err, targets.flatMap((t) => t.request.outputs));
+        })
+        .finally(() => view.finish());
       for (const w of result.warnings) process.stderr.write(`WARNING: ${w.target ? `${w.target}: ` : ''}${w.line ? `line ${w.line}: ` : ''}${w.message}\n`);
       const meta: Record<string, unknown> = {};
       for (const t of result.targets) {

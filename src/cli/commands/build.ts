@@ -15,7 +15,7 @@ import { parseReference } from '../../oci/reference.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { parseAttestFlags } from '../../attest/flags.js';
-import { checkOutputFile, checkOutputs, writeOutputFile } from '../output-paths.js';
+import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 import type { ConvertWarning } from '../../../frontends/dockerfile/convert/types.js';
 import { checkResultJSON, formatBuildWarnings, formatCheckReport } from '../../../frontends/dockerfile/lint/format.js';
 
@@ -170,7 +170,7 @@ export const buildCommand: Command = {
         .catch((e) => {
           // error=true in the checks: what they found comes before the error, as buildx prints it
           if (Array.isArray(e?.lintWarnings)) process.stderr.write(formatBuildWarnings(e.lintWarnings));
-          throw e;
+          throw outputWriteError(e, outputs);
         })
         .finally(() => view.finish());
       if (call.check) return printCheck(result.warnings as ConvertWarning[], dockerfile, call.json);
