@@ -6,14 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { buildSuite } from '../helpers/suite.js';
-import { serve, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
+import { writeContext } from '../helpers/build.js';
+import { serve, clientEnv, kilnClient, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
 import { listTar } from '../daemon/tar-list.js';
 
 const suite = buildSuite();
@@ -314,4 +315,69 @@ test('a tenant has a limit of concurrent calls; another tenant is not affected b
       return false;
     }
   });
+});
+
+/** A client environment whose default builder is this server, as tenant `who`. */
+function tenantEnv(who: 'alice' | 'bob'): NodeJS.ProcessEnv {
+  const env = clientEnv();
+  const tf = join(dir, `${who}.token`);
+  writeFileSync(tf, who === 'alice' ? ALICE : BOB);
+  const r = kilnClient(suite.root, ['builder', 'create', `sec-${who}`, '--addr', server.addr, '--token-file', tf, '--use'], env);
+  assert.equal(r.status, 0, r.stderr);
+  return env;
+}
+
+function lastLine(stderr: string): string {
+  return stderr.trim().split('\n').at(-1)!;
+}
+
+test('a corrupt blob at export: one line on the client, the file at the destination is left as it was, the server keeps serving', async () => {
+  const env = tenantEnv('alice');
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo corrupt-me-\$((5*5)) > /c\n` });
+  const outDir = mkdtempSync(join(tmpdir(), 'kiln-sec-out-'));
+  const dest = join(outDir, 'image.oci.tar');
+  const first = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, ctx], env);
+  assert.equal(first.status, 0, first.stderr);
+  // The layer the RUN made, in alice's content store on the builder: flip its bytes (same size).
+  const index = JSON.parse(execFileSync('tar', ['-xOf', dest, 'index.json'], { encoding: 'utf8' }));
+  const manifest = JSON.parse(execFileSync('tar', ['-xOf', dest, `blobs/sha256/${index.manifests[0].digest.slice(7)}`], { encoding: 'utf8' }));
+  const layer = manifest.layers.at(-1).digest.slice(7);
+  const blob = join(server.root, 'tenants', 'alice', 'content', 'blobs', 'sha256', layer);
+  const bytes = readFileSync(blob);
+  for (let i = 0; i < bytes.length; i += 97) bytes[i] ^= 0xff;
+  chmodSync(blob, 0o644);
+  writeFileSync(blob, bytes);
+  writeFileSync(dest, 'the previous archive\n');
+
+  const second = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, ctx], env);
+  assert.equal(second.status, 1, second.stderr);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(server.proc.exitCode, null, server.stderr());
+  assert.equal(lastLine(second.stderr), `kiln: content store blob sha256:${layer} is corrupt (it hashes to sha256:${createHash('sha256').update(bytes).digest('hex')})`);
+  assert.doesNotMatch(second.stderr, /^\s+at /m, 'no stack trace');
+  assert.equal(readFileSync(dest, 'utf8'), 'the previous archive\n', 'the destination is untouched');
+  assert.deepEqual(readdirSync(outDir), ['image.oci.tar'], 'no temporary file is left behind');
+  assert.equal(server.proc.exitCode, null, 'the server is still running');
+  const next = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${join(outDir, 'next.tar')}`, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo after-corruption > /a\n` })], env);
+  assert.equal(next.status, 0, next.stderr);
+});
+
+test('a write error on the client (ENOSPC) is one line and leaves the destination as it was', () => {
+  const env = tenantEnv('bob');
+  const outDir = mkdtempSync(join(tmpdir(), 'kiln-sec-full-'));
+  // A 1 MiB tmpfs: the archive (with 3 MB of random bytes) does not fit.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', outDir]);
+  try {
+    const dest = join(outDir, 'image.oci.tar');
+    writeFileSync(dest, 'the previous archive\n');
+    const r = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN head -c 3000000 /dev/urandom > /big\n` })], env);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(lastLine(r.stderr), `kiln: cannot write ${dest}: ENOSPC: no space left on device, write`);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assert.equal(readFileSync(dest, 'utf8'), 'the previous archive\n');
+    assert.deepEqual(readdirSync(outDir), ['image.oci.tar']);
+    assert.equal(server.proc.exitCode, null, 'the server is still running');
+  } finally {
+    execFileSync('umount', [outDir]);
+  }
 });
