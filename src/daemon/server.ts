@@ -16,6 +16,7 @@ import { History, type HistoryRecord } from './history.js';
 import { InflightResultCache } from './inflight-cache.js';
 import { BuildSlots } from './build-slots.js';
 import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
+import { PathScrubber } from './scrub-paths.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -200,7 +201,7 @@ export class BuildServer {
       }
       fn(tenant, call.request).then(
         (res) => cb(null, res),
-        (err) => cb({ code: (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: errorMessage(err) }),
+        (err) => cb({ code: (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: new PathScrubber(this.opts.root).scrub(errorMessage(err)) }),
       );
     };
   }
@@ -244,7 +245,11 @@ export class BuildServer {
       const tenant = await this.tenants.get(tenantName);
       const send = (m: SolveResponse) => call.write(m);
       send({ accepted: { build_id: id, tenant: tenantName, node: this.opts.name } });
+      const paths = new PathScrubber(this.opts.root, buildDir);
       const progress = (ev: ProgressEvent) => {
+        // Errors, warnings and status lines are kiln's words and may name a path of this host; a step's own output is the user's.
+        if (ev.type === 'vertex.failed') ev = { ...ev, error: paths.scrub(ev.error) };
+        else if (ev.type === 'vertex.warning' || ev.type === 'status') ev = { ...ev, message: paths.scrub(ev.message) };
         send({ progress: { json: JSON.stringify(ev) } });
         this.history.log(record!, ev);
       };
@@ -319,7 +324,8 @@ export class BuildServer {
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
       const canceled = reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError));
-      const message = canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err);
+      // No path of this host goes to the client (nor into the tenant's history).
+      const message = new PathScrubber(this.opts.root, buildDir).scrub(canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
       if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
       if (!isUserFacing(err) && !canceled) console.error(`kiln serve: build ${id}:`, err);
       call.emit('error', { code: canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: message });
@@ -445,7 +451,7 @@ export class BuildServer {
         digest,
         images: result.images.map((i) => ({ platform: formatPlatform(i.platform), config_json: JSON.stringify(i.config) })),
         exports: result.exports.map((e) => ({ type: e.type, digest: e.digest ?? '', names: e.names ?? [] })),
-        warnings: result.warnings.map((w) => ({ line: w.line ?? 0, message: w.message })),
+        warnings: result.warnings.map((w) => ({ line: w.line ?? 0, message: new PathScrubber(this.opts.root, buildDir).scrub(w.message) })),
         explanations_json: JSON.stringify(result.explanations),
       };
     } finally {

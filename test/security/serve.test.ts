@@ -381,3 +381,24 @@ test('a write error on the client (ENOSPC) is one line and leaves the destinatio
     execFileSync('umount', [outDir]);
   }
 });
+
+test('errors sent to a remote client name no builder path (state dir, build dirs, tmp dirs)', async () => {
+  const failing: [string, RawFile[]][] = [
+    ['FROM scratch\nCOPY missing.txt /\n', []],
+    ['FROM scratch\nCOPY sub/ /\n', [{ path: 'sub', symlink: 'nowhere' }]],
+    ['FROM scratch\nWORKDIR /w\nCOPY a/b/c /\n', [{ path: 'a', symlink: '/etc' }]],
+    [`FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`, []],
+    [`FROM ${suite.base}\nRUN --mount=type=bind,source=link,target=/x ls /x\n`, [{ path: 'link', symlink: '/does/not/exist' }]],
+    ['FROM scratch\nCOPY --from=nostage / /\n', []],
+  ];
+  for (const [dockerfile, files] of failing) {
+    const r = await bobBuilds(files, dockerfile);
+    assert.notEqual(r.code, undefined, `${dockerfile} fails`);
+    assert.ok(!r.details!.includes(server.root), `the error names the state dir: ${r.details}`);
+    assert.ok(!r.details!.includes(tmpdir() + '/kiln'), `the error names a builder tmp dir: ${r.details}`);
+    assert.doesNotMatch(r.details!, /\n/, 'one line');
+    assert.ok(!r.progress.some((p) => p.includes(server.root)), 'no progress event names the state dir');
+  }
+  const bind = await bobBuilds([], `FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`);
+  assert.equal(bind.details, 'Dockerfile:2: sandbox set-up failed: bind mount source nothere: No such file or directory');
+});
