@@ -17,6 +17,8 @@ import { InflightResultCache } from './inflight-cache.js';
 import { BuildSlots } from './build-slots.js';
 import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
 import { PathScrubber } from './scrub-paths.js';
+import { DiskQuota, QuotaExceeded } from './disk-quota.js';
+import type { ServeLimits } from '../engine/limits.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -30,6 +32,8 @@ import { resolveInRoot } from '../../native/in-root.js';
 const DEFAULT_CALLS_PER_TENANT = 64;
 /** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
 const MAX_STREAMS_PER_CONNECTION = 128;
+/** Context upload bytes between two disk quota checks. */
+const QUOTA_CHECK_BYTES = 64 * 1024 * 1024;
 
 export interface ServerOptions {
   root: string;
@@ -40,6 +44,8 @@ export interface ServerOptions {
   maxParallelPerTenant?: number;
   /** Calls one tenant may have open at once (builds running or queued, and other calls). */
   maxCallsPerTenant?: number;
+  /** Resource limits of every build (memory, CPUs, pids) and every tenant (disk); none when undefined. */
+  limits?: ServeLimits;
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
@@ -254,6 +260,11 @@ export class BuildServer {
         this.history.log(record!, ev);
       };
 
+      // A tenant over its disk quota builds nothing until it frees space (kiln builder prune).
+      const diskBytes = this.opts.limits?.tenant.diskBytes;
+      const quota = diskBytes ? new DiskQuota(tenantName, join(this.opts.root, 'tenants', tenantName), diskBytes) : undefined;
+      quota?.check();
+
       // 1. Context sync: only contents this tenant's store does not hold.
       const entries = [...(start.context?.entries ?? []), ...start.named_contexts.flatMap((n) => n.local?.entries ?? [])];
       const files = entries.filter((e) => e.kind === 'FILE' && !e.hardlink_to);
@@ -264,6 +275,7 @@ export class BuildServer {
       if (missing.length === 0) send({ need_files: { digests: [], done: true } });
       const want = new Set(missing);
       let bytes = 0;
+      let checkedAt = 0;
       const open = new Map<string, Ingest>();
       try {
         while (want.size > 0) {
@@ -277,6 +289,10 @@ export class BuildServer {
           if (!ing) open.set(d, (ing = tenant.contexts.ingest(d)));
           ing.write(m.file.data);
           bytes += m.file.data.length;
+          if (quota && bytes - checkedAt >= QUOTA_CHECK_BYTES) {
+            checkedAt = bytes;
+            quota.check();
+          }
           if (m.file.last) {
             open.delete(d);
             ing.finish();
@@ -312,7 +328,12 @@ export class BuildServer {
       try {
         abort.signal.throwIfAborted();
         record.status = 'running';
-        outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call));
+        const unwatch = quota?.watch(abort);
+        try {
+          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, quota));
+        } finally {
+          unwatch?.();
+        }
         abort.signal.throwIfAborted();
       } finally {
         release();
@@ -323,12 +344,14 @@ export class BuildServer {
       call.end();
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
-      const canceled = reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError));
+      const overQuota = reason instanceof QuotaExceeded ? reason : err instanceof QuotaExceeded ? err : undefined;
+      const canceled = !overQuota && (reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError)));
       // No path of this host goes to the client (nor into the tenant's history).
-      const message = new PathScrubber(this.opts.root, buildDir).scrub(canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
+      const message = new PathScrubber(this.opts.root, buildDir).scrub(overQuota ? overQuota.message : canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
       if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
-      if (!isUserFacing(err) && !canceled) console.error(`kiln serve: build ${id}:`, err);
-      call.emit('error', { code: canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: message });
+      if (!isUserFacing(err) && !canceled && !overQuota) console.error(`kiln serve: build ${id}:`, err);
+      const code = overQuota ? grpc.status.RESOURCE_EXHAUSTED : canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+      call.emit('error', { code, details: message });
     } finally {
       this.running.delete(id);
       // The build dir (context copy, outputs) goes away off the build's path: a big context takes a while to unlink.
@@ -346,6 +369,7 @@ export class BuildServer {
     progress: (ev: ProgressEvent) => void,
     send: (m: SolveResponse) => boolean,
     call: Duplex,
+    quota?: DiskQuota,
   ) {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
@@ -415,6 +439,7 @@ export class BuildServer {
       network: (start.network || undefined) as BuildRequest['network'],
       explain: start.explain,
       historyOrigin: `serve:${tenant.name}`,
+      limits: this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined,
       signal,
       progress: (ev) => {
         cache.current?.observe(ev);
@@ -438,6 +463,8 @@ export class BuildServer {
     }
     try {
       const result = await build(tenant.state, req);
+      // What the build wrote counts before anything of it is exported or reported as done.
+      quota?.check();
       for (const s of streamed) {
         if (!existsSync(s.path)) continue;
         for await (const chunk of createReadStream(s.path, { highWaterMark: CHUNK })) {

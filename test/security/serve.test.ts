@@ -6,10 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { buildSuite } from '../helpers/suite.js';
@@ -401,4 +401,77 @@ test('errors sent to a remote client name no builder path (state dir, build dirs
   }
   const bind = await bobBuilds([], `FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`);
   assert.equal(bind.details, 'Dockerfile:2: sandbox set-up failed: bind mount source nothere: No such file or directory');
+});
+
+/** The limits of the kiln-build-* cgroup of a running build of the server process `pid`, when there is one. */
+function buildCgroupLimits(pid: number): { memory: number; pids: string; cpuQuota: number } | undefined {
+  const own = (controller: string) => new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? '/';
+  const find = (controller: string, mount: string) => {
+    const d = join('/sys/fs/cgroup', mount, own(controller));
+    const name = existsSync(d) ? readdirSync(d).find((n) => n.startsWith('kiln-build-')) : undefined;
+    return name ? join(d, name) : undefined;
+  };
+  const mem = find('memory', 'memory');
+  const pids = find('pids', 'pids');
+  const cpu = find('cpu', 'cpu');
+  if (!mem || !pids || !cpu) return undefined;
+  try {
+    return {
+      memory: Number(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8')),
+      pids: readFileSync(join(pids, 'pids.max'), 'utf8').trim(),
+      cpuQuota: Number(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8')),
+    };
+  } catch {
+    return undefined; // removed as the build ended
+  }
+}
+
+test('kiln serve applies default per-build limits (memory, pids, CPUs) without any configuration', async () => {
+  const dockerfile = `FROM ${suite.base}\nRUN sleep 6 && echo limits-probe\n`;
+  const { entries, contents } = rawManifest([{ path: 'Dockerfile', content: dockerfile }]);
+  const running = rawSolve(server.addr, BOB, rawStart(dockerfile, entries), contents);
+  let seen: ReturnType<typeof buildCgroupLimits>;
+  await until('the build cgroup', () => (seen = buildCgroupLimits(server.proc.pid!)) !== undefined, 30_000);
+  const r = await running;
+  assert.equal(r.code, undefined, r.details);
+  const memory = Math.min(4 * 1024 ** 3, Math.floor(totalmem() / 2));
+  assert.equal(seen!.memory, Math.floor(memory / 4096) * 4096, 'half the RAM, at most 4 GiB');
+  assert.equal(seen!.pids, '4096');
+  assert.equal(seen!.cpuQuota, Math.max(1, Math.floor(availableParallelism() / 2)) * 100_000, 'half the cores');
+});
+
+test('a tenant over its disk quota: its build fails with one line, the next one before it runs; another tenant still builds, and one tenant cannot take every slot', async () => {
+  const qdir = mkdtempSync(join(tmpdir(), 'kiln-sec-quota-'));
+  writeFileSync(join(qdir, 'tokens'), `alice:${ALICE}\nbob:${BOB}\n`);
+  const q = await serve(['--addr', `unix://${join(qdir, 'q.sock')}`, '--token-file', join(qdir, 'tokens'), '--max-parallel', '2', '--tenant-disk', '40m']);
+  try {
+    const build = (token: string, dockerfile: string) => {
+      const { entries, contents } = rawManifest([{ path: 'Dockerfile', content: dockerfile }]);
+      return rawSolve(q.addr, token, rawStart(dockerfile, entries, { outputs: tarOut }), contents);
+    };
+    const over = await build(BOB, `FROM ${suite.base}\nRUN head -c 60000000 /dev/zero > /big && echo wrote-big\n`);
+    assert.equal(over.code, grpc.status.RESOURCE_EXHAUSTED, over.details);
+    assert.match(over.details!, /^tenant bob is over its disk quota on this builder: [0-9.]+ MiB of 40 MiB \(kiln builder prune frees space\)$/);
+    assert.equal(over.outputs.size, 0, 'nothing of it was exported');
+    const again = await build(BOB, `FROM ${suite.base}\nRUN echo never-runs-\$((1+1))\n`);
+    assert.equal(again.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.ok(!again.progress.some((p) => p.includes('never-runs-2')), 'refused before it ran');
+    const fine = await build(ALICE, `FROM ${suite.base}\nRUN echo alice-builds > /a\n`);
+    assert.equal(fine.code, undefined, fine.details);
+    assert.ok(fine.outputs.get(0)!.includes('alice-builds'));
+
+    // --max-parallel 2 with tokens: one build of a tenant at a time, the other slot stays for the others.
+    const { client, md } = rawClient(q.addr, ALICE);
+    const slow = (n: number) => build(ALICE, `FROM ${suite.base}\nRUN sleep 3 && echo slow-${n}\n`);
+    const both = Promise.all([slow(1), slow(2)]);
+    const info = () => new Promise<{ running: number; queued: number }>((res, rej) => client.Info({}, md, (e: Error | null, r: { running: number; queued: number }) => (e ? rej(e) : res(r))));
+    await until('alice to have a build running and one queued', async () => {
+      const i = await info();
+      return i.running === 1 && i.queued === 1;
+    });
+    for (const r of await both) assert.equal(r.code, undefined, r.details);
+    client.close();
+  } finally {
+    await q.stop();
+  }
 });

@@ -10,6 +10,7 @@ import { isLoopback, parseAddr } from '../../client/address.js';
 import { parseDuration } from './duration.js';
 import { join } from 'node:path';
 import { startDashboard } from '../../daemon/ui/dashboard.js';
+import { formatBytes, serveLimits } from '../../engine/limits.js';
 
 /** `--ui :8080`, `--ui 127.0.0.1:0`, `--ui [::1]:80`. */
 function parseUiAddr(text: string): { host: string; port: number } {
@@ -41,6 +42,11 @@ export const serveCommand: Command = {
     { name: 'platform', type: 'string', multiple: true, valueName: 'os/arch', description: 'Platforms offered (default: native, then emulated ones)' },
     { name: 'ui', type: 'string', valueName: '[HOST]:PORT', description: 'Serve the web dashboard on this address (HOST defaults to 127.0.0.1; port 0 picks one)' },
     { name: 'allow-insecure-entitlement', type: 'string', multiple: true, valueName: 'NAME', description: 'Let builds ask for this entitlement with --allow: network.host or security.insecure' },
+    { name: 'build-memory', type: 'string', valueName: 'SIZE', description: 'Memory of one build (all its RUNs together; default: half the RAM, at most 4g; 0: no limit)' },
+    { name: 'build-cpus', type: 'string', valueName: 'N', description: 'CPUs of one build (default: half the cores, at least 1; 0: no limit)' },
+    { name: 'build-pids', type: 'string', valueName: 'N', description: 'Processes of one build (default 4096; 0: no limit)' },
+    { name: 'tenant-disk', type: 'string', valueName: 'SIZE', description: "Disk quota of a tenant's cache and synced context (default 20g; 0: none)" },
+    { name: 'tenant-builds', type: 'string', valueName: 'N', description: 'Builds of one tenant running at once (default: half of --max-parallel with tokens or mTLS, else all)' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -81,11 +87,23 @@ export const serveCommand: Command = {
     // The service owns GC: an automatic collection during another build could remove what it uses.
     process.env.KILN_GC_KEEP_STORAGE ??= '0';
     const root = flagString(args, 'root') ?? defaultStateRoot();
+    const limits = serveLimits({
+      buildMemory: flagString(args, 'build-memory'),
+      buildCpus: flagString(args, 'build-cpus'),
+      buildPids: flagString(args, 'build-pids'),
+      tenantDisk: flagString(args, 'tenant-disk'),
+      tenantBuilds: flagString(args, 'tenant-builds'),
+    });
+    const maxParallel = Number(maxText);
+    // With several tenants, one of them alone cannot take every build slot.
+    const manyTenants = (!!tokens || !!ca) && !flagBool(args, 'shared-cache');
     const server = new BuildServer({
       root,
       name: flagString(args, 'name') ?? defaultNodeName(),
       auth: { tokens, mtls: !!ca, sharedCache: flagBool(args, 'shared-cache') },
-      maxParallel: Number(maxText),
+      maxParallel,
+      maxParallelPerTenant: limits.tenant.builds ?? (manyTenants ? Math.max(1, Math.ceil(maxParallel / 2)) : maxParallel),
+      limits,
       historyTtlMs,
       platforms: flagList(args, 'platform'),
       entitlements: flagList(args, 'allow-insecure-entitlement').map((e) => {
@@ -107,6 +125,11 @@ export const serveCommand: Command = {
     const shown = ep.unix ? addr : addr.replace(/:[0-9]+$/, `:${port}`);
     const auth = [cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext', tokens ? `${tokens.size} token(s)` : ''].filter(Boolean).join(', ');
     process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    const b = limits.build;
+    const perTenant = server.slots.perTenant;
+    process.stderr.write(
+      `kiln serve: limits per build: memory ${b.memoryBytes ? formatBytes(b.memoryBytes) : 'none'}, CPUs ${b.cpus ?? 'none'}, processes ${b.pids ?? 'none'}; per tenant: disk ${limits.tenant.diskBytes ? formatBytes(limits.tenant.diskBytes) : 'none'}, ${perTenant} build(s) at once\n`,
+    );
     const dashboard = ui
       ? await startDashboard({
           host: ui.host,
