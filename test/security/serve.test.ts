@@ -11,7 +11,10 @@ import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import tar from 'tar-stream';
+import { extractTar } from '../../src/client/untar.js';
 import { buildSuite } from '../helpers/suite.js';
 import { writeContext } from '../helpers/build.js';
 import { serve, clientEnv, kilnClient, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
@@ -474,4 +477,19 @@ test('a tenant over its disk quota: its build fails with one line, the next one 
   } finally {
     await q.stop();
   }
+});
+
+test('a -o type=local export from a hostile builder cannot write through its own symlinks on the client', async () => {
+  const pack = tar.pack();
+  pack.entry({ name: 'a', type: 'symlink', linkname: canary.dir });
+  pack.entry({ name: 'a/evil.txt', type: 'file' }, 'through an absolute symlink\n');
+  pack.entry({ name: 'b', type: 'symlink', linkname: '../../../../..' });
+  pack.entry({ name: `b${canary.dir}/evil2.txt`, type: 'file' }, 'through a relative symlink\n');
+  pack.entry({ name: 'c', type: 'link', linkname: `a/canary.txt` });
+  pack.finalize();
+  const dest = mkdtempSync(join(tmpdir(), 'kiln-sec-untar-'));
+  await extractTar(pack as unknown as Readable, dest).catch(() => {});
+  canaryUnchanged();
+  assert.equal(readFileSync(join(dest, canary.dir, 'evil.txt'), 'utf8'), 'through an absolute symlink\n', 'written inside the destination');
+  assert.equal(readFileSync(join(dest, canary.dir, 'evil2.txt'), 'utf8'), 'through a relative symlink\n');
 });
