@@ -1,9 +1,11 @@
 // One build on a remote builder node: send the request and the context manifest, upload only the file
 // contents the node asks for, answer secret requests, render the node's progress events with the local
 // renderers, and write streamed outputs (oci/docker/tar archives, local dirs) where the user asked.
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type * as grpc from '@grpc/grpc-js';
@@ -38,20 +40,81 @@ function outputMsg(o: OutputSpec): OutputMsg {
 }
 
 /** Where a streamed output goes on this machine. */
-function openOutput(o: OutputSpec): { sink: Writable; done: Promise<unknown> } {
+interface OutputSink {
+  sink: Writable;
+  /** Settles when everything written has been flushed (never rejects: see `error`). */
+  done: Promise<void>;
+  /** The first write error, as the one line a user sees. */
+  error(): Error | undefined;
+  /** Puts the output in place (an archive file is renamed over its destination only now). */
+  commit(): Promise<void>;
+  /** Removes what was written so far. */
+  discard(): Promise<void>;
+}
+
+function openOutput(o: OutputSpec): OutputSink {
   if (o.type === 'image') throw new Error('image outputs are not streamed');
+  let failure: Error | undefined;
+  const settle = (p: Promise<unknown>, what: string) =>
+    p.then(
+      () => {},
+      (err: NodeJS.ErrnoException) => {
+        failure ??= err instanceof UserError ? err : new UserError(`cannot write ${what}: ${err.code ? `${err.code}: ` : ''}${err.message.replace(/^[A-Z]+: /, '')}`);
+      },
+    );
   if (o.type === 'local') {
     const pass = new PassThrough();
-    return { sink: pass, done: writeRootfsTarToDir(pass, resolve(o.dest), localExportOptions(o.attrs)) };
+    // The same staging and no-follow copy as a local type=local export (special bits, devices, sudo owner).
+    const done = settle(writeRootfsTarToDir(pass, resolve(o.dest), localExportOptions(o.attrs)), o.dest);
+    return { sink: pass, done, error: () => failure, commit: async () => {}, discard: async () => void pass.destroy() };
   }
   if (o.dest === '-') {
     if (process.stdout.isTTY) throw new UserError('refusing to write an archive to a terminal: use dest=FILE or redirect stdout');
-    return { sink: process.stdout, done: Promise.resolve() };
+    return { sink: process.stdout, done: Promise.resolve(), error: () => failure, commit: async () => {}, discard: async () => {} };
   }
+  // Written under a temporary name in the destination's directory and renamed at the end: a failed or
+  // canceled export leaves the previous file at the destination as it was.
   const path = resolve(o.dest);
   mkdirSync(dirname(path), { recursive: true });
-  const ws: WriteStream = createWriteStream(path);
-  return { sink: ws, done: finished(ws) };
+  const tmp = join(dirname(path), `.${basename(path)}.kiln-${randomBytes(6).toString('hex')}.tmp`);
+  const ws: WriteStream = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  const done = settle(finished(ws), o.dest);
+  return {
+    sink: ws,
+    done,
+    error: () => failure,
+    commit: async () => {
+      try {
+        await rename(tmp, path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw new UserError(`cannot write ${o.dest}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    },
+    discard: async () => {
+      ws.destroy();
+      await done;
+      await rm(tmp, { force: true });
+    },
+  };
+}
+
+/** Writes to a sink, waiting while it asks for a pause; a sink that failed fails the build with its error. */
+async function writeOut(s: OutputSink, data: Buffer): Promise<void> {
+  const failed = s.error();
+  if (failed) throw failed;
+  if (s.sink.write(data)) return;
+  await new Promise<void>((res) => {
+    const go = () => {
+      s.sink.off('drain', go);
+      s.sink.off('close', go);
+      res();
+    };
+    s.sink.on('drain', go);
+    s.sink.on('close', go);
+  });
+  const after = s.error();
+  if (after) throw after;
 }
 
 export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Promise<RemoteBuildResult> {
@@ -111,7 +174,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
   const write = async (m: SolveRequest) => {
     if (!call.write(m)) await new Promise((r) => call.once('drain', r));
   };
-  const sinks = new Map<number, { sink: Writable; done: Promise<unknown> }>();
+  const sinks = new Map<number, OutputSink>();
   let result: SolveResult | undefined;
   let node = conn.node.name;
   // Responses are handled one after another (uploads and output writes keep their order).
@@ -142,7 +205,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
         s = openOutput(o);
         sinks.set(m.output.index, s);
       }
-      if (m.output.data.length && !s.sink.write(m.output.data)) await new Promise((r) => s!.sink.once('drain', r));
+      if (m.output.data.length) await writeOut(s, m.output.data);
       if (m.output.last && s.sink !== process.stdout) s.sink.end();
     } else if (m.result) result = m.result;
   };
@@ -177,9 +240,15 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
       call.write({ start });
     });
     await Promise.all([...sinks.values()].map((s) => s.done));
+    const failed = [...sinks.values()].map((s) => s.error()).find((e) => e);
+    if (failed) throw failed;
+    if (!result) throw new UserError(`builder ${conn.node.name} ended the build without a result`);
+    for (const s of sinks.values()) await s.commit();
+  } catch (err) {
+    for (const s of sinks.values()) await s.discard().catch(() => {});
+    throw err;
   } finally {
     input.signal?.removeEventListener('abort', onAbort);
   }
-  if (!result) throw new UserError(`builder ${conn.node.name} ended the build without a result`);
-  return { ...result, node };
+  return { ...result!, node };
 }

@@ -1,17 +1,20 @@
 // Unpacks a tar stream (a `type=local` export sent by a remote builder) into a directory: files with
-// their modes, directories, symlinks and hard links; paths that would leave the directory are refused.
+// their modes, directories, symlinks and hard links; nothing is written outside the directory.
 import { chmodSync, createWriteStream, linkSync, mkdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { UserError } from '../util/errors.js';
+import { resolveInRoot } from '../../native/in-root.js';
 
 export async function extractTar(input: Readable, dest: string): Promise<void> {
   mkdirSync(dest, { recursive: true });
   const root = resolve(dest);
+  // The builder is not trusted with this machine's files: a name resolves inside `dest` even through a
+  // symlink an earlier entry made (`a -> /etc`, then `a/passwd` is dest/etc/passwd).
   const inside = (name: string) => {
-    const p = resolve(root, name);
+    const p = resolveInRoot(root, name, { followFinal: false });
     if (p !== root && !p.startsWith(root + sep)) throw new UserError(`refusing to write ${name} outside ${dest}`);
     return p;
   };

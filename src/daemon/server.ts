@@ -17,6 +17,9 @@ import { InflightResultCache } from './inflight-cache.js';
 import { ClientCredentials, tenantCredentials, type TenantCredentialConfig } from './tenant-credentials.js';
 import { BuildSlots } from './build-slots.js';
 import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
+import { PathScrubber } from './scrub-paths.js';
+import { DiskQuota, QuotaExceeded } from './disk-quota.js';
+import type { ServeLimits } from '../engine/limits.js';
 import type { Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
@@ -30,6 +33,8 @@ import { resolveInRoot } from '../../native/in-root.js';
 const DEFAULT_CALLS_PER_TENANT = 64;
 /** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
 const MAX_STREAMS_PER_CONNECTION = 128;
+/** Context upload bytes between two disk quota checks. */
+const QUOTA_CHECK_BYTES = 64 * 1024 * 1024;
 
 export interface ServerOptions {
   root: string;
@@ -40,6 +45,8 @@ export interface ServerOptions {
   maxParallelPerTenant?: number;
   /** Calls one tenant may have open at once (builds running or queued, and other calls). */
   maxCallsPerTenant?: number;
+  /** Resource limits of every build (memory, CPUs, pids) and every tenant (disk); none when undefined. */
+  limits?: ServeLimits;
   historyTtlMs: number;
   /** Platforms this node offers (default: its own, then those runnable through binfmt_misc emulators). */
   platforms?: string[];
@@ -205,7 +212,7 @@ export class BuildServer {
       }
       fn(tenant, call.request).then(
         (res) => cb(null, res),
-        (err) => cb({ code: (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: errorMessage(err) }),
+        (err) => cb({ code: (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: new PathScrubber(this.opts.root).scrub(errorMessage(err)) }),
       );
     };
   }
@@ -250,10 +257,19 @@ export class BuildServer {
       const tenant = await this.tenants.get(tenantName);
       const send = (m: SolveResponse) => call.write(m);
       send({ accepted: { build_id: id, tenant: tenantName, node: this.opts.name } });
+      const paths = new PathScrubber(this.opts.root, buildDir);
       const progress = (ev: ProgressEvent) => {
+        // Errors, warnings and status lines are kiln's words and may name a path of this host; a step's own output is the user's.
+        if (ev.type === 'vertex.failed') ev = { ...ev, error: paths.scrub(ev.error) };
+        else if (ev.type === 'vertex.warning' || ev.type === 'status') ev = { ...ev, message: paths.scrub(ev.message) };
         send({ progress: { json: JSON.stringify(ev) } });
         this.history.log(record!, ev);
       };
+
+      // A tenant over its disk quota builds nothing until it frees space (kiln builder prune).
+      const diskBytes = this.opts.limits?.tenant.diskBytes;
+      const quota = diskBytes ? new DiskQuota(tenantName, join(this.opts.root, 'tenants', tenantName), diskBytes) : undefined;
+      quota?.check();
 
       // 1. Context sync: only contents this tenant's store does not hold.
       const entries = [...(start.context?.entries ?? []), ...start.named_contexts.flatMap((n) => n.local?.entries ?? [])];
@@ -265,6 +281,7 @@ export class BuildServer {
       if (missing.length === 0) send({ need_files: { digests: [], done: true } });
       const want = new Set(missing);
       let bytes = 0;
+      let checkedAt = 0;
       const open = new Map<string, Ingest>();
       try {
         while (want.size > 0) {
@@ -278,6 +295,10 @@ export class BuildServer {
           if (!ing) open.set(d, (ing = tenant.contexts.ingest(d)));
           ing.write(m.file.data);
           bytes += m.file.data.length;
+          if (quota && bytes - checkedAt >= QUOTA_CHECK_BYTES) {
+            checkedAt = bytes;
+            quota.check();
+          }
           if (m.file.last) {
             open.delete(d);
             ing.finish();
@@ -313,7 +334,12 @@ export class BuildServer {
       try {
         abort.signal.throwIfAborted();
         record.status = 'running';
-        outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined));
+        const unwatch = quota?.watch(abort);
+        try {
+          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined, quota));
+        } finally {
+          unwatch?.();
+        }
         abort.signal.throwIfAborted();
       } finally {
         release();
@@ -324,11 +350,14 @@ export class BuildServer {
       call.end();
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
-      const canceled = reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError));
-      const message = canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err);
+      const overQuota = reason instanceof QuotaExceeded ? reason : err instanceof QuotaExceeded ? err : undefined;
+      const canceled = !overQuota && (reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError)));
+      // No path of this host goes to the client (nor into the tenant's history).
+      const message = new PathScrubber(this.opts.root, buildDir).scrub(overQuota ? overQuota.message : canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
       if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
-      if (!isUserFacing(err) && !canceled) console.error(`kiln serve: build ${id}:`, err);
-      call.emit('error', { code: canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: message });
+      if (!isUserFacing(err) && !canceled && !overQuota) console.error(`kiln serve: build ${id}:`, err);
+      const code = overQuota ? grpc.status.RESOURCE_EXHAUSTED : canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+      call.emit('error', { code, details: message });
     } finally {
       this.running.delete(id);
       // The build dir (context copy, outputs) goes away off the build's path: a big context takes a while to unlink.
@@ -347,6 +376,7 @@ export class BuildServer {
     send: (m: SolveResponse) => boolean,
     call: Duplex,
     clientCredentials: ClientCredentials | undefined,
+    quota?: DiskQuota,
   ) {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
@@ -419,6 +449,7 @@ export class BuildServer {
       denyLocalFetch: this.opts.allowLocalFetch !== true,
       localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
       registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
+      limits: this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined,
       signal,
       progress: (ev) => {
         cache.current?.observe(ev);
@@ -442,6 +473,8 @@ export class BuildServer {
     }
     try {
       const result = await build(tenant.state, req);
+      // What the build wrote counts before anything of it is exported or reported as done.
+      quota?.check();
       for (const s of streamed) {
         if (!existsSync(s.path)) continue;
         for await (const chunk of createReadStream(s.path, { highWaterMark: CHUNK })) {
@@ -455,7 +488,7 @@ export class BuildServer {
         digest,
         images: result.images.map((i) => ({ platform: formatPlatform(i.platform), config_json: JSON.stringify(i.config) })),
         exports: result.exports.map((e) => ({ type: e.type, digest: e.digest ?? '', names: e.names ?? [] })),
-        warnings: result.warnings.map((w) => ({ line: w.line ?? 0, message: w.message })),
+        warnings: result.warnings.map((w) => ({ line: w.line ?? 0, message: new PathScrubber(this.opts.root, buildDir).scrub(w.message) })),
         explanations_json: JSON.stringify(result.explanations),
       };
     } finally {

@@ -1,7 +1,8 @@
 // Runs the --output exporters for a finished build: the local image store (default), OCI or docker
 // archives, a local directory or tar of the root filesystem. `dest=-` writes to stdout.
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { State } from '../../cache/state.js';
@@ -54,11 +55,22 @@ async function toDest(dest: string, write: (out: Writable) => Promise<unknown>):
   }
   const path = resolve(dest);
   mkdirSync(dirname(path), { recursive: true });
-  const out = createWriteStream(path);
-  await write(out);
-  if (!out.writableFinished) {
-    out.end();
-    await finished(out);
+  // Written beside the destination under a temporary name and renamed when complete: a failed export
+  // (a corrupt blob, ENOSPC) leaves the previous file in place, and its stream error is caught here.
+  const tmp = join(dirname(path), `.${basename(path)}.kiln-${randomBytes(6).toString('hex')}.tmp`);
+  const out = createWriteStream(tmp, { flags: 'wx' });
+  const closed = finished(out);
+  closed.catch(() => {}); // awaited below; an early failure must not be an unhandled rejection
+  try {
+    await write(out);
+    if (!out.writableFinished) out.end();
+    await closed;
+    renameSync(tmp, path);
+  } catch (err) {
+    out.destroy();
+    await closed.catch(() => {});
+    rmSync(tmp, { force: true });
+    throw err;
   }
 }
 

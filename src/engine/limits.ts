@@ -4,14 +4,18 @@
 // and from the build request (BuildRequest.limits). The config file is the ceiling: a request may ask
 // for less, never for more, so a shared builder (kiln serve) keeps any one build from starving the rest.
 //
-//   { "limits": { "run":   { "memory": "1g", "cpus": 1,   "pids": 1024 },
-//                 "build": { "memory": "4g", "cpus": 1.5, "pids": 4096 } },
+//   { "limits": { "run":    { "memory": "1g", "cpus": 1,   "pids": 1024 },
+//                 "build":  { "memory": "4g", "cpus": 1.5, "pids": 4096 },
+//                 "tenant": { "disk": "20g", "builds": 2 } },
 //     "entitlements": ["network.host"] }
+//
+// `kiln serve` applies defaults where neither its flags nor the file set a limit (serveLimits below):
+// a shared builder is never unlimited unless the operator says so ("0" turns one limit off).
 //
 // "entitlements", when present, lists what this machine's builds may be granted at all (as buildkitd's
 // insecure-entitlements): a request's --allow beyond it is refused when a step needs it.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
@@ -123,4 +127,107 @@ export function grantEntitlements(asked: readonly string[], env: NodeJS.ProcessE
   if (!Array.isArray(list) || list.some((e) => typeof e !== 'string' || !(ENTITLEMENTS as readonly string[]).includes(e)))
     throw new UserError(`kiln config ${path}: "entitlements" must be a list of ${ENTITLEMENTS.join(', ')}`);
   return { granted: asked.filter((e) => list.includes(e)), refused: asked.filter((e) => !list.includes(e)), by: `kiln config ${path}: entitlements` };
+}
+
+// ---- kiln serve: defaults, flags and the config file, per build and per tenant ----
+
+export interface TenantLimits {
+  /** The tenant's state dir (cache, synced context files) may not grow past this. */
+  diskBytes?: number;
+  /** Builds of one tenant running at once. */
+  builds?: number;
+}
+
+export interface ServeLimits {
+  run?: ResourceLimits;
+  build: ResourceLimits;
+  tenant: TenantLimits;
+}
+
+/** What `kiln serve` takes as flags (strings as typed; "0" turns a limit off). */
+export interface ServeLimitFlags {
+  buildMemory?: string;
+  buildCpus?: string;
+  buildPids?: string;
+  tenantDisk?: string;
+  tenantBuilds?: string;
+}
+
+const GiB = 1024 ** 3;
+
+/** Defaults of a shared builder: half the machine for one build (at most 4 GiB), 4096 processes, 20 GiB per tenant. */
+export function serveDefaults(): ServeLimits {
+  return {
+    build: { memoryBytes: Math.min(4 * GiB, Math.floor(totalmem() / 2)), cpus: Math.max(1, Math.floor(availableParallelism() / 2)), pids: 4096 },
+    tenant: { diskBytes: 20 * GiB },
+  };
+}
+
+function parseTenant(where: string, o: unknown): TenantLimits | undefined {
+  if (o === undefined || o === null) return undefined;
+  if (typeof o !== 'object' || Array.isArray(o)) throw new UserError(`${where}: expected an object with disk, builds`);
+  const r = o as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!['disk', 'builds'].includes(k)) throw new UserError(`${where}: unknown limit "${k}" (expected disk, builds)`);
+  return { diskBytes: r.disk === 0 || r.disk === '0' ? 0 : parseSize(`${where}.disk`, r.disk), builds: parsePositive(where, 'builds', r.builds, true) };
+}
+
+/** The config file's `limits.tenant` (its run and build limits come from configLimits). */
+export function configTenantLimits(env: NodeJS.ProcessEnv = process.env): TenantLimits {
+  const path = configPath(env);
+  if (!existsSync(path)) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UserError(`kiln config ${path}: ${(err as Error).message}`);
+  }
+  const limits = (doc as { limits?: { tenant?: unknown } } | null)?.limits;
+  return parseTenant(`kiln config ${path}: limits.tenant`, limits?.tenant) ?? {};
+}
+
+/** A flag's value: undefined when not given, 0 for "0" (off). */
+function flagNumber(flag: string, text: string | undefined, kind: 'size' | 'integer' | 'number'): number | undefined {
+  if (text === undefined) return undefined;
+  if (text.trim() === '0') return 0;
+  if (kind === 'size') return parseSize(`--${flag}`, text);
+  const v = Number(text);
+  return parsePositive(`invalid value "${text}" for flag --${flag}`, 'it', Number.isFinite(v) ? v : text, kind === 'integer');
+}
+
+/**
+ * The limits `kiln serve` applies: a flag wins, then the config file, then the defaults; 0 means none.
+ * (The config file's run/build limits stay a ceiling for every build too: see sandboxLimits.)
+ */
+export function serveLimits(flags: ServeLimitFlags, env: NodeJS.ProcessEnv = process.env): ServeLimits {
+  const config = configLimits(env);
+  const tenant = configTenantLimits(env);
+  const d = serveDefaults();
+  const pick = (flag: number | undefined, conf: number | undefined, def: number | undefined) => {
+    const v = flag ?? conf ?? def;
+    return v ? v : undefined;
+  };
+  return {
+    run: config.run,
+    build: {
+      memoryBytes: pick(flagNumber('build-memory', flags.buildMemory, 'size'), config.build?.memoryBytes, d.build.memoryBytes),
+      cpus: pick(flagNumber('build-cpus', flags.buildCpus, 'number'), config.build?.cpus, d.build.cpus),
+      pids: pick(flagNumber('build-pids', flags.buildPids, 'integer'), config.build?.pids, d.build.pids),
+    },
+    tenant: {
+      diskBytes: pick(flagNumber('tenant-disk', flags.tenantDisk, 'size'), tenant.diskBytes, d.tenant.diskBytes),
+      builds: pick(flagNumber('tenant-builds', flags.tenantBuilds, 'integer'), tenant.builds, undefined),
+    },
+  };
+}
+
+/** "1.5 GiB", "300 MiB": sizes in limit messages. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }

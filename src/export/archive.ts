@@ -102,6 +102,10 @@ export async function writeArchiveTar(entries: ArchiveEntry[], content: ContentS
         const written = new Promise<void>((res, rej) => {
           sink = pack.entry({ ...header, type: 'file', size: e.size }, (err) => (err ? rej(err) : res()));
         });
+        // A corrupt blob fails the read below and destroys the pack: this entry then fails too, after
+        // the error is already on its way; that second report must not be an unhandled error.
+        written.catch(() => {});
+        (sink as unknown as { on(ev: 'error', f: () => void): void }).on('error', () => {});
         // openVerified fails at the end if the store's copy is corrupt: never ship a bad blob silently.
         for await (const chunk of content.openVerified(e.digest)) await writeChunk(sink, chunk as Buffer);
         (sink as unknown as { end(): void }).end();

@@ -6,14 +6,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import tar from 'tar-stream';
+import { extractTar } from '../../src/client/untar.js';
 import { buildSuite } from '../helpers/suite.js';
-import { serve, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
+import { writeContext } from '../helpers/build.js';
+import { serve, clientEnv, kilnClient, rawClient, rawManifest, rawSolve, rawStart, type Served, type RawFile } from '../daemon/serve-helpers.js';
 import { listTar } from '../daemon/tar-list.js';
 
 const suite = buildSuite();
@@ -314,4 +318,178 @@ test('a tenant has a limit of concurrent calls; another tenant is not affected b
       return false;
     }
   });
+});
+
+/** A client environment whose default builder is this server, as tenant `who`. */
+function tenantEnv(who: 'alice' | 'bob'): NodeJS.ProcessEnv {
+  const env = clientEnv();
+  const tf = join(dir, `${who}.token`);
+  writeFileSync(tf, who === 'alice' ? ALICE : BOB);
+  const r = kilnClient(suite.root, ['builder', 'create', `sec-${who}`, '--addr', server.addr, '--token-file', tf, '--use'], env);
+  assert.equal(r.status, 0, r.stderr);
+  return env;
+}
+
+function lastLine(stderr: string): string {
+  return stderr.trim().split('\n').at(-1)!;
+}
+
+test('a corrupt blob at export: one line on the client, the file at the destination is left as it was, the server keeps serving', async () => {
+  const env = tenantEnv('alice');
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo corrupt-me-\$((5*5)) > /c\n` });
+  const outDir = mkdtempSync(join(tmpdir(), 'kiln-sec-out-'));
+  const dest = join(outDir, 'image.oci.tar');
+  const first = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, ctx], env);
+  assert.equal(first.status, 0, first.stderr);
+  // The layer the RUN made, in alice's content store on the builder: flip its bytes (same size).
+  const index = JSON.parse(execFileSync('tar', ['-xOf', dest, 'index.json'], { encoding: 'utf8' }));
+  const manifest = JSON.parse(execFileSync('tar', ['-xOf', dest, `blobs/sha256/${index.manifests[0].digest.slice(7)}`], { encoding: 'utf8' }));
+  const layer = manifest.layers.at(-1).digest.slice(7);
+  const blob = join(server.root, 'tenants', 'alice', 'content', 'blobs', 'sha256', layer);
+  const bytes = readFileSync(blob);
+  for (let i = 0; i < bytes.length; i += 97) bytes[i] ^= 0xff;
+  chmodSync(blob, 0o644);
+  writeFileSync(blob, bytes);
+  writeFileSync(dest, 'the previous archive\n');
+
+  const second = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, ctx], env);
+  assert.equal(second.status, 1, second.stderr);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(server.proc.exitCode, null, server.stderr());
+  assert.equal(lastLine(second.stderr), `kiln: content store blob sha256:${layer} is corrupt (it hashes to sha256:${createHash('sha256').update(bytes).digest('hex')})`);
+  assert.doesNotMatch(second.stderr, /^\s+at /m, 'no stack trace');
+  assert.equal(readFileSync(dest, 'utf8'), 'the previous archive\n', 'the destination is untouched');
+  assert.deepEqual(readdirSync(outDir), ['image.oci.tar'], 'no temporary file is left behind');
+  assert.equal(server.proc.exitCode, null, 'the server is still running');
+  const next = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${join(outDir, 'next.tar')}`, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo after-corruption > /a\n` })], env);
+  assert.equal(next.status, 0, next.stderr);
+});
+
+test('a write error on the client (ENOSPC) is one line and leaves the destination as it was', () => {
+  const env = tenantEnv('bob');
+  const outDir = mkdtempSync(join(tmpdir(), 'kiln-sec-full-'));
+  // A 1 MiB tmpfs: the archive (with 3 MB of random bytes) does not fit.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', outDir]);
+  try {
+    const dest = join(outDir, 'image.oci.tar');
+    writeFileSync(dest, 'the previous archive\n');
+    const r = kilnClient(suite.root, ['build', '--progress', 'plain', '-o', `type=oci,dest=${dest}`, writeContext({ Dockerfile: `FROM ${suite.base}\nRUN head -c 3000000 /dev/urandom > /big\n` })], env);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(lastLine(r.stderr), `kiln: cannot write ${dest}: ENOSPC: no space left on device, write`);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assert.equal(readFileSync(dest, 'utf8'), 'the previous archive\n');
+    assert.deepEqual(readdirSync(outDir), ['image.oci.tar']);
+    assert.equal(server.proc.exitCode, null, 'the server is still running');
+  } finally {
+    execFileSync('umount', [outDir]);
+  }
+});
+
+test('errors sent to a remote client name no builder path (state dir, build dirs, tmp dirs)', async () => {
+  const failing: [string, RawFile[]][] = [
+    ['FROM scratch\nCOPY missing.txt /\n', []],
+    ['FROM scratch\nCOPY sub/ /\n', [{ path: 'sub', symlink: 'nowhere' }]],
+    ['FROM scratch\nWORKDIR /w\nCOPY a/b/c /\n', [{ path: 'a', symlink: '/etc' }]],
+    [`FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`, []],
+    [`FROM ${suite.base}\nRUN --mount=type=bind,source=link,target=/x ls /x\n`, [{ path: 'link', symlink: '/does/not/exist' }]],
+    ['FROM scratch\nCOPY --from=nostage / /\n', []],
+  ];
+  for (const [dockerfile, files] of failing) {
+    const r = await bobBuilds(files, dockerfile);
+    assert.notEqual(r.code, undefined, `${dockerfile} fails`);
+    assert.ok(!r.details!.includes(server.root), `the error names the state dir: ${r.details}`);
+    assert.ok(!r.details!.includes(tmpdir() + '/kiln'), `the error names a builder tmp dir: ${r.details}`);
+    assert.doesNotMatch(r.details!, /\n/, 'one line');
+    assert.ok(!r.progress.some((p) => p.includes(server.root)), 'no progress event names the state dir');
+  }
+  const bind = await bobBuilds([], `FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`);
+  assert.equal(bind.details, 'Dockerfile:2: sandbox set-up failed: bind mount source nothere: No such file or directory');
+});
+
+/** The limits of the kiln-build-* cgroup of a running build of the server process `pid`, when there is one. */
+function buildCgroupLimits(pid: number): { memory: number; pids: string; cpuQuota: number } | undefined {
+  const own = (controller: string) => new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? '/';
+  const find = (controller: string, mount: string) => {
+    const d = join('/sys/fs/cgroup', mount, own(controller));
+    const name = existsSync(d) ? readdirSync(d).find((n) => n.startsWith('kiln-build-')) : undefined;
+    return name ? join(d, name) : undefined;
+  };
+  const mem = find('memory', 'memory');
+  const pids = find('pids', 'pids');
+  const cpu = find('cpu', 'cpu');
+  if (!mem || !pids || !cpu) return undefined;
+  try {
+    return {
+      memory: Number(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8')),
+      pids: readFileSync(join(pids, 'pids.max'), 'utf8').trim(),
+      cpuQuota: Number(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8')),
+    };
+  } catch {
+    return undefined; // removed as the build ended
+  }
+}
+
+test('kiln serve applies default per-build limits (memory, pids, CPUs) without any configuration', async () => {
+  const dockerfile = `FROM ${suite.base}\nRUN sleep 6 && echo limits-probe\n`;
+  const { entries, contents } = rawManifest([{ path: 'Dockerfile', content: dockerfile }]);
+  const running = rawSolve(server.addr, BOB, rawStart(dockerfile, entries), contents);
+  let seen: ReturnType<typeof buildCgroupLimits>;
+  await until('the build cgroup', () => (seen = buildCgroupLimits(server.proc.pid!)) !== undefined, 30_000);
+  const r = await running;
+  assert.equal(r.code, undefined, r.details);
+  const memory = Math.min(4 * 1024 ** 3, Math.floor(totalmem() / 2));
+  assert.equal(seen!.memory, Math.floor(memory / 4096) * 4096, 'half the RAM, at most 4 GiB');
+  assert.equal(seen!.pids, '4096');
+  assert.equal(seen!.cpuQuota, Math.max(1, Math.floor(availableParallelism() / 2)) * 100_000, 'half the cores');
+});
+
+test('a tenant over its disk quota: its build fails with one line, the next one before it runs; another tenant still builds, and one tenant cannot take every slot', async () => {
+  const qdir = mkdtempSync(join(tmpdir(), 'kiln-sec-quota-'));
+  writeFileSync(join(qdir, 'tokens'), `alice:${ALICE}\nbob:${BOB}\n`);
+  const q = await serve(['--addr', `unix://${join(qdir, 'q.sock')}`, '--token-file', join(qdir, 'tokens'), '--max-parallel', '2', '--tenant-disk', '40m']);
+  try {
+    const build = (token: string, dockerfile: string) => {
+      const { entries, contents } = rawManifest([{ path: 'Dockerfile', content: dockerfile }]);
+      return rawSolve(q.addr, token, rawStart(dockerfile, entries, { outputs: tarOut }), contents);
+    };
+    const over = await build(BOB, `FROM ${suite.base}\nRUN head -c 60000000 /dev/zero > /big && echo wrote-big\n`);
+    assert.equal(over.code, grpc.status.RESOURCE_EXHAUSTED, over.details);
+    assert.match(over.details!, /^tenant bob is over its disk quota on this builder: [0-9.]+ MiB of 40 MiB \(kiln builder prune frees space\)$/);
+    assert.equal(over.outputs.size, 0, 'nothing of it was exported');
+    const again = await build(BOB, `FROM ${suite.base}\nRUN echo never-runs-\$((1+1))\n`);
+    assert.equal(again.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.ok(!again.progress.some((p) => p.includes('never-runs-2')), 'refused before it ran');
+    const fine = await build(ALICE, `FROM ${suite.base}\nRUN echo alice-builds > /a\n`);
+    assert.equal(fine.code, undefined, fine.details);
+    assert.ok(fine.outputs.get(0)!.includes('alice-builds'));
+
+    // --max-parallel 2 with tokens: one build of a tenant at a time, the other slot stays for the others.
+    const { client, md } = rawClient(q.addr, ALICE);
+    const slow = (n: number) => build(ALICE, `FROM ${suite.base}\nRUN sleep 3 && echo slow-${n}\n`);
+    const both = Promise.all([slow(1), slow(2)]);
+    const info = () => new Promise<{ running: number; queued: number }>((res, rej) => client.Info({}, md, (e: Error | null, r: { running: number; queued: number }) => (e ? rej(e) : res(r))));
+    await until('alice to have a build running and one queued', async () => {
+      const i = await info();
+      return i.running === 1 && i.queued === 1;
+    });
+    for (const r of await both) assert.equal(r.code, undefined, r.details);
+    client.close();
+  } finally {
+    await q.stop();
+  }
+});
+
+test('a -o type=local export from a hostile builder cannot write through its own symlinks on the client', async () => {
+  const pack = tar.pack();
+  pack.entry({ name: 'a', type: 'symlink', linkname: canary.dir });
+  pack.entry({ name: 'a/evil.txt', type: 'file' }, 'through an absolute symlink\n');
+  pack.entry({ name: 'b', type: 'symlink', linkname: '../../../../..' });
+  pack.entry({ name: `b${canary.dir}/evil2.txt`, type: 'file' }, 'through a relative symlink\n');
+  pack.entry({ name: 'c', type: 'link', linkname: `a/canary.txt` });
+  pack.finalize();
+  const dest = mkdtempSync(join(tmpdir(), 'kiln-sec-untar-'));
+  await extractTar(pack as unknown as Readable, dest).catch(() => {});
+  canaryUnchanged();
+  assert.equal(readFileSync(join(dest, canary.dir, 'evil.txt'), 'utf8'), 'through an absolute symlink\n', 'written inside the destination');
+  assert.equal(readFileSync(join(dest, canary.dir, 'evil2.txt'), 'utf8'), 'through a relative symlink\n');
 });

@@ -10,6 +10,7 @@ import { isLoopback, parseAddr } from '../../client/address.js';
 import { parseDuration } from './duration.js';
 import { join } from 'node:path';
 import { startDashboard } from '../../daemon/ui/dashboard.js';
+import { formatBytes, serveLimits } from '../../engine/limits.js';
 
 /** `--ui :8080`, `--ui 127.0.0.1:0`, `--ui [::1]:80`. */
 function parseUiAddr(text: string): { host: string; port: number } {
@@ -46,6 +47,11 @@ export const serveCommand: Command = {
     { name: 'operator-credentials', type: 'bool', description: "Let every tenant's pulls and pushes use this server's own $DOCKER_CONFIG (off: tenants never get the operator's credentials)" },
     { name: 'allow-local-fetch', type: 'bool', description: "Let ADD http://… reach this machine's loopback, link-local and own addresses (off: refused)" },
     { name: 'allow-local-fetch-origin', type: 'string', multiple: true, valueName: 'HOST:PORT', description: 'Let ADD http://… reach this one local origin (e.g. a mirror on 127.0.0.1:8080); redirects from it are checked again' },
+    { name: 'build-memory', type: 'string', valueName: 'SIZE', description: 'Memory of one build (all its RUNs together; default: half the RAM, at most 4g; 0: no limit)' },
+    { name: 'build-cpus', type: 'string', valueName: 'N', description: 'CPUs of one build (default: half the cores, at least 1; 0: no limit)' },
+    { name: 'build-pids', type: 'string', valueName: 'N', description: 'Processes of one build (default 4096; 0: no limit)' },
+    { name: 'tenant-disk', type: 'string', valueName: 'SIZE', description: "Disk quota of a tenant's cache and synced context (default 20g; 0: none)" },
+    { name: 'tenant-builds', type: 'string', valueName: 'N', description: 'Builds of one tenant running at once (default: half of --max-parallel with tokens or mTLS, else all)' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -88,11 +94,23 @@ export const serveCommand: Command = {
     const tenantCredentials = flagString(args, 'tenant-credentials');
     if (tenantCredentials && !(existsSync(tenantCredentials) && statSync(tenantCredentials).isDirectory())) throw new FlagError(`--tenant-credentials ${tenantCredentials}: not a directory`);
     const root = flagString(args, 'root') ?? defaultStateRoot();
+    const limits = serveLimits({
+      buildMemory: flagString(args, 'build-memory'),
+      buildCpus: flagString(args, 'build-cpus'),
+      buildPids: flagString(args, 'build-pids'),
+      tenantDisk: flagString(args, 'tenant-disk'),
+      tenantBuilds: flagString(args, 'tenant-builds'),
+    });
+    const maxParallel = Number(maxText);
+    // With several tenants, one of them alone cannot take every build slot.
+    const manyTenants = (!!tokens || !!ca) && !flagBool(args, 'shared-cache');
     const server = new BuildServer({
       root,
       name: flagString(args, 'name') ?? defaultNodeName(),
       auth: { tokens, mtls: !!ca, sharedCache: flagBool(args, 'shared-cache') },
-      maxParallel: Number(maxText),
+      maxParallel,
+      maxParallelPerTenant: limits.tenant.builds ?? (manyTenants ? Math.max(1, Math.ceil(maxParallel / 2)) : maxParallel),
+      limits,
       historyTtlMs,
       platforms: flagList(args, 'platform'),
       entitlements: flagList(args, 'allow-insecure-entitlement').map((e) => {
@@ -119,6 +137,11 @@ export const serveCommand: Command = {
     const shown = ep.unix ? addr : addr.replace(/:[0-9]+$/, `:${port}`);
     const auth = [cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext', tokens ? `${tokens.size} token(s)` : ''].filter(Boolean).join(', ');
     process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    const b = limits.build;
+    const perTenant = server.slots.perTenant;
+    process.stderr.write(
+      `kiln serve: limits per build: memory ${b.memoryBytes ? formatBytes(b.memoryBytes) : 'none'}, CPUs ${b.cpus ?? 'none'}, processes ${b.pids ?? 'none'}; per tenant: disk ${limits.tenant.diskBytes ? formatBytes(limits.tenant.diskBytes) : 'none'}, ${perTenant} build(s) at once\n`,
+    );
     const dashboard = ui
       ? await startDashboard({
           host: ui.host,
