@@ -69,6 +69,7 @@ export class StageState {
     if (this.image.config) this.image.config.OnBuild = null;
     this.baseImage = b.baseImage;
     this.buildArgs = [...b.buildArgs];
+    this.lintState.workdirSet = b.lintState.workdirSet; // a WORKDIR set in the base stage counts (BuildKit init)
   }
 }
 
