@@ -83,7 +83,8 @@ export class StageSet {
 
   add(s: StageState): void {
     this.states.push(s);
-    const base = this.byName.get(s.stage.baseName.toLowerCase());
+    // The base is looked up as written: `FROM Build` is an image name, not the stage `build` (BuildKit addState).
+    const base = this.byName.get(s.stage.baseName);
     if (base) s.base = base;
     if (s.stage.stageName !== '' && !s.unregistered) this.byName.set(s.stage.stageName.toLowerCase(), s);
   }
