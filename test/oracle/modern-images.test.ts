@@ -173,4 +173,8 @@ differentialSuite([
   image('USER by name and uid:gid; id output of a RUN', 'FROM BUSYBOX\nUSER nobody\nRUN id > /tmp/id-nobody\nUSER 1234:5678\nRUN id > /tmp/id-num\nUSER root\nRUN id > /id-root && cp /tmp/id-* /\n', {
     knownDifference: 'supplementary groups of a RUN (issue 16 item 2) are the sandbox\'s: native/ and solver/ own them',
   }),
+  image('COPY/ADD --chmod with symbolic modes (go-w, u=rw,g=r,o=r, a+X, g+s,o-rwx)', 'FROM BUSYBOX\nCOPY --chmod=go-w a /x/a1\nCOPY --chmod=u=rw,g=r,o=r a /x/a2\nCOPY --chmod=a+X d /x/d\nADD --chmod=g+s,o-rwx d /x/d2\n', {
+    files: { a: { content: 'a', mode: 0o777 }, 'd/f': 'f', 'd/e/g': { content: 'g', mode: 0o750 } },
+    knownDifference: 'symbolic --chmod needs the copy to apply the mode per file (BuildKit: llb ModeStr, BSD setmode with umask 0); the graph\'s CopyAction has only a numeric mode: solver/graph/ops.ts + solver/ops/file-op/copy.ts',
+  }),
 ]);
