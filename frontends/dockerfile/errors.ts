@@ -1,4 +1,5 @@
 // The one error type the Dockerfile frontend throws for problems a user caused.
+import type { LintWarning } from './lint/linter.js';
 // Messages read "Dockerfile:<line>: <what>" so the CLI can print them as one line.
 
 export class DockerfileParseError extends Error {
@@ -10,7 +11,7 @@ export class DockerfileParseError extends Error {
   /** The message without the "Dockerfile:N: " prefix. */
   readonly detail: string;
   /** Build-check findings made before the error, printed ahead of it as BuildKit does. */
-  lintWarnings?: unknown[];
+  lintWarnings?: LintWarning[];
   /** Raised while typing an instruction (BuildKit's "dockerfile parse error on line N: …"). */
   inInstruction = false;
 

@@ -2,11 +2,10 @@
 // which stages the target needs, resolves their bases, then dispatches each needed stage's instructions.
 import type { VertexInput } from '../../../solver/graph/ops.js';
 import { DockerfileParseError } from '../errors.js';
-import { parseStages, type Stage } from '../instructions.js';
+import { parseStages } from '../instructions.js';
 import { checkCommandCasing, checkNodes, checkStageNames } from '../lint/parse-checks.js';
-import { checkConstPlatform, checkDefaultBaseNames, checkRedundantTargetPlatform, checkUndeclaredFromArgs } from '../lint/from-checks.js';
+import { checkDefaultBaseNames, checkFromLines } from '../lint/from-checks.js';
 import { checkConfig, Linter } from '../lint/linter.js';
-import { processWithMatches } from '../shell-lexer.js';
 import { parseDockerfile } from '../parser.js';
 import { IgnoreMatcher } from '../dockerignore.js';
 import { suggest } from '../suggest.js';
@@ -66,7 +65,7 @@ export class LintViolationError extends DockerfileParseError {
 
 export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertResult> {
   if (!opts.check) {
-    const lint = new Linter(checkConfig(undefined, undefined));
+    const lint = new Linter();
     try {
       return await convert(opts, lint);
     } catch (e) {
@@ -76,7 +75,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
     }
   }
   // --check: the checks' findings, plus the error that stopped the conversion if one did.
-  const lint = new Linter(checkConfig(undefined, undefined));
+  const lint = new Linter();
   try {
     const r = await convert(opts, lint);
     const v = r.lintViolation;
@@ -87,27 +86,6 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<ConvertRe
     const warnings: ConvertWarning[] = lint.warnings.map((w) => ({ line: w.startLine, message: `${w.ruleName}: ${w.detail}`, lint: w }));
     warnings.push({ message: e.inInstruction ? `dockerfile parse error on line ${e.line}: ${e.detail}` : e.detail, line: e.line, checkError: true });
     return { definition: new GraphEmitter(opts.dockerfileName ?? 'Dockerfile', false).builder.definition([]), output: null, image: {}, warnings, stagesUsed: [] };
-  }
-}
-
-/** The FROM-line checks: undeclared ARGs, an invalid default base name, --platform values. */
-function checkFromLines(lint: Linter, stages: Stage[], globalArgs: EnvList, known: ReadonlySet<string>, opts: ConvertOptions, escapeToken: string): void {
-  for (const st of stages) {
-    try {
-      const name = processWithMatches(st.baseName, globalArgs, { escapeToken });
-      checkUndeclaredFromArgs(lint, st, name.unmatched, known);
-    } catch {
-      /* the conversion reports the error */
-    }
-    if (st.platform === '') continue;
-    try {
-      const p = processWithMatches(st.platform, globalArgs, { escapeToken });
-      checkUndeclaredFromArgs(lint, st, p.unmatched, known);
-      checkRedundantTargetPlatform(lint, st, p.matched, p.unmatched, p.result, globalArgs);
-      checkConstPlatform(lint, st, p.matched, p.unmatched, p.result, opts.targetPlatform);
-    } catch {
-      /* the conversion reports the error */
-    }
   }
 }
 
@@ -128,7 +106,7 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
   }
   checkSyntaxDirective(ast, file);
   try {
-    Object.assign(lint.config, checkConfig(ast.check, buildArgs.BUILDKIT_DOCKERFILE_CHECK));
+    lint.configure(checkConfig(ast.check, buildArgs.BUILDKIT_DOCKERFILE_CHECK));
   } catch (e) {
     const d = ast.directives.find((x) => x.name === 'check');
     throw new DockerfileParseError((e as Error).message, buildArgs.BUILDKIT_DOCKERFILE_CHECK === undefined && d ? d.line : 0, file);
@@ -164,7 +142,7 @@ async function convert(opts: ConvertOptions, lint: Linter): Promise<ConvertResul
     defaultMeta = undefined;
   }
   checkDefaultBaseNames(lint, parsed.stages, defaultMeta, escapeToken);
-  checkFromLines(lint, parsed.stages, meta.env, new Set([...meta.declared, ...meta.env.keys()]), opts, escapeToken);
+  checkFromLines(lint, parsed.stages, meta.env, new Set([...meta.declared, ...meta.env.keys()]), opts.targetPlatform, escapeToken);
   const epoch = sourceDateEpoch(opts);
   let globalArgs = meta.env;
   if (epoch !== undefined && globalArgs.has('SOURCE_DATE_EPOCH')) globalArgs = globalArgs.set('SOURCE_DATE_EPOCH', String(epoch));

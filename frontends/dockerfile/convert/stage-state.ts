@@ -69,6 +69,7 @@ export class StageState {
     if (this.image.config) this.image.config.OnBuild = null;
     this.baseImage = b.baseImage;
     this.buildArgs = [...b.buildArgs];
+    this.lintState.workdirSet = b.lintState.workdirSet; // a WORKDIR set in the base stage counts (BuildKit init)
   }
 }
 
@@ -82,7 +83,8 @@ export class StageSet {
 
   add(s: StageState): void {
     this.states.push(s);
-    const base = this.byName.get(s.stage.baseName.toLowerCase());
+    // The base is looked up as written: `FROM Build` is an image name, not the stage `build` (BuildKit addState).
+    const base = this.byName.get(s.stage.baseName);
     if (base) s.base = base;
     if (s.stage.stageName !== '' && !s.unregistered) this.byName.set(s.stage.stageName.toLowerCase(), s);
   }

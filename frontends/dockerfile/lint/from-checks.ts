@@ -32,6 +32,26 @@ export function checkDefaultBaseNames(lint: Linter, stages: Stage[], defaultArgs
   }
 }
 
+/** The checks of each FROM line's image name and --platform against the global ARGs (`known`: their names). */
+export function checkFromLines(lint: Linter, stages: Stage[], globalArgs: EnvList, known: ReadonlySet<string>, defaults: GraphPlatform, escapeToken: string): void {
+  for (const st of stages) {
+    try {
+      checkUndeclaredFromArgs(lint, st, processWithMatches(st.baseName, globalArgs, { escapeToken }).unmatched, known);
+    } catch {
+      /* a word that does not expand: the conversion reports it */
+    }
+    if (st.platform === '') continue;
+    try {
+      const p = processWithMatches(st.platform, globalArgs, { escapeToken });
+      checkUndeclaredFromArgs(lint, st, p.unmatched, known);
+      checkRedundantTargetPlatform(lint, st, p.matched, p.unmatched, p.result, globalArgs);
+      checkConstPlatform(lint, st, p.matched, p.unmatched, p.result, defaults);
+    } catch {
+      /* as above */
+    }
+  }
+}
+
 /** Variables a FROM line uses that no global ARG declares. */
 export function checkUndeclaredFromArgs(lint: Linter, st: Stage, unmatched: Iterable<string>, known: ReadonlySet<string>): void {
   const options = [...known];

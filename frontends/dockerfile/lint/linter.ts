@@ -87,7 +87,12 @@ export interface LintRange {
 export class Linter {
   readonly warnings: LintWarning[] = [];
 
-  constructor(readonly config: LintConfig) {}
+  constructor(private config: LintConfig = checkConfig(undefined, undefined)) {}
+
+  /** The configuration becomes known once the Dockerfile's directives and build args are read. */
+  configure(config: LintConfig): void {
+    this.config = config;
+  }
 
   private enabled(r: LintRule): boolean {
     if (r.experimental) return this.config.experimentalAll || this.config.experimental.has(r.name);

@@ -154,6 +154,7 @@ export const buildCommand: Command = {
     req.progress = (ev) => view.onEvent(ev);
     // A remote builder (kiln serve) runs the same build; the local state is not opened.
     const builder = resolveBuilder(flagString(args, 'builder'));
+    if (builder && call.check) throw new FlagError('kiln build: --check runs the checks locally: drop --builder');
     const state = builder ? undefined : await openState();
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('build interrupted'));
