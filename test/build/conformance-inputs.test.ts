@@ -1,10 +1,11 @@
 // What users type, as BuildKit v0.25 takes it (each case checked against it with docker-sid).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
-import { kilnBuild } from '../helpers/build.js';
+import { kilnBuild, writeContext } from '../helpers/build.js';
 
 const suite = buildSuite();
 
@@ -31,4 +32,78 @@ test('COPY --chown: names resolve like BuildKit readUser (unknown group keeps th
   assert.equal(r.status, 0, r.stderr);
   // The owners BuildKit v0.25 gives the same Dockerfile.
   assert.equal(readFileSync(join(dest, 'owners'), 'utf8'), ['a 1234:2345', 'b 1234:2345', 'c 1234:777', 'd 1234:1234', 'e 1234:5', 'g 0:777', 'h 999:999', 'i 0:0', 'j 0:777', ''].join('\n'));
+});
+
+test('a unix socket in the build context arrives as an empty regular file with its permissions', async () => {
+  const context = writeContext({ Dockerfile: `FROM ${suite.base}\nCOPY . /ctx/\nRUN stat -c '%F %a %s' /ctx/agent.sock > /socket\n` });
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(join(context, 'agent.sock'), resolve));
+  try {
+    chmodSync(join(context, 'agent.sock'), 0o750);
+    const dest = join(suite.outs, 'socket');
+    const r = kilnBuild(suite.root, {}, ['-o', `type=local,dest=${dest}`], { context });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(dest, 'socket'), 'utf8'), 'regular empty file 750 0\n');
+  } finally {
+    server.close();
+  }
+});
+
+test('--build-context name=DIR honours DIR/.dockerignore (and the main context\'s ignore file does not apply to it)', () => {
+  const named = writeContext({ '.dockerignore': 'secret*\n**/*.log\n', keep: 'k\n', 'secret.txt': 's\n', 'sub/a.log': 'l\n', 'sub/b': 'b\n' });
+  const dest = join(suite.outs, 'named-ignore');
+  const r = kilnBuild(suite.root, {
+    Dockerfile: `FROM ${suite.base}\nCOPY --from=named / /named/\n`,
+    '.dockerignore': 'keep\n',
+  }, ['--build-context', `named=${named}`, '-o', `type=local,dest=${dest}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(join(dest, 'named')).sort(), ['.dockerignore', 'keep', 'sub']);
+  assert.deepEqual(readdirSync(join(dest, 'named/sub')), ['b']);
+});
+
+test('--build-context name=docker-image://scratch is the empty image, without asking a registry', () => {
+  const dest = join(suite.outs, 'scratch-ctx');
+  const r = kilnBuild(suite.root, {
+    Dockerfile: `FROM empty AS e\nCOPY f /f\nFROM ${suite.base}\nCOPY --from=empty / /x/\nCOPY --from=e /f /f\nRUN ls -A /x > /listing\n`,
+    f: 'f\n',
+  }, ['--build-context', 'empty=docker-image://scratch', '-o', `type=local,dest=${dest}`], { env: { HTTPS_PROXY: 'http://127.0.0.1:1', https_proxy: 'http://127.0.0.1:1' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /docker\.io|registry/);
+  assert.equal(readFileSync(join(dest, 'listing'), 'utf8'), '');
+  assert.equal(readFileSync(join(dest, 'f'), 'utf8'), 'f\n');
+});
+
+test('--no-cache: cache mounts start empty (shared by that build\'s RUNs), and the persistent cache mount is left as it was', () => {
+  const dockerfile = (n: number) => [
+    `FROM ${suite.base}`,
+    `RUN --mount=type=cache,target=/c,id=conf-nocache ls /c > /first; echo ${n} > /c/from-first`,
+    'RUN --mount=type=cache,target=/c,id=conf-nocache ls /c > /second',
+    '',
+  ].join('\n');
+  const context = writeContext({ Dockerfile: dockerfile(1) });
+  const run = (tag: string, args: string[] = []) => {
+    const dest = join(suite.outs, tag);
+    const r = kilnBuild(suite.root, {}, [...args, '-o', `type=local,dest=${dest}`], { context });
+    assert.equal(r.status, 0, r.stderr);
+    return (p: string) => readFileSync(join(dest, p), 'utf8');
+  };
+  const first = run('nocache-1');
+  assert.equal(first('first'), '');
+  assert.equal(first('second'), 'from-first\n');
+  writeFileSync(join(context, 'Dockerfile'), dockerfile(2));
+  const persisted = run('nocache-2');
+  assert.equal(persisted('first'), 'from-first\n', 'a normal build sees the cache mount of the last one');
+  const uncached = run('nocache-3', ['--no-cache']);
+  assert.equal(uncached('first'), '', '--no-cache: the cache mount starts empty');
+  assert.equal(uncached('second'), 'from-first\n', 'and is shared by the RUNs of that build');
+  assert.deepEqual(readdirSync(join(suite.root, 'cachemounts-uncached')), [], 'the build\'s own cache mounts are removed after it');
+});
+
+test('the BUILDKIT_SANDBOX_HOSTNAME build arg sets the RUN host name (no unused-arg warning)', () => {
+  const dest = join(suite.outs, 'hostname');
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN hostname > /name && grep -c myhost /etc/hosts > /hosts\n` }, ['--build-arg', 'BUILDKIT_SANDBOX_HOSTNAME=myhost', '-o', `type=local,dest=${dest}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dest, 'name'), 'utf8'), 'myhost\n');
+  assert.equal(readFileSync(join(dest, 'hosts'), 'utf8'), '1\n');
+  assert.doesNotMatch(r.stderr, /not consumed/);
 });
