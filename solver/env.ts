@@ -30,6 +30,11 @@ export interface SolverEnv {
   localFetchAllowed?: string[];
   /** Resource limits for each RUN (and, with `cgroupParent`, for all RUNs of the build together). */
   runLimits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
+  /**
+   * Where cache mounts of steps run without the cache (--no-cache, --no-cache-filter) live: a dir of this
+   * build only, removed after it, so they start empty (as in BuildKit) and are shared by this build's RUNs.
+   */
+  uncachedMountsRoot?: string;
   /** A cgroup all RUNs of this build share, with the build's limits (made and removed by the sandbox helper). */
   buildCgroup?: { name: string; limits?: SolverEnv['runLimits'] };
 }

@@ -161,7 +161,9 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       const template = m.input >= 0 ? inputs[m.input] : undefined;
       // The source path resolves inside that layer: a symlink in it cannot make kiln copy a host dir's owner.
       const seed = template?.kind === 'layers' && template.layers.length ? resolveInRoot(template.layers.at(-1)!.dir, m.selector ?? '/') : undefined;
-      const { dir, release } = await cacheMountDir(ctx.env.state.root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
+      // A step run without the cache (--no-cache) starts from an empty cache dir of this build.
+      const root = ctx.vertex.meta.ignoreCache && ctx.env.uncachedMountsRoot ? ctx.env.uncachedMountsRoot : ctx.env.state.root;
+      const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
     }

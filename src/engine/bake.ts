@@ -10,6 +10,8 @@ import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../oci/registry/client.js';
 import { hostPlatform, normalizePlatform } from '../oci/platform.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
+import { namedContextExcludes } from './named-context-ignore.js';
+import { uncachedMountsRoot } from './uncached-mounts.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
 import type { VertexInput } from '../../solver/graph/ops.js';
 import { Solver, type SolveResult } from '../../solver/solver.js';
@@ -67,6 +69,7 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
   const buildPlatform = normalizePlatform(hostPlatform());
   const registry = new RegistryClient();
   const emptyContext = mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
+  let uncachedMounts: ReturnType<typeof uncachedMountsRoot> | undefined;
   const progress = breq.progress;
   try {
     // One local-source name per directory: targets with the same context share its vertex.
@@ -91,7 +94,7 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
       const contextName = localName(contextDir, 'context');
       const namedContexts: Record<string, NamedContext> = {};
       for (const [name, spec] of Object.entries(req.buildContexts ?? {})) {
-        if (spec.kind === 'local') namedContexts[name] = { kind: 'local', name: localName(spec.path, `ctx-${name}`) };
+        if (spec.kind === 'local') namedContexts[name] = { kind: 'local', name: localName(spec.path, `ctx-${name}`), excludes: namedContextExcludes(spec.path) };
         else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
         else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
       }
@@ -118,6 +121,7 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
         state, registry, localDirs, secrets: first.secrets ?? {}, hostPlatform: buildPlatform, pull: first.pull,
         defaultNetwork: first.network === 'none' || first.network === 'host' ? first.network : 'bridge',
         extraHosts: first.extraHosts, dns: first.dns, ssh: first.ssh, ...sandboxLimits(first.limits), fileHasher,
+        uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined,
       },
       defaultOps,
     );
@@ -157,5 +161,6 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
   } finally {
     await registry.close();
     rmSync(emptyContext, { recursive: true, force: true });
+    uncachedMounts?.remove();
   }
 }

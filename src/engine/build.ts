@@ -10,6 +10,8 @@ import { formatPlatform, hostPlatform, normalizePlatform } from '../oci/platform
 import type { Platform } from '../oci/types.js';
 import type { NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import { namedContextExcludes } from './named-context-ignore.js';
+import { uncachedMountsRoot } from './uncached-mounts.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver, type SolveResult, type ResultCache } from '../../solver/solver.js';
@@ -144,6 +146,8 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
   const buildPlatform = normalizePlatform(hostPlatform());
   const registry = new RegistryClient({ credentials: req.registryCredentials });
   const emptyContext = req.contextDir ? undefined : mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
+  let uncachedMounts: ReturnType<typeof uncachedMountsRoot> | undefined;
+  const uncached = () => (uncachedMounts ??= uncachedMountsRoot(state.root));
   try {
     const contextDir = req.contextDir ?? emptyContext!;
     const ignore = req.contextDir ? loadDockerignore(contextDir, req.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
@@ -152,7 +156,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     for (const [name, spec] of Object.entries(req.buildContexts ?? {})) {
       if (spec.kind === 'local') {
         localDirs[`ctx-${name}`] = spec.path;
-        namedContexts[name] = { kind: 'local', name: `ctx-${name}` };
+        namedContexts[name] = { kind: 'local', name: `ctx-${name}`, excludes: namedContextExcludes(spec.path) };
       } else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
       else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
     }
@@ -176,7 +180,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed },
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined },
       defaultOps,
     );
     const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
@@ -231,6 +235,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
   } finally {
     await registry.close();
     if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });
+    uncachedMounts?.remove();
   }
 }
 

@@ -24,7 +24,7 @@ import type { ConvertOptions, ConvertResult, ConvertWarning } from './types.js';
 export type * from './types.js';
 
 /** Build args BuildKit knows without an ARG instruction (they never trigger the unused-arg warning). */
-const BUILTIN_ARGS = new Set([...PROXY_ARGS, 'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE', 'BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_MULTI_PLATFORM', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_DOCKERFILE_CHECK']);
+const BUILTIN_ARGS = new Set([...PROXY_ARGS, 'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE', 'BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_MULTI_PLATFORM', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_DOCKERFILE_CHECK', 'BUILDKIT_SANDBOX_HOSTNAME']);
 
 function proxyEnv(buildArgs: Record<string, string>): Record<string, string> | undefined {
   const out: Record<string, string> = {};

@@ -37,7 +37,15 @@ function pinned(ref: string, digest: string): string {
 /** Loads a named context into the stage: its filesystem, config and platform. */
 async function loadNamedContext(ctx: ResolveContext, d: StageState, nc: NamedContext, platform: GraphPlatform): Promise<void> {
   if (nc.kind === 'local') {
-    d.state.ref = ctx.emitter.add({ kind: 'source', identifier: `local://${nc.name}` }, [], { description: `[context ${nc.name}] load from client` });
+    const attrs = nc.excludes?.length ? { excludepatterns: JSON.stringify(nc.excludes) } : undefined;
+    d.state.ref = ctx.emitter.add({ kind: 'source', identifier: `local://${nc.name}`, attrs }, [], { description: `[context ${nc.name}] load from client` });
+    d.image = emptyImage(platform);
+    d.platform = platform;
+    return;
+  }
+  if (nc.kind === 'image' && nc.ref === 'scratch') {
+    // docker-image://scratch is the empty image, as in BuildKit: nothing to ask a registry.
+    d.state.ref = null;
     d.image = emptyImage(platform);
     d.platform = platform;
     return;

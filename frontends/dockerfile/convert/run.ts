@@ -77,6 +77,9 @@ export function dispatchRun(ctx: DispatchContext, d: StageState, c: RunCommand, 
     security: c.security,
   };
   if (ctx.proxyEnv) op.proxyEnv = ctx.proxyEnv;
+  // BuildKit's build arg for the RUN container's host name (default buildkitsandbox).
+  const hostname = ctx.buildArgs.BUILDKIT_SANDBOX_HOSTNAME;
+  if (hostname) op.hostname = hostname;
   const ref = ctx.emitter.add(op, inputs.inputs, {
     platform,
     description: progressName(d, uppercaseCmd(shown)),

@@ -61,7 +61,7 @@ export interface ImageMetaResolver {
 
 export type NamedContext =
   | { kind: 'image'; ref: string }
-  | { kind: 'local'; name: string }
+  | { kind: 'local'; name: string; /** Patterns of the dir's own .dockerignore. */ excludes?: string[] }
   | { kind: 'oci-layout'; identifier: string };
 
 export interface ConvertOptions {

@@ -2,7 +2,7 @@
 // wildcards, following the top symlink only when asked, "dir contents" vs "the dir", the destination
 // becoming dest/<basename> when it is an existing directory, include/exclude patterns, chown/chmod,
 // fixed timestamps, hard links kept within one copy.
-import { copyFileSync, mkdirSync, chownSync, chmodSync, linkSync, lchownSync, lutimesSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { copyFileSync, mkdirSync, chownSync, chmodSync, linkSync, lchownSync, lutimesSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { CopyAction } from '../../graph/ops.js';
 import { SolveError } from '../../op.js';
@@ -188,7 +188,10 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
   else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
     const type = st.isFIFO() ? 0o010000 : st.isCharacterDevice() ? 0o020000 : 0o060000;
     await target.fsops.mknod(out, type | (st.mode & 0o7777), Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
-  } else return false; // sockets are not copied
+  } else if (st.isSocket() && ctx.src.isPlainDir) {
+    // A socket in the build context arrives as an empty file with its permissions, as BuildKit sends it.
+    writeFileSync(out, '');
+  } else return false; // other sockets are not copied
   if (st.nlink > 1) ctx.inodes.set(inodeKey, out);
   applyInfo(ctx, out, st, st.isSymbolicLink());
   return true;

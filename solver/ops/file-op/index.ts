@@ -2,8 +2,9 @@
 // new layer on top of the base state. The key covers the op and, for each copy source, a digest of
 // exactly the files it selects.
 import { createHash } from 'node:crypto';
-import { writeFileSync, chownSync, chmodSync, utimesSync, type Stats } from 'node:fs';
-import { dirname, posix } from 'node:path';
+import { writeFileSync, chownSync, chmodSync, utimesSync, existsSync, mkdtempSync, rmSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
 import type { NewLayer } from '../../../cache/snapshots.js';
 import type { FileOp, CopyAction } from '../../graph/ops.js';
 import { canonicalJSON } from '../../graph/canonical.js';
@@ -208,11 +209,24 @@ export const fileOp: OpImpl<FileOp> = {
   },
 };
 
+let emptyDir: string | undefined;
+/** An empty dir (0755) standing for scratch's root; made once per process, never written to. */
+function emptyRoot(): string {
+  if (!emptyDir || !existsSync(emptyDir)) {
+    emptyDir = mkdtempSync(join(tmpdir(), 'kiln-scratch-'));
+    chmodSync(emptyDir, 0o755);
+    process.once('exit', () => rmSync(emptyDir!, { recursive: true, force: true }));
+  }
+  return emptyDir;
+}
+
 async function applyAction(action: FileOp['actions'][number], inputs: Ref[], target: LayerTarget, fsops: FsOps, ctx: OpContext, donors?: Donors): Promise<void> {
   const warn = (m: string) => ctx.progress.warn(m);
   switch (action.type) {
     case 'copy': {
-      const src = action.src >= 0 ? viewOf(inputs[action.src]!, fsops) : FsView.ofLayers([], fsops);
+      const from = action.src >= 0 ? inputs[action.src]! : undefined;
+      // Scratch (an empty stage, docker-image://scratch) still has its root dir: `COPY --from=empty / /x/` works.
+      const src = from && !(from.kind === 'layers' && from.layers.length === 0) ? viewOf(from, fsops) : FsView.ofDir(emptyRoot(), []);
       // Without --chown, files from the build context become 0:0 (BuildKit's client resets them), files
       // from an image or stage keep their owner.
       // An archive ADD unpacks keeps its entries' owners unless --chown says otherwise.

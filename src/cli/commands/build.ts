@@ -5,6 +5,7 @@ import { resolve, join, basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
+import { readStdinInput } from '../stdin-context.js';
 import { sandboxFlags, parseAllow, parseAddHost, parseDns, parseSsh } from '../build-options.js';
 import { sshAgents } from '../../../native/network/ssh-agent.js';
 import { parseBuildArgs, parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
@@ -63,18 +64,21 @@ export const buildCommand: Command = {
     const fileFlag = flagString(args, 'file');
     let contextDir: string | undefined;
     let dockerfile: BuildRequest['dockerfile'];
-    if (pathArg === '-') {
+    // `-`: a Dockerfile, or a tar of the whole context (then -f names a file in it).
+    const stdin = pathArg === '-' ? await readStdinInput(readFileSync(0)) : undefined;
+    if (stdin?.kind === 'dockerfile') {
       if (fileFlag) throw new FlagError('kiln build: -f cannot be combined with a Dockerfile on stdin (-)');
-      dockerfile = { text: readFileSync(0, 'utf8'), name: 'Dockerfile' };
+      dockerfile = { text: stdin.text, name: 'Dockerfile' };
     } else {
-      contextDir = resolve(pathArg);
+      if (stdin && fileFlag === '-') throw new FlagError('kiln build: -f - cannot be combined with a context on stdin (-)');
+      contextDir = stdin ? stdin.dir : resolve(pathArg);
       if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new FlagError(`kiln build: context ${pathArg} is not a directory`);
-      const dfPath = fileFlag === '-' ? undefined : resolve(fileFlag ? fileFlag : defaultDockerfile(contextDir));
+      const dfPath = fileFlag === '-' ? undefined : stdin ? join(contextDir, fileFlag ?? basename(defaultDockerfile(contextDir))) : resolve(fileFlag ? fileFlag : defaultDockerfile(contextDir));
       let text: string;
       try {
         text = dfPath ? readFileSync(dfPath, 'utf8') : readFileSync(0, 'utf8');
       } catch {
-        throw new FlagError(`kiln build: cannot read Dockerfile ${dfPath}: no such file`);
+        throw new FlagError(`kiln build: cannot read Dockerfile ${stdin && dfPath ? `${fileFlag ?? 'Dockerfile'} in the context tar on stdin` : dfPath}: no such file`);
       }
       dockerfile = { text, name: dfPath ? basename(dfPath) : 'Dockerfile', path: dfPath };
     }
