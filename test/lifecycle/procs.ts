@@ -30,9 +30,33 @@ export function procsWith(marker: string, opts: { containerOnly?: boolean } = {}
   return out;
 }
 
-/** Live processes running the sandbox helper binary. */
-export function sandboxHelpers(): Proc[] {
-  return procsWith('native/build/kiln-sandbox');
+/** Live sandbox helpers that are descendants of pid (kiln, or a tmux pane running kiln). */
+export function sandboxHelpersUnder(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      parent.set(Number(name), Number(stat[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const under = (p: number): boolean => {
+    for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q)) if (q === pid) return true;
+    return false;
+  };
+  return procsWith('native/build/kiln-sandbox').map((p) => p.pid).filter(under);
+}
+
+/** True while pid is a live (not zombie) process. */
+export function alive(pid: number): boolean {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
