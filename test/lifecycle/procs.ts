@@ -32,6 +32,12 @@ export function procsWith(marker: string, opts: { containerOnly?: boolean } = {}
 
 /** Live sandbox helpers that are descendants of pid (kiln, or a tmux pane running kiln). */
 export function sandboxHelpersUnder(pid: number): number[] {
+  const under = descendants(pid);
+  return procsWith('native/build/kiln-sandbox').map((p) => p.pid).filter((p) => under.has(p));
+}
+
+/** Live descendants of pid. */
+export function descendants(pid: number): Set<number> {
   const parent = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -46,7 +52,7 @@ export function sandboxHelpersUnder(pid: number): number[] {
     for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q)) if (q === pid) return true;
     return false;
   };
-  return procsWith('native/build/kiln-sandbox').map((p) => p.pid).filter(under);
+  return new Set([...parent.keys()].filter((p) => under(p) && alive(p)));
 }
 
 /** True while pid is a live (not zombie) process. */
@@ -104,7 +110,7 @@ export class Terminal {
     this.tmux('set-option', '-t', 't', 'remain-on-exit', 'on');
   }
   tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    return execFileSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   }
   /** What the window shows now. */
   screen(): string {
