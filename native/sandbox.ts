@@ -55,6 +55,11 @@ export interface SandboxSpec {
   tty?: boolean;
   /** All capabilities, no seccomp, no masked paths, writable /sys (RUN --security=insecure). */
   privileged?: boolean;
+  /** pid 1 is a tiny reaping init that runs the command as its child and passes signals on (docker run --init). */
+  init?: boolean;
+  /** Set no_new_privs (docker's --security-opt no-new-privileges). Off by default, as in docker run and
+   * BuildKit's RUN: setuid binaries such as sudo work for a non-root USER. */
+  noNewPrivileges?: boolean;
 }
 
 export interface SandboxResult {

@@ -98,6 +98,7 @@ static int run_map_tool(const char *tool, pid_t pid, unsigned long id, const str
 
 int main(int argc, char **argv) {
   if (argc < 2) die("usage: kiln-userns COMMAND [ARG...]%s%s", "", "");
+  pid_t parent = getppid();
   uid_t uid = getuid();
   gid_t gid = getgid();
   struct passwd *pw = getpwuid(uid);
@@ -149,6 +150,9 @@ int main(int argc, char **argv) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make / private: %s%s", strerror(errno), "");
   setenv("KILN_ROOTLESS_IDS", full ? "subid" : "single", 1);
   if (name) setenv("KILN_ROOTLESS_USER", name, 1);
+  /* The outer kiln killed -9 takes the re-executed one (and so its sandboxes) with it. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
   execvp(argv[1], argv + 1);
   die("cannot run %s: %s", argv[1], strerror(errno));
 }

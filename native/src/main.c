@@ -10,7 +10,11 @@
  *          "execError":"...","setupError":"..."}   (signal/execError/setupError only when they apply)
  *   0-2   the container's stdio (inherited as-is; relayed through a pty when the spec asks for a tty).
  * Signals INT, TERM, HUP, QUIT, USR1, USR2 and WINCH sent to the helper are forwarded to the container
- * process. The helper exits with the container's exit code (128+n when killed by signal n), 125 when the
+ * process (WINCH only sets the pty's size, when there is one). If the helper's parent dies (kiln killed
+ * -9), the kernel tells the helper (PR_SET_PDEATHSIG) and the container is killed as on abort; if the
+ * helper itself is killed, the container's pid 1 gets SIGKILL from its own parent-death signal, and the
+ * pid namespace goes with its init. With "tty", a terminal that hangs up (closed window) sends SIGHUP to the
+ * container and SIGKILL after a short grace. The helper exits with the container's exit code (128+n when killed by signal n), 125 when the
  * sandbox could not be set up, 126/127 when the command cannot be executed / is not found.
  *
  * Process layout: the helper stays in the host's namespaces (so it can clean up), unshares only the pid
@@ -20,6 +24,7 @@
 #define _GNU_SOURCE
 #include "cgroups.h"
 #include "exec.h"
+#include "init.h"
 #include "fail.h"
 #include "net.h"
 #include "rootfs.h"
@@ -42,10 +47,15 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPEC_FD 3
 #define STATUS_FD 4
+/* Delivered to the helper when its parent dies; any signal nobody sends by hand. */
+#define SIG_PARENT_GONE (SIGRTMIN + 3)
+/* How long a container may outlive the terminal that hung up before it is killed. */
+#define HANGUP_GRACE_MS 2000
 
 static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
@@ -57,6 +67,26 @@ struct outcome {
   const char *exec_error;
   const char *setup_error;
 };
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A signal sent to kiln's whole process group (a terminal's ^C, `timeout`, kill -TERM -PGID) reaches the
+ * helper twice: directly, and passed on by kiln, which also forwards signals sent to it alone (docker's
+ * sig-proxy). The container must see it once: a copy from the other route within this window is dropped. */
+#define DUPLICATE_WINDOW_MS 250
+
+static bool duplicate_signal(int sig, bool from_parent) {
+  static long long last_direct[_NSIG], last_parent[_NSIG];
+  if (sig <= 0 || sig >= _NSIG) return false;
+  long long t = now_ms();
+  long long other = from_parent ? last_direct[sig] : last_parent[sig];
+  (from_parent ? last_parent : last_direct)[sig] = t;
+  return other && t - other < DUPLICATE_WINDOW_MS;
+}
 
 static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
@@ -132,9 +162,10 @@ static __attribute__((noreturn)) void run_child(const struct child_ctx *c) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_DFL);
+  /* Killed with the helper from here on; a helper that died before this leaves "go" unwritten. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   char go;
   if (read(c->go_fd, &go, 1) != 1) _exit(EXIT_SETUP); /* the helper died before the cgroups were ready */
-  close(c->go_fd);
   /* A session of its own: terminal job-control signals for the helper's group do not hit the container
    * twice (the helper forwards them), and reading a tty stdin cannot stop it with SIGTTIN. */
   setsid();
@@ -150,14 +181,19 @@ static __attribute__((noreturn)) void run_child(const struct child_ctx *c) {
   if (s->tty) tty_child_setup(c->tty_sock, &c->ws, c->have_ws, s->uid);
   if (c->tty_sock >= 0) close(c->tty_sock);
   rootfs_mkdir_p(s->cwd);
+  /* seccomp before dropping to the user: without no_new_privs, loading a filter needs CAP_SYS_ADMIN. */
+  security_confine(s);
   security_switch_user(s);
   if (chdir(s->cwd) < 0) child_fail(EXIT_SETUP, "cannot change to cwd %s as uid %u: %s", s->cwd, s->uid, strerror(errno));
   /* Only stdio reaches the container: everything else (spec and status pipes...) closes on exec. */
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   umask(022);
-  /* If the helper is killed outright, take the container with it (set after setuid, which clears it). */
+  /* setuid cleared the parent-death signal: set it again, then make sure the helper did not die in
+   * between (it holds the write end of the go pipe for its whole life). */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  security_confine(s);
+  struct pollfd alive = { .fd = c->go_fd, .events = POLLIN };
+  if (poll(&alive, 1, 0) > 0 && (alive.revents & (POLLHUP | POLLERR))) _exit(EXIT_SETUP);
+  if (s->init) init_run(s);
   exec_command(s);
 }
 
@@ -183,6 +219,14 @@ static bool pump_master(int master) {
 }
 
 int main(int argc, char **argv) {
+  /* Blocked at once (it would terminate the helper before its cleanup), read from the signalfd later. */
+  sigset_t gone;
+  sigemptyset(&gone);
+  sigaddset(&gone, SIG_PARENT_GONE);
+  sigprocmask(SIG_BLOCK, &gone, NULL);
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIG_PARENT_GONE);
+  if (getppid() != parent) setup_failed("aborted before start: the parent process is gone");
   bool watch_ctl = false;
   char *text = read_spec(&watch_ctl);
   struct spec spec;
@@ -229,10 +273,12 @@ int main(int argc, char **argv) {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIG_PARENT_GONE);
   for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++) sigaddset(&mask, forwarded_signals[i]);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   signal(SIGPIPE, SIG_IGN);
-  int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  /* Non-blocking: the loop below drains every pending signal and must get back to poll() after the last. */
+  int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
   if (unshare(CLONE_NEWPID) < 0) {
     snprintf(err, sizeof err, "cannot create a pid namespace: %s (kiln-sandbox must run as root)", strerror(errno));
@@ -266,8 +312,8 @@ int main(int argc, char **argv) {
     cgroups_destroy(&cg);
     setup_failed(err);
   }
+  /* go[1] stays open: the child polls it for a hang-up to learn whether the helper is still alive. */
   if (write(go[1], "g", 1) != 1) setup_failed("cannot start the sandbox child");
-  close(go[1]);
 
   enum { P_SIG, P_CTL, P_ERR, P_SOCK, P_MASTER, P_STDIN, P_COUNT };
   struct pollfd pfd[P_COUNT];
@@ -282,11 +328,22 @@ int main(int argc, char **argv) {
   struct outcome o = { 0 };
   int status = 0;
   bool exited = false;
+  /* Set when the outer terminal hung up: the container is killed at this time (ms, CLOCK_MONOTONIC). */
+  long long kill_at = -1;
+  bool stdin_tty = false;
 
   while (!exited) {
-    if (poll(pfd, P_COUNT, -1) < 0) {
+    int timeout = -1;
+    if (kill_at >= 0) timeout = kill_at > now_ms() ? (int)(kill_at - now_ms()) : 0;
+    int ready = poll(pfd, P_COUNT, timeout);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       break;
+    }
+    if (ready == 0 && kill_at >= 0) {
+      kill(pid, SIGKILL);
+      kill_at = -1;
+      continue;
     }
     if (pfd[P_SIG].revents & POLLIN) {
       struct signalfd_siginfo si;
@@ -294,10 +351,18 @@ int main(int argc, char **argv) {
         int sig = (int)si.ssi_signo;
         if (sig == SIGCHLD) {
           if (waitpid(pid, &status, WNOHANG) == pid) exited = true;
-        } else if (sig == SIGWINCH && master >= 0) {
+        } else if (sig == SIG_PARENT_GONE) {
+          /* Only when the parent process is gone: the signal also comes when the thread that started the
+           * helper ends, and then getppid() still names that process. */
+          if (getppid() != parent) {
+            o.aborted = true;
+            kill(pid, SIGKILL);
+          }
+        } else if (sig == SIGWINCH) {
           struct winsize ws;
-          if (tty_outer_size(&ws)) ioctl(master, TIOCSWINSZ, &ws); /* the kernel signals the foreground group */
-        } else {
+          /* The kernel signals the container's foreground group when the size changes. */
+          if (master >= 0 && tty_outer_size(&ws)) ioctl(master, TIOCSWINSZ, &ws);
+        } else if (!duplicate_signal(sig, si.ssi_code == SI_USER && (pid_t)si.ssi_pid == parent)) {
           kill(pid, sig);
         }
         if (exited) break;
@@ -325,6 +390,7 @@ int main(int argc, char **argv) {
         fcntl(master, F_SETFL, O_NONBLOCK);
         pfd[P_MASTER].fd = master;
         pfd[P_STDIN].fd = STDIN_FILENO;
+        stdin_tty = isatty(STDIN_FILENO);
         tty_make_outer_raw(STDIN_FILENO);
       }
     }
@@ -336,9 +402,16 @@ int main(int argc, char **argv) {
       ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
       if (n > 0) write_all(master, buf, n);
       else if (n == 0 || errno != EINTR) {
+        bool hangup = stdin_tty || (n < 0 && errno == EIO);
         /* Input ended: pass an end-of-file to the terminal's reader, as typing ^D would. */
         if (n == 0 && !isatty(STDIN_FILENO)) write_all(master, "\x04", 1);
         pfd[P_STDIN].fd = -1;
+        if (hangup && kill_at < 0) {
+          /* The user's terminal is gone (window closed): hang up the container's terminal as well, and
+           * kill what ignores that after a grace, so nothing keeps running without a terminal. */
+          kill(pid, SIGHUP);
+          kill_at = now_ms() + HANGUP_GRACE_MS;
+        }
       }
     }
   }

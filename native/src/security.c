@@ -92,11 +92,12 @@ static const char *const denied[] = {
 static const unsigned long allowed_personalities[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
 
 void security_confine(const struct spec *s) {
+  if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(EXIT_SETUP, "no_new_privs: %s", strerror(errno));
   if (s->privileged) return;
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(EXIT_SETUP, "no_new_privs: %s", strerror(errno));
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) child_fail(EXIT_SETUP, "seccomp_init failed");
-  int rc = 0;
+  /* libseccomp sets no_new_privs when loading unless told not to; the filter is loaded with CAP_SYS_ADMIN. */
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, s->no_new_privs ? 1 : 0);
   for (size_t i = 0; i < sizeof denied / sizeof denied[0] && rc == 0; i++) {
     int nr = seccomp_syscall_resolve_name(denied[i]);
     if (nr == __NR_SCMP_ERROR) continue; /* not a syscall on this architecture */

@@ -56,6 +56,12 @@ struct spec {
   long long build_memory_bytes, build_pids, build_cpu_shares, build_cpu_quota_us, build_cpu_period_us;
   bool tty;
   bool privileged;
+  /* "init": pid 1 is a tiny init (the helper's own code) that runs the command as its child, passes
+   * signals on and reaps orphans, like docker run --init. */
+  bool init;
+  /* "noNewPrivileges": set no_new_privs (docker --security-opt no-new-privileges); off by default, as in
+   * docker run and BuildKit's RUN, so setuid binaries (sudo, su) work for non-root users. */
+  bool no_new_privs;
   /* Not from the JSON: set by the helper when no devices cgroup confines the sandbox (a host without the
    * v1 devices controller). Then every filesystem the container can write or read device nodes from is
    * mounted nodev, and /dev holds bind mounts of the host's allowed nodes on a nodev tmpfs. */

@@ -188,8 +188,12 @@ int main(void) {
   assert.match(stdout, /^getpid=allowed$/m);
   assert.match(stdout, /^CapEff:\s+00000000a80425fb$/m);
   assert.match(stdout, /^CapBnd:\s+00000000a80425fb$/m);
-  assert.match(stdout, /^NoNewPrivs:\s+1$/m);
+  // As docker run and BuildKit's RUN: no no_new_privs unless asked for (setuid binaries work).
+  assert.match(stdout, /^NoNewPrivs:\s+0$/m);
   assert.match(stdout, /^Seccomp:\s+2$/m);
+  const nnp = await run(s, { args: ['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], noNewPrivileges: true });
+  assert.match(nnp.stdout, /^NoNewPrivs:\s+1$/m);
+  assert.match(nnp.stdout, /^Seccomp:\s+2$/m);
 
   const priv = await run(s, { args: ['sh', '-c', 'mount -t tmpfs x /tmp && echo mounted; grep -E "^Seccomp:" /proc/self/status'], privileged: true });
   assert.match(priv.stdout, /^mounted$/m);

@@ -19,6 +19,7 @@ import { parseAttestFlags } from '../../attest/flags.js';
 import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 import type { ConvertWarning } from '../../../frontends/dockerfile/convert/types.js';
 import { checkResultJSON, formatBuildWarnings, formatCheckReport } from '../../../frontends/dockerfile/lint/format.js';
+import { UserError } from '../../util/errors.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -173,6 +174,8 @@ export const buildCommand: Command = {
     try {
       const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req))
         .catch((e) => {
+          // ^C / SIGTERM: the sandbox is killed and the state released; one line, as buildx's "canceled".
+          if (abort.signal.aborted) throw new UserError('build canceled');
           // error=true in the checks: what they found comes before the error, as buildx prints it
           if (Array.isArray(e?.lintWarnings)) process.stderr.write(formatBuildWarnings(e.lintWarnings));
           throw outputWriteError(e, outputs);

@@ -37,6 +37,8 @@ export const runCommand: Command = {
     { name: 'entrypoint', type: 'string', valueName: 'CMD', description: "Override the image's entrypoint" },
     { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-terminal' },
     { name: 'interactive', short: 'i', type: 'bool', description: 'Keep stdin open' },
+    { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+    { name: 'security-opt', type: 'string', multiple: true, valueName: 'OPT', description: 'Security options (no-new-privileges)' },
   ],
   async run(args) {
     const [imageArg, ...cmdArgs] = args.positionals;
@@ -59,6 +61,13 @@ export const runCommand: Command = {
       if (!(n > 0)) throw new FlagError(`invalid value "${cpus}" for flag --cpus: expected a positive number`);
       limits.cpuPeriodUs = 100_000;
       limits.cpuQuotaUs = Math.round(n * 100_000);
+    }
+
+    let noNewPrivileges = false;
+    for (const opt of flagList(args, 'security-opt')) {
+      if (opt === 'no-new-privileges' || opt === 'no-new-privileges:true' || opt === 'no-new-privileges=true') noNewPrivileges = true;
+      else if (opt === 'no-new-privileges:false' || opt === 'no-new-privileges=false') noNewPrivileges = false;
+      else throw new FlagError(`invalid value "${opt}" for flag --security-opt: kiln supports no-new-privileges[:true|false]`);
     }
 
     const id = randomBytes(32).toString('hex');
@@ -109,21 +118,21 @@ export const runCommand: Command = {
         network,
         limits,
         tty: flagBool(args, 'tty'),
+        ...(flagBool(args, 'init') ? { init: true } : {}),
+        ...(noNewPrivileges ? { noNewPrivileges: true } : {}),
       };
     } finally {
       await state.close();
     }
 
-    // Signals sent to kiln go to the container, as docker run's sig-proxy does. A terminal's Ctrl-C reaches
-    // the sandbox helper directly (same process group), so kiln only has to outlive it.
-    const ignoreInterrupt = () => {};
-    process.on('SIGINT', ignoreInterrupt);
+    // Signals sent to kiln go to the container's pid 1, as docker run's sig-proxy does. A signal sent to the
+    // whole process group (a terminal's ^C, `timeout`) also reaches the sandbox helper directly; the helper
+    // passes such a pair on once.
     try {
-      const result = await runSandbox(spec, { stdio: 'inherit', forwardSignals: ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] });
+      const result = await runSandbox(spec, { stdio: 'inherit', forwardSignals: ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] });
       if (result.oomKilled) process.stderr.write('kiln: the container was killed: out of memory (--memory limit reached)\n');
       return result.exitCode;
     } finally {
-      process.off('SIGINT', ignoreInterrupt);
       if (flagBool(args, 'rm')) rmSync(containerDir, { recursive: true, force: true });
     }
   },
