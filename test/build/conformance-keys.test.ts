@@ -119,3 +119,19 @@ test('proxy build args: the RUN sees both spellings, a different proxy stays CAC
   assert.doesNotMatch(config, /3128|HTTP_PROXY/, 'no proxy in Env or history');
   assert.ok(image.config!.history!.some((h: any) => /^RUN \/bin\/sh -c env \| grep/.test(h.created_by)), config);
 });
+
+test('COPY --from a stage: CACHED when only an unrelated part of the stage changed, re-run when the copied files did', () => {
+  const step = 'COPY --from=src /d /copied';
+  const dockerfile = (extra: string) => [`FROM ${suite.base} AS src`, 'COPY d /d', 'COPY u /u', extra, `FROM ${suite.base}`, step, ''].join('\n');
+  const context = writeContext({ Dockerfile: dockerfile(''), 'd/f': 'copied by the COPY test\n', u: '1\n' });
+  assert.ok(ran(build(context, 'copy-stage-1').stderr, step));
+  writeFileSync(join(context, 'u'), '2\n');
+  const unrelated = build(context, 'copy-stage-2');
+  assert.ok(cached(unrelated.stderr, step), `the copied /d is identical: CACHED\n${unrelated.stderr}`);
+  writeFileSync(join(context, 'Dockerfile'), dockerfile('RUN chmod 600 /d/f'));
+  const changed = build(context, 'copy-stage-3');
+  assert.ok(ran(changed.stderr, step), `a mode under /d changed: the COPY re-runs\n${changed.stderr}`);
+  // The base a COPY writes onto still counts by its key.
+  writeFileSync(join(context, 'Dockerfile'), dockerfile('RUN chmod 600 /d/f').replace(`FROM ${suite.base}\n${step}`, `FROM ${suite.base}\nRUN echo > /base\n${step}`));
+  assert.ok(ran(build(context, 'copy-stage-4').stderr, step));
+});

@@ -150,7 +150,9 @@ export const fileOp: OpImpl<FileOp> = {
       const uses = copies.filter((a) => a.src === i);
       if (uses.length === 0) continue;
       const sels = uses.map((a) => ({ path: a.srcPath, allowWildcard: a.allowWildcard, followSymlink: a.followSymlink, includePatterns: a.includePatterns, excludePatterns: a.excludePatterns }));
-      deps[i] = { contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels) };
+      // A source that is not also the base enters the key by the files read alone (as in BuildKit): a
+      // change elsewhere in that stage leaves the COPY cached.
+      deps[i] = { contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels), contentOnly: i !== op.base };
     }
     return { digest: `sha256:${createHash('sha256').update(canonicalJSON({ file: op })).digest('hex')}`, deps };
   },
