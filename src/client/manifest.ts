@@ -48,9 +48,12 @@ function fileDB(dir: string): MetadataDB {
   } as unknown as MetadataDB;
 }
 
-export async function contextManifest(contextDir: string, dockerfilePath: string | undefined, opts: { ignore?: boolean } = {}): Promise<ContextManifest> {
-  // Named contexts (--build-context) are read whole, as the engine reads them locally.
-  const ignore = opts.ignore === false ? undefined : loadDockerignore(contextDir, dockerfilePath ?? join(contextDir, 'Dockerfile'));
+/**
+ * `patterns`: the ignore patterns to apply instead of the context's own ignore files (a named context,
+ * `--build-context name=DIR`, is filtered by DIR/.dockerignore alone, as the engine filters it locally).
+ */
+export async function contextManifest(contextDir: string, dockerfilePath: string | undefined, opts: { patterns?: string[] } = {}): Promise<ContextManifest> {
+  const ignore = opts.patterns ? { patterns: opts.patterns } : loadDockerignore(contextDir, dockerfilePath ?? join(contextDir, 'Dockerfile'));
   const matcher = new IgnoreMatcher(ignore?.patterns ?? []);
   const index = await StatIndex.load(fileDB(join(clientCacheDir(), 'statindex')), contextDir);
   const entries: ContextEntry[] = [];

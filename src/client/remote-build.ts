@@ -17,6 +17,7 @@ import { formatPlatform } from '../oci/platform.js';
 import { UserError } from '../util/errors.js';
 import { CredentialStore } from '../oci/registry/credentials.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
+import { namedContextExcludes } from '../engine/named-context-ignore.js';
 import { explainError, type Connection } from './connect.js';
 import { writeRootfsTarToDir } from '../export/rootfs.js';
 import { localExportOptions } from '../export/local-dir.js';
@@ -125,7 +126,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
   for (const [name, spec] of Object.entries(input.buildContexts ?? {})) {
     if (spec.kind === 'image') named.push({ name, image: spec.ref, local: null });
     else if (spec.kind === 'local') {
-      const m = await contextManifest(spec.path, undefined, { ignore: false });
+      const m = await contextManifest(spec.path, undefined, { patterns: namedContextExcludes(spec.path) ?? [] });
       for (const [d, p] of m.paths) paths.set(d, p);
       named.push({ name, image: '', local: { entries: m.entries } });
     } else throw new UserError(`--build-context ${name}=oci-layout://… is not supported with a remote builder yet`);

@@ -107,7 +107,8 @@ test('a Dockerfile outside the context keeps its own .dockerignore on the builde
 test('--build-context directories are synced like the context, images pass through; the digest is the local one', () => {
   const env = clientEnv();
   const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nCOPY --from=extra f.txt /f.txt\nCOPY --from=img /bin/busybox /bb\n` });
-  const extra = writeContext({ 'f.txt': 'from the named context\n', '.dockerignore': 'f.txt\n' });
+  // DIR/.dockerignore filters a named context (as BuildKit): skip.txt never leaves the client.
+  const extra = writeContext({ 'f.txt': 'from the named context\n', 'skip.txt': 'ignored\n', '.dockerignore': 'skip.txt\n' });
   const args = ['--build-context', `extra=${extra}`, '--build-context', `img=docker-image://${suite.base}`];
   const meta = join(dir, 'named.json');
   const r = kilnClient(suite.root, ['build', '--progress', 'plain', '--builder', addr, ...args, '--metadata-file', meta, ctx], env);
