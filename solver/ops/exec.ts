@@ -18,6 +18,7 @@ import { resolveInRoot } from '../../native/in-root.js';
 import { cacheMountDir } from './cache-mounts.js';
 import { selectionsContentDigest } from './file-op/index.js';
 import { relayAgent } from './ssh-forward.js';
+import { maskExcluded } from './context-mask.js';
 import { proxyVariables } from './proxy-env.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
@@ -197,6 +198,13 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       if (input.kind === 'dir') {
         // The selector resolves inside the context (the helper opens it with RESOLVE_IN_ROOT): a symlink
         // there such as `hostroot -> /` names the context's own root, never the host's.
+        if (input.excludes.length > 0) {
+          // .dockerignore'd files are not part of the context: a whiteout layer hides them.
+          const mask = join(scratchDir, `mask-${releases.length}-${m.dest.replace(/\W/g, '_')}`);
+          mkdirSync(mask);
+          await maskExcluded(input.path, input.excludes, mask);
+          return { type: 'overlay', lowerdirs: [mask, input.path], subpath: selector, target: m.dest, readonly: m.readonly };
+        }
         if (m.readonly) return { type: 'bind', root: input.path, source: `/${selector}`, target: m.dest, readonly: true };
         return { type: 'overlay', lowerdirs: [input.path], subpath: selector, target: m.dest, readonly: false };
       }

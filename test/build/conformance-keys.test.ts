@@ -135,3 +135,31 @@ test('COPY --from a stage: CACHED when only an unrelated part of the stage chang
   writeFileSync(join(context, 'Dockerfile'), dockerfile('RUN chmod 600 /d/f').replace(`FROM ${suite.base}\n${step}`, `FROM ${suite.base}\nRUN echo > /base\n${step}`));
   assert.ok(ran(build(context, 'copy-stage-4').stderr, step));
 });
+
+test('RUN --mount=type=bind of the context shows no .dockerignored file (read-only and rw), so none can give a stale CACHED result', () => {
+  const ro = 'RUN --mount=type=bind,target=/ctx find /ctx | sort > /ro; cat /ctx/docs/keep.md > /kept';
+  const rw = 'RUN --mount=type=bind,target=/ctx,rw ls -a /ctx/app > /rw; echo scratch > /ctx/app/new';
+  const sub = 'RUN --mount=type=bind,source=app,target=/app cat /app/secret.env > /sub 2>&1 || echo hidden > /sub';
+  const context = writeContext({
+    Dockerfile: `FROM ${suite.base}\n${ro}\n${rw}\n${sub}\n`,
+    // (.kiln-metadata.json: the test helper's --metadata-file, written into the context after each build)
+    '.dockerignore': '.kiln-metadata.json\napp/secret.env\nnode_modules\ndocs\n!docs/keep.md\n',
+    'app/main.js': 'main\n',
+    'app/secret.env': 'TOKEN=1\n',
+    'node_modules/dep/index.js': 'dep\n',
+    'docs/keep.md': 'kept\n',
+    'docs/drop.md': 'dropped\n',
+  });
+  const first = build(context, 'bind-ignored-1');
+  const seen = first.out('ro').split('\n').filter(Boolean);
+  assert.deepEqual(seen, ['/ctx', '/ctx/.dockerignore', '/ctx/Dockerfile', '/ctx/app', '/ctx/app/main.js', '/ctx/docs', '/ctx/docs/keep.md']);
+  assert.equal(first.out('kept'), 'kept\n');
+  assert.equal(first.out('rw'), '.\n..\nmain.js\n');
+  assert.equal(first.out('sub'), 'hidden\n');
+  // Nothing of the rw mount's writes reached the context.
+  assert.throws(() => readFileSync(join(context, 'app', 'new')), /ENOENT/);
+  // An ignored file changes: invisible to the RUNs, so CACHED is right.
+  writeFileSync(join(context, 'app/secret.env'), 'TOKEN=2\n');
+  const again = build(context, 'bind-ignored-2');
+  for (const step of [ro, rw, sub]) assert.ok(cached(again.stderr, step), `${step}\n${again.stderr}`);
+});
