@@ -129,7 +129,8 @@ export class Terminal {
   /** Exit status of the window's process once it ended, or undefined while it runs. */
   exitStatus(): number | undefined {
     const [dead, status] = this.tmux('display-message', '-p', '-t', 't', '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    // tmux may mark the pane dead a moment before it records the status
+    return dead === '1' && status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
   }
   /** Closes the window as a user closing a terminal does: the pty hangs up. */
   close(): void {
