@@ -106,8 +106,8 @@ export class Terminal {
   private readonly socket = `kiln-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
   constructor(command: string, env: Record<string, string>, size = { cols: 100, rows: 30 }) {
     const envArgs = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
-    this.tmux('new-session', '-d', '-s', 't', '-x', String(size.cols), '-y', String(size.rows), `env ${envArgs} ${command}`);
-    this.tmux('set-option', '-t', 't', 'remain-on-exit', 'on');
+    // remain-on-exit in the same call: the window must stay to report how the command ended
+    this.tmux('new-session', '-d', '-s', 't', '-x', String(size.cols), '-y', String(size.rows), `env ${envArgs} ${command}`, ';', 'set-option', '-t', 't', 'remain-on-exit', 'on');
   }
   tmux(...args: string[]): string {
     return execFileSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -126,11 +126,15 @@ export class Terminal {
   panePid(): number {
     return Number(this.tmux('display-message', '-p', '-t', 't', '#{pane_pid}').trim());
   }
-  /** Exit status of the window's process once it ended, or undefined while it runs. */
+  /** Exit status of the window's process once it ended (128+n when killed by signal n), or undefined while it runs. */
   exitStatus(): number | undefined {
-    const [dead, status] = this.tmux('display-message', '-p', '-t', 't', '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    const [dead, status, signal] = this.tmux('display-message', '-p', '-t', 't', '#{pane_dead} #{pane_dead_status}. #{pane_dead_signal}.').trim().split(' ');
+    if (dead !== '1') return undefined;
+    // tmux may mark the pane dead a moment before it records how it ended
+    if (/^\d+\.$/.test(signal ?? '')) return 128 + parseInt(signal!, 10);
+    return /^\d+\.$/.test(status ?? '') ? parseInt(status!, 10) : undefined;
   }
+
   /** Closes the window as a user closing a terminal does: the pty hangs up. */
   close(): void {
     try {
