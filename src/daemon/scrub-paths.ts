@@ -15,7 +15,8 @@ export class PathScrubber {
       rules.push([`${escape(buildDir)}/(?:context|named/[0-9]+)/`, ''], [`${escape(buildDir)}/(?:context|named/[0-9]+)(?=$|[^/])`, '.'], [`${escape(buildDir)}${REST}`, '<build dir>']);
     }
     rules.push([`${escape(stateRoot)}${REST}`, '<builder state>'], [`(?:${escape(tmpdir())}|/dev/shm)/kiln-${REST}`, '<builder tmp>']);
-    this.rules = rules.map(([re, to]) => [new RegExp(re, 'g'), to]);
+    // Only where a path starts (not inside a longer name such as a tenant's "h/tmp/kiln-x").
+    this.rules = rules.map(([re, to]) => [new RegExp(`(?<![\\w.~/-])${re}`, 'g'), to]);
   }
 
   scrub(text: string): string {

@@ -20,7 +20,7 @@ import { callGuard, CallCounter, MESSAGE_LIMITS } from './call-guard.js';
 import { PathScrubber } from './scrub-paths.js';
 import { DiskQuota, QuotaExceeded } from './disk-quota.js';
 import type { ServeLimits } from '../engine/limits.js';
-import type { Ingest } from './context-store.js';
+import { planManifest, type Ingest } from './context-store.js';
 import { build, type BuildRequest } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
 import type { CacheExportSpec } from '../engine/remote-cache.js';
@@ -271,7 +271,9 @@ export class BuildServer {
       const quota = diskBytes ? new DiskQuota(tenantName, join(this.opts.root, 'tenants', tenantName), diskBytes) : undefined;
       quota?.check();
 
-      // 1. Context sync: only contents this tenant's store does not hold.
+      // 1. Context sync: only contents this tenant's store does not hold. A manifest that is not one tree
+      // inside its root is refused before anything is uploaded (materialise checks it again when writing).
+      for (const m of [start.context, ...start.named_contexts.map((n) => n.local)]) if (m) planManifest(m.entries);
       const entries = [...(start.context?.entries ?? []), ...start.named_contexts.flatMap((n) => n.local?.entries ?? [])];
       const files = entries.filter((e) => e.kind === 'FILE' && !e.hardlink_to);
       sync.files = files.length;
@@ -479,7 +481,9 @@ export class BuildServer {
         if (!existsSync(s.path)) continue;
         for await (const chunk of createReadStream(s.path, { highWaterMark: CHUNK })) {
           signal.throwIfAborted();
-          if (!send({ output: { index: s.index, data: chunk as Buffer, last: false } })) await new Promise((r) => call.once('drain', r));
+          // A client that went away never drains: stop waiting when the build is aborted.
+          if (!send({ output: { index: s.index, data: chunk as Buffer, last: false } })) await drainOrAbort(call, signal);
+          signal.throwIfAborted();
         }
         send({ output: { index: s.index, data: Buffer.alloc(0), last: true } });
       }
@@ -495,6 +499,20 @@ export class BuildServer {
       cache.current?.releaseAll();
     }
   }
+}
+
+/** Resolves when the call can take more output, or when the build is aborted (a gone client never drains). */
+function drainOrAbort(call: Duplex, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+    if (signal.aborted) done();
+  });
 }
 
 /** This machine's platform first, then those it can run through registered QEMU emulators. */

@@ -181,7 +181,8 @@ export function rawSolve(addr: string, token: string | undefined, start: BuildSt
       } else if (m.need_files) {
         for (const d of m.need_files.digests) {
           const data = contents.get(d) ?? Buffer.alloc(0);
-          call.write({ file: { digest: d, data, last: true } });
+          for (let off = 0; off < data.length; off += 64 * 1024) call.write({ file: { digest: d, data: data.subarray(off, off + 64 * 1024), last: false } });
+          call.write({ file: { digest: d, data: Buffer.alloc(0), last: true } });
         }
       } else if (m.progress) out.progress.push(m.progress.json);
       else if (m.output) out.outputs.set(m.output.index, Buffer.concat([out.outputs.get(m.output.index) ?? Buffer.alloc(0), m.output.data]));

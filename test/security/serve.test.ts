@@ -365,7 +365,7 @@ test('a corrupt blob at export: one line on the client, the file at the destinat
   assert.equal(next.status, 0, next.stderr);
 });
 
-test('a write error on the client (ENOSPC) is one line and leaves the destination as it was', () => {
+test('a write error on the client (ENOSPC) is one line and leaves the destination as it was; the server frees the build slot', async () => {
   const env = tenantEnv('bob');
   const outDir = mkdtempSync(join(tmpdir(), 'kiln-sec-full-'));
   // A 1 MiB tmpfs: the archive (with 3 MB of random bytes) does not fit.
@@ -380,6 +380,10 @@ test('a write error on the client (ENOSPC) is one line and leaves the destinatio
     assert.equal(readFileSync(dest, 'utf8'), 'the previous archive\n');
     assert.deepEqual(readdirSync(outDir), ['image.oci.tar']);
     assert.equal(server.proc.exitCode, null, 'the server is still running');
+    // The abandoned build gave its slot back (--max-parallel 1): the next build runs.
+    const next = await Promise.race([bobBuilds([], 'FROM scratch\nCOPY Dockerfile /\n'), new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
+    assert.ok(next, 'the next build did not start within 60s');
+    assert.equal(next.code, undefined, next.details);
   } finally {
     execFileSync('umount', [outDir]);
   }
@@ -456,6 +460,11 @@ test('a tenant over its disk quota: its build fails with one line, the next one 
     assert.equal(over.code, grpc.status.RESOURCE_EXHAUSTED, over.details);
     assert.match(over.details!, /^tenant bob is over its disk quota on this builder: [0-9.]+ MiB of 40 MiB \(kiln builder prune frees space\)$/);
     assert.equal(over.outputs.size, 0, 'nothing of it was exported');
+    // Synced context files count too, and stay: the tenant is over its quota until it prunes.
+    const bigCtx = rawManifest([{ path: 'Dockerfile', content: 'FROM scratch\nCOPY Dockerfile /\n' }, { path: 'big.bin', content: randomBytes(45 * 1024 * 1024) }]);
+    const synced = await rawSolve(q.addr, BOB, rawStart('FROM scratch\nCOPY Dockerfile /\n', bigCtx.entries), bigCtx.contents);
+    assert.equal(synced.code, grpc.status.RESOURCE_EXHAUSTED, synced.details);
+    assert.match(synced.details!, /^tenant bob is over its disk quota on this builder: [0-9.]+ MiB of 40 MiB/);
     const again = await build(BOB, `FROM ${suite.base}\nRUN echo never-runs-\$((1+1))\n`);
     assert.equal(again.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.ok(!again.progress.some((p) => p.includes('never-runs-2')), 'refused before it ran');
