@@ -98,7 +98,8 @@ test('kiln history trace draws one bar per step with its state, lanes for parall
     ].join('\n');
     const context = writeContext({ Dockerfile: dockerfile });
     assert.equal(kilnBuild(root, {}, [], { context }).status, 0);
-    writeFileSync(join(context, 'Dockerfile'), dockerfile.replace('sleep 0.1', 'sleep 0.2'));
+    // New content in stage b: COPY --from=b is keyed by the content it copies (as BuildKit), so it runs again.
+    writeFileSync(join(context, 'Dockerfile'), dockerfile.replace('sleep 0.1 && echo b', 'sleep 0.2 && echo bb'));
     assert.equal(kilnBuild(root, {}, [], { context }).status, 0);
     const svgPath = join(root, 'trace.svg');
     const htmlPath = join(root, 'trace.html');

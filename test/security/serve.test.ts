@@ -407,7 +407,8 @@ test('errors sent to a remote client name no builder path (state dir, build dirs
     assert.ok(!r.progress.some((p) => p.includes(server.root)), 'no progress event names the state dir');
   }
   const bind = await bobBuilds([], `FROM ${suite.base}\nRUN --mount=type=bind,source=nothere,target=/x true\n`);
-  assert.equal(bind.details, 'Dockerfile:2: sandbox set-up failed: bind mount source nothere: No such file or directory');
+  // The source resolves inside the context (RESOLVE_IN_ROOT), so the helper names it as seen from there.
+  assert.equal(bind.details, 'Dockerfile:2: sandbox set-up failed: bind mount source /nothere for /x: No such file or directory');
 });
 
 /** The limits of the kiln-build-* cgroup of a running build of the server process `pid`, when there is one. */
