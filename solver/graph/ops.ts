@@ -66,6 +66,8 @@ export interface CopyAction {
   destPath: string;
   owner?: ChownOpt;
   mode?: number;
+  /** A symbolic mode (`go-w`, `a+X`) applied to each copied file relative to its own mode; wins over mode. */
+  modeStr?: string;
   followSymlink?: boolean;
   dirCopyContents?: boolean;
   attemptUnpackDockerCompatibility?: boolean;

@@ -173,7 +173,7 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       const value = ctx.env.secrets[s.id];
       if (value === undefined) {
         if (s.optional) return m.dest ? { type: 'tmpfs', target: posix.dirname(m.dest), sizeBytes: 1 << 20 } : undefined;
-        throw new SolveError(`secret ${s.id} not found: pass it with --secret id=${s.id},src=FILE`);
+        throw new SolveError(`secret ${s.id}: not found (pass it with --secret id=${s.id},src=FILE)`);
       }
       if (s.env) env.push(`${s.env}=${value.toString('utf8')}`);
       if (!m.dest) return undefined; // exposed as an environment variable only
@@ -222,7 +222,7 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       const agent = ctx.env.ssh?.[o.id];
       if (agent === undefined) {
         if (o.optional) return undefined;
-        throw new SolveError(`no SSH agent or key given for ssh mount id ${o.id}: pass it with --ssh ${o.id}=$SSH_AUTH_SOCK (or --ssh ${o.id}=KEYFILE)`);
+        throw new SolveError(`unset ssh forward key ${o.id}: no SSH agent or key given (pass it with --ssh ${o.id}=$SSH_AUTH_SOCK or --ssh ${o.id}=KEYFILE)`);
       }
       const relay = await relayAgent(agent, join(scratchDir, `ssh-${releases.length}.sock`), o);
       releases.push(() => relay.close());

@@ -243,3 +243,45 @@ test('COPY from the context gives 0:0 whoever owns the files here (as docker bui
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /COPY host\.txt \/plain\.txt\n#\d+ CACHED/);
 });
+
+test('symbolic --chmod adjusts each copied file from its own mode; the mode string is in the cache key', () => {
+  const files = { 'd/f': 'f\n', 'd/x': 'x\n', 'd/sub/g': 'g\n' };
+  const prepare = (ctx: string) => {
+    chmodSync(join(ctx, 'd/f'), 0o644);
+    chmodSync(join(ctx, 'd/x'), 0o750);
+    chmodSync(join(ctx, 'd/sub'), 0o700);
+  };
+  const img = exported(`FROM ${suite.base}\nCOPY --chmod=a+X,go-w d /sym/\nCOPY --chmod=u=rw,g=u,o= d/f /eq\n`, files, prepare);
+  const mode = (p: string) => img.st(p).mode & 0o7777;
+  assert.equal(mode('sym/f'), 0o644, 'X leaves a file without any execute bit alone');
+  assert.equal(mode('sym/x'), 0o751, 'X adds execute to a file that had some');
+  assert.equal(mode('sym/sub'), 0o711, 'X adds search to a directory');
+  assert.equal(mode('sym/sub/g'), 0o644);
+  assert.equal(mode('sym'), 0o755, 'the destination directory the copy creates stays 0755');
+  assert.equal(mode('eq'), 0o660);
+  // Another mode string over the same files is another result, not a cache hit of the first.
+  const other = exported(`FROM ${suite.base}\nCOPY --chmod=a+X,go-r d /sym/\nCOPY --chmod=u=rw,g=u,o= d/f /eq\n`, files, prepare);
+  assert.equal(other.st('sym/x').mode & 0o7777, 0o711);
+  assert.doesNotMatch(other.stderr, /COPY --chmod=a\+X,go-r d \/sym\/\n#\d+ CACHED/);
+});
+
+test('an invalid symbolic --chmod is one line naming the Dockerfile line', () => {
+  const r = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nCOPY --chmod=x+u a /a\n`, a: 'a' });
+  assert.notEqual(r.status, 0);
+  assert.match(errorLine(r), /Dockerfile:2: .*invalid chmod parameter: 'x\+u': invalid syntax/);
+});
+
+test('COPY --parents of a missing source fails like plain COPY', () => {
+  const files = { a: 'a\n', 'tree/x/y.txt': 'y\n' };
+  const plain = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nCOPY tree/nope/z.txt /dst/\n`, ...files });
+  assert.notEqual(plain.status, 0);
+  assert.match(errorLine(plain), /Dockerfile:2: .*"\/tree\/nope\/z\.txt": not found/);
+  for (const src of ['tree/nope/z.txt', 'tree/./nope/z.txt']) {
+    const r = kilnBuild(suite.root, { Dockerfile: `# syntax=docker/dockerfile:1.7-labs\nFROM ${suite.base}\nCOPY --parents a ${src} /dst/\n`, ...files });
+    assert.notEqual(r.status, 0, `COPY --parents ${src} built`);
+    assert.match(errorLine(r), /Dockerfile:3: .*"\/tree\/nope\/z\.txt": not found/);
+  }
+  // A wildcard that matches nothing next to a real source is no error, as without --parents.
+  const img = exported(`# syntax=docker/dockerfile:1.7-labs\nFROM ${suite.base}\nCOPY --parents tree/x/y.txt tree/*/none* /dst/\n`, files);
+  assert.equal(img.read('dst/tree/x/y.txt'), 'y\n');
+});

@@ -66,7 +66,7 @@ test('--ssh ID=KEYFILE loads the key into an agent of its own; uid and mode let 
 test('a required ssh mount without --ssh is a one-line error; an optional one is skipped', () => {
   const missing = build('missing', ['RUN --mount=type=ssh,required=true /ssh-probe'], []);
   assert.notEqual(missing.status, 0);
-  assert.match(errorLine(missing), /Dockerfile:3: no SSH agent or key given for ssh mount id default: pass it with --ssh default=\$SSH_AUTH_SOCK/);
+  assert.match(errorLine(missing), /Dockerfile:3: unset ssh forward key default: no SSH agent or key given \(pass it with --ssh default=\$SSH_AUTH_SOCK/);
   const optional = build('optional', ['RUN --mount=type=ssh ls /run/buildkit 2>&1 | wc -l > /count; echo "${SSH_AUTH_SOCK:-unset}" > /sock'], []);
   assert.equal(optional.status, 0, optional.stderr);
   assert.equal(readFileSync(join(optional.dest, 'sock'), 'utf8'), 'unset\n');

@@ -55,7 +55,7 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
   const platform = d.platform!;
   const dest = destRelativeToWorkdir(d.state.dir || '/', c.dest);
   const owner = parseChown(c.chown);
-  const mode = parseChmod(c.chmod);
+  const { mode, modeStr } = parseChmod(c.chmod);
   const parents = c.name === 'copy' && c.parents;
   const checksum = c.name === 'add' ? c.checksum : '';
 
@@ -77,13 +77,14 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
   const progress = progressName(d, name);
 
   const inputs = new InputList();
-  const link = c.link && mode === undefined;
+  const link = c.link && mode === undefined && modeStr === undefined;
   const baseIndex = link ? -1 : inputs.index(d.state.ref);
   const actions: FileAction[] = [];
   const common = (): Partial<CopyAction> => {
     const o: Partial<CopyAction> = { createDestPath: true };
     if (owner) o.owner = owner;
     if (mode !== undefined) o.mode = mode;
+    if (modeStr !== undefined) o.modeStr = modeStr;
     if (c.exclude.length > 0) o.excludePatterns = [...c.exclude];
     return o;
   };
@@ -125,6 +126,7 @@ export function dispatchCopy(ctx: DispatchContext, d: StageState, c: CopyLike, s
       followSymlink: true, dirCopyContents: true, allowWildcard: true, allowEmptyWildcard: true,
     };
     if (includePatterns) a.includePatterns = includePatterns;
+    if (parents) a.parents = true;
     const unpack = isAdd ? (c.name === 'add' && c.unpack !== undefined ? c.unpack : true) : false;
     if (unpack) a.attemptUnpackDockerCompatibility = true;
     actions.push(a);

@@ -68,7 +68,8 @@ export function dispatchWorkdir(ctx: DispatchContext, d: StageState, path: strin
 
 export function dispatchCmd(ctx: DispatchContext, d: StageState, c: Cmd<'cmd'>): void {
   const args = c.prependShell ? withShell(d.image, c.cmdLine) : [...c.cmdLine];
-  config(d).Cmd = args;
+  // An empty list is no command at all (BuildKit's config omits an empty Cmd/Entrypoint).
+  config(d).Cmd = args.length > 0 ? args : null;
   config(d).ArgsEscaped = true;
   d.cmdSet = true;
   commitToHistory(d.image, `CMD ${goQuoteSlice(args)}`, false, false, ctx.epoch);
@@ -76,7 +77,7 @@ export function dispatchCmd(ctx: DispatchContext, d: StageState, c: Cmd<'cmd'>):
 
 export function dispatchEntrypoint(ctx: DispatchContext, d: StageState, c: Cmd<'entrypoint'>): void {
   const args = c.prependShell ? withShell(d.image, c.cmdLine) : [...c.cmdLine];
-  config(d).Entrypoint = args;
+  config(d).Entrypoint = args.length > 0 ? args : null;
   // An ENTRYPOINT drops the CMD inherited from the base unless this stage set one.
   if (!d.cmdSet) config(d).Cmd = null;
   commitToHistory(d.image, `ENTRYPOINT ${goQuoteSlice(args)}`, false, false, ctx.epoch);

@@ -12,6 +12,7 @@ import type { LayerTarget } from './target.js';
 import type { Owner } from './owner.js';
 import { expandWildcard, hasWildcard } from './glob.js';
 import { tryUnpackArchive } from './unpack.js';
+import { applySymbolicMode, parseSymbolicMode } from './symbolic-mode.js';
 import type { Donors } from './donors.js';
 import { fsPath } from '../../../src/util/raw-names.js';
 
@@ -27,6 +28,26 @@ interface CopyContext {
   inodes: Map<string, string>;
   /** Files of the layer this op made last time, to hard-link instead of copy (context sources only). */
   donors?: Donors;
+  /** The mode a copied file gets from its own (stat) mode: --chmod's, or its own bits. */
+  modeOf: (statMode: number) => number;
+}
+
+/** Numeric --chmod replaces every copied file's mode; a symbolic one adjusts each file's own mode. */
+function modeFor(action: CopyAction): (statMode: number) => number {
+  if (action.modeStr !== undefined) {
+    let cmds: ReturnType<typeof parseSymbolicMode>;
+    try {
+      cmds = parseSymbolicMode(action.modeStr);
+    } catch {
+      throw new SolveError(`invalid chmod mode "${action.modeStr}": invalid syntax`);
+    }
+    return (m) => applySymbolicMode(cmds, m);
+  }
+  if (action.mode !== undefined) {
+    const fixed = action.mode & 0o7777;
+    return () => fixed;
+  }
+  return (m) => m & 0o7777;
 }
 
 /** BuildKit's cleanPath: absolute, cleaned, keeping a trailing `/` or `/.`. */
@@ -51,11 +72,13 @@ export async function copyAction(src: FsView, target: LayerTarget, action: CopyA
     exclude: action.excludePatterns?.length ? new IgnoreMatcher(action.excludePatterns) : undefined,
     inodes: new Map(),
     donors: donors && src.isPlainDir ? donors : undefined,
+    modeOf: modeFor(action),
   };
   if (!action.createDestPath) {
     const parent = await target.merged.resolve(posix.dirname(posix.join('/', action.destPath)), true);
     if (!(await target.merged.lookup(parent))) throw new SolveError(`failed to stat ${action.destPath}: no such file or directory`);
   }
+  if (action.parents) await requireParentsSources(src, srcPath, action.includePatterns ?? []);
   // As fsutil's ResolveWildcards: only a path with wildcards is expanded (and may match nothing); a plain
   // path must exist.
   let sources = [srcPath];
@@ -69,6 +92,18 @@ export async function copyAction(src: FsView, target: LayerTarget, action: CopyA
   for (const s of sources) {
     if (action.attemptUnpackDockerCompatibility && (await tryUnpackArchive(src, s, target, destPath, archiveOwner ?? undefined, mtime))) continue;
     await copyOne(ctx, s, destPath);
+  }
+}
+
+/**
+ * COPY --parents names its sources as include patterns below srcPath; a named path (no wildcard) that is
+ * not there fails as a plain COPY of it does, instead of copying nothing.
+ */
+async function requireParentsSources(src: FsView, srcPath: string, patterns: string[]): Promise<void> {
+  for (const pattern of patterns) {
+    if (hasWildcard(pattern)) continue;
+    const full = posix.join('/', srcPath, pattern);
+    if (!(await src.lookup(await src.resolve(full, false)))) throw new SolveError(`"${full}": not found`);
   }
 }
 
@@ -97,7 +132,9 @@ async function copyOne(ctx: CopyContext, srcRel: string, destPath: string): Prom
   // Copy's "ensure the destination's parent": dest/ is a dir to create; dest/file needs dest/.
   const cleanDest = posix.join('/', destPath);
   const ensureDir = destPath.endsWith('/') || destPath.endsWith('/.') ? cleanDest : posix.dirname(cleanDest);
-  const mode = action.mode;
+  // Directories the copy creates around what it copies: a numeric --chmod's mode, else 0755 (BuildKit
+  // leaves them 0755 under a symbolic mode too).
+  const mode = action.modeStr === undefined ? action.mode : undefined;
   await target.mkdirAll(await target.merged.resolve(ensureDir, true), mode ?? 0o755, ctx.owner, ctx.mtime);
 
   let dest = await target.merged.resolve(cleanDest, true);
@@ -172,7 +209,7 @@ async function copyTree(ctx: CopyContext, srcRel: string, rel: string, dest: str
     const rel = layerPath(dest);
     ctx.donors.bytes += st.size;
     if (st.isFile() && st.nlink === 1) {
-      const mode = ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777;
+      const mode = ctx.modeOf(st.mode);
       const uid = ctx.owner?.uid ?? st.uid;
       const gid = ctx.owner?.gid ?? st.gid;
       const sig = ctx.donors.signature(e.real, st, mode, uid, gid, ctx.mtime ?? st.mtime);
@@ -214,7 +251,7 @@ function applyInfo(ctx: CopyContext, path: string, st: Stats, isLink: boolean): 
   }
   chownSync(fsPath(path), uid, gid);
   // chown clears setuid/setgid, so the mode goes after it.
-  chmodSync(fsPath(path), ctx.action.mode !== undefined ? ctx.action.mode & 0o7777 : st.mode & 0o7777);
+  chmodSync(fsPath(path), ctx.modeOf(st.mode));
   utimesSync(fsPath(path), atime, mtime);
 }
 

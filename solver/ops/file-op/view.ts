@@ -35,6 +35,8 @@ export function splitPath(p: string): string[] {
 export class FsView {
   private readonly opaque = new Map<string, Promise<boolean>>();
   private readonly ignore?: IgnoreMatcher;
+  /** Excluded directories checked for re-included contents, by context-relative path. */
+  private readonly hiddenDirs = new Map<string, boolean>();
 
   private constructor(
     private readonly layers: string[],
@@ -76,8 +78,22 @@ export class FsView {
     this.opaque.clear();
   }
 
+  /**
+   * Is a context path hidden by the excludes? As BuildKit's walk: an excluded directory still shows when a
+   * `!exception` brings back something below it (then holding only what is brought back).
+   */
   private excluded(parts: string[]): boolean {
-    return this.ignore !== undefined && parts.length > 0 && this.ignore.matches(parts.join('/'));
+    if (this.ignore === undefined || parts.length === 0) return false;
+    const rel = parts.join('/');
+    if (!this.ignore.matches(rel)) return false;
+    if (!this.ignore.mayIncludeBelow(rel)) return true;
+    let hidden = this.hiddenDirs.get(rel);
+    if (hidden === undefined) {
+      const real = join(this.layers[0]!, ...parts);
+      hidden = !lstatOrUndefined(real)?.isDirectory() || readdirRaw(real).every((n) => this.excluded([...parts, n]));
+      this.hiddenDirs.set(rel, hidden);
+    }
+    return hidden;
   }
 
   /** A plain directory's entry at a path, without a promise (walks of big contexts). */
