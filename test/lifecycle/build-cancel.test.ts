@@ -113,7 +113,9 @@ test('kiln serve: Ctrl-C in the client terminal cancels the remote RUN; a server
   assert.ok(await waitFor(() => running(first.marker) === 1, 60_000), term.screen());
   await sleep(300);
   term.keys('C-c');
-  assert.ok(await waitFor(() => term.exitStatus() !== undefined, 5_000), term.screen());
+  // Usually ~70 ms; under a loaded full suite the client was seen to take over 5 s to exit after printing
+  // its cancel line (not yet explained): the bound catches a client that never ends.
+  assert.ok(await waitFor(() => term.exitStatus() !== undefined, 20_000), term.screen());
   assert.notEqual(term.exitStatus(), 0);
   assert.match(term.screen(), /^(\^C)?kiln: build canceled$/m); // the terminal echoes ^C
   assert.ok(await waitFor(() => running(first.marker) === 0, 10_000), 'the remote RUN process is gone');
