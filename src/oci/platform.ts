@@ -68,10 +68,20 @@ function platformOf(os: string, architecture: string, variant: string): Platform
 
 /**
  * Parses `os`, `arch`, `os/arch` or `os/arch/variant` (e.g. `linux/arm64/v8`, `linux/aarch64`, `arm`,
- * `linux`). A lone OS gets the host's architecture; a lone architecture gets the host's OS.
+ * `linux`), the OS optionally with its version as containerd writes it (`windows(10.0.20348)/amd64`).
+ * A lone OS gets the host's architecture; a lone architecture gets the host's OS.
  * The result carries the variant as written (normalised spelling); use normalizePlatform to fill defaults.
  */
 export function parsePlatform(specifier: string): Platform {
+  const withVersion = /^([^/()]+)\(([^()/]*)\)(\/.*)?$/.exec(specifier.trim());
+  if (withVersion) {
+    const p = parsePlatformWithoutVersion(withVersion[1]! + (withVersion[3] ?? ''));
+    return withVersion[2] ? { ...p, 'os.version': withVersion[2] } : p;
+  }
+  return parsePlatformWithoutVersion(specifier);
+}
+
+function parsePlatformWithoutVersion(specifier: string): Platform {
   const parts = specifier.trim().split('/');
   for (const part of parts) {
     if (!SPECIFIER_RE.test(part)) {

@@ -52,7 +52,7 @@ test('RUN --network=none has only loopback; a missing secret is a clear error', 
   assert.equal(readFileSync(join(dest, 'ifaces'), 'utf8'), 'lo\n');
   const missing = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN --mount=type=secret,id=nope,required=true cat /run/secrets/nope\n` });
   assert.notEqual(missing.status, 0);
-  assert.match(errorLine(missing), /Dockerfile:2: secret nope not found/);
+  assert.match(errorLine(missing), /Dockerfile:2: secret nope: not found \(pass it with --secret id=nope,src=FILE\)$/);
 });
 
 test('a Dockerfile on stdin builds with no context', () => {

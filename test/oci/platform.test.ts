@@ -153,3 +153,10 @@ test('selectManifest picks the best entry, falling back through variants in orde
   }
   assert.throws(() => selectManifest(index('linux/386'), parsePlatform('linux/amd64'), { strict: true }), /available: linux\/386/);
 });
+
+test('an OS version in the specifier, as containerd writes it: windows(10.0.20348)/amd64', () => {
+  assert.deepEqual(parsePlatform('windows(10.0.20348)/amd64'), { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348' });
+  assert.deepEqual(normalizePlatform(parsePlatform('windows(10.0.17763.1234)/amd64')), { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.1234' });
+  assert.deepEqual(parsePlatform('linux()/arm64'), parsePlatform('linux/arm64'));
+  assert.throws(() => parsePlatform('windows(10.0/amd64'), /invalid platform/);
+});
