@@ -92,7 +92,15 @@ export interface ReadInRootOptions {
  * the root; the final open neither follows a symlink nor blocks (a FIFO or device is refused, not waited on).
  */
 export function readFileInRoot(root: string, path: string, opts: ReadInRootOptions): Buffer | undefined {
-  const host = resolveInRoot(root, path);
+  return readRegularFile(resolveInRoot(root, path), path, opts);
+}
+
+/**
+ * Reads the regular file at `host` (already resolved inside its root) without following a final symlink,
+ * blocking on a FIFO or device, or reading more than opts.maxBytes; undefined when nothing is there.
+ * `path` names it in errors, as seen from inside the root.
+ */
+export function readRegularFile(host: string, path: string, opts: ReadInRootOptions): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);

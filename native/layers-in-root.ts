@@ -5,9 +5,9 @@
 // never on the host. The final open neither follows a link nor blocks, and a file over maxBytes is refused.
 // For layer dirs at rest (no process changes them while kiln reads); opaque dirs are not looked at (their
 // xattr is out of Node's reach), so a file hidden by one may still be found in a lower layer.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { InRootError } from './in-root.js';
+import { InRootError, readRegularFile } from './in-root.js';
 
 const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
 
@@ -78,26 +78,5 @@ export function readFileInLayers(lowerdirs: string[], path: string, opts: { maxB
     if (entry.st.isDirectory()) return undefined;
     throw new InRootError(`${path}: not a regular file`, 'ENOTREG');
   }
-  let fd: number;
-  try {
-    fd = openSync(entry.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new InRootError(`${path}: not a regular file`, 'ENOTREG');
-    if (st.size > opts.maxBytes) throw new InRootError(`${path}: larger than ${opts.maxBytes} bytes`, 'EFBIG');
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    closeSync(fd);
-  }
+  return readRegularFile(entry.host, path, opts);
 }
