@@ -64,16 +64,21 @@ function parseLimits(where: string, o: unknown): ResourceLimits | undefined {
   return { memoryBytes: parseSize(`${where}.memory`, r.memory), cpus: parsePositive(where, 'cpus', r.cpus, false), pids: parsePositive(where, 'pids', r.pids, true) };
 }
 
-/** Limits from the config file (none when it does not exist). */
-export function configLimits(env: NodeJS.ProcessEnv = process.env): BuildLimits {
+/** The parsed config file and its path (doc undefined when there is no file). */
+function readConfig(env: NodeJS.ProcessEnv): { path: string; doc: unknown } {
   const path = configPath(env);
-  if (!existsSync(path)) return {};
-  let doc: unknown;
+  if (!existsSync(path)) return { path, doc: undefined };
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
+    return { path, doc: JSON.parse(readFileSync(path, 'utf8')) };
   } catch (err) {
     throw new UserError(`kiln config ${path}: ${(err as Error).message}`);
   }
+}
+
+/** Limits from the config file (none when it does not exist). */
+export function configLimits(env: NodeJS.ProcessEnv = process.env): BuildLimits {
+  const { path, doc } = readConfig(env);
+  if (doc === undefined) return {};
   const limits = (doc as { limits?: unknown } | null)?.limits;
   if (limits === undefined) return {};
   if (typeof limits !== 'object' || limits === null) throw new UserError(`kiln config ${path}: "limits" must be an object`);
@@ -114,14 +119,8 @@ export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.Proces
 
 /** The entitlements a build gets: what it asked for, within the config file's "entitlements" list if any. */
 export function grantEntitlements(asked: readonly string[], env: NodeJS.ProcessEnv = process.env): EntitlementGrant {
-  const path = configPath(env);
-  if (!existsSync(path)) return { granted: [...asked] };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new UserError(`kiln config ${path}: ${(err as Error).message}`);
-  }
+  const { path, doc } = readConfig(env);
+  if (doc === undefined) return { granted: [...asked] };
   const list = (doc as { entitlements?: unknown } | null)?.entitlements;
   if (list === undefined) return { granted: [...asked] };
   if (!Array.isArray(list) || list.some((e) => typeof e !== 'string' || !(ENTITLEMENTS as readonly string[]).includes(e)))
@@ -173,14 +172,8 @@ function parseTenant(where: string, o: unknown): TenantLimits | undefined {
 
 /** The config file's `limits.tenant` (its run and build limits come from configLimits). */
 export function configTenantLimits(env: NodeJS.ProcessEnv = process.env): TenantLimits {
-  const path = configPath(env);
-  if (!existsSync(path)) return {};
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new UserError(`kiln config ${path}: ${(err as Error).message}`);
-  }
+  const { path, doc } = readConfig(env);
+  if (doc === undefined) return {};
   const limits = (doc as { limits?: { tenant?: unknown } } | null)?.limits;
   return parseTenant(`kiln config ${path}: limits.tenant`, limits?.tenant) ?? {};
 }
