@@ -25,8 +25,11 @@ fi
 
 # The modern reference builder (dockerd 28.5 with BuildKit v0.25, buildx 0.29) for the differential suite
 # (test/oracle): installed beside the system's docker when the shared peers folder sits next to the repo.
+# Only install and start it: the script's own verify/bench steps expect a registry on localhost:5000, which
+# the tests do not use (each starts its own registry).
 if [ -f ../shared/peers/modern-buildkit.sh ]; then
-  bash ../shared/peers/modern-buildkit.sh
+  bash ../shared/peers/modern-buildkit.sh install
+  bash ../shared/peers/modern-buildkit.sh start
 fi
 
 # docker-registry's Debian package starts a registry on :5000 as a service; tests start their own.
