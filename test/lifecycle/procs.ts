@@ -130,9 +130,19 @@ export class Terminal {
   exitStatus(): number | undefined {
     const [dead, status, signal] = this.tmux('display-message', '-p', '-t', 't', '#{pane_dead} #{pane_dead_status}. #{pane_dead_signal}.').trim().split(' ');
     if (dead !== '1') return undefined;
-    // tmux may mark the pane dead a moment before it records how it ended
     if (/^\d+\.$/.test(signal ?? '')) return 128 + parseInt(signal!, 10);
-    return /^\d+\.$/.test(status ?? '') ? parseInt(status!, 10) : undefined;
+    if (/^\d+\.$/.test(status ?? '')) return parseInt(status!, 10);
+    // tmux marks a pane dead when its terminal closes and records how the process ended only when it reaps
+    // it, which lags under load: a zombie's wait status is in /proc/PID/stat (field 52) meanwhile.
+    try {
+      const stat = readFileSync(`/proc/${this.panePid()}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z') return undefined;
+      const ws = Number(fields[49]);
+      return ws & 0x7f ? 128 + (ws & 0x7f) : (ws >> 8) & 0xff;
+    } catch {
+      return undefined; // reaped meanwhile: tmux has the status on the next look
+    }
   }
 
   /** Closes the window as a user closing a terminal does: the pty hangs up. */
