@@ -8,45 +8,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { unpackLayer } from '../../cache/layers/unpack.js';
-import type { TarHeader } from '../../cache/layers/tar-header.js';
-import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
+import { tarOf as craftedTar, type Entry } from '../security/crafted.js';
 import { isUserFacing } from '../../src/util/errors.js';
 import { OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../src/oci/mediatypes.js';
 import { busyboxAmd64Layer, describeTree, tempDir, zstdStoredFrame } from './tree.js';
 
-type Entry = Partial<TarHeader> & { name: string; data?: string };
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const out = new ChunkedOutput((c) => void chunks.push(Buffer.from(c)));
-  const tar = new TarWriter(out);
-  for (const e of entries) {
-    const data = Buffer.from(e.data ?? '');
-    const type = e.type ?? 'file';
-    tar.writeHeader({
-      type,
-      mode: type === 'dir' ? 0o755 : 0o644,
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      mtime: { sec: 1000, nsec: 0 },
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-      xattrs: new Map(),
-      ...e,
-      size: type === 'file' ? data.length : 0,
-    });
-    if (type === 'file') {
-      out.append(data);
-      tar.padData(data.length);
-    }
-  }
-  tar.finish();
-  await out.end();
-  return Buffer.concat(chunks);
-}
+const tarOf = (entries: Entry[]) => craftedTar(entries, 1000);
 
 /** Unpacks `data` into work/dest and returns the error it must fail with; checks nothing was left behind. */
 async function failingUnpack(work: string, data: Buffer, opts: { mediaType: string; expectedDiffId?: string }): Promise<Error> {

@@ -14,8 +14,9 @@ import { FsOps } from '../../cache/layers/fsops.js';
 
 export type Entry = Partial<TarHeader> & { name: string; data?: string };
 
-/** A tar of `entries`, exactly in this order (later entries may replace earlier ones). */
-export async function tarOf(entries: Entry[]): Promise<Buffer> {
+/** A tar of `entries`, exactly in this order (later entries may replace earlier ones); headers default to
+ * root-owned, 0644 files / 0755 dirs at `mtime` (seconds). */
+export async function tarOf(entries: Entry[], mtime = 1_000_000_000): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const out = new ChunkedOutput((c) => void chunks.push(Buffer.from(c)));
   const tar = new TarWriter(out);
@@ -29,7 +30,7 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
       gid: 0,
       uname: '',
       gname: '',
-      mtime: { sec: 1_000_000_000, nsec: 0 },
+      mtime: { sec: mtime, nsec: 0 },
       linkname: '',
       devmajor: 0,
       devminor: 0,
