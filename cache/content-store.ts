@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { fsyncPath, writeFileAtomic } from './atomic.js';
-import { UserError } from '../src/util/errors.js';
+import { UserError } from '../base/errors.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 

@@ -7,7 +7,7 @@ import { lstatSync, readdirSync, rmSync, existsSync, realpathSync } from 'node:f
 import { join } from 'node:path';
 import type { State } from './state.js';
 import type { RecordedResult } from './result-cache.js';
-import type { ImageManifest, ImageIndex } from '../src/oci/types.js';
+import type { ImageManifest, ImageIndex } from '../base/oci/types.js';
 
 export interface UsageRecord {
   /** result/<key> for build cache, cachemount/<dir> for RUN cache mounts */

@@ -4,10 +4,10 @@
 import PQueue from 'p-queue';
 import type { State } from './state.js';
 import type { ImageRecord, StoredPlatformImage } from './image-store.js';
-import type { RegistryClient } from '../src/oci/registry/client.js';
-import { ImageReference } from '../src/oci/reference.js';
-import type { ImageConfig, Platform } from '../src/oci/types.js';
-import { formatPlatform } from '../src/oci/platform.js';
+import type { RegistryClient } from '../base/oci/registry/client.js';
+import { ImageReference } from '../base/oci/reference.js';
+import type { ImageConfig, Platform } from '../base/oci/types.js';
+import { formatPlatform } from '../base/oci/platform.js';
 
 export type PullEvent =
   | { kind: 'resolved'; ref: string; digest: string; platform: string }

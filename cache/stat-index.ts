@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, lstatSync, type Stats } from 'node:fs';
 import type { MetadataDB } from './state.js';
-import { fsPath } from '../src/util/raw-names.js';
+import { fsPath } from '../base/raw-names.js';
 
 interface Entry {
   /** size:mtimeMs:ctimeMs:ino:mode (the times as Node gives them: milliseconds with a sub-µs fraction) */

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { ContentStore } from './content-store.js';
 import { SnapshotStore } from './snapshots.js';
 import { ImageStore } from './image-store.js';
-import { UserError } from '../src/util/errors.js';
-import { rootlessMode } from './overlay-xattr.js';
+import { UserError } from '../base/errors.js';
+import { rootlessMode } from './layers/overlay-xattr.js';
 
 export type MetadataDB = Level<string, unknown>;
 

@@ -1,12 +1,13 @@
 // The TypeScript side of the sandbox: spawns native/build/kiln-sandbox per container, hands it the run
 // spec on fd 3, reads its status from fd 4, and turns that into a SandboxResult. Node itself never
 // creates namespaces (see DESIGN.md, "Native helper, not an addon").
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ensureBridge, type BridgeConfig } from './network/bridge.js';
+import { bridgeConfig, ensureBridge, type BridgeConfig } from './network/bridge.js';
 import { inUserNamespace } from './userns.js';
 
 /** A mount added to the container, besides the rootfs, /proc, /dev and /sys. */
@@ -152,7 +153,7 @@ function rootlessSpec(spec: SandboxSpec): SandboxSpec {
 
 export async function runSandbox(spec: SandboxSpec, opts: RunSandboxOptions = {}): Promise<SandboxResult> {
   if (rootlessSandbox) return runHelper(rootlessSpec(spec), opts);
-  if (spec.network === 'bridge' && !spec.bridge) spec = { ...spec, bridge: await ensureBridge() };
+  if (spec.network === 'bridge' && !spec.bridge) spec = { ...spec, bridge: await ensureBridge(bridgeConfig(), resetNetworkPool) };
   return runHelper(spec, opts);
 }
 
@@ -241,4 +242,22 @@ function runHelper(spec: SandboxSpec, opts: RunSandboxOptions): Promise<SandboxR
       resolve(result);
     });
   });
+}
+
+/** Removes the bridge's pooled network namespaces that no RUN is using (and their veths). */
+export function resetNetworkPool(cfg: BridgeConfig = bridgeConfig()): void {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-net-reset-'));
+  try {
+    const file = join(dir, 'spec.json');
+    writeFileSync(file, JSON.stringify({ rootfs: { lowerdirs: ['/'] }, args: ['true'], network: 'bridge', bridge: cfg }) + '\n');
+    const fd = openSync(file, 'r');
+    try {
+      const r = spawnSync(sandboxHelperPath(), ['--net-reset'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+      if (r.status !== 0) throw new SandboxError(`network: resetting the namespace pool failed: ${(r.stderr || '').trim()}`);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

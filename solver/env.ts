@@ -1,7 +1,7 @@
 // What ops may use while solving: the state (content store, snapshots, images), registry access, the
 // local directories the client shares (build contexts), secrets, and the platform of this machine.
 import type { State } from '../cache/state.js';
-import type { RegistryClient } from '../src/oci/registry/client.js';
+import type { RegistryClient } from '../base/oci/registry/client.js';
 import type { GraphPlatform } from './graph/ops.js';
 
 export interface SolverEnv {

@@ -26,8 +26,8 @@ import type { FsOps, Timespec } from './fsops.js';
 import type { TarHeader } from './tar-header.js';
 import type { TarEvent } from './tar-reader.js';
 
-export { OPAQUE_XATTR } from '../overlay-xattr.js';
-import { OPAQUE_XATTR } from '../overlay-xattr.js';
+export { OPAQUE_XATTR } from './overlay-xattr.js';
+import { OPAQUE_XATTR } from './overlay-xattr.js';
 const OPAQUE_MARKER = '.wh..wh..opq';
 const WHITEOUT_PREFIX = '.wh.';
 

@@ -4,8 +4,8 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
-import { layerCompressionOf, type LayerCompression } from '../../src/oci/mediatypes.js';
-import { UserError } from '../../src/util/errors.js';
+import { layerCompressionOf, type LayerCompression } from '../../base/oci/mediatypes.js';
+import { UserError } from '../../base/errors.js';
 
 /** A layer's bytes are not what its media type promises, or are corrupt. */
 export class LayerFormatError extends UserError {}

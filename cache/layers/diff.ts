@@ -9,10 +9,10 @@ import { Transform, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
-import { isOpaqueXattrs, isOverlayXattr } from '../overlay-xattr.js';
+import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
 import type { TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter } from './tar-writer.js';
-import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../src/util/raw-names.js';
+import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../base/raw-names.js';
 
 export interface LayerTarOptions {
   /** SOURCE_DATE_EPOCH (seconds): later mtimes are clamped to it, as BuildKit does. */

@@ -2,7 +2,7 @@
 // before npm test); KILN_FSOPS_BIN overrides it (e.g. a packaged copy).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../src/util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export function fsopsBinary(): string {
   if (process.env.KILN_FSOPS_BIN) return process.env.KILN_FSOPS_BIN;

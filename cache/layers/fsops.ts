@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fsopsBinary } from './fsops-binary.js';
-import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
+import { nameFromBytes, nameToBytes } from '../../base/raw-names.js';
 
 export interface Timespec {
   sec: number;

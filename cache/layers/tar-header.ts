@@ -2,7 +2,7 @@
 // cannot hold (long or non-ASCII names, ids above 2097151, sub-second or far times, xattrs) go in a PAX
 // extended header instead (tar-pax.ts); reading also accepts GNU base-256 numbers.
 import type { Timespec } from './fsops.js';
-import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
+import { nameFromBytes, nameToBytes } from '../../base/raw-names.js';
 
 export const BLOCK = 512;
 

@@ -4,7 +4,7 @@
 // the next feed.
 import { BLOCK, decodeBlock, entryTypeOf, TarFormatError, type TarHeader } from './tar-header.js';
 import { decodePaxRecords, parsePaxInt, parsePaxTime } from './tar-pax.js';
-import { nameFromBytes } from '../../src/util/raw-names.js';
+import { nameFromBytes } from '../../base/raw-names.js';
 
 export type TarEvent =
   | { kind: 'entry'; header: TarHeader }
@@ -128,7 +128,7 @@ export class TarReader {
     const pax = this.local;
     this.local = new Map(this.global);
     const str = (k: string) => pax.get(k)?.toString('utf8');
-    // Names are bytes: one that is not UTF-8 keeps them (src/util/raw-names.ts).
+    // Names are bytes: one that is not UTF-8 keeps them (base/raw-names.ts).
     const name = (k: string) => { const v = pax.get(k); return v && nameFromBytes(v); };
     if (pax.has('GNU.sparse.major') || pax.has('GNU.sparse.size') || flag === 'S') {
       throw new TarFormatError(`sparse file ${raw.name} at byte ${this.offset} is not supported`);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DigestCounter, DigestMismatchError, parseDigest } from '../../src/oci/digest.js';
+import { DigestCounter, DigestMismatchError, parseDigest } from '../../base/oci/digest.js';
 import { LayerApplier } from './apply.js';
 import { compressionOfLayer, decompressLayer, LayerFormatError } from './decompress.js';
 import { FsOps } from './fsops.js';

@@ -4,12 +4,12 @@ import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { RegistryClient } from '../../src/oci/registry/client.js';
-import type { ImageReference } from '../../src/oci/reference.js';
-import { parseManifest } from '../../src/oci/manifest.js';
-import { layoutBlobPath, readLayoutBlob, readOciLayout, REF_NAME_ANNOTATION } from '../../src/oci/layout.js';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/types.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import type { ImageReference } from '../../base/oci/reference.js';
+import { parseManifest } from '../../base/oci/manifest.js';
+import { layoutBlobPath, readLayoutBlob, readOciLayout, REF_NAME_ANNOTATION } from '../../base/oci/layout.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../base/oci/mediatypes.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../../base/oci/types.js';
 import { sha256Digest } from '../content-store.js';
 import {
   CACHE_ARTIFACT_TYPE,

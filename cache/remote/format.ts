@@ -2,7 +2,7 @@
 // One JSON document serves three carriers: the config blob of an OCI artifact manifest (registry cache),
 // the same artifact in an OCI layout directory (local cache), and a field of an image config (inline
 // cache, where the layers are the image's own).
-import { UserError } from '../../src/util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.kiln.cache.v1';
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.kiln.cache.config.v1+json';

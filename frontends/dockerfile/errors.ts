@@ -1,5 +1,6 @@
 // The one error type the Dockerfile frontend throws for problems a user caused.
 import type { LintWarning } from './lint/linter.js';
+import { InputSyntaxError } from '../../base/errors.js';
 // Messages read "Dockerfile:<line>: <what>" so the CLI can print them as one line.
 
 export class DockerfileParseError extends Error {
@@ -26,17 +27,11 @@ export class DockerfileParseError extends Error {
 }
 
 /** An error from a helper (lexer, flag parser…) that does not know its line yet; callers attach it. */
-export class DockerfileSyntaxError extends Error {
-  readonly userFacing = true;
-  constructor(message: string) {
-    super(message);
-    this.name = 'DockerfileSyntaxError';
-  }
-}
+export class DockerfileSyntaxError extends InputSyntaxError {}
 
 /** Re-throws `err` as a DockerfileParseError at `line` (to `endLine`) if it is one of ours; other errors (bugs) pass through. */
 export function atLine(err: unknown, line: number, endLine = line): never {
   if (err instanceof DockerfileParseError) throw err;
-  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line, 'Dockerfile', endLine);
+  if (err instanceof InputSyntaxError) throw new DockerfileParseError(err.message, line, 'Dockerfile', endLine);
   throw err;
 }

@@ -1,5 +1,6 @@
 // BuildKit's shell lexer (frontend/dockerfile/shell): quotes, escapes and $var / ${var...} expansion
 // for one word (processWord) or a list of words split on unquoted whitespace (processWords).
+import { InputSyntaxError } from '../../base/errors.js';
 import { DockerfileSyntaxError } from './errors.js';
 import { isGoDigit, isGoLetter, isGoSpace } from './go-text.js';
 import { replacePattern, trimPrefixPattern, trimSuffixPattern } from './shell-pattern.js';
@@ -371,7 +372,7 @@ function run(word: string, env: EnvInput | undefined, opts: LexOptions): Process
     const { result, words } = sw.process();
     return { result, words, matched: sw.matched, unmatched: sw.unmatched };
   } catch (err) {
-    if (err instanceof DockerfileSyntaxError) {
+    if (err instanceof InputSyntaxError) {
       // a word too long to repeat whole (a 60 kB nested expansion) is shortened, so the error stays one readable line
       const shown = word.length > 120 ? `${JSON.stringify(word.slice(0, 60))}… (${word.length} characters)` : JSON.stringify(word);
       throw new DockerfileSyntaxError(`failed to process ${shown}: ${err.message}`);

@@ -13,9 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
-import { SandboxError, sandboxHelperPath } from '../sandbox.js';
 
 const run = promisify(execFile);
+
+/** The build network could not be set up (missing tool, bad setting, subnet clash): one line. */
+export class NetworkSetupError extends Error {
+  readonly userFacing = true;
+  override name = 'NetworkSetupError';
+}
 
 export interface BridgeConfig {
   /** Interface name of the bridge. */
@@ -41,7 +46,7 @@ const RULE_TAG = 'kiln-bridge';
 
 function ipToInt(ip: string): number {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new SandboxError(`invalid IPv4 address "${ip}"`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new NetworkSetupError(`invalid IPv4 address "${ip}"`);
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 export function intToIp(n: number): string {
@@ -56,10 +61,10 @@ export function bridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig
   const subnetText = env.KILN_NETWORK_SUBNET || DEFAULT_SUBNET;
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(subnetText);
   const prefixLen = m ? Number(m[2]) : NaN;
-  if (!m || !(prefixLen >= 8 && prefixLen <= 24)) throw new SandboxError(`invalid KILN_NETWORK_SUBNET "${subnetText}": expected an IPv4 CIDR between /8 and /24, e.g. ${DEFAULT_SUBNET}`);
+  if (!m || !(prefixLen >= 8 && prefixLen <= 24)) throw new NetworkSetupError(`invalid KILN_NETWORK_SUBNET "${subnetText}": expected an IPv4 CIDR between /8 and /24, e.g. ${DEFAULT_SUBNET}`);
   const base = (ipToInt(m[1]!) & maskOf(prefixLen)) >>> 0;
   const name = env.KILN_BRIDGE || 'kiln0';
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new SandboxError(`invalid KILN_BRIDGE "${name}": an interface name of 1 to 15 characters`);
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new NetworkSetupError(`invalid KILN_BRIDGE "${name}": an interface name of 1 to 15 characters`);
   return {
     name,
     gateway: intToIp(base + 1),
@@ -106,8 +111,8 @@ async function ip(args: string[], okIfExists = false): Promise<void> {
   } catch (err) {
     const text = `${(err as { stderr?: string }).stderr ?? ''}`;
     if (okIfExists && /File exists|already assigned/.test(text)) return;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SandboxError('network: the ip command is missing (apt-get install iproute2)');
-    throw new SandboxError(`network: ip ${args.join(' ')}: ${text.trim() || (err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NetworkSetupError('network: the ip command is missing (apt-get install iproute2)');
+    throw new NetworkSetupError(`network: ip ${args.join(' ')}: ${text.trim() || (err as Error).message}`);
   }
 }
 
@@ -115,8 +120,8 @@ async function iptables(args: string[]): Promise<string> {
   try {
     return (await run('iptables', ['-w', '5', ...args])).stdout;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SandboxError('network: iptables is missing (apt-get install iptables), needed for the build network\'s NAT');
-    throw new SandboxError(`network: iptables ${args.join(' ')}: ${`${(err as { stderr?: string }).stderr ?? ''}`.trim() || (err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NetworkSetupError('network: iptables is missing (apt-get install iptables), needed for the build network\'s NAT');
+    throw new NetworkSetupError(`network: iptables ${args.join(' ')}: ${`${(err as { stderr?: string }).stderr ?? ''}`.trim() || (err as Error).message}`);
   }
 }
 
@@ -161,16 +166,16 @@ async function pinBridgeMac(name: string): Promise<boolean> {
   return true;
 }
 
-async function setUp(cfg: BridgeConfig): Promise<void> {
-  if (process.getuid?.() !== 0) throw new SandboxError('network: the build network needs root (run as root, or use --network none)');
+async function setUp(cfg: BridgeConfig, resetPool?: (cfg: BridgeConfig) => void): Promise<void> {
+  if (process.getuid?.() !== 0) throw new NetworkSetupError('network: the build network needs root (run as root, or use --network none)');
   const present = existsSync(`/sys/class/net/${cfg.name}`);
   if (!present) {
     const clash = collidingRoute(cfg);
-    if (clash) throw new SandboxError(`network: kiln's bridge subnet ${cfg.subnet} overlaps the host route ${clash}; set KILN_NETWORK_SUBNET to a free range`);
+    if (clash) throw new NetworkSetupError(`network: kiln's bridge subnet ${cfg.subnet} overlaps the host route ${clash}; set KILN_NETWORK_SUBNET to a free range`);
     await ip(['link', 'add', cfg.name, 'type', 'bridge'], true);
   }
   // A bridge made by an older kiln: its pooled namespaces know the old gateway MAC, so they go.
-  if ((await pinBridgeMac(cfg.name)) && present) resetNetworkPool(cfg);
+  if ((await pinBridgeMac(cfg.name)) && present) resetPool?.(cfg);
   // (os.networkInterfaces() skips a bridge without ports: it is not RUNNING.)
   const addrs = networkInterfaces()[cfg.name] ?? [];
   if (!present || !addrs.some((a) => a.family === 'IPv4' && a.address === cfg.gateway)) await ip(['addr', 'add', `${cfg.gateway}/${cfg.prefixLen}`, 'dev', cfg.name], true);
@@ -184,30 +189,14 @@ async function setUp(cfg: BridgeConfig): Promise<void> {
 const ready = new Map<string, Promise<BridgeConfig>>();
 
 /** Makes sure the bridge, its address, forwarding and NAT rules exist (once per process per bridge). */
-export function ensureBridge(cfg: BridgeConfig = bridgeConfig()): Promise<BridgeConfig> {
+/** `resetPool` drops pooled namespaces that know an older bridge (the sandbox helper owns that pool). */
+export function ensureBridge(cfg: BridgeConfig = bridgeConfig(), resetPool?: (cfg: BridgeConfig) => void): Promise<BridgeConfig> {
   let p = ready.get(cfg.name);
   if (!p) {
-    p = setUp(cfg).then(() => cfg);
+    p = setUp(cfg, resetPool).then(() => cfg);
     p.catch(() => ready.delete(cfg.name));
     ready.set(cfg.name, p);
   }
   return p;
 }
 
-/** Removes the bridge's pooled network namespaces that no RUN is using (and their veths). */
-export function resetNetworkPool(cfg: BridgeConfig = bridgeConfig()): void {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-net-reset-'));
-  try {
-    const file = join(dir, 'spec.json');
-    writeFileSync(file, JSON.stringify({ rootfs: { lowerdirs: ['/'] }, args: ['true'], network: 'bridge', bridge: cfg }) + '\n');
-    const fd = openSync(file, 'r');
-    try {
-      const r = spawnSync(sandboxHelperPath(), ['--net-reset'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
-      if (r.status !== 0) throw new SandboxError(`network: resetting the namespace pool failed: ${(r.stderr || '').trim()}`);
-    } finally {
-      closeSync(fd);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -4,9 +4,9 @@
 // it shows: an excluded file that stayed visible could give a stale CACHED result.)
 import { constants, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { IgnoreMatcher } from '../../frontends/dockerfile/dockerignore.js';
+import { IgnoreMatcher } from '../../base/patterns/dockerignore.js';
 import { FsOps } from '../../cache/layers/fsops.js';
-import { fsPath, readdirRaw } from '../../src/util/raw-names.js';
+import { fsPath, readdirRaw } from '../../base/raw-names.js';
 
 /**
  * Makes `maskDir` (empty) a layer that hides every entry of `contextDir` the excludes match. An excluded

@@ -3,15 +3,15 @@
 // changed remote file invalidates the steps that use it. `checksum` pins the expected digest.
 // On a shared builder (`denyLocalFetch`) the fetch cannot reach the builder's own loopback, link-local
 // or interface addresses, checked after DNS and on each redirect hop; every fetch has connect and idle
-// timeouts and a minimum rate (src/oci/registry/fetch-limits.ts).
+// timeouts and a minimum rate (base/oci/registry/fetch-limits.ts).
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, utimesSync, chmodSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
-import { checkLiteralHost, guardedLookup } from '../../src/oci/registry/address-guard.js';
-import { fetchLimits, meteredBody } from '../../src/oci/registry/fetch-limits.js';
+import { checkLiteralHost, guardedLookup } from '../../base/oci/registry/address-guard.js';
+import { fetchLimits, meteredBody } from '../../base/oci/registry/fetch-limits.js';
 import type { SourceOp } from '../graph/ops.js';
 import type { OpContext, OpImpl } from '../op.js';
 import { SolveError } from '../op.js';

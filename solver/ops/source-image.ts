@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import type { SourceOp } from '../graph/ops.js';
 import type { OpContext, OpImpl } from '../op.js';
 import type { Ref, Layer } from '../refs.js';
-import { ImageReference, parseReference } from '../../src/oci/reference.js';
+import { ImageReference, parseReference } from '../../base/oci/reference.js';
 import { pullImage } from '../../cache/pull.js';
-import { formatPlatform, normalizePlatform } from '../../src/oci/platform.js';
-import type { ImageManifest, ImageConfig, Platform } from '../../src/oci/types.js';
+import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
+import type { ImageManifest, ImageConfig, Platform } from '../../base/oci/types.js';
 
 const PREFIX = 'docker-image://';
 

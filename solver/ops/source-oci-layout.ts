@@ -5,11 +5,11 @@ import { copyFileSync } from 'node:fs';
 import type { SourceOp } from '../graph/ops.js';
 import type { OpImpl, OpContext } from '../op.js';
 import type { Layer } from '../refs.js';
-import { parseLayoutRef } from '../../src/oci/layout-ref.js';
-import { layoutBlobPath, readLayoutBlob, resolveLayoutImage } from '../../src/oci/layout.js';
-import { parseImageConfig, parseManifest } from '../../src/oci/manifest.js';
-import { normalizePlatform } from '../../src/oci/platform.js';
-import type { ImageManifest } from '../../src/oci/types.js';
+import { parseLayoutRef } from '../../base/oci/layout-ref.js';
+import { layoutBlobPath, readLayoutBlob, resolveLayoutImage } from '../../base/oci/layout.js';
+import { parseImageConfig, parseManifest } from '../../base/oci/manifest.js';
+import { normalizePlatform } from '../../base/oci/platform.js';
+import type { ImageManifest } from '../../base/oci/types.js';
 import { SolveError } from '../op.js';
 
 async function manifestOf(op: SourceOp, ctx: OpContext): Promise<{ manifest: ImageManifest; digest: string; diffIds: string[]; dir: string }> {

@@ -4,15 +4,15 @@ import type { Definition, VertexInput } from '../../solver/graph/ops.js';
 import type { Ref } from '../../solver/refs.js';
 import { FsView } from '../../solver/ops/file-op/view.js';
 import { FsOps } from '../../cache/layers/fsops.js';
-import { isOpaqueXattrs } from '../../cache/overlay-xattr.js';
+import { isOpaqueXattrs } from '../../cache/layers/overlay-xattr.js';
 import type { ExportImage } from '../export/types.js';
-import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
 import { lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { sbomPredicate, type RootfsReader } from './sbom/index.js';
 import type { EntryKind } from './sbom/types.js';
 import { contextDigest, provenancePredicate } from './provenance.js';
-import { SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE, type Attestation } from './statement.js';
+import { SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE, type Attestation } from '../../base/oci/in-toto.js';
 
 export interface AttestOptions {
   /** --sbom=true: an SPDX document of the packages in each image. */

@@ -1,5 +1,5 @@
 // --sbom and --provenance (buildx spellings): --sbom[=true|false], --provenance[=true|false|mode=min|max|min|max].
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 import type { AttestOptions } from './attach.js';
 
 const TRUE = new Set(['true', '1', 'yes']);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Definition, Vertex } from '../../solver/graph/ops.js';
-import { IgnoreMatcher } from '../../frontends/dockerfile/dockerignore.js';
+import { IgnoreMatcher } from '../../base/patterns/dockerignore.js';
 
 export const KILN_BUILD_TYPE = 'https://kiln.dev/build@v1';
 export const KILN_METADATA_KEY = 'https://kiln.dev/build@v1#metadata';

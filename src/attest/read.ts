@@ -1,12 +1,12 @@
 // Reads an image's attestations back from a registry (kiln imagetools inspect --format '{{json .SBOM}}'):
 // the index's attestation manifests, matched to their images by vnd.docker.reference.digest, and the
 // in-toto statements in their layers, by predicate type.
-import type { RegistryClient } from '../oci/registry/client.js';
-import type { ImageReference } from '../oci/reference.js';
-import { parseManifest } from '../oci/manifest.js';
-import { formatPlatform } from '../oci/platform.js';
-import type { Descriptor } from '../oci/types.js';
-import { UserError } from '../util/errors.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import type { ImageReference } from '../../base/oci/reference.js';
+import { parseManifest } from '../../base/oci/manifest.js';
+import { formatPlatform } from '../../base/oci/platform.js';
+import type { Descriptor } from '../../base/oci/types.js';
+import { UserError } from '../../base/errors.js';
 import {
   ATTESTATION_MANIFEST_TYPE,
   IN_TOTO_MEDIA_TYPE,
@@ -15,7 +15,7 @@ import {
   SLSA_PROVENANCE_PREDICATE_TYPE,
   SPDX_PREDICATE_TYPE,
   type InTotoStatement,
-} from './statement.js';
+} from '../../base/oci/in-toto.js';
 
 export interface PlatformAttestations {
   platform: string;

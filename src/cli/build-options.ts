@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FlagError, type FlagSpec } from './flags.js';
 import { isIP } from 'node:net';
-import { parsePlatform } from '../oci/platform.js';
-import type { Platform } from '../oci/types.js';
+import { parsePlatform } from '../../base/oci/platform.js';
+import type { Platform } from '../../base/oci/types.js';
 
 import type { OutputSpec } from '../engine/exports.js';
 import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
-import { parseReference } from '../oci/reference.js';
+import { parseReference } from '../../base/oci/reference.js';
 export type { OutputSpec };
 /** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
 export function parseCSV(flag: string, text: string): Record<string, string> {

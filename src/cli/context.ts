@@ -2,11 +2,11 @@
 // registry client, and finding an image locally or pulling it.
 import { State } from '../../cache/state.js';
 import type { PullEvent, PulledImage } from '../../cache/pull.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
-import type { ImageConfig, Platform } from '../oci/types.js';
+import { parseReference, type ImageReference } from '../../base/oci/reference.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
+import type { ImageConfig, Platform } from '../../base/oci/types.js';
 import { FlagError } from './flags.js';
-import { formatSize, shortDigest } from './units.js';
+import { formatSize, shortDigest } from '../../base/units.js';
 
 export async function openState(): Promise<State> {
   return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
@@ -63,7 +63,7 @@ export async function localOrPull(state: State, ref: ImageReference, platform: P
   if (!entry || !config || !(config.rootfs?.diff_ids ?? []).every((d) => state.snapshots.has(d))) {
     progress.write(`Unable to find image '${name}' (${want}) locally\n`);
     // Loaded only when needed: the HTTP client costs more start-up time than running a container.
-    const [{ pullImage }, { RegistryClient }] = await Promise.all([import('../../cache/pull.js'), import('../oci/registry/client.js')]);
+    const [{ pullImage }, { RegistryClient }] = await Promise.all([import('../../cache/pull.js'), import('../../base/oci/registry/client.js')]);
     const client = new RegistryClient();
     let pulled: PulledImage;
     try {

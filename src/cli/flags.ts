@@ -1,7 +1,7 @@
 // A small command-line flag parser with docker's conventions: `--flag value`, `--flag=value`, `-f value`,
 // combined short booleans (`-it`), repeatable flags, `--` ends flags, and (for `run`) flags stop at the
 // first positional so that `kiln run IMAGE ls -l` passes `-l` to the container.
-import { UserError } from '../util/errors.js';
+import { FlagError } from '../../base/errors.js';
 
 export interface FlagSpec {
   name: string;
@@ -19,7 +19,7 @@ export interface ParsedFlags {
   positionals: string[];
 }
 
-export class FlagError extends UserError {}
+export { FlagError } from '../../base/errors.js';
 
 export function parseFlags(command: string, argv: string[], specs: FlagSpec[], opts: { stopAtPositional?: boolean } = {}): ParsedFlags {
   const byName = new Map(specs.map((s) => [s.name, s]));

@@ -2,7 +2,7 @@
 // stacks for bugs (set KILN_DEBUG=1 to see a stack for any error).
 import { parseFlags, flagBool, usageText } from './flags.js';
 import { helpFlag, type Command } from './command.js';
-import { errorMessage, isUserFacing } from '../util/errors.js';
+import { errorMessage, isUserFacing } from '../../base/errors.js';
 import { explainRootlessError, runRootlessIfNeeded, takeRootlessFlag } from './rootless.js';
 
 // Commands load on demand: `kiln run` should not pay for loading the Dockerfile frontend and solver.

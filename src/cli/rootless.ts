@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 /** Commands that open the state dir or run containers: they need the namespace. */
 const stateCommands = new Set(['build', 'bake', 'run', 'pull', 'images', 'rmi', 'du', 'prune', 'history', 'serve']);

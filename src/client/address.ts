@@ -1,5 +1,5 @@
 // Builder addresses: unix:///path and tcp://host:port (what kiln serve --addr and kiln builder create take).
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export interface Endpoint {
   /** The gRPC target: unix:///path or host:port. */

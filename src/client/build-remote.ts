@@ -10,22 +10,22 @@ import { finished } from 'node:stream/promises';
 import type { BuildRequest, BuildResult } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
 import type { ExportImage } from '../export/types.js';
-import type { Descriptor, ImageIndex, Platform } from '../oci/types.js';
-import { formatPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
-import { OCI_INDEX } from '../oci/mediatypes.js';
-import { parseReference } from '../oci/reference.js';
+import type { Descriptor, ImageIndex, Platform } from '../../base/oci/types.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
+import { OCI_INDEX } from '../../base/oci/mediatypes.js';
+import { parseReference } from '../../base/oci/reference.js';
 import { ContentStore } from '../../cache/content-store.js';
-import { serializeIndex } from '../export/canonical-json.js';
+import { serializeIndex } from '../../base/oci/canonical-json.js';
 import { blobEntries, writeArchiveTar } from '../export/archive.js';
 import { layoutIndexEntries, OCI_LAYOUT_FILE } from '../export/oci-archive.js';
 import { platformDirName } from '../export/rootfs.js';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 import { connect, unary, type Connection } from './connect.js';
 import type { BuilderConfig } from './builders.js';
-import type { InfoResponse } from '../daemon/protocol.js';
+import type { InfoResponse } from '../protocol/builder.js';
 import { remoteBuild, type RemoteBuildInput, type RemoteBuildResult } from './remote-build.js';
 import { extractTar } from './untar.js';
-import { formatSize } from '../cli/units.js';
+import { formatSize } from '../../base/units.js';
 
 function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[] | undefined): RemoteBuildInput {
   return {

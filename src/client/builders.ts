@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 import { parseAddr, type NodeConfig } from './address.js';
 
 export interface BuilderConfig {

@@ -2,8 +2,8 @@
 // certificate) and bearer token; errors from the server become one clear line for the user.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { builderService, AUTH_HEADER } from '../daemon/protocol.js';
-import { UserError } from '../util/errors.js';
+import { builderService, AUTH_HEADER } from '../protocol/builder.js';
+import { UserError } from '../../base/errors.js';
 import { parseAddr } from './address.js';
 export { parseAddr, isLoopback } from './address.js';
 

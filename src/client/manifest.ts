@@ -9,10 +9,10 @@ import { homedir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { StatIndex } from '../../cache/stat-index.js';
 import type { MetadataDB } from '../../cache/state.js';
-import { IgnoreMatcher, loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
-import type { ContextEntry } from '../daemon/protocol.js';
-import { displayName, fsPath, hasRawBytes, readdirRaw } from '../util/raw-names.js';
-import { UserError } from '../util/errors.js';
+import { IgnoreMatcher, loadDockerignore } from '../../base/patterns/dockerignore.js';
+import type { ContextEntry } from '../protocol/builder.js';
+import { displayName, fsPath, hasRawBytes, readdirRaw } from '../../base/raw-names.js';
+import { UserError } from '../../base/errors.js';
 
 export interface ContextManifest {
   entries: ContextEntry[];

@@ -5,7 +5,7 @@ import { dirname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 import { resolveInRoot } from '../../native/in-root.js';
 
 export async function extractTar(input: Readable, dest: string): Promise<void> {

@@ -5,8 +5,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { UserError } from '../util/errors.js';
-import { AUTH_HEADER } from './protocol.js';
+import { UserError } from '../../base/errors.js';
+import { AUTH_HEADER } from '../protocol/builder.js';
 
 export interface AuthConfig {
   /** token → tenant; undefined when no token file was given. */

@@ -5,7 +5,7 @@
 // whole, then refused). The server-wide `grpc.max_receive_message_length` is the ceiling for all.
 import * as grpc from '@grpc/grpc-js';
 import { identify, type AuthConfig } from './auth.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage } from '../../base/errors.js';
 
 export const MESSAGE_LIMITS = {
   /** The first message of Solve: the build request with the context manifest (~150 bytes a file). */

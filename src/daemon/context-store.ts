@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chmod, copyFile, lchown, link, lutimes, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, dirname, posix } from 'node:path';
-import type { ContextEntry } from './protocol.js';
-import { UserError } from '../util/errors.js';
+import type { ContextEntry } from '../protocol/builder.js';
+import { UserError } from '../../base/errors.js';
 import { resolveInRoot } from '../../native/in-root.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;

@@ -4,7 +4,7 @@
 // and the build over it fails with one line saying how to free space.
 import { dirSize } from '../../cache/gc.js';
 import { formatBytes } from '../engine/limits.js';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export class QuotaExceeded extends UserError {}
 

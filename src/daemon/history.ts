@@ -3,7 +3,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProgressEvent } from '../../solver/progress.js';
-import type { BuildRecordMsg, SyncStats } from './protocol.js';
+import type { BuildRecordMsg, SyncStats } from '../protocol/builder.js';
 
 const MAX_LINES = 5000;
 

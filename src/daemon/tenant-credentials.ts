@@ -5,9 +5,9 @@
 // DIR/TENANT/config.json at each build), and the operator's own config only with `--operator-credentials`.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { CredentialStore, type CredentialProvider, type Credentials } from '../oci/registry/credentials.js';
-import { UserError } from '../util/errors.js';
-import type { SolveResponse } from './protocol.js';
+import { CredentialStore, type CredentialProvider, type Credentials } from '../../base/oci/registry/credentials.js';
+import { UserError } from '../../base/errors.js';
+import type { SolveResponse } from '../protocol/builder.js';
 
 export interface TenantCredentialConfig {
   /** DIR of `--tenant-credentials DIR`: DIR/TENANT/config.json, Docker's format. */

@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { State } from '../../cache/state.js';
-import { RegistryClient } from '../oci/registry/client.js';
-import { hostPlatform, normalizePlatform } from '../oci/platform.js';
+import { RegistryClient } from '../../base/oci/registry/client.js';
+import { hostPlatform, normalizePlatform } from '../../base/oci/platform.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { namedContextExcludes } from './named-context-ignore.js';
 import { uncachedMountsRoot } from './uncached-mounts.js';
-import { loadDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import { loadDockerignore } from '../../base/patterns/dockerignore.js';
 import type { VertexInput } from '../../solver/graph/ops.js';
 import { Solver, type SolveResult } from '../../solver/solver.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
@@ -30,7 +30,7 @@ import { checkNoWasmRun } from './wasm.js';
 import { mergeDefinitions, type BuildRequest } from './build.js';
 import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
-import { UserError, isUserFacing } from '../util/errors.js';
+import { UserError, isUserFacing } from '../../base/errors.js';
 
 export interface BakeTarget {
   name: string;

@@ -1,7 +1,7 @@
 // A build request's Dockerfile converted once per target platform (build.ts, and each target of bake.ts).
 import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
-import type { Platform } from '../oci/types.js';
+import type { Platform } from '../../base/oci/types.js';
 import type { ImageResolver } from './image-resolver.js';
 import type { BuildRequest } from './build.js';
 

@@ -3,9 +3,9 @@
 // exporters. Shared by build.ts and bake.ts.
 import PQueue from 'p-queue';
 import type { State } from '../../cache/state.js';
-import type { RegistryClient } from '../oci/registry/client.js';
-import { formatPlatform } from '../oci/platform.js';
-import type { ImageConfig, Platform } from '../oci/types.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import { formatPlatform } from '../../base/oci/platform.js';
+import type { ImageConfig, Platform } from '../../base/oci/types.js';
 import type { ConvertResult } from '../../frontends/dockerfile/convert/types.js';
 import type { Definition } from '../../solver/graph/ops.js';
 import type { SolveResult } from '../../solver/solver.js';

@@ -6,8 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { State } from '../../cache/state.js';
-import { parseReference } from '../oci/reference.js';
-import type { Descriptor } from '../oci/types.js';
+import { parseReference } from '../../base/oci/reference.js';
+import type { Descriptor } from '../../base/oci/types.js';
 import type { ExportImage, ExportRequest } from '../export/types.js';
 import { exportToImageStore } from '../export/image-store.js';
 import { writeImageManifests } from '../export/manifests.js';
@@ -16,9 +16,9 @@ import { writeDockerArchive, checkDockerExportable } from '../export/docker-arch
 import { writeRootfsDir, writeRootfsTar } from '../export/rootfs.js';
 import { localExportOptions } from '../export/local-dir.js';
 import { pushImage, type PushEvent } from '../export/registry.js';
-import { UserError } from '../util/errors.js';
-import { RegistryError } from '../oci/registry/errors.js';
-import type { RegistryClient } from '../oci/registry/client.js';
+import { UserError } from '../../base/errors.js';
+import { RegistryError } from '../../base/oci/registry/errors.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
 
 export type OutputSpec =
   | { type: 'image'; names: string[]; push: boolean; attrs: Record<string, string> }

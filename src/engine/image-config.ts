@@ -3,7 +3,7 @@
 // history entry per layer, each layer-making entry dated when its layer was made, metadata entries
 // dated like the layer before them. Because a cached layer keeps its date, a cached rebuild gives the
 // same image digest.
-import type { HistoryEntry, ImageConfig } from '../oci/types.js';
+import type { HistoryEntry, ImageConfig } from '../../base/oci/types.js';
 
 export interface FinalLayer {
   diffId: string;

@@ -2,12 +2,12 @@
 // by digest plus its config. A name already in the local image store for that platform is reused without
 // asking the registry (a tag resolved before is reused, as BuildKit does); `pull` asks the registry again.
 import type { State } from '../../cache/state.js';
-import type { RegistryClient } from '../oci/registry/client.js';
-import { parseReference } from '../oci/reference.js';
-import { parseLayoutRef } from '../oci/layout-ref.js';
-import { resolveLayoutImage } from '../oci/layout.js';
-import { formatPlatform, normalizePlatform } from '../oci/platform.js';
-import type { ImageConfig, Platform } from '../oci/types.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import { parseReference } from '../../base/oci/reference.js';
+import { parseLayoutRef } from '../../base/oci/layout-ref.js';
+import { resolveLayoutImage } from '../../base/oci/layout.js';
+import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
+import type { ImageConfig, Platform } from '../../base/oci/types.js';
 import type { ImageMetaResolver, ImageConfigJSON } from '../../frontends/dockerfile/convert/types.js';
 
 export class ImageResolver implements ImageMetaResolver {

@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { ENTITLEMENTS, type EntitlementGrant } from '../../solver/entitlements.js';
 

@@ -2,7 +2,7 @@
 // sends it; a Dockerfile-specific ignore file belongs to the main context only.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import { readDockerignore } from '../../base/patterns/dockerignore.js';
 
 export function namedContextExcludes(dir: string): string[] | undefined {
   const file = join(dir, '.dockerignore');

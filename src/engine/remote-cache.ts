@@ -2,9 +2,9 @@
 // inline cache) and exports this build's records after it. Import is lazy: records are read, layers are
 // not. Export failures warn unless ignore-error=false.
 import type { State } from '../../cache/state.js';
-import type { RegistryClient } from '../oci/registry/client.js';
-import { parseReference } from '../oci/reference.js';
-import { formatPlatform } from '../oci/platform.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import { parseReference } from '../../base/oci/reference.js';
+import { formatPlatform } from '../../base/oci/platform.js';
 import type { Definition, Vertex } from '../../solver/graph/ops.js';
 import type { SolveResult } from '../../solver/solver.js';
 import type { Layer, Ref } from '../../solver/refs.js';
@@ -13,7 +13,7 @@ import { encodeCacheConfig, INLINE_CACHE_FIELD, type CacheBlob, type CacheRecord
 import { loadLocalCache, loadRegistryCache, pushRegistryCache, writeLocalCache, type CacheUpload } from '../../cache/remote/carriers.js';
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import type { ExportImage } from '../export/types.js';
-import { UserError, errorMessage } from '../util/errors.js';
+import { UserError, errorMessage } from '../../base/errors.js';
 
 export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag?: string };
 

@@ -2,7 +2,7 @@
 // runs RUN steps in Linux containers and has no WebAssembly runtime, so a RUN on a wasm platform is
 // refused before anything runs, naming its Dockerfile line.
 import type { Definition } from '../../solver/graph/ops.js';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export function isWasmPlatform(p: { os: string; architecture: string } | undefined): boolean {
   return p !== undefined && (p.architecture === 'wasm' || p.os === 'wasi' || p.os === 'wasip1');

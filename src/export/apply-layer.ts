@@ -26,7 +26,7 @@ import {
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import * as tar from 'tar-stream';
-import { DigestCounter } from '../oci/digest.js';
+import { DigestCounter } from '../../base/oci/digest.js';
 import { ExportError } from './types.js';
 
 const OPAQUE = '.wh..wh..opq';

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { ContentStore } from '../../cache/content-store.js';
-import { parseDigest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import { parseDigest } from '../../base/oci/digest.js';
+import type { Descriptor } from '../../base/oci/types.js';
 
 export type ArchiveEntry =
   | { path: string; kind: 'dir' }

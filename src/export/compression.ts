@@ -15,8 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import type { ContentStore } from '../../cache/content-store.js';
-import { DigestCounter } from '../oci/digest.js';
-import { layerCompressionOf, layerTypeFor, type LayerCompression } from '../oci/mediatypes.js';
+import { DigestCounter } from '../../base/oci/digest.js';
+import { layerCompressionOf, layerTypeFor, type LayerCompression } from '../../base/oci/mediatypes.js';
 import { ExportError } from './types.js';
 
 const CHUNK = 1 << 20;

@@ -3,7 +3,7 @@
 // tar holds one image per platform only, so multi-platform requests are refused as buildx refuses them.
 import type { Writable } from 'node:stream';
 import type { ContentStore } from '../../cache/content-store.js';
-import { parseReference } from '../oci/reference.js';
+import { parseReference } from '../../base/oci/reference.js';
 import { blobPath, writeArchiveTar, type ArchiveEntry } from './archive.js';
 import { writeImageManifests, type WrittenManifests } from './manifests.js';
 import { ociLayoutEntries } from './oci-archive.js';

@@ -2,7 +2,7 @@
 // Each name points at the root (index or manifest) with the per-platform manifest and config digests;
 // the platform strings are normalised the way the CLI looks them up (linux/amd64, linux/arm64/v8).
 import type { ImageRecord, ImageStore, StoredPlatformImage } from '../../cache/image-store.js';
-import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
 import type { ContentStore } from '../../cache/content-store.js';
 import { writeImageManifests, type WrittenManifests } from './manifests.js';
 import type { ExportRequest } from './types.js';

@@ -10,10 +10,10 @@ import {
   OCI_MANIFEST,
   layerCompressionOf,
   layerTypeFor,
-} from '../oci/mediatypes.js';
-import { formatPlatform, normalizePlatform } from '../oci/platform.js';
-import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.js';
-import { serializeConfig, serializeIndex, serializeManifest } from './canonical-json.js';
+} from '../../base/oci/mediatypes.js';
+import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
+import type { Descriptor, ImageConfig, ImageManifest } from '../../base/oci/types.js';
+import { serializeConfig, serializeIndex, serializeManifest } from '../../base/oci/canonical-json.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
 import {
   ATTESTATION_MANIFEST_TYPE,
@@ -22,7 +22,7 @@ import {
   REFERENCE_DIGEST_ANNOTATION,
   REFERENCE_TYPE_ANNOTATION,
   inTotoStatement,
-} from '../attest/statement.js';
+} from '../../base/oci/in-toto.js';
 
 export interface WrittenManifests {
   /** What a name points at: the index when there are several platforms, else the one manifest. */

@@ -3,11 +3,11 @@
 // BuildKit) does: io.containerd.image.name = the full name, org.opencontainers.image.ref.name = its tag.
 import type { Writable } from 'node:stream';
 import type { ContentStore } from '../../cache/content-store.js';
-import { OCI_INDEX } from '../oci/mediatypes.js';
-import { parseReference } from '../oci/reference.js';
-import type { Descriptor, ImageIndex } from '../oci/types.js';
+import { OCI_INDEX } from '../../base/oci/mediatypes.js';
+import { parseReference } from '../../base/oci/reference.js';
+import type { Descriptor, ImageIndex } from '../../base/oci/types.js';
 import { blobEntries, writeArchiveDir, writeArchiveTar, type ArchiveEntry } from './archive.js';
-import { serializeIndex } from './canonical-json.js';
+import { serializeIndex } from '../../base/oci/canonical-json.js';
 import { writeImageManifests, type WrittenManifests } from './manifests.js';
 import type { ExportRequest } from './types.js';
 

@@ -3,9 +3,9 @@
 // and the tags last, so a name never points at something incomplete.
 import PQueue from 'p-queue';
 import type { ContentStore } from '../../cache/content-store.js';
-import { RegistryClient } from '../oci/registry/client.js';
-import { parseReference } from '../oci/reference.js';
-import type { Descriptor } from '../oci/types.js';
+import { RegistryClient } from '../../base/oci/registry/client.js';
+import { parseReference } from '../../base/oci/reference.js';
+import type { Descriptor } from '../../base/oci/types.js';
 import type { ExportRequest } from './types.js';
 import type { WrittenManifests } from './manifests.js';
 

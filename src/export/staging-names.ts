@@ -8,7 +8,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { TarReader } from '../../cache/layers/tar-reader.js';
 import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
-import { hasRawBytes, nameFromBytes } from '../util/raw-names.js';
+import { hasRawBytes, nameFromBytes } from '../../base/raw-names.js';
 
 const ESC = '\uF8FF';
 const ESC_BYTES = Buffer.from(ESC);

@@ -1,8 +1,8 @@
 // What the solver hands the exporters after a build: per platform, the image config and its layers (each an
 // uncompressed tar's diffID plus the compressed blob already in the content store).
-import type { ImageConfig, Platform } from '../oci/types.js';
-import { UserError } from '../util/errors.js';
-import type { Attestation } from '../attest/statement.js';
+import type { ImageConfig, Platform } from '../../base/oci/types.js';
+import { UserError } from '../../base/errors.js';
+import type { Attestation } from '../../base/oci/in-toto.js';
 
 /** One layer of a built image; the blob `digest` is in the content store. */
 export interface ExportLayer {

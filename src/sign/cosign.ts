@@ -5,16 +5,16 @@
 // (ASN.1 DER) signature over the payload bytes. Signing again appends a layer; verifying checks every
 // layer's signature with the public key and that its payload names the digest the reference resolves to.
 import { createSign, createVerify, type KeyObject } from 'node:crypto';
-import { sha256Digest } from '../oci/digest.js';
-import type { RegistryClient } from '../oci/registry/client.js';
-import { NotFoundError, RegistryError } from '../oci/registry/errors.js';
-import type { ImageReference } from '../oci/reference.js';
-import { parseManifest } from '../oci/manifest.js';
-import type { Descriptor, ImageManifest } from '../oci/types.js';
-import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.js';
-import { serializeConfig, serializeManifest } from '../export/canonical-json.js';
-import type { ImageConfig } from '../oci/types.js';
-import { UserError } from '../util/errors.js';
+import { sha256Digest } from '../../base/oci/digest.js';
+import type { RegistryClient } from '../../base/oci/registry/client.js';
+import { NotFoundError, RegistryError } from '../../base/oci/registry/errors.js';
+import type { ImageReference } from '../../base/oci/reference.js';
+import { parseManifest } from '../../base/oci/manifest.js';
+import type { Descriptor, ImageManifest } from '../../base/oci/types.js';
+import { OCI_CONFIG, OCI_MANIFEST } from '../../base/oci/mediatypes.js';
+import { serializeConfig, serializeManifest } from '../../base/oci/canonical-json.js';
+import type { ImageConfig } from '../../base/oci/types.js';
+import { UserError } from '../../base/errors.js';
 
 export const SIMPLESIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';

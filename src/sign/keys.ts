@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import nacl from 'tweetnacl';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../base/errors.js';
 
 export class KeyError extends UserError {}
 

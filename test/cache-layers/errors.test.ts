@@ -9,8 +9,8 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { unpackLayer } from '../../cache/layers/unpack.js';
 import { tarOf as craftedTar, type Entry } from '../security/crafted.js';
-import { isUserFacing } from '../../src/util/errors.js';
-import { OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../src/oci/mediatypes.js';
+import { isUserFacing } from '../../base/errors.js';
+import { OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../base/oci/mediatypes.js';
 import { busyboxAmd64Layer, describeTree, tempDir, zstdStoredFrame } from './tree.js';
 
 const tarOf = (entries: Entry[]) => craftedTar(entries, 1000);

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { writeLayerTar, writeLayerTarGzip } from '../../cache/layers/diff.js';
 import { unpackLayer } from '../../cache/layers/unpack.js';
 import { FsOps } from '../../cache/layers/fsops.js';
-import { OCI_LAYER, OCI_LAYER_GZIP } from '../../src/oci/mediatypes.js';
+import { OCI_LAYER, OCI_LAYER_GZIP } from '../../base/oci/mediatypes.js';
 import { capabilityValue, describeTree, tempDir } from './tree.js';
 
 let work: string;

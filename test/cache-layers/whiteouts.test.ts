@@ -10,7 +10,7 @@ import { FsOps } from '../../cache/layers/fsops.js';
 import { TarReader } from '../../cache/layers/tar-reader.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
 import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
-import { OCI_LAYER } from '../../src/oci/mediatypes.js';
+import { OCI_LAYER } from '../../base/oci/mediatypes.js';
 import { describeTree, tempDir } from './tree.js';
 
 function entriesOf(tar: Buffer): TarHeader[] {

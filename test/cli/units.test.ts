@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFlags, flagList, flagString, flagBool } from '../../src/cli/flags.js';
-import { parseMemorySize, formatSize } from '../../src/cli/units.js';
+import { parseMemorySize, formatSize } from '../../base/units.js';
 import { resolveUser } from '../../native/user.js';
 
 const specs = [

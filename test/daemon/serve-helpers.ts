@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { kilnBin, kiln, kilnAsync, type KilnResult } from '../helpers/kiln.js';
-import { builderService, AUTH_HEADER, PROTOCOL_VERSION, type BuildStart, type ContextEntry, type SolveRequest, type SolveResponse, type SolveResult } from '../../src/daemon/protocol.js';
+import { builderService, AUTH_HEADER, PROTOCOL_VERSION, type BuildStart, type ContextEntry, type SolveRequest, type SolveResponse, type SolveResult } from '../../src/protocol/builder.js';
 import { parseAddr } from '../../src/client/address.js';
 
 export interface Served {

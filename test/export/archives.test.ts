@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { writeDockerArchive } from '../../src/export/docker-archive.js';
 import { writeOciArchive, writeOciLayoutDir } from '../../src/export/oci-archive.js';
 import type { ExportRequest } from '../../src/export/types.js';
-import { sha256Digest } from '../../src/oci/digest.js';
-import { OCI_INDEX } from '../../src/oci/mediatypes.js';
-import type { ImageIndex } from '../../src/oci/types.js';
+import { sha256Digest } from '../../base/oci/digest.js';
+import { OCI_INDEX } from '../../base/oci/mediatypes.js';
+import type { ImageIndex } from '../../base/oci/types.js';
 import { makeFixture, type Fixture } from './request-fixture.js';
 
 let fx: Fixture;

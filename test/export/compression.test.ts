@@ -6,8 +6,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressLayer, decompressStream } from '../../src/export/compression.js';
-import { sha256Digest } from '../../src/oci/digest.js';
-import { OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP } from '../../src/oci/mediatypes.js';
+import { sha256Digest } from '../../base/oci/digest.js';
+import { OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP } from '../../base/oci/mediatypes.js';
 import { makeFixture, type Fixture } from './request-fixture.js';
 
 let fx: Fixture;

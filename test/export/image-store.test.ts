@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { State } from '../../cache/state.js';
 import { exportToImageStore } from '../../src/export/image-store.js';
-import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../../base/oci/mediatypes.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
 import { makeFixture, type Fixture } from './request-fixture.js';
 

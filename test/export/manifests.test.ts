@@ -11,9 +11,9 @@ import {
   OCI_INDEX,
   OCI_LAYER_GZIP,
   OCI_MANIFEST,
-} from '../../src/oci/mediatypes.js';
-import { parseImageConfig, parseManifest } from '../../src/oci/manifest.js';
-import type { ImageIndex } from '../../src/oci/types.js';
+} from '../../base/oci/mediatypes.js';
+import { parseImageConfig, parseManifest } from '../../base/oci/manifest.js';
+import type { ImageIndex } from '../../base/oci/types.js';
 import { makeFixture, type Fixture } from './request-fixture.js';
 
 let fx: Fixture;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { ContentStore } from '../../cache/content-store.js';
 import { compressLayer } from '../../src/export/compression.js';
 import type { ExportImage, ExportLayer, ExportRequest } from '../../src/export/types.js';
-import type { LayerCompression } from '../../src/oci/mediatypes.js';
-import type { ImageConfig, ImageIndex, ImageManifest } from '../../src/oci/types.js';
+import type { LayerCompression } from '../../base/oci/mediatypes.js';
+import type { ImageConfig, ImageIndex, ImageManifest } from '../../base/oci/types.js';
 import { busyboxFixture } from '../helpers/fixtures.js';
 
 export const EXTRA_MTIME = 1_700_000_000;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IgnoreMatcher, loadDockerignore, readDockerignore } from '../../frontends/dockerfile/dockerignore.js';
+import { IgnoreMatcher, loadDockerignore, readDockerignore } from '../../base/patterns/dockerignore.js';
 
 test('reading: comments, blanks, whitespace, ./ and leading / cleaned, ! kept', () => {
   const text = '\uFEFF# comment\n\n  *.log  \n/abs/path\n./rel/../other/\n! keep.log\n #not a comment\nbuild/**\r\n';

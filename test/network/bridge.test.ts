@@ -12,7 +12,7 @@ import { buildSuite } from '../helpers/suite.js';
 import { kilnAsync } from '../helpers/kiln.js';
 import { kilnBuildAsync, writeContext, errorLine } from '../helpers/build.js';
 import { startTestHost, isLeasedAddress, vethFor, type TestHost } from './test-host.js';
-import { resetNetworkPool } from '../../native/network/bridge.js';
+import { resetNetworkPool } from '../../native/sandbox.js';
 
 // A bridge of this test's own (same code as kiln0, its own leases and pool), so that builds of other
 // test files running at the same time cannot hold the leases and namespaces these tests count.

@@ -12,7 +12,8 @@ import { buildSuite } from '../helpers/suite.js';
 import { kilnAsync } from '../helpers/kiln.js';
 import { writeContext } from '../helpers/build.js';
 import { startTestHost, type TestHost } from './test-host.js';
-import { bridgeMac, resetNetworkPool } from '../../native/network/bridge.js';
+import { bridgeMac } from '../../native/network/bridge.js';
+import { resetNetworkPool } from '../../native/sandbox.js';
 
 // A bridge of this test's own, so builds of other test files cannot disturb the pool it measures.
 process.env.KILN_BRIDGE = 'kilnstall0';

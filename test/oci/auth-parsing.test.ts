@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWwwAuthenticate, TokenCache } from '../../src/oci/registry/auth.js';
-import { insecureRegistriesFromEnv, registryEndpoint } from '../../src/oci/registry/endpoint.js';
+import { parseWwwAuthenticate, TokenCache } from '../../base/oci/registry/auth.js';
+import { insecureRegistriesFromEnv, registryEndpoint } from '../../base/oci/registry/endpoint.js';
 
 test('WWW-Authenticate challenges parse like distribution/containerd', () => {
   const cases: Array<[string, Array<{ scheme: string; params: Record<string, string> }>]> = [

@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { RegistryClient } from '../../src/oci/registry/client.js';
-import { CredentialStore } from '../../src/oci/registry/credentials.js';
-import { parseReference } from '../../src/oci/reference.js';
-import { parsePlatform } from '../../src/oci/platform.js';
+import { RegistryClient } from '../../base/oci/registry/client.js';
+import { CredentialStore } from '../../base/oci/registry/credentials.js';
+import { parseReference } from '../../base/oci/reference.js';
+import { parsePlatform } from '../../base/oci/platform.js';
 import { fixtureDigests } from './fixture-digests.js';
 import { startBearerProxy, startProxy, type Handler, type TestServer } from './proxy.js';
 

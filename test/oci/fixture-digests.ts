@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxFixture } from '../helpers/fixtures.js';
-import type { ImageIndex, ImageManifest } from '../../src/oci/types.js';
+import type { ImageIndex, ImageManifest } from '../../base/oci/types.js';
 
 export interface FixturePlatform {
   manifestDigest: string;

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { layoutBlobPath, readLayoutBlob, readOciLayout, resolveLayoutImage } from '../../src/oci/layout.js';
-import { parsePlatform } from '../../src/oci/platform.js';
-import { DigestMismatchError, sha256Digest } from '../../src/oci/digest.js';
-import { OCI_INDEX } from '../../src/oci/mediatypes.js';
+import { layoutBlobPath, readLayoutBlob, readOciLayout, resolveLayoutImage } from '../../base/oci/layout.js';
+import { parsePlatform } from '../../base/oci/platform.js';
+import { DigestMismatchError, sha256Digest } from '../../base/oci/digest.js';
+import { OCI_INDEX } from '../../base/oci/mediatypes.js';
 import { fixtureDigests } from './fixture-digests.js';
 
 const fx = fixtureDigests();

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestMismatchError, parseDigest, sha256Digest, verifyBuffer, verifyingStream } from '../../src/oci/digest.js';
-import { parseImageConfig, parseManifest } from '../../src/oci/manifest.js';
+import { DigestMismatchError, parseDigest, sha256Digest, verifyBuffer, verifyingStream } from '../../base/oci/digest.js';
+import { parseImageConfig, parseManifest } from '../../base/oci/manifest.js';
 import {
   DOCKER_FOREIGN_LAYER,
   DOCKER_LAYER_GZIP,
@@ -16,7 +16,7 @@ import {
   OCI_MANIFEST,
   isForeignLayerType,
   layerCompressionOf,
-} from '../../src/oci/mediatypes.js';
+} from '../../base/oci/mediatypes.js';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);

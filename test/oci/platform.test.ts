@@ -8,8 +8,8 @@ import {
   parsePlatform,
   platformMatches,
   selectManifest,
-} from '../../src/oci/platform.js';
-import type { Descriptor, ImageIndex, Platform } from '../../src/oci/types.js';
+} from '../../base/oci/platform.js';
+import type { Descriptor, ImageIndex, Platform } from '../../base/oci/types.js';
 
 const host = hostPlatform();
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseReference, isValidReference } from '../../src/oci/reference.js';
+import { parseReference, isValidReference } from '../../base/oci/reference.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
 

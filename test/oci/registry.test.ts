@@ -7,12 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { RegistryClient } from '../../src/oci/registry/client.js';
-import { CredentialStore } from '../../src/oci/registry/credentials.js';
-import { parseReference } from '../../src/oci/reference.js';
-import { parsePlatform } from '../../src/oci/platform.js';
-import { DigestMismatchError, sha256Digest } from '../../src/oci/digest.js';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { RegistryClient } from '../../base/oci/registry/client.js';
+import { CredentialStore } from '../../base/oci/registry/credentials.js';
+import { parseReference } from '../../base/oci/reference.js';
+import { parsePlatform } from '../../base/oci/platform.js';
+import { DigestMismatchError, sha256Digest } from '../../base/oci/digest.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../base/oci/mediatypes.js';
 import { fixtureDigests } from './fixture-digests.js';
 import { startProxy, type TestServer } from './proxy.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
-import { nameFromBytes, nameToBytes } from '../../src/util/raw-names.js';
+import { nameFromBytes, nameToBytes } from '../../base/raw-names.js';
 import { stagingNameToBytes, toStagingName } from '../../src/export/staging-names.js';
 
 const suite = buildSuite();

@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { writeContext } from '../helpers/build.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
 import { serve, clientEnv } from '../daemon/serve-helpers.js';
-import { builderLocalReason } from '../../src/oci/registry/address-guard.js';
-import { hostPlatform, normalizePlatform } from '../../src/oci/platform.js';
+import { builderLocalReason } from '../../base/oci/registry/address-guard.js';
+import { hostPlatform, normalizePlatform } from '../../base/oci/platform.js';
 
 let work: string;
 let root: string;

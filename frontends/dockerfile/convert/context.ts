@@ -1,6 +1,6 @@
 // What every instruction handler needs besides its stage: options, the graph, the stage set, global args.
 import type { VertexInput } from '../../../solver/graph/ops.js';
-import type { IgnoreMatcher } from '../dockerignore.js';
+import type { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
 import type { Linter } from '../lint/linter.js';
 import type { EnvList } from './env-list.js';
 import type { GraphEmitter } from './graph-emit.js';

@@ -1,5 +1,6 @@
 // Runs one instruction of a stage: expands its words with the stage's ARG/ENV, then hands it to the
 // handler that owns it. Errors leave with the instruction's Dockerfile line.
+import { InputSyntaxError } from '../../../base/errors.js';
 import { DockerfileParseError, DockerfileSyntaxError } from '../errors.js';
 import { expandHeredocSources, expandInstruction, type Expander } from '../expand.js';
 import { checkCommand, checkSecretName, checkUndefinedVars } from '../lint/command-checks.js';
@@ -76,7 +77,7 @@ export function dispatchCommand(ctx: DispatchContext, d: StageState, entry: Stag
       if (e.line === line || e.line === 0) throw new DockerfileParseError(e.detail, line, ctx.fileName, end);
       throw e;
     }
-    if (e instanceof DockerfileSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName, end);
+    if (e instanceof InputSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName, end);
     throw e;
   }
 }

@@ -7,7 +7,7 @@ import { checkCommandCasing, checkNodes, checkStageNames } from '../lint/parse-c
 import { checkDefaultBaseNames, checkFromLines } from '../lint/from-checks.js';
 import { checkConfig, Linter } from '../lint/linter.js';
 import { parseDockerfile } from '../parser.js';
-import { IgnoreMatcher } from '../dockerignore.js';
+import { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
 import { suggest } from '../suggest.js';
 import { buildMetaArgs, PROXY_ARGS } from './args.js';
 import type { DispatchContext } from './context.js';

@@ -1,5 +1,5 @@
 // Unix path helpers with Go's path.Clean semantics, plus BuildKit's NormalizePath (keep a trailing slash).
-import { cleanPath } from '../dockerignore.js';
+import { cleanPath } from '../../../base/patterns/dockerignore.js';
 
 /** Go path.Clean (shared with .dockerignore's path handling). */
 export { cleanPath };

@@ -1,5 +1,6 @@
 // Resolving where each needed stage starts: scratch, a --build-context, or an image whose config the
 // resolver fetches (BuildKit resolveReachableStages / resolveBaseImage).
+import { InputSyntaxError } from '../../../base/errors.js';
 import type { GraphPlatform } from '../../../solver/graph/ops.js';
 import { DockerfileParseError, DockerfileSyntaxError } from '../errors.js';
 import { suggest } from '../suggest.js';
@@ -114,7 +115,7 @@ export async function resolveBase(ctx: ResolveContext, d: StageState, reachable:
     d.platform = platform;
   } catch (e) {
     if (e instanceof DockerfileParseError) throw e;
-    if (e instanceof DockerfileSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName);
+    if (e instanceof InputSyntaxError) throw new DockerfileParseError(e.message, line, ctx.fileName);
     if (e instanceof Error && !(e as { userFacing?: boolean }).userFacing) throw e;
     throw new DockerfileParseError((e as Error).message, line, ctx.fileName);
   } finally {

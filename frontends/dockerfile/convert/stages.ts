@@ -1,6 +1,7 @@
 // Stage bookkeeping before any instruction runs: FROM expansion, which stage/image each COPY --from and
 // RUN --mount reads, cycle detection, and ONBUILD triggers of the bases (BuildKit buildDispatchStates,
 // buildStageDependencyGraph, resolveStages).
+import { InputSyntaxError } from '../../../base/errors.js';
 import { DockerfileParseError, DockerfileSyntaxError } from '../errors.js';
 import { parseInstruction, type Command, type Stage } from '../instructions.js';
 import { parseDockerfile } from '../parser.js';
@@ -14,7 +15,7 @@ import type { ConvertOptions } from './types.js';
 
 const located = (err: unknown, line: number, file: string, endLine = line): never => {
   if (err instanceof DockerfileParseError) throw err;
-  if (err instanceof DockerfileSyntaxError) throw new DockerfileParseError(err.message, line, file, endLine);
+  if (err instanceof InputSyntaxError) throw new DockerfileParseError(err.message, line, file, endLine);
   throw err;
 };
 
@@ -174,7 +175,7 @@ function initOnBuildTriggers(d: StageState, triggers: string[], set: StageSet, f
       command = inst;
     } catch (e) {
       const msg = e instanceof DockerfileParseError ? e.detail : (e as Error).message;
-      if (e instanceof DockerfileParseError || e instanceof DockerfileSyntaxError) throw new DockerfileParseError(`ONBUILD trigger ${JSON.stringify(trigger)}: ${msg}`, d.stage.line, file);
+      if (e instanceof DockerfileParseError || e instanceof InputSyntaxError) throw new DockerfileParseError(`ONBUILD trigger ${JSON.stringify(trigger)}: ${msg}`, d.stage.line, file);
       throw e;
     }
     let sources: (StageState | undefined)[];

@@ -1,7 +1,7 @@
 // Checks BuildKit makes while it dispatches an instruction of a stage it builds: JSON form for CMD and
 // ENTRYPOINT, legacy `ENV k v`, relative WORKDIR, repeated CMD/ENTRYPOINT/HEALTHCHECK, secret-looking
 // ARG/ENV names, EXPOSE port format, and variables used but never defined.
-import type { IgnoreMatcher } from '../dockerignore.js';
+import type { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
 import type { Command } from '../instructions.js';
 import type { EnvGetter } from '../shell-lexer.js';
 import { suggest } from '../suggest.js';

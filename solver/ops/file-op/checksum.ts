@@ -6,8 +6,8 @@ import { readFileSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { FsView, ViewEntry } from './view.js';
 import { expandWildcard, hasWildcard } from './glob.js';
-import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
-import { fsPath, nameToBytes, readlinkRaw } from '../../../src/util/raw-names.js';
+import { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
+import { fsPath, nameToBytes, readlinkRaw } from '../../../base/raw-names.js';
 
 export interface Selection {
   path: string;

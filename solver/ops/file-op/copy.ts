@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, chownSync, chmodSync, linkSync, lchownSync, lu
 import { posix } from 'node:path';
 import type { CopyAction } from '../../graph/ops.js';
 import { SolveError } from '../../op.js';
-import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
+import { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
 import type { FsView } from './view.js';
 import type { LayerTarget } from './target.js';
 import type { Owner } from './owner.js';
@@ -14,7 +14,7 @@ import { expandWildcard, hasWildcard } from './glob.js';
 import { tryUnpackArchive } from './unpack.js';
 import { applySymbolicMode, parseSymbolicMode } from './symbolic-mode.js';
 import type { Donors } from './donors.js';
-import { fsPath } from '../../../src/util/raw-names.js';
+import { fsPath } from '../../../base/raw-names.js';
 
 interface CopyContext {
   src: FsView;

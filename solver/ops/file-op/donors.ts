@@ -15,7 +15,7 @@ import { existsSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import type { MetadataDB } from '../../../cache/state.js';
-import { fsPath } from '../../../src/util/raw-names.js';
+import { fsPath } from '../../../base/raw-names.js';
 
 interface DonorRecord {
   layer: string;

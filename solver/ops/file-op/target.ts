@@ -5,10 +5,10 @@
 import { chownSync, chmodSync, lstatSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsOps } from '../../../cache/layers/fsops.js';
-import { OPAQUE_XATTR } from '../../../cache/overlay-xattr.js';
+import { OPAQUE_XATTR } from '../../../cache/layers/overlay-xattr.js';
 import { FsView, splitPath } from './view.js';
 import type { Owner } from './owner.js';
-import { fsPath } from '../../../src/util/raw-names.js';
+import { fsPath } from '../../../base/raw-names.js';
 
 export class LayerTarget {
   readonly merged: FsView;

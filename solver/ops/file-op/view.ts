@@ -7,9 +7,9 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FsOps } from '../../../cache/layers/fsops.js';
-import { isOpaqueXattrs } from '../../../cache/overlay-xattr.js';
-import { IgnoreMatcher } from '../../../frontends/dockerfile/dockerignore.js';
-import { fsPath, readdirRaw, readlinkRaw } from '../../../src/util/raw-names.js';
+import { isOpaqueXattrs } from '../../../cache/layers/overlay-xattr.js';
+import { IgnoreMatcher } from '../../../base/patterns/dockerignore.js';
+import { fsPath, readdirRaw, readlinkRaw } from '../../../base/raw-names.js';
 
 export interface ViewEntry {
   /** Where the entry's bytes are on the host. */

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../../base/errors.js';
 
 export interface BakeTargetSpec {
   name: string;

@@ -10,10 +10,10 @@ import { parseProgressMode, progressView } from '../progress/index.js';
 import { bake, type BakeTarget } from '../../engine/bake.js';
 import type { BuildRequest } from '../../engine/build.js';
 import type { OutputSpec } from '../../engine/exports.js';
-import { parseReference } from '../../oci/reference.js';
-import { formatPlatform } from '../../oci/platform.js';
+import { parseReference } from '../../../base/oci/reference.js';
+import { formatPlatform } from '../../../base/oci/platform.js';
 import { parseAttestFlags } from '../../attest/flags.js';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../../base/errors.js';
 import { defaultBakeFiles, loadBakeFiles, resolveTargets, type BakeTargetSpec } from './bake-file.js';
 import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 

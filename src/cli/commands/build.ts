@@ -12,14 +12,14 @@ import { parseBuildArgs, parseBuildContext, parseCacheFrom, parseCacheTo, parseO
 import { parseProgressMode, progressView } from '../progress/index.js';
 import { build, type BuildRequest } from '../../engine/build.js';
 import type { OutputSpec } from '../../engine/exports.js';
-import { parseReference } from '../../oci/reference.js';
-import { formatPlatform } from '../../oci/platform.js';
+import { parseReference } from '../../../base/oci/reference.js';
+import { formatPlatform } from '../../../base/oci/platform.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { parseAttestFlags } from '../../attest/flags.js';
 import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 import type { ConvertWarning } from '../../../frontends/dockerfile/convert/types.js';
 import { checkResultJSON, formatBuildWarnings, formatCheckReport } from '../../../frontends/dockerfile/lint/format.js';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../../base/errors.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -263,7 +263,7 @@ async function signKeyFor(sign: boolean, keyPath: string | undefined, outputs: O
 /** Signs the pushed image under each pushed name's repository. */
 async function signPushed(key: import('node:crypto').KeyObject, outputs: OutputSpec[], digest: string, say: (line: string) => unknown): Promise<void> {
   const { signImage } = await import('../../sign/cosign.js');
-  const { RegistryClient } = await import('../../oci/registry/client.js');
+  const { RegistryClient } = await import('../../../base/oci/registry/client.js');
   const client = new RegistryClient();
   try {
     for (const o of outputs) {

@@ -5,8 +5,8 @@ import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { parseAddr, type NodeConfig } from '../../client/address.js';
 import { checkName, currentBuilderName, DEFAULT_BUILDER, listBuilders, loadBuilder, removeBuilder, resolveBuilder, saveBuilder, useBuilder, type BuilderConfig } from '../../client/builders.js';
-import type { BuildRecordMsg } from '../../daemon/protocol.js';
-import { formatPlatform, normalizePlatform, parsePlatform } from '../../oci/platform.js';
+import type { BuildRecordMsg } from '../../protocol/builder.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../../../base/oci/platform.js';
 import { existsSync } from 'node:fs';
 
 const usage = [
@@ -162,7 +162,7 @@ async function inspect(name: string): Promise<number> {
     if (n.tokenFile) console.log(`Token:     ${n.tokenFile}`);
     const conn = connect(n);
     try {
-      const info = await unary<import('../../daemon/protocol.js').InfoResponse>(conn, 'Info', {}, 10_000);
+      const info = await unary<import('../../protocol/builder.js').InfoResponse>(conn, 'Info', {}, 10_000);
       console.log(`Status:    running\nVersion:   kiln ${info.version} (protocol ${info.protocol_version}), node ${info.name}\nTenant:    ${info.tenant}`);
       console.log(`Platforms: ${(n.platforms.length ? n.platforms : info.platforms).join(', ')}${n.platforms.length ? ' (declared)' : ''}`);
       console.log(`Builds:    ${info.running} running, ${info.queued} queued (max ${info.workers[0]?.max_parallel ?? '?'})\n`);
@@ -248,7 +248,7 @@ async function cancel(name: string, id: string): Promise<number> {
 }
 
 async function du(name: string | undefined): Promise<number> {
-  const { formatSize } = await import('../units.js');
+  const { formatSize } = await import('../../../base/units.js');
   await eachNode(remote(name), async (n, call) => {
     const r = await call<{ records: { id: string; description: string; size: string; reclaimable: boolean }[]; context_store_bytes: string }>('DiskUsage', {});
     const total = r.records.reduce((t, u) => t + Number(u.size), 0);
@@ -259,7 +259,7 @@ async function du(name: string | undefined): Promise<number> {
 }
 
 async function pruneRemote(name: string | undefined, all: boolean): Promise<number> {
-  const { formatSize } = await import('../units.js');
+  const { formatSize } = await import('../../../base/units.js');
   await eachNode(remote(name), async (n, call) => {
     const r = await call<{ removed_records: number; reclaimed_bytes: string }>('Prune', { all }, 600_000);
     console.log(`${n.name}: removed ${r.removed_records} cache records, reclaimed ${formatSize(Number(r.reclaimed_bytes))}`);

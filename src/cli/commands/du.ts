@@ -3,7 +3,7 @@ import type { Command } from '../command.js';
 import { flagBool, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { diskUsage } from '../../../cache/gc.js';
-import { formatSize, timeAgo } from '../units.js';
+import { formatSize, timeAgo } from '../../../base/units.js';
 
 export const duCommand: Command = {
   name: 'du',

@@ -1,8 +1,8 @@
 import type { Command } from '../command.js';
 import { openState } from '../context.js';
-import { formatSize, shortDigest, timeAgo } from '../units.js';
+import { formatSize, shortDigest, timeAgo } from '../../../base/units.js';
 import { flagBool, flagString, FlagError } from '../flags.js';
-import { parseReference } from '../../oci/reference.js';
+import { parseReference } from '../../../base/oci/reference.js';
 
 export const imagesCommand: Command = {
   name: 'images',

@@ -3,9 +3,9 @@
 import type { Command } from '../command.js';
 import { flagBool, flagString, FlagError } from '../flags.js';
 import { imageRef } from '../context.js';
-import { RegistryClient } from '../../oci/registry/client.js';
-import { parseManifest } from '../../oci/manifest.js';
-import { formatPlatform } from '../../oci/platform.js';
+import { RegistryClient } from '../../../base/oci/registry/client.js';
+import { parseManifest } from '../../../base/oci/manifest.js';
+import { formatPlatform } from '../../../base/oci/platform.js';
 
 export const imagetoolsCommand: Command = {
   name: 'imagetools',

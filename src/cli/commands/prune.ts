@@ -5,7 +5,7 @@ import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { prune } from '../../../cache/gc.js';
-import { formatSize, parseMemorySize } from '../units.js';
+import { formatSize, parseMemorySize } from '../../../base/units.js';
 
 export function parseDuration(flag: string, text: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$/.exec(text.trim());

@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { flagString, FlagError } from '../flags.js';
 import { imageRef, openState, platformFlag, pullPrinter } from '../context.js';
 import { pullImage } from '../../../cache/pull.js';
-import { RegistryClient } from '../../oci/registry/client.js';
+import { RegistryClient } from '../../../base/oci/registry/client.js';
 
 export const pullCommand: Command = {
   name: 'pull',

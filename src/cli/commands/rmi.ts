@@ -3,7 +3,7 @@
 import type { Command } from '../command.js';
 import { FlagError } from '../flags.js';
 import { imageRef, openState } from '../context.js';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../../base/errors.js';
 
 export const rmiCommand: Command = {
   name: 'rmi',

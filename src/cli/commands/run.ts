@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { imageRef, localOrPull, openState, platformFlag } from '../context.js';
-import { parseMemorySize } from '../units.js';
+import { parseMemorySize } from '../../../base/units.js';
 import { resolveImageUser } from '../../../native/user.js';
 import { runSandbox, type SandboxSpec } from '../../../native/sandbox.js';
 import { emulatorFor } from '../../../native/binfmt.js';
 import { registerEmulator } from '../../../native/binfmt-setup.js';
-import { parsePlatform } from '../../oci/platform.js';
-import { UserError } from '../../util/errors.js';
+import { parsePlatform } from '../../../base/oci/platform.js';
+import { UserError } from '../../../base/errors.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -3,7 +3,7 @@
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { imageRef } from '../context.js';
-import { RegistryClient } from '../../oci/registry/client.js';
+import { RegistryClient } from '../../../base/oci/registry/client.js';
 import { generateKeyFiles, loadPrivateKey } from '../../sign/keys.js';
 import { signImage } from '../../sign/cosign.js';
 

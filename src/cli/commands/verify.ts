@@ -3,7 +3,7 @@
 import type { Command } from '../command.js';
 import { flagString, FlagError } from '../flags.js';
 import { imageRef } from '../context.js';
-import { RegistryClient } from '../../oci/registry/client.js';
+import { RegistryClient } from '../../../base/oci/registry/client.js';
 import { loadPublicKey } from '../../sign/keys.js';
 import { verifyImage } from '../../sign/cosign.js';
 

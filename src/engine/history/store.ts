@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ProgressEvent } from '../../../solver/progress.js';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../../base/errors.js';
 
 export type VertexState = 'ran' | 'cached' | 'failed' | 'canceled';
 

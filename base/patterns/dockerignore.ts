@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { posix } from 'node:path';
-import { DockerfileSyntaxError } from './errors.js';
+import { InputSyntaxError } from '../errors.js';
 
 /** Patterns from .dockerignore text: comments and blank lines dropped, paths cleaned, leading `/` removed. */
 export function readDockerignore(text: string): string[] {
@@ -107,7 +107,7 @@ export class IgnorePattern {
       try {
         this.re = new RegExp(reStr + '$', 'su');
       } catch {
-        throw new DockerfileSyntaxError(`syntax error in .dockerignore pattern: ${this.pattern}`);
+        throw new InputSyntaxError(`syntax error in .dockerignore pattern: ${this.pattern}`);
       }
     }
     this.type = type;
@@ -143,7 +143,7 @@ export class IgnoreMatcher {
       p = cleanPath(p);
       let exclusion = false;
       if (p[0] === '!') {
-        if (p.length === 1) throw new DockerfileSyntaxError('illegal exclusion pattern: "!"');
+        if (p.length === 1) throw new InputSyntaxError('illegal exclusion pattern: "!"');
         exclusion = true;
         p = p.slice(1);
         exclusions = true;

@@ -1,7 +1,7 @@
 // Platforms (os/arch/variant): parsing, normalising and matching as containerd's `platforms` package does,
 // so kiln picks the same index entry BuildKit would.
 import { arch as nodeArch, endianness } from 'node:os';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 import type { Descriptor, ImageIndex, Platform } from './types.js';
 
 export class InvalidPlatformError extends UserError {}

@@ -1,5 +1,5 @@
 // Human units as docker prints and parses them.
-import { FlagError } from './flags.js';
+import { FlagError } from './errors.js';
 
 /** Parses docker's memory sizes: 512, 512b, 64k, 100m, 1g (binary multiples). */
 export function parseMemorySize(flag: string, s: string): number {

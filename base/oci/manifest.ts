@@ -1,6 +1,6 @@
 // Parsing and validating manifests, indexes and image configs from their bytes. The document decides what
 // it is: a registry's Content-Type is only a hint used when the body carries no mediaType of its own.
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 import { parseDigest } from './digest.js';
 import {
   OCI_INDEX,

@@ -1,7 +1,7 @@
 // sha256 digests: computing, validating, and verifying content (buffers and streams) against them.
 import { createHash, hash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 
 const SHA256_RE = /^sha256:[a-f0-9]{64}$/;
 // The OCI digest grammar: algorithm ":" encoded.

@@ -2,7 +2,7 @@
 // shared builder's slot) forever: a connect timeout, an idle timeout (no byte for that long, before or
 // during the body), and a minimum transfer rate measured over windows of the time kiln spent waiting for
 // data (time the consumer spends writing to disk does not count). Tunable through the environment.
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../errors.js';
 
 export interface FetchLimits {
   connectTimeoutMs: number;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../errors.js';
 
 export interface Credentials {
   username: string;

@@ -1,7 +1,7 @@
 // Image references, parsed as docker/distribution's `reference` package does (ParseNormalizedNamed +
 // TagNameOnly): `busybox` is docker.io/library/busybox:latest, a first path component is a registry only
 // if it has a '.' or ':' or is `localhost` (or has uppercase letters), and repository paths are lowercase.
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 import { parseDigest } from './digest.js';
 
 export const DEFAULT_DOMAIN = 'docker.io';

@@ -20,3 +20,12 @@ export function isUserFacing(err: unknown): err is Error & { userFacing: true } 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A bad command-line flag or flag value. */
+export class FlagError extends UserError {}
+
+/**
+ * A syntax error found by a helper (pattern matcher, lexer, flag parser…) that does not know which line of
+ * its input it came from; the caller that knows attaches the line.
+ */
+export class InputSyntaxError extends UserError {}

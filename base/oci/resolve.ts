@@ -1,6 +1,6 @@
 // Walks from a manifest or index down to one platform's manifest and config. Shared by the registry client
 // and the OCI layout reader, which differ only in where verified bytes come from.
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 import { verifyBuffer } from './digest.js';
 import { configPlatform, parseImageConfig, parseManifest, type ParsedManifest } from './manifest.js';
 import { DOCKER_PLUGIN_CONFIG, isConfigType, isIndexType } from './mediatypes.js';

@@ -2,7 +2,7 @@
 // same digest). Struct-like objects keep the field order BuildKit's Go structs marshal in; map-like objects
 // (labels, annotations, exposed ports, volumes) are sorted by key as Go marshals maps. The image config's
 // top level is sorted by key too: BuildKit rewrites it through a map when it patches timestamps.
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from './types.js';
 
 type Obj = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // `org.opencontainers.image.ref.name`, nested indexes, every blob verified as it is read.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 import { parseDigest, verifyBuffer } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { isIndexType, isManifestType, OCI_INDEX } from './mediatypes.js';

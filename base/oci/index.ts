@@ -1,4 +1,4 @@
-// The OCI image model and registry client, in one import for callers outside src/oci.
+// The OCI image model and registry client, in one import for callers outside base/oci.
 export * from './mediatypes.js';
 export * from './types.js';
 export * from './digest.js';

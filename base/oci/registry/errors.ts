@@ -1,6 +1,6 @@
 // Registry failures a user can cause or fix (bad name, missing tag, credentials, unreachable host), each
 // a one-line message naming the image or registry.
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../errors.js';
 
 export class RegistryError extends UserError {
   constructor(

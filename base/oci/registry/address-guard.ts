@@ -7,7 +7,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../errors.js';
 
 export class LocalAddressError extends UserError {}
 
