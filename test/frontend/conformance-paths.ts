@@ -1,9 +1,9 @@
-// Where the shared conformance data lives: ../shared/conformance beside the repository checkout.
+// Where the conformance data lives: test/fixtures/conformance (copied from public projects; see its README).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
 
-export const conformanceDir = join(repoRoot, '..', 'shared', 'conformance');
+export const conformanceDir = join(repoRoot, 'test', 'fixtures', 'conformance');
 export const buildkitDockerfileDir = join(conformanceDir, 'buildkit', 'frontend', 'dockerfile');
 
 /** Every Dockerfile below a conformance folder (names containing "dockerfile"), sorted. */
