@@ -1,6 +1,6 @@
 // The TypeScript side of the sandbox: spawns native/build/kiln-sandbox per container, hands it the run
 // spec on fd 3, reads its status from fd 4, and turns that into a SandboxResult. Node itself never
-// creates namespaces (see DESIGN.md, "Native helper, not an addon").
+// creates namespaces (see docs/design.md, "Native helper, not an addon").
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// The op contract (DESIGN.md): the solver knows only this interface. An op says how its result is keyed
+// The op contract (docs/design.md): the solver knows only this interface. An op says how its result is keyed
 // (a cache map) and, given its inputs' results, produces its result. Effects live in `exec` only.
 import type { Op, Vertex } from './graph/ops.js';
 import type { Ref } from './refs.js';

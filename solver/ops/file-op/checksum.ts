@@ -1,4 +1,4 @@
-// Content digests for cache keys (DESIGN.md: sha256, BuildKit's contenthash as the model): what a copy
+// Content digests for cache keys (docs/design.md, "Cache-key rules": sha256, BuildKit's contenthash as the model): what a copy
 // selects — each entry's path below the selection, type, mode, owner, link target and content hash —
 // and nothing else: not mtimes, not files the copy does not read.
 import { createHash, hash } from 'node:crypto';
