@@ -59,13 +59,8 @@ function isStringMap(v: unknown): v is Record<string, string> {
   return isObject(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
-/**
- * Parses manifest or index bytes. `ref` names the image in error messages; `contentType` is the registry's
- * Content-Type, used only when the document has no mediaType. Schema 1 manifests are rejected.
- */
-export function parseManifest(bytes: Buffer | string, opts: { ref?: string; contentType?: string } = {}): ParsedManifest {
-  const subject = opts.ref ? `manifest for ${opts.ref}` : 'manifest';
-  const fail = (why: string) => new ManifestError(`malformed ${subject}: ${why}`);
+/** JSON bytes that must hold one object; `fail` makes the error naming the document. */
+function parseJSONObject(bytes: Buffer | string, fail: (why: string) => Error): Json {
   let doc: unknown;
   try {
     doc = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
@@ -73,6 +68,17 @@ export function parseManifest(bytes: Buffer | string, opts: { ref?: string; cont
     throw fail(`not valid JSON (${(err as Error).message})`);
   }
   if (!isObject(doc)) throw fail('not a JSON object');
+  return doc;
+}
+
+/**
+ * Parses manifest or index bytes. `ref` names the image in error messages; `contentType` is the registry's
+ * Content-Type, used only when the document has no mediaType. Schema 1 manifests are rejected.
+ */
+export function parseManifest(bytes: Buffer | string, opts: { ref?: string; contentType?: string } = {}): ParsedManifest {
+  const subject = opts.ref ? `manifest for ${opts.ref}` : 'manifest';
+  const fail = (why: string) => new ManifestError(`malformed ${subject}: ${why}`);
+  const doc = parseJSONObject(bytes, fail);
   const ct = bareContentType(opts.contentType);
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   if (doc.schemaVersion === 1 || isSchema1Type(declared) || (declared === undefined && isSchema1Type(ct))) {
@@ -109,13 +115,7 @@ export function parseManifest(bytes: Buffer | string, opts: { ref?: string; cont
 /** Parses an image config (OCI or Docker), checking what kiln relies on: os, architecture, rootfs.diff_ids. */
 export function parseImageConfig(bytes: Buffer | string, opts: { ref?: string } = {}): ImageConfig {
   const fail = (why: string) => new ImageConfigError(`malformed image config${opts.ref ? ` for ${opts.ref}` : ''}: ${why}`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
-  } catch (err) {
-    throw fail(`not valid JSON (${(err as Error).message})`);
-  }
-  if (!isObject(doc)) throw fail('not a JSON object');
+  const doc = parseJSONObject(bytes, fail);
   if (typeof doc.os !== 'string' || doc.os === '') throw fail('no os');
   if (typeof doc.architecture !== 'string' || doc.architecture === '') throw fail('no architecture');
   if (!isObject(doc.rootfs) || doc.rootfs.type !== 'layers' || !Array.isArray(doc.rootfs.diff_ids)) {

@@ -1,36 +1,14 @@
 // The public shapes of the Dockerfile → graph conversion: options in, graph + image config out.
 import type { Definition, GraphPlatform, VertexInput } from '../../../solver/graph/ops.js';
 import type { LintWarning } from '../lint/linter.js';
+import type { ContainerConfig, HealthConfig } from '../../../base/oci/types.js';
 
 export type { GraphPlatform } from '../../../solver/graph/ops.js';
 
-export interface HealthcheckJSON {
-  Test?: string[];
-  /** nanoseconds */
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}
+export type HealthcheckJSON = HealthConfig;
 
-/** The `config` member of an OCI/Docker image config (Docker's capitalised keys). */
-export interface ContainerConfigJSON {
-  User?: string;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Volumes?: Record<string, Record<string, never>>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-  ArgsEscaped?: boolean;
-  Healthcheck?: HealthcheckJSON;
-  OnBuild?: string[] | null;
-  Shell?: string[];
-  [key: string]: unknown;
-}
+/** The `config` member of an OCI/Docker image config, keeping fields kiln does not know. */
+export type ContainerConfigJSON = ContainerConfig & { [key: string]: unknown };
 
 export interface HistoryJSON {
   created?: string;
