@@ -11,7 +11,7 @@ import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
 import type { TarHeader } from './tar-header.js';
-import { ChunkedOutput, TarWriter } from './tar-writer.js';
+import { ChunkedOutput, TarWriter, writableSink } from './tar-writer.js';
 import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../base/raw-names.js';
 
 export interface LayerTarOptions {
@@ -155,30 +155,6 @@ function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
   return h;
 }
 
-/** Streams `out` chunks, honouring backpressure and failing on the stream's error. */
-function chunkWriter(out: Writable): (chunk: Buffer) => Promise<void> | void {
-  let error: Error | undefined;
-  out.on('error', (err) => (error ??= err));
-  return (chunk) => {
-    if (error) throw error;
-    if (out.write(chunk)) return;
-    return new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        out.off('drain', onDrain);
-        out.off('error', done);
-        out.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = () => done();
-      const onClose = () => done(error ?? new Error('layer output closed early'));
-      out.on('drain', onDrain);
-      out.on('error', done);
-      out.on('close', onClose);
-    });
-  };
-}
-
 /**
  * Writes the layer tar of `upperDir` to `out` and ends it. Returns the diffID (sha256 of the tar) and its
  * size in bytes.
@@ -195,7 +171,7 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Layer
     await ops.close();
   }
 
-  const output = new ChunkedOutput(chunkWriter(out));
+  const output = new ChunkedOutput(writableSink(out));
   const tar = new TarWriter(output);
   if (isOpaque(rootXattrs)) tar.writeHeader(marker(OPAQUE_MARKER, mtimeOfStats(lstatSync(upperDir, { bigint: true }), epoch)));
   const firstPathOfInode = new Map<string, string>();

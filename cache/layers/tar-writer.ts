@@ -3,6 +3,7 @@
 // hashed as they leave (the diffID) and handed on whole, which keeps zlib fed with large inputs.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { BLOCK, encodeBlockInto, paxOverrides, type TarHeader } from './tar-header.js';
 import { encodePaxRecords } from './tar-pax.js';
 
@@ -154,4 +155,29 @@ export class TarWriter {
 
 function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** Streams `out` chunks, honouring backpressure and failing on the stream's error. */
+export function writableSink(out: Writable): (chunk: Buffer) => Promise<void> | void {
+  let error: Error | undefined;
+  out.on('error', (err) => (error ??= err));
+  return (chunk) => {
+    if (error) throw error;
+    if (out.destroyed) throw new Error('the output was closed');
+    if (out.write(chunk)) return;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off('drain', onDrain);
+        out.off('error', done);
+        out.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(error ?? new Error('layer output closed early'));
+      out.on('drain', onDrain);
+      out.on('error', done);
+      out.on('close', onClose);
+    });
+  };
 }
