@@ -5,10 +5,11 @@
 // The archive is untrusted input: no entry may leave the dir. Names with `..` are refused, symlinks are
 // created only after every other entry (so no file or hard link is written through one), and a symlink
 // whose parent path is itself a symlink is refused.
-import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decompressLayer } from '../../cache/layers/decompress.js';
 import { TarReader } from '../../cache/layers/tar-reader.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
 import { FlagError } from './flags.js';
@@ -30,7 +31,9 @@ export async function readStdinInput(data: Buffer): Promise<StdinInput> {
   let archive = data;
   if (isGzip(data)) {
     try {
-      archive = gunzipSync(data);
+      const chunks: Buffer[] = [];
+      for await (const chunk of decompressLayer(Readable.from([data]), 'gzip', 'stdin')) chunks.push(chunk);
+      archive = Buffer.concat(chunks);
     } catch (err) {
       throw new FlagError(`kiln build -: the gzip stream on stdin is corrupt: ${(err as Error).message}`);
     }
