@@ -10,7 +10,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
-import type { TarHeader } from './tar-header.js';
+import { newHeader, type TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter, writableSink } from './tar-writer.js';
 import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../base/raw-names.js';
 
@@ -103,21 +103,7 @@ function devMinor(rdev: bigint): number {
 }
 
 function marker(name: string, mtime: Timespec): TarHeader {
-  return {
-    name,
-    type: 'file',
-    mode: 0,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-  };
+  return newHeader({ name, mode: 0, mtime });
 }
 
 function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { BLOCK, encodeBlockInto, paxOverrides, type TarHeader } from './tar-header.js';
+import { BLOCK, encodeBlockInto, newHeader, paxOverrides, type TarHeader } from './tar-header.js';
 import { encodePaxRecords } from './tar-pax.js';
 
 export const CHUNK_SIZE = 1 << 20;
@@ -120,21 +120,7 @@ export class TarWriter {
     const pax = paxOverrides(h);
     if (pax.size > 0) {
       const records = encodePaxRecords(pax);
-      const paxHeader: TarHeader = {
-        name: paxHeaderName(h.name),
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        uname: '',
-        gname: '',
-        size: records.length,
-        mtime: { sec: 0, nsec: 0 },
-        linkname: '',
-        devmajor: 0,
-        devminor: 0,
-        xattrs: new Map(),
-      };
+      const paxHeader = newHeader({ name: paxHeaderName(h.name), size: records.length });
       encodeBlockInto(this.out.block(), paxHeader, 'x');
       this.out.append(records);
       this.out.zeros(padding(records.length));

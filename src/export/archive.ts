@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ChunkedOutput, TarWriter, writableSink } from '../../cache/layers/tar-writer.js';
-import type { TarHeader } from '../../cache/layers/tar-header.js';
+import { newHeader, type TarHeader } from '../../cache/layers/tar-header.js';
 import type { ContentStore } from '../../cache/content-store.js';
 import { parseDigest } from '../../base/oci/digest.js';
 import type { Descriptor } from '../../base/oci/types.js';
@@ -54,21 +54,8 @@ function endOf(out: Writable): Promise<void> {
 export async function writeArchiveTar(entries: ArchiveEntry[], content: ContentStore, out: Writable, mtime = 0): Promise<void> {
   const output = new ChunkedOutput(writableSink(out));
   const tar = new TarWriter(output);
-  const header = (e: ArchiveEntry, size: number): TarHeader => ({
-    name: e.kind === 'dir' ? e.path + '/' : e.path,
-    type: e.kind === 'dir' ? 'dir' : 'file',
-    mode: modeOf(e),
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size,
-    mtime: { sec: mtime, nsec: 0 },
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-  });
+  const header = (e: ArchiveEntry, size: number): TarHeader =>
+    newHeader({ name: e.kind === 'dir' ? e.path + '/' : e.path, type: e.kind === 'dir' ? 'dir' : 'file', mode: modeOf(e), size, mtime: { sec: mtime, nsec: 0 } });
   try {
     for (const e of normalise(entries)) {
       if (e.kind === 'dir') {

@@ -20,6 +20,7 @@ import { writeOciArchive } from '../../src/export/oci-archive.js';
 import { writeRootfsDir, writeRootfsTar, writeRootfsTarToDir } from '../../src/export/rootfs.js';
 import type { ExportRequest } from '../../src/export/types.js';
 import { tarOf } from '../security/crafted.js';
+import { nameFromBytes } from '../../base/raw-names.js';
 
 // VFS_CAP_REVISION_2 | effective; permitted = cap_net_bind_service | cap_setfcap (bit 31: a 0x80 byte).
 const CAPABILITY = Buffer.from('0100000200040080000000000000000000000000', 'hex');
@@ -27,6 +28,8 @@ const USER_XATTR = Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x3d]);
 const PING_MTIME = { sec: 1_700_000_000, nsec: 987_654_321 };
 const DIR_MTIME = { sec: 1_600_000_000, nsec: 123_456_789 };
 const BIG_UID = 300_000;
+/** "bin/caf\xe9": a name that is not UTF-8, whose time is set by the helper through its bytes. */
+const RAW_NAME = nameFromBytes(Buffer.from('bin/caf\xe9', 'latin1'));
 
 let work: string;
 let content: ContentStore;
@@ -38,6 +41,7 @@ before(async () => {
   content = new ContentStore(join(work, 'content'));
   const layer = await tarOf([
     { name: 'bin/', type: 'dir', mtime: DIR_MTIME },
+    { name: RAW_NAME, mtime: PING_MTIME, data: 'raw\n' },
     { name: 'bin/ping', mode: 0o755, uid: BIG_UID, gid: BIG_UID + 1, mtime: PING_MTIME, data: 'ping\n', xattrs: new Map([['security.capability', CAPABILITY], ['user.raw', USER_XATTR]]) },
   ]);
   writeFileSync(join(work, 'layer.tar'), layer);
@@ -99,6 +103,8 @@ async function assertTree(dir: string, capability: boolean): Promise<void> {
   assert.equal(st.gid, BigInt(BIG_UID + 1));
   assert.equal(st.mtimeNs, BigInt(PING_MTIME.sec) * 1_000_000_000n + BigInt(PING_MTIME.nsec), 'file mtime to the nanosecond');
   assert.equal(lstatSync(join(dir, 'bin'), { bigint: true }).mtimeNs, BigInt(DIR_MTIME.sec) * 1_000_000_000n + BigInt(DIR_MTIME.nsec), 'dir mtime to the nanosecond');
+  const raw = lstatSync(Buffer.from(`${dir}/bin/caf\xe9`, 'latin1'), { bigint: true });
+  assert.equal(raw.mtimeNs, BigInt(PING_MTIME.sec) * 1_000_000_000n + BigInt(PING_MTIME.nsec), 'a non-UTF-8 name keeps its mtime');
   const ops = FsOps.start();
   try {
     const xattrs = await ops.llistxattrs(join(dir, 'bin', 'ping'));
@@ -114,6 +120,7 @@ test('type=tar keeps a binary security.capability, uid 300000 and ns mtimes', as
   const all = entries(tar);
   assertTarEntry(all.get('bin/ping')?.header);
   assert.deepEqual(all.get('bin/')?.header.mtime, DIR_MTIME);
+  assert.deepEqual(all.get(RAW_NAME)?.header.mtime, PING_MTIME, 'the non-UTF-8 name, as its bytes');
 });
 
 test('type=local keeps them with preserve-special; by default the capability (a privilege) is dropped and counted', async () => {

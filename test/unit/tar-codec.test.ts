@@ -3,28 +3,15 @@
 // long and non-UTF-8 names, hard links and whiteout names. No root, no native helper, no files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BLOCK, checksumOf, decodeBlock, encodeBlock, formatPaxTime, MAX_OCTAL_7, paxOverrides, readNumber, splitUstarPath, TarFormatError, type TarHeader } from '../../cache/layers/tar-header.js';
+import { BLOCK, checksumOf, decodeBlock, encodeBlock, formatPaxTime, MAX_OCTAL_7, newHeader, paxOverrides, readNumber, splitUstarPath, TarFormatError, type TarHeader } from '../../cache/layers/tar-header.js';
 import { decodePaxRecords, encodePaxRecords, parsePaxTime } from '../../cache/layers/tar-pax.js';
 import { TarReader, type TarEvent } from '../../cache/layers/tar-reader.js';
 import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
 import { nameFromBytes, nameToBytes } from '../../base/raw-names.js';
 
+/** A header for the tests: newHeader's defaults with a recent mtime. */
 function h(over: Partial<TarHeader> & { name: string }): TarHeader {
-  return {
-    type: 'file',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: { sec: 1_700_000_000, nsec: 0 },
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-    ...over,
-  };
+  return newHeader({ mtime: { sec: 1_700_000_000, nsec: 0 }, ...over });
 }
 
 /** Writes entries (file data given per entry) into one tar buffer. */
