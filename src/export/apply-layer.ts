@@ -31,8 +31,8 @@ export class MergedTree {
   private readonly applier: LayerApplier;
 
   constructor(readonly root: string) {
-    // Owners are only settable as root; otherwise the tree is the caller's own.
-    this.applier = new LayerApplier(root, this.ops, 'the exported tree', 'merge', { inside: 'the image root', error: (m) => new ExportError(m), chown: isRoot });
+    // Owners and devices need root; without it the tree is the caller's own, and holds no device nodes.
+    this.applier = new LayerApplier(root, this.ops, 'the exported tree', 'merge', { inside: 'the image root', error: (m) => new ExportError(m), chown: isRoot, unprivileged: !isRoot });
   }
 
   async apply(layer: LayerInput): Promise<void> {

@@ -4,7 +4,8 @@
 // a remote builder's rootfs stream written by the client, the client's untar, and OCI/docker archives.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -154,5 +155,33 @@ test('OCI and docker archives carry the layer with them', async () => {
     const blob = [...archive].find(([name]) => name.endsWith(layerDigest.slice(7)));
     assert.ok(blob, `${write.name}: the layer blob is in the archive`);
     assertTarEntry(entries(gunzipSync(blob[1].data)).get('bin/ping')?.header);
+  }
+});
+
+test('without root, type=local is written with the caller as owner and without the device nodes it cannot make', async () => {
+  const tar = await tarOf([
+    { name: 'dev/', type: 'dir' },
+    { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+    { name: 'dev/pipe', type: 'fifo', mode: 0o600 },
+    { name: 'etc/hostname', data: 'kiln\n', uid: BIG_UID, mtime: PING_MTIME },
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-unpriv-'));
+  chmodSync(dir, 0o777);
+  writeFileSync(join(dir, 'in.tar'), tar);
+  // The client half of a remote type=local export, run as nobody.
+  const script = `import { createReadStream } from 'node:fs';
+    const { writeRootfsTarToDir } = await import(${JSON.stringify(new URL('../../src/export/rootfs.js', import.meta.url).href)});
+    const s = await writeRootfsTarToDir(createReadStream(${JSON.stringify(join(dir, 'in.tar'))}), ${JSON.stringify(join(dir, 'out'))});
+    console.log(JSON.stringify(s));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, TMPDIR: dir } });
+  try {
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(join(dir, 'out', 'dev', 'null')), 'no device node');
+    assert.ok(lstatSync(join(dir, 'out', 'dev', 'pipe')).isFIFO(), 'a fifo needs no privilege');
+    const st = lstatSync(join(dir, 'out', 'etc', 'hostname'), { bigint: true });
+    assert.equal(st.uid, 65534n, "the caller's own file");
+    assert.equal(st.mtimeNs, BigInt(PING_MTIME.sec) * 1_000_000_000n + BigInt(PING_MTIME.nsec));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
