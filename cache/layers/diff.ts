@@ -106,29 +106,19 @@ function marker(name: string, mtime: Timespec): TarHeader {
   return newHeader({ name, mode: 0, mtime });
 }
 
-function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
-  const { st } = e;
-  const h: TarHeader = {
-    name: e.rel,
-    type: 'file',
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: clampTime(st.mtime, epoch),
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map([...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-  };
+/**
+ * The tar header of a listed entry: type, size, device numbers, symlink target (listed with `targets`)
+ * and xattrs (overlay's own left out, sorted) from its lstat; a dir's name gets its "/".
+ */
+export function headerOfEntry(name: string, st: DirEntryStat, mtime: Timespec = st.mtime): TarHeader {
+  const xattrs = [...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const h = newHeader({ name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime, xattrs: new Map(xattrs) });
   if (isDir(st)) {
     h.type = 'dir';
     h.name += '/';
   } else if (isSymlink(st)) {
     h.type = 'symlink';
-    h.linkname = st.target ?? readlinkRaw(e.full);
+    h.linkname = st.target ?? '';
   } else if (isFile(st)) {
     h.size = st.size;
   } else if (isFifo(st)) {
@@ -138,6 +128,12 @@ function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
     h.devmajor = devMajor(st.rdev);
     h.devminor = devMinor(st.rdev);
   }
+  return h;
+}
+
+function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
+  const h = headerOfEntry(e.rel, e.st, clampTime(e.st.mtime, epoch));
+  if (h.type === 'symlink' && e.st.target === undefined) h.linkname = readlinkRaw(e.full);
   return h;
 }
 

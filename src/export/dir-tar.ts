@@ -6,48 +6,14 @@
 // its entries' lstat and xattrs in one request.
 import { closeSync, constants, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { FsOps, type DirEntryStat } from '../../cache/layers/fsops.js';
-import { isOverlayXattr } from '../../cache/layers/overlay-xattr.js';
+import { headerOfEntry } from '../../cache/layers/diff.js';
+import { FsOps } from '../../cache/layers/fsops.js';
 import { ChunkedOutput, TarWriter, writableSink } from '../../cache/layers/tar-writer.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
 import { fsPath, nameToBytes } from '../../base/raw-names.js';
 
 const S_IFMT = 0o170000;
-const TYPES: Record<number, TarHeader['type']> = {
-  0o040000: 'dir',
-  0o100000: 'file',
-  0o120000: 'symlink',
-  0o020000: 'char',
-  0o060000: 'block',
-  0o010000: 'fifo',
-};
-
-function devNumbers(rdev: bigint): { devmajor: number; devminor: number } {
-  // Linux's dev_t encoding (glibc's gnu_dev_major / gnu_dev_minor).
-  return {
-    devmajor: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-    devminor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-  };
-}
-
-function header(name: string, st: DirEntryStat, type: TarHeader['type']): TarHeader {
-  const xattrs = [...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return {
-    name,
-    type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: st.mtime,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(xattrs),
-  };
-}
+const S_IFSOCK = 0o140000;
 
 /** A tree tar being written to a Node stream, with backpressure. */
 export class TreeTar {
@@ -67,7 +33,7 @@ export class TreeTar {
     const slash = dir.lastIndexOf('/');
     const self = (await this.ops.listDir(dir.slice(0, slash) || '/', { xattrs: true })).find((e) => e.name === dir.slice(slash + 1));
     if (!self) throw new Error(`${dir} vanished while it was packed`);
-    this.writer.writeHeader(header(name.endsWith('/') ? name : name + '/', self, 'dir'));
+    this.writer.writeHeader(headerOfEntry(name.replace(/\/+$/, ''), self));
   }
 
   /**
@@ -79,39 +45,34 @@ export class TreeTar {
       .map((e) => ({ e, key: nameToBytes(e.name) }))
       .sort((a, b) => Buffer.compare(a.key, b.key));
     for (const { e } of entries) {
+      if ((e.mode & S_IFMT) === S_IFSOCK) continue; // sockets cannot be archived; tar skips them too
       const path = `${dir}/${e.name}`;
-      const tarName = prefix + e.name;
-      const type = TYPES[e.mode & S_IFMT];
-      if (type === undefined) continue; // sockets cannot be archived; tar skips them too
-      if (type === 'dir') {
-        this.writer.writeHeader(header(tarName + '/', e, 'dir'));
-        await this.packTree(path, tarName + '/');
-      } else if (type === 'file') {
+      const h = headerOfEntry(prefix + e.name, e);
+      if (h.type === 'dir') {
+        this.writer.writeHeader(h);
+        await this.packTree(path, h.name);
+      } else if (h.type === 'file') {
         const key = `${e.dev}:${e.ino}`;
         const first = e.nlink > 1 ? this.links.get(key) : undefined;
         if (first !== undefined) {
-          this.writer.writeHeader({ ...header(tarName, e, 'hardlink'), linkname: first, xattrs: new Map() });
+          this.writer.writeHeader({ ...h, type: 'hardlink', size: 0, linkname: first, xattrs: new Map() });
         } else {
-          if (e.nlink > 1) this.links.set(key, tarName);
-          await this.file(path, tarName, e);
+          if (e.nlink > 1) this.links.set(key, h.name);
+          await this.file(path, h);
         }
-      } else if (type === 'symlink') {
-        this.writer.writeHeader({ ...header(tarName, e, 'symlink'), linkname: e.target ?? '' });
-      } else if (type === 'char' || type === 'block') {
-        this.writer.writeHeader({ ...header(tarName, e, type), ...devNumbers(e.rdev) });
       } else {
-        this.writer.writeHeader(header(tarName, e, 'fifo'));
+        this.writer.writeHeader(h);
       }
       if (this.out.pendingBytes > 0) await this.out.drain();
     }
   }
 
-  private async file(path: string, name: string, st: DirEntryStat): Promise<void> {
+  private async file(path: string, h: TarHeader): Promise<void> {
     const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      this.writer.writeHeader({ ...header(name, st, 'file'), size: st.size });
-      await this.out.copyFromFd(fd, st.size, name);
-      this.writer.padData(st.size);
+      this.writer.writeHeader(h);
+      await this.out.copyFromFd(fd, h.size, h.name);
+      this.writer.padData(h.size);
     } finally {
       closeSync(fd);
     }
