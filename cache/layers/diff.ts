@@ -10,8 +10,8 @@ import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
-import type { TarHeader } from './tar-header.js';
-import { ChunkedOutput, TarWriter } from './tar-writer.js';
+import { newHeader, type TarHeader } from './tar-header.js';
+import { ChunkedOutput, TarWriter, writableSink } from './tar-writer.js';
 import { fsPath, nameToBytes, readdirRaw, readlinkRaw } from '../../base/raw-names.js';
 
 export interface LayerTarOptions {
@@ -103,46 +103,22 @@ function devMinor(rdev: bigint): number {
 }
 
 function marker(name: string, mtime: Timespec): TarHeader {
-  return {
-    name,
-    type: 'file',
-    mode: 0,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-  };
+  return newHeader({ name, mode: 0, mtime });
 }
 
-function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
-  const { st } = e;
-  const h: TarHeader = {
-    name: e.rel,
-    type: 'file',
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: clampTime(st.mtime, epoch),
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map([...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-  };
+/**
+ * The tar header of a listed entry: type, size, device numbers, symlink target (listed with `targets`)
+ * and xattrs (overlay's own left out, sorted) from its lstat; a dir's name gets its "/".
+ */
+export function headerOfEntry(name: string, st: DirEntryStat, mtime: Timespec = st.mtime): TarHeader {
+  const xattrs = [...(st.xattrs ?? [])].filter(([k]) => !isOverlayXattr(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const h = newHeader({ name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime, xattrs: new Map(xattrs) });
   if (isDir(st)) {
     h.type = 'dir';
     h.name += '/';
   } else if (isSymlink(st)) {
     h.type = 'symlink';
-    h.linkname = st.target ?? readlinkRaw(e.full);
+    h.linkname = st.target ?? '';
   } else if (isFile(st)) {
     h.size = st.size;
   } else if (isFifo(st)) {
@@ -155,28 +131,10 @@ function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
   return h;
 }
 
-/** Streams `out` chunks, honouring backpressure and failing on the stream's error. */
-function chunkWriter(out: Writable): (chunk: Buffer) => Promise<void> | void {
-  let error: Error | undefined;
-  out.on('error', (err) => (error ??= err));
-  return (chunk) => {
-    if (error) throw error;
-    if (out.write(chunk)) return;
-    return new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        out.off('drain', onDrain);
-        out.off('error', done);
-        out.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = () => done();
-      const onClose = () => done(error ?? new Error('layer output closed early'));
-      out.on('drain', onDrain);
-      out.on('error', done);
-      out.on('close', onClose);
-    });
-  };
+function headerOf(e: WalkEntry, epoch: number | undefined): TarHeader {
+  const h = headerOfEntry(e.rel, e.st, clampTime(e.st.mtime, epoch));
+  if (h.type === 'symlink' && e.st.target === undefined) h.linkname = readlinkRaw(e.full);
+  return h;
 }
 
 /**
@@ -195,7 +153,7 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Layer
     await ops.close();
   }
 
-  const output = new ChunkedOutput(chunkWriter(out));
+  const output = new ChunkedOutput(writableSink(out));
   const tar = new TarWriter(output);
   if (isOpaque(rootXattrs)) tar.writeHeader(marker(OPAQUE_MARKER, mtimeOfStats(lstatSync(upperDir, { bigint: true }), epoch)));
   const firstPathOfInode = new Map<string, string>();

@@ -113,12 +113,12 @@ export class FsOps {
    * is a symlink (a parent that is one now fails with ELOOP), so the xattr never lands outside `root`.
    */
   lsetxattrInRoot(root: string, rel: string, name: string, value: Buffer): Promise<void> {
-    return this.request('lsetxattr', 'x', root, [Buffer.from(rel), Buffer.from(name), value], rel).then(() => undefined);
+    return this.request('lsetxattr', 'x', root, [nameToBytes(rel), Buffer.from(name), value], rel).then(() => undefined);
   }
 
   /** utimensat on `rel` below `root`, fd-relative and following no symlink (see lsetxattrInRoot). */
   utimensInRoot(root: string, rel: string, atime: Timespec, mtime: Timespec): Promise<void> {
-    return this.request('utimensat', 't', root, [Buffer.from(rel), i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)], rel).then(
+    return this.request('utimensat', 't', root, [nameToBytes(rel), i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)], rel).then(
       () => undefined,
     );
   }

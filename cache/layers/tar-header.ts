@@ -31,6 +31,25 @@ export interface TarHeader {
   xattrs: Map<string, Buffer>;
 }
 
+/** A header with plain defaults (a root-owned 0644 file, epoch mtime, no data), overridden by `over`. */
+export function newHeader(over: Partial<TarHeader> & { name: string }): TarHeader {
+  return {
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime: { sec: 0, nsec: 0 },
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map(),
+    ...over,
+  };
+}
+
 const TYPEFLAG: Record<TarEntryType, string> = {
   file: '0',
   hardlink: '1',
@@ -105,12 +124,6 @@ export function readNumber(block: Buffer, start: number, len: number, what: stri
     v = v * 8 + (c - 0x30);
   }
   return v;
-}
-
-function writeOctal(block: Buffer, start: number, len: number, value: number): void {
-  const s = value.toString(8).padStart(len - 1, '0');
-  block.write(s, start, len - 1, 'ascii');
-  block[start + len - 1] = 0;
 }
 
 export function checksumOf(block: Buffer): { unsigned: number; signed: number } {

@@ -3,7 +3,8 @@
 // hashed as they leave (the diffID) and handed on whole, which keeps zlib fed with large inputs.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { BLOCK, encodeBlockInto, paxOverrides, type TarHeader } from './tar-header.js';
+import type { Writable } from 'node:stream';
+import { BLOCK, encodeBlockInto, newHeader, paxOverrides, type TarHeader } from './tar-header.js';
 import { encodePaxRecords } from './tar-pax.js';
 
 export const CHUNK_SIZE = 1 << 20;
@@ -119,21 +120,7 @@ export class TarWriter {
     const pax = paxOverrides(h);
     if (pax.size > 0) {
       const records = encodePaxRecords(pax);
-      const paxHeader: TarHeader = {
-        name: paxHeaderName(h.name),
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        uname: '',
-        gname: '',
-        size: records.length,
-        mtime: { sec: 0, nsec: 0 },
-        linkname: '',
-        devmajor: 0,
-        devminor: 0,
-        xattrs: new Map(),
-      };
+      const paxHeader = newHeader({ name: paxHeaderName(h.name), size: records.length });
       encodeBlockInto(this.out.block(), paxHeader, 'x');
       this.out.append(records);
       this.out.zeros(padding(records.length));
@@ -154,4 +141,29 @@ export class TarWriter {
 
 function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** Streams `out` chunks, honouring backpressure and failing on the stream's error. */
+export function writableSink(out: Writable): (chunk: Buffer) => Promise<void> | void {
+  let error: Error | undefined;
+  out.on('error', (err) => (error ??= err));
+  return (chunk) => {
+    if (error) throw error;
+    if (out.destroyed) throw new Error('the output was closed');
+    if (out.write(chunk)) return;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off('drain', onDrain);
+        out.off('error', done);
+        out.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(error ?? new Error('layer output closed early'));
+      out.on('drain', onDrain);
+      out.on('error', done);
+      out.on('close', onClose);
+    });
+  };
 }

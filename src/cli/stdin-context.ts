@@ -5,11 +5,13 @@
 // The archive is untrusted input: no entry may leave the dir. Names with `..` are refused, symlinks are
 // created only after every other entry (so no file or hard link is written through one), and a symlink
 // whose parent path is itself a symlink is refused.
-import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tar from 'tar-stream';
+import { decompressLayer } from '../../cache/layers/decompress.js';
+import { TarReader } from '../../cache/layers/tar-reader.js';
+import type { TarHeader } from '../../cache/layers/tar-header.js';
 import { FlagError } from './flags.js';
 
 export type StdinInput = { kind: 'dockerfile'; text: string } | { kind: 'context'; dir: string };
@@ -29,7 +31,9 @@ export async function readStdinInput(data: Buffer): Promise<StdinInput> {
   let archive = data;
   if (isGzip(data)) {
     try {
-      archive = gunzipSync(data);
+      const chunks: Buffer[] = [];
+      for await (const chunk of decompressLayer(Readable.from([data]), 'gzip', 'stdin')) chunks.push(chunk);
+      archive = Buffer.concat(chunks);
     } catch (err) {
       throw new FlagError(`kiln build -: the gzip stream on stdin is corrupt: ${(err as Error).message}`);
     }
@@ -74,60 +78,62 @@ function clear(path: string): void {
 async function unpack(archive: Buffer, root: string): Promise<void> {
   const symlinks: { parts: string[]; target: string; mtime?: Date }[] = [];
   const dirs: { parts: string[]; mode: number; mtime?: Date }[] = [];
-  const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-      stream.on('error', reject);
-      stream.on('end', () => {
-        try {
-          const parts = entryPath(header.name);
-          if (parts.length > 0) {
-            const path = join(root, ...parts);
-            // No symlink exists yet, so creating the parents cannot leave the root.
-            if (parts.length > 1) mkdirSync(join(root, ...parts.slice(0, -1)), { recursive: true });
-            const mode = (header.mode ?? 0o644) & 0o7777;
-            switch (header.type) {
-              case 'directory':
-                if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) {
-                  clear(path);
-                  mkdirSync(path);
-                }
-                dirs.push({ parts, mode, mtime: header.mtime });
-                break;
-              case 'file':
-              case 'contiguous-file':
-                clear(path);
-                writeFileSync(path, Buffer.concat(chunks), { mode });
-                chmodSync(path, mode);
-                if (header.mtime) utimesSync(path, header.mtime, header.mtime);
-                break;
-              case 'link': {
-                const target = join(root, ...entryPath(header.linkname ?? ''));
-                if (!lstatSync(target, { throwIfNoEntry: false })?.isFile()) throw new FlagError(`kiln build -: the context tar on stdin links ${JSON.stringify(header.name)} to ${JSON.stringify(header.linkname)}, which is not a file before it`);
-                clear(path);
-                linkSync(target, path);
-                break;
-              }
-              case 'symlink':
-                symlinks.push({ parts, target: header.linkname ?? '', mtime: header.mtime });
-                break;
-              default:
-                break; // devices and fifos are not part of a build context
-            }
+  const reader = new TarReader();
+  let current: { header: TarHeader; chunks: Buffer[] } | undefined;
+  const onEntry = (header: TarHeader, body: Buffer) => {
+    try {
+      const parts = entryPath(header.name);
+      if (parts.length === 0) return;
+      const path = join(root, ...parts);
+      // No symlink exists yet, so creating the parents cannot leave the root.
+      if (parts.length > 1) mkdirSync(join(root, ...parts.slice(0, -1)), { recursive: true });
+      const mode = header.mode & 0o7777;
+      const mtime = new Date(header.mtime.sec * 1000 + Math.floor(header.mtime.nsec / 1e6));
+      switch (header.type) {
+        case 'dir':
+          if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+            clear(path);
+            mkdirSync(path);
           }
-          next();
-        } catch (err) {
-          reject(err instanceof FlagError ? err : new FlagError(`kiln build -: cannot unpack ${JSON.stringify(header.name)} from the context tar on stdin: ${(err as Error).message}`));
+          dirs.push({ parts, mode, mtime });
+          break;
+        case 'file':
+          clear(path);
+          writeFileSync(path, body, { mode });
+          chmodSync(path, mode);
+          utimesSync(path, mtime, mtime);
+          break;
+        case 'hardlink': {
+          const target = join(root, ...entryPath(header.linkname));
+          if (!lstatSync(target, { throwIfNoEntry: false })?.isFile()) throw new FlagError(`kiln build -: the context tar on stdin links ${JSON.stringify(header.name)} to ${JSON.stringify(header.linkname)}, which is not a file before it`);
+          clear(path);
+          linkSync(target, path);
+          break;
         }
-      });
-    });
-    extract.on('finish', resolve);
-    extract.on('error', (err: Error) => reject(new FlagError(`kiln build -: the context tar on stdin is not readable: ${err.message}`)));
-  });
-  extract.end(archive);
-  await done;
+        case 'symlink':
+          symlinks.push({ parts, target: header.linkname, mtime });
+          break;
+        default:
+          break; // devices and fifos are not part of a build context
+      }
+    } catch (err) {
+      throw err instanceof FlagError ? err : new FlagError(`kiln build -: cannot unpack ${JSON.stringify(header.name)} from the context tar on stdin: ${(err as Error).message}`);
+    }
+  };
+  try {
+    for (const ev of reader.feed(archive)) {
+      if (ev.kind === 'entry') current = { header: ev.header, chunks: [] };
+      else if (ev.kind === 'data') current!.chunks.push(Buffer.from(ev.data));
+      else if (current) {
+        onEntry(current.header, Buffer.concat(current.chunks));
+        current = undefined;
+      }
+    }
+    reader.end();
+  } catch (err) {
+    if (err instanceof FlagError) throw err;
+    throw new FlagError(`kiln build -: the context tar on stdin is not readable: ${(err as Error).message}`);
+  }
   for (const l of symlinks) {
     if (!plainParents(root, l.parts)) throw new FlagError(`kiln build -: the context tar on stdin has an entry below a symlink: ${JSON.stringify(l.parts.join('/'))}`);
     const path = join(root, ...l.parts);

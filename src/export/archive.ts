@@ -1,9 +1,11 @@
 // The files of an image archive (OCI layout, docker tar) as a list of entries, written either as a
-// deterministic tar stream (sorted names, fixed mtime, uid/gid 0, fixed modes) or into a directory.
+// deterministic tar stream (sorted names, fixed mtime, uid/gid 0, fixed modes; kiln's tar writer) or into
+// a directory. The layer blobs inside are copied as they are: their tars keep every attribute.
 import { copyFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import * as tar from 'tar-stream';
+import { ChunkedOutput, TarWriter, writableSink } from '../../cache/layers/tar-writer.js';
+import { newHeader, type TarHeader } from '../../cache/layers/tar-header.js';
 import type { ContentStore } from '../../cache/content-store.js';
 import { parseDigest } from '../../base/oci/digest.js';
 import type { Descriptor } from '../../base/oci/types.js';
@@ -40,79 +42,50 @@ function normalise(entries: ArchiveEntry[]): ArchiveEntry[] {
 // Blobs are immutable content: read-only, as containerd's archive exporter writes them.
 const modeOf = (e: ArchiveEntry) => (e.kind === 'dir' ? 0o755 : e.kind === 'blob' ? 0o444 : 0o644);
 
-/** Writes `chunk` to a (Node or streamx) writable, waiting when it asks for a pause. */
-async function writeChunk(w: { write(c: Buffer): boolean; once(ev: 'drain', f: () => void): unknown }, chunk: Buffer): Promise<void> {
-  if (!w.write(chunk)) await new Promise<void>((res) => w.once('drain', res));
-}
-
-/**
- * Copies tar-stream's (streamx) output into a Node writable, then ends it and waits for it to finish. If
- * `out` fails, the pack is destroyed too, so that whoever is adding entries stops instead of waiting.
- */
-export async function pumpTar(pack: tar.Pack, out: Writable): Promise<void> {
-  try {
-    for await (const chunk of pack as AsyncIterable<Buffer>) await writeChunk(out, chunk);
-    await new Promise<void>((res, rej) => {
-      out.once('error', rej);
-      out.end(() => res());
-    });
-  } catch (err) {
-    pack.destroy(err as Error);
-    throw err;
-  }
-}
-
-/**
- * Runs `fill` to add entries to a new tar pack streamed to `out`, then finishes it. On failure the pack
- * and `out` are destroyed: a half-written archive must not look finished to whoever reads `out`.
- */
-export async function packTo(out: Writable, fill: (pack: tar.Pack) => Promise<void>): Promise<void> {
-  const pack = tar.pack();
-  const pumped = pumpTar(pack, out);
-  try {
-    await fill(pack);
-    pack.finalize();
-  } catch (err) {
-    pack.destroy(err as Error);
-    await pumped.catch(() => {});
-    out.destroy(err as Error);
-    throw err;
-  }
-  await pumped;
+/** Ends `out` and waits until everything is written. */
+function endOf(out: Writable): Promise<void> {
+  return new Promise<void>((res, rej) => {
+    out.once('error', rej);
+    out.end(() => res());
+  });
 }
 
 /** Writes the entries as a tar to `out` (which is ended). `mtime` in seconds since the epoch. */
 export async function writeArchiveTar(entries: ArchiveEntry[], content: ContentStore, out: Writable, mtime = 0): Promise<void> {
-  const date = new Date(mtime * 1000);
-  await packTo(out, async (pack) => {
-    const entry = (header: Parameters<tar.Pack['entry']>[0], body?: Buffer) =>
-      new Promise<void>((res, rej) => {
-        const cb = (err?: Error | null) => (err ? rej(err) : res());
-        if (body) pack.entry(header, body, cb);
-        else pack.entry(header, cb);
-      });
+  const output = new ChunkedOutput(writableSink(out));
+  const tar = new TarWriter(output);
+  const header = (e: ArchiveEntry, size: number): TarHeader =>
+    newHeader({ name: e.kind === 'dir' ? e.path + '/' : e.path, type: e.kind === 'dir' ? 'dir' : 'file', mode: modeOf(e), size, mtime: { sec: mtime, nsec: 0 } });
+  try {
     for (const e of normalise(entries)) {
-      const header = { name: e.path, mode: modeOf(e), mtime: date, uid: 0, gid: 0, uname: '', gname: '' };
       if (e.kind === 'dir') {
-        await entry({ ...header, name: e.path + '/', type: 'directory' });
+        tar.writeHeader(header(e, 0));
       } else if (e.kind === 'file') {
-        await entry({ ...header, type: 'file', size: e.bytes.length }, e.bytes);
+        tar.writeHeader(header(e, e.bytes.length));
+        output.append(e.bytes);
+        tar.padData(e.bytes.length);
       } else {
-        let sink!: ReturnType<tar.Pack['entry']>;
-        const written = new Promise<void>((res, rej) => {
-          sink = pack.entry({ ...header, type: 'file', size: e.size }, (err) => (err ? rej(err) : res()));
-        });
-        // A corrupt blob fails the read below and destroys the pack: this entry then fails too, after
-        // the error is already on its way; that second report must not be an unhandled error.
-        written.catch(() => {});
-        (sink as unknown as { on(ev: 'error', f: () => void): void }).on('error', () => {});
+        tar.writeHeader(header(e, e.size));
+        let n = 0;
         // openVerified fails at the end if the store's copy is corrupt: never ship a bad blob silently.
-        for await (const chunk of content.openVerified(e.digest)) await writeChunk(sink, chunk as Buffer);
-        (sink as unknown as { end(): void }).end();
-        await written;
+        for await (const chunk of content.openVerified(e.digest)) {
+          n += (chunk as Buffer).length;
+          output.append(chunk as Buffer);
+          if (output.pendingBytes > 0) await output.drain();
+        }
+        if (n !== e.size) throw new Error(`blob ${e.digest} is ${n} bytes, not the ${e.size} its descriptor says`);
+        tar.padData(e.size);
       }
+      if (output.pendingBytes > 0) await output.drain();
     }
-  });
+    tar.finish();
+    await output.end();
+    await endOf(out);
+  } catch (err) {
+    // A half-written archive must not look finished to whoever reads `out`.
+    out.destroy(err as Error);
+    throw err;
+  }
 }
 
 /** Writes the entries under `dir` (created if needed; files of the same names are replaced). */

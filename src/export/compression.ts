@@ -1,22 +1,19 @@
-// Layer compression for export (gzip, zstd, none) into the content store, and decompression of pulled
-// layers by media type.
+// Layer compression for export (gzip, zstd, none) into the content store. Decompression has one home for
+// every reader: cache/layers/decompress.ts.
 //
 // zstd: Node 20's zlib has none. Compression spawns Debian's `zstd` program as a stream (apt package
 // `zstd`): it is the reference encoder, multi-threaded, and its output is what other tools produce; the
 // pure-JS/WASM encoders on npm are either slow, buffer the whole input, or download a binary at install.
-// Decompression uses fzstd (pure JS, no install step) so pulling and running zstd images needs no extra
-// program and no process per layer.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import { createGzip } from 'node:zlib';
 import type { ContentStore } from '../../cache/content-store.js';
 import { DigestCounter } from '../../base/oci/digest.js';
-import { layerCompressionOf, layerTypeFor, type LayerCompression } from '../../base/oci/mediatypes.js';
+import { layerTypeFor, type LayerCompression } from '../../base/oci/mediatypes.js';
 import { ExportError } from './types.js';
 
 const CHUNK = 1 << 20;
@@ -120,52 +117,4 @@ export async function compressLayerStream(input: Readable, content: ContentStore
 /** Compresses the uncompressed layer tar at `tarPath` (read in 1 MiB chunks) into the content store. */
 export function compressLayer(tarPath: string, content: ContentStore, opts: CompressOptions): Promise<CompressedLayer> {
   return compressLayerStream(createReadStream(tarPath, { highWaterMark: CHUNK }), content, opts);
-}
-
-/** zstd decompression as a Transform (fzstd underneath). */
-export function zstdDecompressStream(): Transform {
-  let z: ZstdDecompress;
-  const t: Transform = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      try {
-        z.push(chunk);
-        cb();
-      } catch (err) {
-        cb(zstdError(err));
-      }
-    },
-    flush(cb: TransformCallback) {
-      try {
-        z.push(new Uint8Array(0), true);
-        cb();
-      } catch (err) {
-        cb(zstdError(err));
-      }
-    },
-  });
-  // fzstd may hand out views of its window buffer: copy before passing on.
-  z = new ZstdDecompress((data) => {
-    if (data.length) t.push(Buffer.from(data));
-  });
-  return t;
-}
-
-function zstdError(err: unknown): Error {
-  return new ExportError(`invalid zstd layer data: ${(err as Error).message}`);
-}
-
-/** A Transform that turns a layer blob of `mediaType` into its uncompressed tar. */
-export function decompressStream(mediaType: string): Transform {
-  const compression = layerCompressionOf(mediaType);
-  switch (compression) {
-    case 'gzip':
-      // A truncated stream is an error (the default finishFlush), never a silently short layer.
-      return createGunzip({ chunkSize: 256 * 1024 });
-    case 'zstd':
-      return zstdDecompressStream();
-    case 'none':
-      return new PassThrough();
-    default:
-      throw new ExportError(`cannot unpack layer of media type ${mediaType}: not a known layer type`);
-  }
 }

@@ -1,119 +1,78 @@
 // Packs a merged staging tree (see rootfs.ts) into a tar stream, deterministically: names in byte order,
-// each entry's mode, owner and mtime (whole seconds) as on disk, hard links (same inode) written as links
+// each entry's mode, owner, nanosecond mtime (a PAX record when it has a fraction) and xattrs (binary
+// values such as security.capability kept as bytes) as on disk, hard links (same inode) written as links
 // to the first name. kiln's own tar codec writes the headers: names are bytes (a name that is not UTF-8
-// goes into a PAX record as it is; staging's escaped form is turned back, see staging-names.ts), ids of
-// any size are kept.
-import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+// goes into a PAX record as it is), ids of any size are kept. The fsops helper lists each directory with
+// its entries' lstat and xattrs in one request.
+import { closeSync, constants, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { ChunkedOutput, TarWriter } from '../../cache/layers/tar-writer.js';
+import { headerOfEntry } from '../../cache/layers/diff.js';
+import { FsOps } from '../../cache/layers/fsops.js';
+import { ChunkedOutput, TarWriter, writableSink } from '../../cache/layers/tar-writer.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
-import { stagingNameToBytes, stagingNameToName } from './staging-names.js';
+import { fsPath, nameToBytes } from '../../base/raw-names.js';
 
-function devNumbers(rdev: number): { devmajor: number; devminor: number } {
-  // Linux's dev_t encoding (glibc's gnu_dev_major / gnu_dev_minor).
-  const d = BigInt(rdev);
-  return {
-    devmajor: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
-    devminor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
-  };
-}
+const S_IFMT = 0o170000;
+const S_IFSOCK = 0o140000;
 
-function header(name: string, st: Stats, type: TarHeader['type']): TarHeader {
-  return {
-    name,
-    type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: { sec: Math.floor(st.mtimeMs / 1000), nsec: 0 },
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-  };
-}
-
-const SLASH = Buffer.from('/');
-
-/** A tar being written to a Node stream, with backpressure. */
+/** A tree tar being written to a Node stream, with backpressure. */
 export class TreeTar {
   readonly out: ChunkedOutput;
   readonly writer: TarWriter;
   /** Inode → first name seen, shared across packTree calls so links never cross prefixes. */
   readonly links = new Map<string, string>();
+  private readonly ops = FsOps.start();
 
   constructor(sink: Writable) {
-    this.out = new ChunkedOutput(
-      (chunk) =>
-        new Promise<void>((res, rej) => {
-          if (sink.destroyed) return rej(new Error('the output was closed'));
-          if (sink.write(chunk)) return res();
-          const onDrain = () => {
-            sink.off('error', onError);
-            res();
-          };
-          const onError = (err: Error) => {
-            sink.off('drain', onDrain);
-            rej(err);
-          };
-          sink.once('drain', onDrain);
-          sink.once('error', onError);
-        }),
-    );
+    this.out = new ChunkedOutput(writableSink(sink));
     this.writer = new TarWriter(this.out);
   }
 
-  /** A directory entry for `name/` with the stat of `dir`. */
-  dirEntry(dir: string, name: string): void {
-    this.writer.writeHeader(header(name.endsWith('/') ? name : name + '/', lstatSync(dir), 'dir'));
+  /** A directory entry `name/` for `dir` itself (a platform's subdirectory). */
+  async dirEntry(dir: string, name: string): Promise<void> {
+    const slash = dir.lastIndexOf('/');
+    const self = (await this.ops.listDir(dir.slice(0, slash) || '/', { xattrs: true })).find((e) => e.name === dir.slice(slash + 1));
+    if (!self) throw new Error(`${dir} vanished while it was packed`);
+    this.writer.writeHeader(headerOfEntry(name.replace(/\/+$/, ''), self));
   }
 
   /**
    * Adds the tree under `dir` (a staging dir) with names prefixed by `prefix` (e.g. `linux_amd64/`, or ''
    * for the top).
    */
-  async packTree(dir: string | Buffer, prefix: string): Promise<void> {
-    const base = typeof dir === 'string' ? Buffer.from(dir) : dir;
-    const names = readdirSync(base, { encoding: 'buffer' })
-      .map((n) => ({ n, bytes: stagingNameToBytes(n) }))
-      .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
-    for (const { n } of names) {
-      const path = Buffer.concat([base, SLASH, n]);
-      const st = lstatSync(path);
-      const tarName = prefix + stagingNameToName(n);
-      if (st.isDirectory()) {
-        this.writer.writeHeader(header(tarName + '/', st, 'dir'));
-        await this.packTree(path, tarName + '/');
-      } else if (st.isFile()) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? this.links.get(key) : undefined;
+  async packTree(dir: string, prefix: string): Promise<void> {
+    const entries = (await this.ops.listDir(dir, { xattrs: true, targets: true }))
+      .map((e) => ({ e, key: nameToBytes(e.name) }))
+      .sort((a, b) => Buffer.compare(a.key, b.key));
+    for (const { e } of entries) {
+      if ((e.mode & S_IFMT) === S_IFSOCK) continue; // sockets cannot be archived; tar skips them too
+      const path = `${dir}/${e.name}`;
+      const h = headerOfEntry(prefix + e.name, e);
+      if (h.type === 'dir') {
+        this.writer.writeHeader(h);
+        await this.packTree(path, h.name);
+      } else if (h.type === 'file') {
+        const key = `${e.dev}:${e.ino}`;
+        const first = e.nlink > 1 ? this.links.get(key) : undefined;
         if (first !== undefined) {
-          this.writer.writeHeader({ ...header(tarName, st, 'hardlink'), linkname: first });
+          this.writer.writeHeader({ ...h, type: 'hardlink', size: 0, linkname: first, xattrs: new Map() });
         } else {
-          if (st.nlink > 1) this.links.set(key, tarName);
-          await this.file(path, tarName, st);
+          if (e.nlink > 1) this.links.set(key, h.name);
+          await this.file(path, h);
         }
-      } else if (st.isSymbolicLink()) {
-        this.writer.writeHeader({ ...header(tarName, st, 'symlink'), linkname: stagingNameToName(readlinkSync(path, { encoding: 'buffer' })) });
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        this.writer.writeHeader({ ...header(tarName, st, st.isCharacterDevice() ? 'char' : 'block'), ...devNumbers(st.rdev) });
-      } else if (st.isFIFO()) {
-        this.writer.writeHeader(header(tarName, st, 'fifo'));
+      } else {
+        this.writer.writeHeader(h);
       }
-      // Sockets cannot be archived; tar skips them too.
       if (this.out.pendingBytes > 0) await this.out.drain();
     }
   }
 
-  private async file(path: Buffer, name: string, st: Stats): Promise<void> {
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  private async file(path: string, h: TarHeader): Promise<void> {
+    const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      this.writer.writeHeader({ ...header(name, st, 'file'), size: st.size });
-      await this.out.copyFromFd(fd, st.size, name);
-      this.writer.padData(st.size);
+      this.writer.writeHeader(h);
+      await this.out.copyFromFd(fd, h.size, h.name);
+      this.writer.padData(h.size);
     } finally {
       closeSync(fd);
     }
@@ -123,5 +82,11 @@ export class TreeTar {
   async finish(): Promise<void> {
     this.writer.finish();
     await this.out.end();
+    await this.close();
+  }
+
+  /** Stops the helper (after finish(), or after a failure). */
+  async close(): Promise<void> {
+    await this.ops.close();
   }
 }

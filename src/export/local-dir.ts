@@ -8,8 +8,9 @@
 //  - by default no privilege leaves the image: setuid/setgid bits are dropped from files, device nodes
 //    are skipped, and under sudo (SUDO_UID/SUDO_GID) everything is owned by the invoking user;
 //  - names are bytes: a name that is not UTF-8 is written as it is (paths here are Buffers).
-// `preserve-special=true` keeps modes, devices and the image's owners as they are in the image.
-import { spawnSync } from 'node:child_process';
+// `preserve-special=true` keeps modes, devices, file capabilities (security.capability) and the image's
+// owners as they are in the image. Other xattrs and nanosecond times are always kept: they are set at
+// the end, fd-relative below DEST by the fsops helper, which follows no symlink; it makes the nodes too.
 import {
   chmodSync,
   chownSync,
@@ -19,11 +20,9 @@ import {
   fchmodSync,
   fchownSync,
   fstatSync,
-  futimesSync,
   lchownSync,
   linkSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -33,12 +32,15 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
   type Stats,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { stagingNameToBytes } from './staging-names.js';
+import { FsOps, type DirEntryStat, type Timespec } from '../../cache/layers/fsops.js';
+import { nameFromBytes } from '../../base/raw-names.js';
 import { ExportError } from './types.js';
+
+/** The xattr that grants file capabilities: a privilege, kept only with preserve-special. */
+const CAPABILITY_XATTR = 'security.capability';
 
 export interface LocalExportOptions {
   /** Keep setuid/setgid bits, device nodes and the image's owners (`preserve-special=true`). */
@@ -95,12 +97,16 @@ class TreeCopier {
   /** First copy of each multiply-linked source inode: where it is in DEST (its dir stays open). */
   private readonly links = new Map<string, { dirFd: number; name: Buffer }>();
   private readonly keptOpen = new Set<number>();
+  /** Times and xattrs of what was written, by path below DEST: set once every entry exists. */
+  private readonly times = new Map<string, { atime: Timespec; mtime: Timespec }>();
+  private readonly xattrs = new Map<string, Map<string, Buffer>>();
   private nodes = 0;
 
   constructor(
     private readonly opts: LocalExportOptions,
     /** DEST's own fd: its caller closes it. */
     private readonly rootFd: number,
+    private readonly ops: FsOps,
   ) {}
 
   private mode(st: Stats): number {
@@ -117,12 +123,20 @@ class TreeCopier {
     return isRoot ? { uid: st.uid, gid: st.gid } : undefined;
   }
 
-  /** Sets owner, mode and times on an open file or directory (chown first: it clears setuid/setgid). */
+  /** Sets owner and mode on an open file or directory (chown first: it clears setuid/setgid). */
   private finish(fd: number, st: Stats): void {
     const o = this.owner(st);
     if (o) fchownSync(fd, o.uid, o.gid);
     fchmodSync(fd, this.mode(st));
-    futimesSync(fd, st.atime, st.mtime);
+  }
+
+  /** Remembers the staging entry's nanosecond times and xattrs for `rel` in DEST. */
+  private record(rel: string, e: DirEntryStat | undefined): void {
+    if (!e) return;
+    this.times.set(rel, { atime: e.atime, mtime: e.mtime });
+    const attrs = new Map(e.xattrs ?? []);
+    if (!this.opts.preserveSpecial && attrs.delete(CAPABILITY_XATTR)) this.summary.specialBitsDropped++;
+    if (attrs.size) this.xattrs.set(rel, attrs);
   }
 
   /** Removes what is at NAME in the dir (a symlink is removed, never followed). */
@@ -136,22 +150,26 @@ class TreeCopier {
     return undefined;
   }
 
-  /** Copies the contents of staging dir `src` into the DEST dir open as `dirFd`. */
-  copyDir(src: Buffer, dirFd: number): void {
+  /** Copies the contents of staging dir `src` into the DEST dir open as `dirFd`; `rel` is that dir below DEST. */
+  async copyDir(src: Buffer, dirFd: number, rel = ''): Promise<void> {
     const names = readdirSync(src, { encoding: 'buffer' }).sort(Buffer.compare);
-    // Staging names carry non-UTF-8 bytes in an escaped form (staging-names.ts): DEST gets the real bytes.
-    for (const name of names) this.copyEntry(join(src, name), dirFd, stagingNameToBytes(name));
+    const listed = new Map((await this.ops.listDir(nameFromBytes(src), { xattrs: true })).map((e) => [e.name, e]));
+    for (const name of names) {
+      const str = nameFromBytes(name);
+      await this.copyEntry(join(src, name), dirFd, name, rel ? `${rel}/${str}` : str, listed.get(str));
+    }
   }
 
-  private copyEntry(src: Buffer, dirFd: number, name: Buffer): void {
+  private async copyEntry(src: Buffer, dirFd: number, name: Buffer, rel: string, listed: DirEntryStat | undefined): Promise<void> {
     const st = lstatSync(src);
     if (st.isDirectory()) {
       if (!this.clear(dirFd, name, true)) mkdirSync(at(dirFd, name), { mode: 0o700 });
       const fd = openDirNoFollow(at(dirFd, name));
       try {
         if (!fstatSync(fd).isDirectory()) throw new ExportError('a directory of the destination changed while the image was written to it');
-        this.copyDir(src, fd);
-        this.finish(fd, st); // after the children: writing them changed its mtime
+        await this.copyDir(src, fd, rel);
+        this.finish(fd, st);
+        this.record(rel, listed);
       } finally {
         if (!this.keptOpen.has(fd)) closeSync(fd);
       }
@@ -169,10 +187,9 @@ class TreeCopier {
       return;
     }
     if (st.isSymbolicLink()) {
-      symlinkSync(stagingNameToBytes(readlinkSync(src, { encoding: 'buffer' })), at(dirFd, name));
+      symlinkSync(readlinkSync(src, { encoding: 'buffer' }), at(dirFd, name));
       const o = this.owner(st);
       if (o) lchownSync(at(dirFd, name), o.uid, o.gid);
-      lutimesSync(at(dirFd, name), st.atime, st.mtime);
     } else if (st.isFile()) {
       // The copy takes the source's mode when created: strip special bits in (private) staging first, so
       // a setuid file never exists in DEST, not even for a moment.
@@ -181,9 +198,10 @@ class TreeCopier {
       copyFileSync(src, at(dirFd, name), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
       this.finishNode(dirFd, name, st);
     } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
-      this.makeNode(dirFd, name, st);
+      await this.makeNode(dirFd, name, st);
       this.finishNode(dirFd, name, st);
     } else return; // sockets: nothing to write
+    this.record(rel, listed);
     if (st.nlink > 1) {
       this.links.set(key, { dirFd, name });
       if (dirFd !== this.rootFd) this.keptOpen.add(dirFd);
@@ -191,9 +209,9 @@ class TreeCopier {
   }
 
   /**
-   * Owner, mode, times of a file or node just created at NAME. It is opened with O_PATH (a device is
-   * never opened for real) and O_NOFOLLOW, and changed through /proc/self/fd/N, which names that inode
-   * itself: whatever replaces NAME meanwhile is not touched.
+   * Owner and mode of a file or node just created at NAME. It is opened with O_PATH (a device is never
+   * opened for real) and O_NOFOLLOW, and changed through /proc/self/fd/N, which names that inode itself:
+   * whatever replaces NAME meanwhile is not touched.
    */
   private finishNode(dirFd: number, name: Buffer, st: Stats): void {
     const fd = openSync(at(dirFd, name), O_PATH | constants.O_NOFOLLOW);
@@ -204,23 +222,41 @@ class TreeCopier {
       const o = this.owner(st);
       if (o) chownSync(self, o.uid, o.gid);
       chmodSync(self, this.mode(st));
-      utimesSync(self, st.atime, st.mtime);
     } finally {
       closeSync(fd);
     }
   }
 
-  /** Node has no mknod(2): the mknod tool makes the node under a plain temporary name, renamed in place. */
-  private makeNode(dirFd: number, name: Buffer, st: Stats): void {
+  /** The fsops helper makes the node under a plain temporary name in the dir (by its fd), renamed in place. */
+  private async makeNode(dirFd: number, name: Buffer, st: Stats): Promise<void> {
     const tmp = Buffer.from(`.kiln-node-${process.pid}-${++this.nodes}`);
+    // The helper is another process: it names this process's fd through /proc/<pid>.
     const path = `/proc/${process.pid}/fd/${dirFd}/${tmp.toString()}`;
     const major = Math.floor(st.rdev / 256) & 0xfff;
     const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-    const args = st.isFIFO() ? [path, 'p'] : [path, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)];
-    // No -m: mknod would chmod the path afterwards; finishNode sets the mode through an O_PATH fd instead.
-    const r = spawnSync('mknod', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new ExportError(`cannot create ${st.isFIFO() ? 'a FIFO' : 'a device node'} in the destination: ${(r.stderr || r.error?.message || '').trim()}`);
+    // Mode 0 permissions: finishNode sets them through an O_PATH fd afterwards.
+    try {
+      await this.ops.mknod(path, st.mode & constants.S_IFMT, st.isFIFO() ? 0 : major, st.isFIFO() ? 0 : minor);
+    } catch (err) {
+      throw new ExportError(`cannot create ${st.isFIFO() ? 'a FIFO' : 'a device node'} in the destination: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     renameSync(at(dirFd, tmp), at(dirFd, name));
+  }
+
+  /** Sets the recorded xattrs and times below `dest`, fd-relative, following no symlink. */
+  async applyDeferred(dest: string): Promise<void> {
+    const pending: Promise<void>[] = [];
+    const tolerate = (p: Promise<void>, codes: string[]) =>
+      p.catch((err) => {
+        if (!codes.includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      });
+    for (const [rel, attrs] of this.xattrs) {
+      // EPERM: trusted.* without root, user.* on a symlink; ENOTSUP: DEST's file system has no xattrs.
+      for (const [n, v] of attrs) pending.push(tolerate(this.ops.lsetxattrInRoot(dest, rel, n, v), ['EPERM', 'ENOTSUP', 'EOPNOTSUPP']));
+    }
+    for (const [rel, t] of this.times) pending.push(tolerate(this.ops.utimensInRoot(dest, rel, t.atime, t.mtime), []));
+    const failed = (await Promise.allSettled(pending)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw new ExportError(`cannot set times or xattrs in the destination: ${(failed.reason as Error).message}`);
   }
 
   close(): void {
@@ -261,16 +297,20 @@ function makeDirs(dir: string): void {
  * Copies the tree under `staging` into `dest` (created if missing, its existing files replaced by the
  * image's where names meet). Returns what the policy left out.
  */
-export function copyTreeInto(staging: string, dest: string, opts: LocalExportOptions): LocalExportSummary {
+export async function copyTreeInto(staging: string, dest: string, opts: LocalExportOptions): Promise<LocalExportSummary> {
   makeDirs(dest);
   // DEST itself is the user's choice and may be a symlink they made; what is below it is the image's.
   const destFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
-  const copier = new TreeCopier(opts, destFd);
+  const ops = FsOps.start();
+  const copier = new TreeCopier(opts, destFd, ops);
   try {
-    copier.copyDir(Buffer.from(staging), destFd);
+    await copier.copyDir(Buffer.from(staging), destFd);
+    // DEST by its fd: the helper resolves below the very directory written to.
+    await copier.applyDeferred(`/proc/${process.pid}/fd/${destFd}`);
   } finally {
     copier.close();
     closeSync(destFd);
+    await ops.close();
   }
   return copier.summary;
 }

@@ -5,14 +5,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/content-store.js';
 import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
 import type { Platform } from '../../base/oci/types.js';
-import { applyLayerTar, diffIdCheck, finishApply, newApplyState } from './apply-layer.js';
-import { decompressStream } from './compression.js';
+import { compressionOfLayer } from '../../cache/layers/decompress.js';
+import { intoTree } from './apply-layer.js';
 import { TreeTar } from './dir-tar.js';
-import { stagingNamesTransform } from './staging-names.js';
 import { copyTreeInto, type LocalExportOptions, type LocalExportSummary } from './local-dir.js';
 import { ExportError, type ExportImage, type ExportRequest } from './types.js';
 
@@ -26,28 +24,19 @@ export function platformDirName(p: Platform): string {
 /** Applies the image's layers, in order, onto `dir` (created if missing). Each layer's diffID is checked. */
 export async function unpackImage(img: ExportImage, content: ContentStore, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const state = newApplyState();
   const platform = formatPlatform(normalizePlatform(img.platform));
-  for (const [i, layer] of img.layers.entries()) {
-    const what = `layer ${i} (${layer.digest}) of the ${platform} image`;
-    if (!content.has(layer.digest)) throw new ExportError(`${what} is missing from the content store`);
-    const src = content.openVerified(layer.digest);
-    const plain = decompressStream(layer.mediaType);
-    const check = diffIdCheck(layer.diffId, what);
-    const staged = stagingNamesTransform();
-    src.on('error', (err) => plain.destroy(err));
-    plain.on('error', (err) => check.destroy(err));
-    check.on('error', (err) => staged.destroy(err));
-    src.pipe(plain).pipe(check).pipe(staged);
-    // The check fails at the end of the stream: wait for that as well as for the entries.
-    try {
-      await Promise.all([applyLayerTar(staged, dir, state, what), finished(check)]);
-    } catch (err) {
-      src.destroy(); // close the blob: pipe() does not pass a failure upstream
-      throw err;
+  await intoTree(dir, async (tree) => {
+    for (const [i, layer] of img.layers.entries()) {
+      const what = `layer ${i} (${layer.digest}) of the ${platform} image`;
+      if (!content.has(layer.digest)) throw new ExportError(`${what} is missing from the content store`);
+      const data = content.openVerified(layer.digest);
+      try {
+        await tree.apply({ data, compression: compressionOfLayer(layer.mediaType), what, diffId: layer.diffId });
+      } finally {
+        data.destroy(); // close the blob when the layer is known to be bad
+      }
     }
-  }
-  finishApply(dir, state);
+  });
 }
 
 function dirsFor(req: ExportRequest): { img: ExportImage; sub: string }[] {
@@ -82,7 +71,7 @@ export async function writeRootfsDir(
   const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
   try {
     await unpackAll(req, content, staging);
-    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+    return await copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -95,12 +84,8 @@ export async function writeRootfsDir(
 export async function writeRootfsTarToDir(input: Readable, dir: string, opts: Partial<LocalExportOptions> & { tmpDir?: string } = {}): Promise<LocalExportSummary> {
   const staging = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-local-'));
   try {
-    const state = newApplyState();
-    const staged = stagingNamesTransform();
-    input.on('error', (err) => staged.destroy(err));
-    await applyLayerTar(input.pipe(staged), staging, state, 'the exported tree');
-    finishApply(staging, state);
-    return copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
+    await intoTree(staging, (tree) => tree.apply({ data: input, compression: 'none', what: 'the exported tree' }));
+    return await copyTreeInto(staging, dir, { preserveSpecial: opts.preserveSpecial ?? false, owner: opts.owner });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -121,7 +106,7 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
     const tar = new TreeTar(out);
     try {
       for (const { sub } of targets) {
-        if (sub) tar.dirEntry(join(work, sub), sub);
+        if (sub) await tar.dirEntry(join(work, sub), sub);
         await tar.packTree(sub ? join(work, sub) : work, sub ? sub + '/' : '');
       }
       await tar.finish();
@@ -130,6 +115,7 @@ export async function writeRootfsTar(req: ExportRequest, content: ContentStore, 
         out.end(() => res());
       });
     } catch (err) {
+      await tar.close();
       // A half-written archive must not look finished to whoever reads `out`.
       out.destroy(err as Error);
       throw err;

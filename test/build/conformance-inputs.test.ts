@@ -5,7 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { tarOf as craftedTar } from '../security/crafted.js';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
@@ -113,24 +113,13 @@ test('the BUILDKIT_SANDBOX_HOSTNAME build arg sets the RUN host name (no unused-
   assert.doesNotMatch(r.stderr, /not consumed/);
 });
 
-/** A tar made entry by entry (tar-stream's packer writes the headers; names and links are ours). */
+/** A tar made entry by entry (kiln's tar writer writes the headers; names and links are ours). */
 async function tarOf(entries: { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const ended = new Promise<void>((r) => pack.on('end', () => r()));
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1_600_000_000_000) };
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (type === 'file') pack.entry(header, e.body ?? '', done);
-      else pack.entry(header, done);
-    });
-  }
-  pack.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+  const types = { file: 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink' } as const;
+  return craftedTar(
+    entries.map((e) => ({ name: e.name, type: types[e.type ?? 'file'], data: e.body, linkname: e.linkname ?? '', ...(e.mode === undefined ? {} : { mode: e.mode }) })),
+    1_600_000_000,
+  );
 }
 
 function buildStdin(input: Buffer, args: string[] = []) {
