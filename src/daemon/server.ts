@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry } from '../protocol/builder.js';
+import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry, type OutputMsg } from '../protocol/builder.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
 import { History, type HistoryRecord } from './history.js';
@@ -21,9 +21,10 @@ import { PathScrubber } from './scrub-paths.js';
 import { DiskQuota, QuotaExceeded } from './disk-quota.js';
 import type { ServeLimits } from '../engine/limits.js';
 import { planManifest, type Ingest } from './context-store.js';
-import { build, type BuildRequest } from '../engine/build.js';
+import { runBuild, type BuildHooks, type BuildRequest } from '../engine/build.js';
+import { writableLocalSources } from '../engine/writable-contexts.js';
+import { decodeTarget } from '../protocol/build-request.js';
 import type { OutputSpec } from '../engine/exports.js';
-import type { CacheExportSpec } from '../engine/remote-cache.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
 import { isUserFacing, errorMessage, UserError } from '../../base/errors.js';
@@ -383,12 +384,13 @@ export class BuildServer {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
     const hashes = new Map<string, string>();
-    // A RUN that bind-mounts a context read-write could write into shared variants: copy for it.
-    // (Mount options made of variables are not known before conversion: copy for those too.)
-    const rwBind = /--mount=\S*(\$|\b(rw|readwrite)\b)/.test(start.dockerfile_text);
-    const place = async (entries: ContextEntry[], dir: string) => {
-      await tenant.contexts.materialise(entries, dir, { copy: rwBind });
+    // Contexts are materialised as links to the tenant's shared store; `placed` remembers each so one a
+    // RUN mounts writable can be made a private copy once the graph says so (see `planned` below).
+    const placed = new Map<string, ContextEntry[]>();
+    const place = async (entries: ContextEntry[], dir: string, copy = false) => {
+      await tenant.contexts.materialise(entries, dir, { copy });
       signal.throwIfAborted();
+      placed.set(dir, entries);
       const byPath = new Map(entries.map((e) => [e.path, e]));
       for (const e of entries) {
         if (e.kind !== 'FILE') continue;
@@ -400,18 +402,16 @@ export class BuildServer {
       contextDir = join(buildDir, 'context');
       await place(start.context.entries, contextDir);
     }
-    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
+    const namedDirs: Record<string, string> = {};
     for (const n of start.named_contexts) {
-      if (n.image) buildContexts[n.name] = { kind: 'image', ref: n.image };
-      else if (n.local) {
-        const dir = join(buildDir, 'named', String(Object.keys(buildContexts).length));
-        await place(n.local.entries, dir);
-        buildContexts[n.name] = { kind: 'local', path: dir };
-      }
+      if (n.image || !n.local) continue;
+      const dir = join(buildDir, 'named', String(Object.keys(namedDirs).length));
+      await place(n.local.entries, dir);
+      namedDirs[n.name] = dir;
     }
     // Outputs that go back to the client are written to files here, then streamed.
     const streamed: { index: number; path: string }[] = [];
-    const outputs: OutputSpec[] = start.outputs.map((o, index) => {
+    const output = (o: OutputMsg, index: number): OutputSpec => {
       if (o.type === 'image') return { type: 'image', names: o.names, push: o.push, attrs: o.attrs };
       const path = join(buildDir, `output-${index}`);
       streamed.push({ index, path });
@@ -419,49 +419,15 @@ export class BuildServer {
       if (o.type === 'local') return { type: 'tar', dest: path, names: [], attrs: o.attrs };
       if (o.type === 'oci' || o.type === 'docker' || o.type === 'tar') return { type: o.type, dest: path, names: o.names, attrs: o.attrs };
       throw new UserError(`unknown output type "${o.type}"`);
-    });
-    const cache = { current: undefined as InflightResultCache | undefined };
-    const req: BuildRequest = {
-      contextDir,
-      dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', path: contextDir ? resolveInRoot(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined },
-      target: start.target || undefined,
-      buildArgs: start.build_args,
-      platforms: start.platforms.map((p) => parsePlatform(p)),
-      secrets,
-      noCache: start.no_cache,
-      noCacheFilter: start.no_cache_filter,
-      pull: start.pull,
-      sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
-      labels: start.labels,
-      buildContexts,
-      allow: start.allow.map((a) => {
-        if (!this.opts.entitlements.includes(a)) throw new UserError(`entitlement ${a} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${a})`);
-        return a;
-      }),
-      extraHosts: start.extra_hosts.map((h) => ({ host: h.host, ip: h.ip })),
-      cacheFrom: start.cache_from.map((c) => {
-        if (c.type !== 'registry') throw new UserError(`cache import type=${c.type} is not supported by this builder (type=registry is)`);
-        return { type: 'registry' as const, ref: c.ref };
-      }),
-      cacheTo: start.cache_to.map((c): CacheExportSpec => (c.type === 'inline' ? { type: 'inline', attrs: c.attrs } : { type: 'registry', ref: c.ref, mode: c.mode === 'max' ? 'max' : 'min', attrs: c.attrs })),
-      outputs,
-      network: (start.network || undefined) as BuildRequest['network'],
-      explain: start.explain,
-      historyOrigin: `serve:${tenant.name}`,
-      denyLocalFetch: this.opts.allowLocalFetch !== true,
-      localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
-      registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
-      limits: this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined,
-      signal,
-      progress: (ev) => {
-        cache.current?.observe(ev);
-        progress(ev);
-      },
-      knownFileHash: (real) => hashes.get(real),
-      wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
     };
-    if (req.dockerfile.path && !start.dockerfile_path) {
-      req.dockerfile.path = undefined;
+    const dockerfilePath = contextDir ? resolveInRoot(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined;
+    const { target, explain } = decodeTarget(start, { contextDir, dockerfilePath, namedDirs, secrets, output });
+    for (const a of target.allow ?? []) {
+      if (!this.opts.entitlements.includes(a)) throw new UserError(`entitlement ${a} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${a})`);
+    }
+    target.limits = this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined;
+    if (target.dockerfile.path && !start.dockerfile_path) {
+      target.dockerfile.path = undefined;
       if (contextDir && start.has_dockerignore) {
         // A Dockerfile from outside the context: put it beside the ignore patterns the client applied,
         // as <name>.dockerignore, which the engine prefers to the context's .dockerignore.
@@ -470,11 +436,41 @@ export class BuildServer {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, name), start.dockerfile_text);
         writeFileSync(join(dir, `${name}.dockerignore`), start.dockerignore.join('\n') + '\n');
-        req.dockerfile.path = join(dir, name);
+        target.dockerfile.path = join(dir, name);
       }
     }
+    const req: BuildRequest = {
+      targets: [target],
+      explain,
+      historyOrigin: `serve:${tenant.name}`,
+      denyLocalFetch: this.opts.allowLocalFetch !== true,
+      localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
+      registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
+    };
+    const cache = { current: undefined as InflightResultCache | undefined };
+    const hooks: BuildHooks = {
+      signal,
+      progress: (ev) => {
+        cache.current?.observe(ev);
+        progress(ev);
+      },
+      knownFileHash: (real) => hashes.get(real),
+      wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
+      // A RUN that mounts a context writable could write into the shared store's files through its links:
+      // the converted graph says which contexts that is, and only those become private copies.
+      planned: async ({ def, localDirs }) => {
+        for (const name of writableLocalSources(def)) {
+          const dir = localDirs[name];
+          const entries = dir === undefined ? undefined : placed.get(dir);
+          if (!dir || !entries) continue;
+          await rm(dir, { recursive: true, force: true });
+          await place(entries, dir, true);
+        }
+      },
+    };
     try {
-      const result = await build(tenant.state, req);
+      const built = await runBuild(tenant.state, req, hooks);
+      const result = { ...built.targets[0]!, warnings: built.warnings };
       // What the build wrote counts before anything of it is exported or reported as done.
       quota?.check();
       for (const s of streamed) {
