@@ -12,7 +12,9 @@ import * as grpc from '@grpc/grpc-js';
 import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry, type OutputMsg } from '../protocol/builder.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
-import { History, type HistoryRecord } from './history.js';
+import { recordMessage, serveRetention } from './history.js';
+import { BuildRecorder } from '../engine/history/recorder.js';
+import { HistoryStore, inProgress, type ContextSync } from '../engine/history/store.js';
 import { InflightResultCache } from './inflight-cache.js';
 import { ClientCredentials, tenantCredentials, type TenantCredentialConfig } from './tenant-credentials.js';
 import { BuildSlots } from './build-slots.js';
@@ -96,7 +98,6 @@ type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
 export class BuildServer {
   readonly server: grpc.Server;
   readonly tenants: Tenants;
-  readonly history: History;
   readonly slots: BuildSlots;
   private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
   private shuttingDown = false;
@@ -112,7 +113,6 @@ export class BuildServer {
     });
     mkdirSync(opts.root, { recursive: true });
     this.tenants = new Tenants(opts.root);
-    this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);
     this.slots = new BuildSlots(opts.maxParallel, opts.maxParallelPerTenant ?? opts.maxParallel);
     this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
     rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
@@ -120,13 +120,15 @@ export class BuildServer {
     this.server.addService(builderService().service, {
       Solve: (call: Duplex) => void this.solve(call),
       Info: this.unary(async (tenant) => this.info(tenant)),
-      ListBuilds: this.unary(async (tenant, req: { running_only: boolean }) => ({
-        builds: this.history.list(tenant).filter((r) => !req.running_only || r.status === 'running' || r.status === 'queued').map((r) => ({ ...r, logs: [] })),
-      })),
+      ListBuilds: this.unary(async (tenant, req: { running_only: boolean }) => {
+        const store = await this.historyOf(tenant);
+        return { builds: store.list().filter((r) => !req.running_only || inProgress(r)).map((r) => recordMessage(store, r, false)) };
+      }),
       Status: this.unary(async (tenant, req: { build_id: string }) => {
-        const r = this.history.get(req.build_id);
-        if (!r || r.tenant !== tenant) throw Object.assign(new UserError(`no build ${req.build_id}`), { code: grpc.status.NOT_FOUND });
-        return r satisfies BuildRecordMsg;
+        const store = await this.historyOf(tenant);
+        const r = /^[0-9a-z]+$/.test(req.build_id) ? store.tryGet(req.build_id) : undefined;
+        if (!r) throw Object.assign(new UserError(`no build ${req.build_id}`), { code: grpc.status.NOT_FOUND });
+        return recordMessage(store, r, true) satisfies BuildRecordMsg;
       }),
       Cancel: this.unary(async (tenant, req: { build_id: string }) => {
         const b = this.running.get(req.build_id);
@@ -149,6 +151,13 @@ export class BuildServer {
         return { removed_records: r.removedRecords, reclaimed_bytes: String(r.reclaimedBytes) };
       }),
     });
+  }
+
+  /** A tenant's history, its builds past --history-ttl removed. */
+  private async historyOf(tenant: string): Promise<HistoryStore> {
+    const store = new HistoryStore((await this.tenants.get(tenant)).state.root);
+    store.prune(serveRetention(this.opts.historyTtlMs));
+    return store;
   }
 
   private async discard(dir: string): Promise<void> {
@@ -197,7 +206,6 @@ export class BuildServer {
       clearTimeout(timer);
     }
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
-    this.history.close();
     await Promise.all(this.cleanups);
     await this.tenants.closeAll();
   }
@@ -241,9 +249,10 @@ export class BuildServer {
     });
     call.on('error', () => abort.abort(new Canceled('the client went away')));
 
-    const id = randomBytes(8).toString('hex');
+    // The build's id is its history record's, from when the record is made (until then, a key of this call).
+    let id = randomBytes(8).toString('hex');
     const buildDir = join(this.opts.root, 'builds', id);
-    let record: HistoryRecord | undefined;
+    let record: BuildRecorder | undefined;
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
     this.running.set(id, { abort, tenant: tenantName, done });
@@ -254,8 +263,24 @@ export class BuildServer {
       const start = first.start;
       if (start.protocol_version !== PROTOCOL_VERSION) throw new UserError(`protocol version ${start.protocol_version} is not supported by this builder (it speaks ${PROTOCOL_VERSION}); upgrade kiln`);
       if (start.frontend && start.frontend !== 'dockerfile.v0') throw new UserError(`frontend "${start.frontend}" is not supported (dockerfile.v0 is)`);
-      record = this.history.start(id, tenantName, start.platforms, start.client);
       const tenant = await this.tenants.get(tenantName);
+      // Recorded once, in the tenant's history, from now on (queued while the context syncs and a slot is awaited).
+      record = new BuildRecorder(new HistoryStore(tenant.state.root), {
+        origin: `serve:${tenantName}`,
+        dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', ...(start.dockerfile_path ? { path: start.dockerfile_path } : {}) },
+        target: start.target || undefined,
+        buildArgs: start.build_args,
+        platforms: start.platforms.length ? start.platforms : [this.platforms[0]!],
+        cacheImports: start.cache_from.map((c) => c.ref),
+        cacheExports: start.cache_to.map((c) => (c.type === 'inline' ? 'inline' : c.ref)),
+        queued: true,
+        client: start.client,
+        retention: serveRetention(this.opts.historyTtlMs),
+      });
+      const running = this.running.get(id)!;
+      this.running.delete(id);
+      id = record.record.id;
+      this.running.set(id, running);
       const send = (m: SolveResponse) => call.write(m);
       send({ accepted: { build_id: id, tenant: tenantName, node: this.opts.name } });
       const paths = new PathScrubber(this.opts.root, buildDir);
@@ -264,7 +289,7 @@ export class BuildServer {
         if (ev.type === 'vertex.failed') ev = { ...ev, error: paths.scrub(ev.error) };
         else if (ev.type === 'vertex.warning' || ev.type === 'status') ev = { ...ev, message: paths.scrub(ev.message) };
         send({ progress: { json: JSON.stringify(ev) } });
-        this.history.log(record!, ev);
+        record!.observe(ev);
       };
 
       // A tenant over its disk quota builds nothing until it frees space (kiln builder prune).
@@ -336,10 +361,10 @@ export class BuildServer {
       let outcome;
       try {
         abort.signal.throwIfAborted();
-        record.status = 'running';
+        record.record.sync = syncOf(sync);
         const unwatch = quota?.watch(abort);
         try {
-          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined, quota));
+          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined, record!, quota));
         } finally {
           unwatch?.();
         }
@@ -349,7 +374,8 @@ export class BuildServer {
       }
       const result = { ...outcome!, build_id: id, sync };
       send({ result });
-      this.history.finish(record, 'completed', { digest: result.digest, sync });
+      record.record.sync = syncOf(sync);
+      record.finish({ status: 'completed' });
       call.end();
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
@@ -357,7 +383,10 @@ export class BuildServer {
       const canceled = !overQuota && (reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError)));
       // No path of this host goes to the client (nor into the tenant's history).
       const message = new PathScrubber(this.opts.root, buildDir).scrub(overQuota ? overQuota.message : canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
-      if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
+      if (record) {
+        record.record.sync = syncOf(sync);
+        record.finish({ status: canceled ? 'canceled' : 'failed', error: message });
+      }
       if (!isUserFacing(err) && !canceled && !overQuota) console.error(`kiln serve: build ${id}:`, err);
       const code = overQuota ? grpc.status.RESOURCE_EXHAUSTED : canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
       call.emit('error', { code, details: message });
@@ -379,6 +408,7 @@ export class BuildServer {
     send: (m: SolveResponse) => boolean,
     call: Duplex,
     clientCredentials: ClientCredentials | undefined,
+    recorder: BuildRecorder,
     quota?: DiskQuota,
   ) {
     mkdirSync(buildDir, { recursive: true });
@@ -450,6 +480,7 @@ export class BuildServer {
     const cache = { current: undefined as InflightResultCache | undefined };
     const hooks: BuildHooks = {
       signal,
+      recorder,
       progress: (ev) => {
         cache.current?.observe(ev);
         progress(ev);
@@ -495,6 +526,10 @@ export class BuildServer {
       cache.current?.releaseAll();
     }
   }
+}
+
+function syncOf(s: SyncStats): ContextSync {
+  return { files: s.files, filesUploaded: s.files_uploaded, bytesUploaded: Number(s.bytes_uploaded), filesReused: s.files_reused };
 }
 
 /** Resolves when the call can take more output, or when the build is aborted (a gone client never drains). */

@@ -80,6 +80,7 @@ export async function runBuild(state: State, req: BuildRequest, hooks: BuildHook
   if (req.targets.length === 0) throw new UserError('kiln bake: no targets to build');
   const traces: TargetTrace[] = req.targets.map(() => ({}));
   if (req.printGraph) return planSolveExport(state, req, hooks, traces);
+  if (hooks.recorder) return recordedByHost(state, req, hooks, hooks.recorder, traces);
   const store = new HistoryStore(state.root);
   const recorders = req.targets.map(
     (t) =>
@@ -110,6 +111,20 @@ export async function runBuild(state: State, req: BuildRequest, hooks: BuildHook
   } catch (err) {
     const status = hooks.signal?.aborted ? 'canceled' : 'failed';
     recorders.forEach((r, i) => r.finish({ status, def: traces[i]!.def, explanations: traces[i]!.explanations, error: (err as Error).message ?? String(err) }));
+    throw err;
+  }
+}
+
+/** A build whose record the host made (and feeds, and finishes): the engine notes what it learned on it. */
+async function recordedByHost(state: State, req: BuildRequest, hooks: BuildHooks, recorder: BuildRecorder, traces: TargetTrace[]): Promise<BuildResult> {
+  if (req.targets.length !== 1) throw new Error('a host-made history record is for a one-target build');
+  recorder.running();
+  try {
+    const result = await planSolveExport(state, req, hooks, traces);
+    recorder.note({ def: traces[0]!.def, explanations: traces[0]!.explanations, results: result.targets[0]!.exports });
+    return result;
+  } catch (err) {
+    recorder.note({ def: traces[0]!.def, explanations: traces[0]!.explanations });
     throw err;
   }
 }

@@ -14,6 +14,7 @@ import type { CacheExportSpec, CacheImportSpec } from './remote-cache.js';
 import type { AttestOptions } from '../attest/attach.js';
 import type { BuildLimits } from './limits.js';
 import type { Explanation } from './explain.js';
+import type { BuildRecorder } from './history/recorder.js';
 
 export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
@@ -94,6 +95,12 @@ export interface BuildHooks {
   knownFileHash?: (realPath: string) => string | undefined;
   /** After conversion, before a local dir is read or a step runs (kiln serve prepares contexts here). */
   planned?: (plan: BuildPlan) => void | Promise<void>;
+  /**
+   * The history record of a one-target build, made by the host before the engine runs (kiln serve records
+   * a build from the moment it is asked for). The host feeds it progress and finishes it; the engine notes
+   * the graph, explanations and results on it. Without it, the engine records each target itself.
+   */
+  recorder?: BuildRecorder;
 }
 
 export interface BuildWarning {
