@@ -270,7 +270,8 @@ export class BuildServer {
         dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', ...(start.dockerfile_path ? { path: start.dockerfile_path } : {}) },
         target: start.target || undefined,
         buildArgs: start.build_args,
-        platforms: start.platforms.length ? start.platforms : [this.platforms[0]!],
+        // As asked: none means the builder's native platform (`kiln builder builds` shows "native").
+        platforms: start.platforms,
         cacheImports: start.cache_from.map((c) => c.ref),
         cacheExports: start.cache_to.map((c) => (c.type === 'inline' ? 'inline' : c.ref)),
         queued: true,
