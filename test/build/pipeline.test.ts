@@ -125,3 +125,36 @@ test('the writable contexts come from the graph: rw in a comment or a heredoc do
     ['ctx-other'],
   );
 });
+
+test('kiln bake --builder builds each target on the remote builder with its own settings', async () => {
+  const { serve, clientEnv } = await import('../daemon/serve-helpers.js');
+  const sock = join(mkdtempSync(join(tmpdir(), 'kiln-sock-')), 'kiln.sock');
+  const server = await serve(['--addr', `unix://${sock}`]);
+  try {
+    const marker = randomBytes(6).toString('hex');
+    const secretFile = join(mkdtempSync(join(tmpdir(), 'kiln-secret-')), 's1.txt');
+    writeFileSync(secretFile, `remote secret ${marker}`);
+    const probe = (who: string) => [`FROM ${suite.base}`, `RUN --mount=type=secret,id=s1 echo ${who}-${marker} && (cat /run/secrets/s1 2>/dev/null || echo no-secret) > /secret.txt && cat /proc/net/dev > /net.txt`, ''].join('\n');
+    const outA = mkdtempSync(join(tmpdir(), 'kiln-out-a-'));
+    const outB = mkdtempSync(join(tmpdir(), 'kiln-out-b-'));
+    const dir = writeContext({
+      'a.Dockerfile': probe('a'),
+      'b.Dockerfile': probe('b'),
+      'docker-bake.json': JSON.stringify({
+        target: {
+          a: { dockerfile: 'a.Dockerfile', secret: [`id=s1,src=${secretFile}`], output: [`type=local,dest=${outA}`] },
+          b: { dockerfile: 'b.Dockerfile', network: 'none', output: [`type=local,dest=${outB}`] },
+        },
+      }),
+    });
+    const r = spawnSync(process.execPath, [kilnBin, 'bake', '--progress', 'plain', '--builder', `unix://${sock}`, 'a', 'b'], { cwd: dir, env: { ...process.env, ...clientEnv(), KILN_ROOT: suite.root }, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^context: \d+ files, /m, 'the targets went through the builder');
+    assert.match(readFileSync(join(outA, 'secret.txt'), 'utf8'), new RegExp(`^remote secret ${marker}`));
+    assert.equal(readFileSync(join(outB, 'secret.txt'), 'utf8'), 'no-secret\n');
+    assert.deepEqual(interfaces(readFileSync(join(outB, 'net.txt'), 'utf8')), ['lo']);
+    assert.ok(interfaces(readFileSync(join(outA, 'net.txt'), 'utf8')).some((i) => i !== 'lo'));
+  } finally {
+    await server.stop();
+  }
+});
