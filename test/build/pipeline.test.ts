@@ -3,7 +3,7 @@
 // which contexts a RUN mounts writable from the converted graph, not from the Dockerfile's text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,15 +30,17 @@ const interfaces = (dump: string) =>
     .map((l) => l.split(':')[0]!.trim())
     .filter(Boolean);
 
-test('two bake targets keep their own secret and network: each RUN sees only its own target\'s settings', () => {
+test('two bake targets keep their own secret, ssh agent and network: each RUN sees only its own target\'s settings', () => {
   const marker = randomBytes(6).toString('hex');
   const secretFile = join(mkdtempSync(join(tmpdir(), 'kiln-secret-')), 's1.txt');
   writeFileSync(secretFile, `secret of a ${marker}`);
+  const key = join(mkdtempSync(join(tmpdir(), 'kiln-sshkey-')), 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   // The same probe in both targets (different only by a marker, so neither step is the other's cache hit).
   const probe = (who: string) =>
     [
       `FROM ${suite.base}`,
-      `RUN --mount=type=secret,id=s1 echo ${who}-${marker} && (cat /run/secrets/s1 2>/dev/null || echo no-secret) > /secret.txt && cat /proc/net/dev > /net.txt`,
+      `RUN --mount=type=secret,id=s1 --mount=type=ssh echo ${who}-${marker} && (cat /run/secrets/s1 2>/dev/null || echo no-secret) > /secret.txt && cat /proc/net/dev > /net.txt && (test -S /run/buildkit/ssh_agent.0 && echo agent || echo no-agent) > /ssh.txt`,
       '',
     ].join('\n');
   const outA = mkdtempSync(join(tmpdir(), 'kiln-out-a-'));
@@ -50,7 +52,7 @@ test('two bake targets keep their own secret and network: each RUN sees only its
       group: { default: { targets: ['a', 'b'] } },
       target: {
         a: { dockerfile: 'a.Dockerfile', secret: [`id=s1,src=${secretFile}`], output: [`type=local,dest=${outA}`] },
-        b: { dockerfile: 'b.Dockerfile', network: 'none', output: [`type=local,dest=${outB}`] },
+        b: { dockerfile: 'b.Dockerfile', network: 'none', ssh: [`default=${key}`], output: [`type=local,dest=${outB}`] },
       },
     }),
   });
@@ -60,6 +62,8 @@ test('two bake targets keep their own secret and network: each RUN sees only its
   assert.equal(readFileSync(join(outB, 'secret.txt'), 'utf8'), 'no-secret\n', 'target b has no secret s1: it must not see a\'s');
   assert.deepEqual(interfaces(readFileSync(join(outB, 'net.txt'), 'utf8')), ['lo'], 'target b asked for network=none');
   assert.ok(interfaces(readFileSync(join(outA, 'net.txt'), 'utf8')).some((i) => i !== 'lo'), 'target a keeps the default network');
+  assert.equal(readFileSync(join(outB, 'ssh.txt'), 'utf8'), 'agent\n', 'target b forwards its ssh agent');
+  assert.equal(readFileSync(join(outA, 'ssh.txt'), 'utf8'), 'no-agent\n', 'target a has no ssh agent: it must not see b\'s');
 });
 
 test('a Compose service\'s build secrets, network and extra_hosts reach only that service\'s RUN steps', () => {
