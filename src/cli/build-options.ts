@@ -8,6 +8,7 @@ import type { Platform } from '../../base/oci/types.js';
 
 import type { OutputSpec } from '../engine/exports.js';
 import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
+import type { BuildContextSpec, BuildTarget } from '../engine/request.js';
 import { parseReference } from '../../base/oci/reference.js';
 export type { OutputSpec };
 /** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
@@ -82,8 +83,6 @@ export function parseSecret(text: string): { id: string; value: Buffer } {
     throw new FlagError(`--secret id=${id}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
-
-export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
 
 export function parseBuildContext(text: string): { name: string; spec: BuildContextSpec } {
   const eq = text.indexOf('=');
@@ -212,4 +211,99 @@ export function parseSsh(text: string): { id: string; paths: string[] } {
     paths.push(sock);
   }
   return { id, paths };
+}
+
+// ---- One target's options → the engine's BuildTarget (docs/design.md, "Build pipeline") ----
+
+/**
+ * The options of one target as a user writes them: `kiln build`'s flags and a bake file's target both
+ * become this, then one function (targetFromOptions) turns it into the engine's BuildTarget, so a flag
+ * and the bake file key for it mean the same thing.
+ */
+export interface TargetOptions {
+  name?: string;
+  contextDir?: string;
+  dockerfile: BuildTarget['dockerfile'];
+  target?: string;
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  /** NAME → PATH, docker-image://REF or oci-layout://DIR[:TAG]. */
+  contexts: Record<string, string>;
+  platforms: string[];
+  tags: string[];
+  outputs: string[];
+  push?: boolean;
+  cacheFrom: string[];
+  cacheTo: string[];
+  noCache?: boolean;
+  noCacheFilter?: string[];
+  pull?: boolean;
+  sourceDateEpoch?: number;
+  attest?: BuildTarget['attest'];
+  /** id=ID,src=FILE | id=ID,env=VAR */
+  secrets: string[];
+  /** default | ID=SOCKET|KEY[,KEY] */
+  ssh: string[];
+  network?: string;
+  /** HOST:IP */
+  extraHosts: string[];
+  dns?: string[];
+  allow?: string[];
+}
+
+/** A target, and the SSH agents it asks for (started by the caller: they are processes to stop after the build). */
+export interface ParsedTarget {
+  target: BuildTarget;
+  ssh: { id: string; paths: string[] }[];
+}
+
+/** `wrap(what, f)` runs one option's parser; a bake target names itself and the key in the error. */
+export type OptionWrap = <T>(what: string, f: () => T) => T;
+
+export function targetFromOptions(o: TargetOptions, wrap: OptionWrap = (_what, f) => f()): ParsedTarget {
+  for (const t of o.tags) wrap('tags', () => parseReference(t)); // a bad tag fails before anything runs
+  const outputs: OutputSpec[] = wrap('output', () => o.outputs.map((text) => parseOutput(text, o.tags)));
+  if (o.push) {
+    const image = outputs.find((x) => x.type === 'image');
+    if (image && image.type === 'image') image.push = true;
+    else outputs.push({ type: 'image', names: o.tags, push: true, attrs: {} });
+  }
+  if (outputs.length === 0) outputs.push({ type: 'image', names: o.tags, push: false, attrs: {} });
+  const network = o.network;
+  if (network !== undefined && !['default', 'none', 'host'].includes(network)) wrap('network', () => {
+    throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);
+  });
+  const secrets: Record<string, Buffer> = {};
+  for (const text of o.secrets) {
+    const { id, value } = wrap('secret', () => parseSecret(text));
+    secrets[id] = value;
+  }
+  const buildContexts: Record<string, BuildContextSpec> = {};
+  for (const [name, value] of Object.entries(o.contexts)) buildContexts[name] = wrap('contexts', () => parseBuildContext(`${name}=${value}`)).spec;
+  const buildArgs = { ...o.buildArgs };
+  if (o.sourceDateEpoch !== undefined && buildArgs.SOURCE_DATE_EPOCH === undefined) buildArgs.SOURCE_DATE_EPOCH = String(o.sourceDateEpoch);
+  const target: BuildTarget = {
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    contextDir: o.contextDir,
+    dockerfile: o.dockerfile,
+    target: o.target,
+    buildArgs,
+    labels: o.labels,
+    platforms: wrap('platforms', () => parsePlatforms(o.platforms)),
+    buildContexts,
+    secrets,
+    noCache: o.noCache,
+    noCacheFilter: o.noCacheFilter,
+    pull: o.pull,
+    cacheFrom: wrap('cache-from', () => o.cacheFrom.map(parseCacheFrom)),
+    cacheTo: wrap('cache-to', () => o.cacheTo.map(parseCacheTo)),
+    sourceDateEpoch: o.sourceDateEpoch,
+    outputs,
+    network: network as BuildTarget['network'],
+    allow: wrap('entitlements', () => parseAllow(o.allow ?? [], network)),
+    extraHosts: wrap('extra-hosts', () => o.extraHosts.map(parseAddHost)),
+    dns: wrap('dns', () => parseDns(o.dns ?? [])),
+    attest: o.attest,
+  };
+  return { target, ssh: wrap('ssh', () => o.ssh.map(parseSsh)) };
 }

@@ -1,4 +1,4 @@
-// `kiln build --builder …`: runs the build on a builder's node(s) and returns what the local engine
+// `kiln build --builder …` and `kiln bake --builder …`: runs the build on a builder's node(s) and returns what the local engine
 // would (exports, images, warnings), so the CLI prints the same. With several nodes and several target
 // platforms, each platform goes to a node that builds it natively when one exists (its declared
 // platforms, else the first platform the node reports), the nodes build in parallel, and their images
@@ -7,7 +7,8 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { BuildRequest, BuildResult } from '../engine/build.js';
+import type { BuildHooks, BuildRequest, BuildResult, BuildTarget, BuildWarning, TargetResult } from '../engine/request.js';
+import { unsupportedRemotely } from '../protocol/build-request.js';
 import type { OutputSpec } from '../engine/exports.js';
 import type { ExportImage } from '../export/types.js';
 import type { Descriptor, ImageIndex, Platform } from '../../base/oci/types.js';
@@ -27,71 +28,66 @@ import { remoteBuild, type RemoteBuildInput, type RemoteBuildResult } from './re
 import { extractTar } from './untar.js';
 import { formatSize } from '../../base/units.js';
 
-function inputOf(req: BuildRequest, outputs: OutputSpec[], platforms: Platform[] | undefined): RemoteBuildInput {
-  return {
-    contextDir: req.contextDir,
-    dockerfile: req.dockerfile,
-    target: req.target,
-    buildArgs: req.buildArgs,
-    platforms,
-    secrets: req.secrets,
-    noCache: req.noCache,
-    noCacheFilter: req.noCacheFilter,
-    pull: req.pull,
-    sourceDateEpoch: req.sourceDateEpoch,
-    labels: req.labels,
-    buildContexts: req.buildContexts,
-    cacheFrom: req.cacheFrom,
-    cacheTo: req.cacheTo,
-    allow: req.allow,
-    extraHosts: req.extraHosts,
-    outputs,
-    network: req.network,
-    explain: req.explain,
-    progress: req.progress,
-    signal: req.signal,
-  };
+/** The target with the platforms and outputs one node builds. */
+function inputOf(t: BuildTarget, req: BuildRequest, hooks: BuildHooks, outputs: OutputSpec[], platforms: Platform[] | undefined): RemoteBuildInput {
+  return { target: { ...t, platforms, outputs }, explain: req.explain, progress: hooks.progress, signal: hooks.signal };
 }
 
-function toBuildResult(r: RemoteBuildResult, outputs: OutputSpec[]): BuildResult {
+function toTargetResult(t: BuildTarget, r: RemoteBuildResult, outputs: OutputSpec[]): TargetResult & { warnings: BuildWarning[] } {
   return {
+    name: t.name ?? '',
     exports: r.exports.map((e, i) => {
       const o = outputs[i] as OutputSpec | undefined;
       return { type: o?.type ?? (e.type as OutputSpec['type']), digest: e.digest || undefined, names: e.names.length ? e.names : undefined, dest: o && 'dest' in o ? o.dest : undefined };
     }),
     images: r.images.map((i) => ({ platform: parsePlatform(i.platform), config: JSON.parse(i.config_json), layers: [] }) as ExportImage),
-    warnings: r.warnings.map((w) => ({ line: w.line || undefined, message: w.message })),
+    warnings: r.warnings.map((w) => ({ target: t.name ?? '', line: w.line || undefined, message: w.message })),
     explanations: r.explanations_json ? JSON.parse(r.explanations_json) : [],
   };
 }
 
-function reportSync(req: BuildRequest, r: RemoteBuildResult): void {
+function reportSync(hooks: BuildHooks, r: RemoteBuildResult): void {
   const s = r.sync;
   if (!s) return;
-  req.progress?.({
+  hooks.progress?.({
     type: 'status',
     message: `context: ${s.files} files, ${s.files_uploaded} uploaded (${formatSize(Number(s.bytes_uploaded))}), ${s.files_reused} already on builder ${r.node}`,
     time: Date.now(),
   });
 }
 
-export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest): Promise<BuildResult> {
+/**
+ * The engine's request built on a builder: each target is one Solve carrying it (src/protocol/build-request.ts),
+ * one after the other, so a later target's shared steps are cache hits on the builder.
+ */
+export async function buildOnBuilder(builder: BuilderConfig, req: BuildRequest, hooks: BuildHooks = {}): Promise<BuildResult> {
   if (req.printGraph) throw new UserError('--print-graph prints the graph locally: drop --builder');
   // Options the protocol does not carry yet: refuse them rather than build without them.
-  const extra = req as unknown as Record<string, unknown>;
-  for (const [field, flag] of [['ssh', '--ssh'], ['dns', '--dns'], ['limits', '--memory/--cpu limits'], ['attest', '--sbom/--provenance']] as const) {
-    if (present(extra[field])) throw new UserError(`${flag} is not supported with a remote builder yet`);
+  for (const t of req.targets) {
+    const refused = unsupportedRemotely(t);
+    if (refused) throw new UserError(`${refused} is not supported with a remote builder yet`);
   }
+  const result: BuildResult = { targets: [], warnings: [], vertices: { merged: 0, perTarget: 0 } };
+  for (const t of req.targets) {
+    const r = await buildTarget(builder, t, req, hooks);
+    const { warnings, ...target } = r;
+    result.targets.push(target);
+    result.warnings.push(...warnings);
+  }
+  return result;
+}
+
+async function buildTarget(builder: BuilderConfig, t: BuildTarget, req: BuildRequest, hooks: BuildHooks): Promise<TargetResult & { warnings: BuildWarning[] }> {
   const conns = builder.nodes.map((n) => connect(n));
   try {
-    const platforms = req.platforms?.length ? req.platforms : undefined;
+    const platforms = t.platforms?.length ? t.platforms : undefined;
     const plan = platforms && conns.length > 1 ? await assign(conns, platforms) : [{ conn: conns[0]!, platforms }];
     if (plan.length === 1) {
-      const r = await remoteBuild(plan[0]!.conn, inputOf(req, req.outputs, plan[0]!.platforms));
-      reportSync(req, r);
-      return toBuildResult(r, req.outputs);
+      const r = await remoteBuild(plan[0]!.conn, inputOf(t, req, hooks, t.outputs, plan[0]!.platforms));
+      reportSync(hooks, r);
+      return toTargetResult(t, r, t.outputs);
     }
-    return await splitBuild(req, plan as { conn: Connection; platforms: Platform[] }[]);
+    return await splitBuild(t, req, hooks, plan as { conn: Connection; platforms: Platform[] }[]);
   } finally {
     for (const c of conns) c.close();
   }
@@ -124,26 +120,26 @@ async function assign(conns: Connection[], platforms: Platform[]): Promise<{ con
 }
 
 /** Each node builds its platforms as an OCI archive; the client merges them into the outputs asked for. */
-async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms: Platform[] }[]): Promise<BuildResult> {
-  for (const o of req.outputs) {
+async function splitBuild(t: BuildTarget, req: BuildRequest, hooks: BuildHooks, plan: { conn: Connection; platforms: Platform[] }[]): Promise<TargetResult & { warnings: BuildWarning[] }> {
+  for (const o of t.outputs) {
     if (o.type !== 'oci' && o.type !== 'local') throw new UserError(`a build split across builder nodes supports -o type=oci and type=local (not type=${o.type}${o.type === 'image' ? ': the image would be on several machines' : ''})`);
   }
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-merge-'));
   try {
-    const wantOci = req.outputs.some((o) => o.type === 'oci');
+    const wantOci = t.outputs.some((o) => o.type === 'oci');
     const results = await Promise.all(
       plan.map(async ({ conn, platforms }, i) => {
-        req.progress?.({ type: 'status', message: `building ${platforms.map(formatPlatform).join(', ')} on node ${conn.node.name}`, time: Date.now() });
+        hooks.progress?.({ type: 'status', message: `building ${platforms.map(formatPlatform).join(', ')} on node ${conn.node.name}`, time: Date.now() });
         const outputs: OutputSpec[] = [];
         if (wantOci) outputs.push({ type: 'oci', dest: join(tmp, `node-${i}.tar`), names: [], attrs: {} });
-        for (const o of req.outputs) {
+        for (const o of t.outputs) {
           if (o.type !== 'local') continue;
           // One platform per node at most here; a multi-platform local export has a dir per platform.
           const sub = platforms.length === 1 ? join(o.dest, platformDirName(platforms[0]!)) : o.dest;
           outputs.push({ type: 'local', dest: sub, attrs: o.attrs });
         }
-        const r = await remoteBuild(conn, inputOf(req, outputs, platforms));
-        reportSync(req, r);
+        const r = await remoteBuild(conn, inputOf(t, req, hooks, outputs, platforms));
+        reportSync(hooks, r);
         return r;
       }),
     );
@@ -162,7 +158,7 @@ async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms
           for (const m of inner.manifests) manifests.set(formatPlatform(normalizePlatform(m.platform!)), m);
         } else manifests.set(formatPlatform(normalizePlatform(plan[i]!.platforms[0]!)), { ...plain, platform: normalizePlatform(plan[i]!.platforms[0]!) });
       }
-      const ordered = req.platforms!.map((p) => manifests.get(formatPlatform(normalizePlatform(p)))!);
+      const ordered = t.platforms!.map((p) => manifests.get(formatPlatform(normalizePlatform(p)))!);
       const content = new ContentStore(merged);
       const bytes = serializeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: ordered });
       const root: Descriptor = { mediaType: OCI_INDEX, digest: content.putBytes(bytes), size: bytes.length };
@@ -173,27 +169,28 @@ async function splitBuild(req: BuildRequest, plan: { conn: Connection; platforms
         const man = JSON.parse(readFileSync(content.path(m.digest), 'utf8')) as { config: Descriptor; layers: Descriptor[] };
         blobs.push(man.config, ...man.layers);
       }
-      for (const o of req.outputs) {
+      for (const o of t.outputs) {
         if (o.type !== 'oci') continue;
         const oNames = o.names.map((n) => parseReference(n).toString());
         const entries = [
           { path: 'oci-layout', kind: 'file' as const, bytes: OCI_LAYOUT_FILE },
-          { path: 'index.json', kind: 'file' as const, bytes: serializeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: layoutIndexEntries(root, oNames, req.sourceDateEpoch) }) },
+          { path: 'index.json', kind: 'file' as const, bytes: serializeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: layoutIndexEntries(root, oNames, t.sourceDateEpoch) }) },
           ...blobEntries(blobs),
         ];
-        if (o.dest === '-') await writeArchiveTar(entries, content, process.stdout, req.sourceDateEpoch ?? 0);
+        if (o.dest === '-') await writeArchiveTar(entries, content, process.stdout, t.sourceDateEpoch ?? 0);
         else {
           mkdirSync(dirname(resolve(o.dest)), { recursive: true });
           const out = createWriteStream(resolve(o.dest));
-          await writeArchiveTar(entries, content, out, req.sourceDateEpoch ?? 0);
+          await writeArchiveTar(entries, content, out, t.sourceDateEpoch ?? 0);
           if (!out.writableFinished) await finished(out);
         }
       }
     }
     return {
-      exports: req.outputs.map((o) => ({ type: o.type, digest, dest: 'dest' in o ? o.dest : undefined, names: o.type === 'oci' && o.names.length ? o.names : undefined })),
+      name: t.name ?? '',
+      exports: t.outputs.map((o) => ({ type: o.type, digest, dest: 'dest' in o ? o.dest : undefined, names: o.type === 'oci' && o.names.length ? o.names : undefined })),
       images: results.flatMap((r) => r.images.map((i) => ({ platform: parsePlatform(i.platform), config: JSON.parse(i.config_json), layers: [] }) as ExportImage)),
-      warnings: results.flatMap((r) => r.warnings.map((w) => ({ line: w.line || undefined, message: w.message }))),
+      warnings: results.flatMap((r) => r.warnings.map((w) => ({ target: t.name ?? '', line: w.line || undefined, message: w.message }))),
       explanations: [],
     };
   } finally {

@@ -9,11 +9,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type * as grpc from '@grpc/grpc-js';
-import { CHUNK, PROTOCOL_VERSION, KILN_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SolveResult, type OutputMsg } from '../protocol/builder.js';
-import type { ProgressEvent } from '../../solver/progress.js';
+import { CHUNK, KILN_VERSION, type SolveRequest, type SolveResponse, type SolveResult } from '../protocol/builder.js';
+import { encodeTarget, type WireContexts } from '../protocol/build-request.js';
+import type { ProgressEvent, ProgressSink } from '../../solver/progress.js';
 import type { OutputSpec } from '../engine/exports.js';
-import type { BuildRequest } from '../engine/build.js';
-import { formatPlatform } from '../../base/oci/platform.js';
+import type { BuildTarget } from '../engine/request.js';
 import { UserError } from '../../base/errors.js';
 import { CredentialStore } from '../../base/oci/registry/credentials.js';
 import { contextManifest, type ContextManifest } from './manifest.js';
@@ -22,22 +22,16 @@ import { explainError, type Connection } from './connect.js';
 import { writeRootfsTarToDir } from '../export/rootfs.js';
 import { localExportOptions } from '../export/local-dir.js';
 
-/** What a remote build takes: the engine's request, minus what only an embedded build has. */
-export type RemoteBuildInput = Pick<
-  BuildRequest,
-  | 'contextDir' | 'dockerfile' | 'target' | 'buildArgs' | 'platforms' | 'secrets' | 'noCache' | 'noCacheFilter' | 'pull'
-  | 'sourceDateEpoch' | 'labels' | 'buildContexts' | 'cacheFrom' | 'cacheTo' | 'allow' | 'extraHosts' | 'outputs' | 'explain'
-  | 'progress' | 'signal'
-> & { network?: string };
+/** What a remote build takes: one target of the engine's request, and how the client follows it. */
+export interface RemoteBuildInput {
+  target: BuildTarget;
+  explain?: boolean;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
 
 export interface RemoteBuildResult extends SolveResult {
   node: string;
-}
-
-function outputMsg(o: OutputSpec): OutputMsg {
-  if (o.type === 'image') return { type: 'image', attrs: o.attrs, names: o.names, push: o.push };
-  if (o.type === 'local') return { type: 'local', attrs: o.attrs, names: [], push: false };
-  return { type: o.type, attrs: o.attrs, names: o.names, push: false };
 }
 
 /** Where a streamed output goes on this machine. */
@@ -119,55 +113,20 @@ async function writeOut(s: OutputSink, data: Buffer): Promise<void> {
 }
 
 export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Promise<RemoteBuildResult> {
+  const t = input.target;
   let manifest: ContextManifest | undefined;
-  if (input.contextDir) manifest = await contextManifest(input.contextDir, input.dockerfile.path);
-  const named: BuildStart['named_contexts'] = [];
+  if (t.contextDir) manifest = await contextManifest(t.contextDir, t.dockerfile.path);
+  const named: WireContexts['named'] = {};
   const paths = new Map(manifest?.paths ?? []);
-  for (const [name, spec] of Object.entries(input.buildContexts ?? {})) {
-    if (spec.kind === 'image') named.push({ name, image: spec.ref, local: null });
-    else if (spec.kind === 'local') {
-      const m = await contextManifest(spec.path, undefined, { patterns: namedContextExcludes(spec.path) ?? [] });
-      for (const [d, p] of m.paths) paths.set(d, p);
-      named.push({ name, image: '', local: { entries: m.entries } });
-    } else throw new UserError(`--build-context ${name}=oci-layout://… is not supported with a remote builder yet`);
+  for (const [name, spec] of Object.entries(t.buildContexts ?? {})) {
+    if (spec.kind !== 'local') continue;
+    const m = await contextManifest(spec.path, undefined, { patterns: namedContextExcludes(spec.path) ?? [] });
+    for (const [d, p] of m.paths) paths.set(d, p);
+    named[name] = m.entries;
   }
-  const dockerfileRel = input.contextDir && input.dockerfile.path?.startsWith(input.contextDir + '/') ? input.dockerfile.path.slice(input.contextDir.length + 1) : '';
-  const start: BuildStart = {
-    protocol_version: PROTOCOL_VERSION,
-    frontend: 'dockerfile.v0',
-    dockerfile_text: input.dockerfile.text,
-    dockerfile_name: input.dockerfile.name,
-    dockerfile_path: dockerfileRel,
-    has_dockerignore: !dockerfileRel && manifest?.ignorePatterns !== undefined,
-    dockerignore: !dockerfileRel ? (manifest?.ignorePatterns ?? []) : [],
-    target: input.target ?? '',
-    build_args: input.buildArgs ?? {},
-    platforms: (input.platforms ?? []).map(formatPlatform),
-    no_cache: !!input.noCache,
-    no_cache_filter: input.noCacheFilter ?? [],
-    pull: !!input.pull,
-    has_source_date_epoch: input.sourceDateEpoch !== undefined,
-    source_date_epoch: String(input.sourceDateEpoch ?? 0),
-    labels: input.labels ?? {},
-    outputs: input.outputs.map(outputMsg),
-    network: input.network ?? '',
-    context: manifest ? { entries: manifest.entries } : null,
-    secret_ids: Object.keys(input.secrets ?? {}),
-    explain: !!input.explain,
-    client: `kiln ${KILN_VERSION} ${hostname()}`,
-    named_contexts: named,
-    allow: input.allow ?? [],
-    extra_hosts: input.extraHosts ?? [],
-    session_credentials: true,
-    cache_from: (input.cacheFrom ?? []).map((c) => {
-      if (c.type !== 'registry') throw new UserError('--cache-from type=local reads a directory of this machine: not supported with a remote builder (use type=registry)');
-      return { type: 'registry', ref: c.ref, mode: '', attrs: {} };
-    }),
-    cache_to: (input.cacheTo ?? []).map((c) => {
-      if (c.type === 'local') throw new UserError('--cache-to type=local writes a directory of this machine: not supported with a remote builder (use type=registry or inline)');
-      return c.type === 'registry' ? { type: 'registry', ref: c.ref, mode: c.mode, attrs: c.attrs } : { type: 'inline', ref: '', mode: '', attrs: c.attrs };
-    }),
-  };
+  const dockerfileRel = t.contextDir && t.dockerfile.path?.startsWith(t.contextDir + '/') ? t.dockerfile.path.slice(t.contextDir.length + 1) : '';
+  const start = encodeTarget(t, { explain: input.explain }, { context: manifest?.entries, dockerfilePath: dockerfileRel, dockerignore: manifest?.ignorePatterns, named }, `kiln ${KILN_VERSION} ${hostname()}`);
+  const outputs = t.outputs;
 
   const call = conn.client.Solve(conn.metadata()) as grpc.ClientDuplexStream<SolveRequest, SolveResponse>;
   const onAbort = () => call.cancel();
@@ -193,7 +152,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
         await write({ file: { digest: d, data: Buffer.alloc(0), last: true } });
       }
     } else if (m.need_secrets) {
-      for (const id of m.need_secrets.ids) await write({ secret: { id, value: input.secrets?.[id] ?? Buffer.alloc(0) } });
+      for (const id of m.need_secrets.ids) await write({ secret: { id, value: t.secrets?.[id] ?? Buffer.alloc(0) } });
     } else if (m.need_credentials) {
       // Registry credentials come from this user's docker config, never from the builder operator's.
       const found = (localCredentials ??= CredentialStore.fromDockerConfig()).get(m.need_credentials.host);
@@ -201,7 +160,7 @@ export async function remoteBuild(conn: Connection, input: RemoteBuildInput): Pr
     } else if (m.output) {
       let s = sinks.get(m.output.index);
       if (!s) {
-        const o = input.outputs[m.output.index];
+        const o = outputs[m.output.index];
         if (!o) throw new UserError(`builder sent output ${m.output.index}, which was not asked for`);
         s = openOutput(o);
         sinks.set(m.output.index, s);

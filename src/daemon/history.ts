@@ -1,105 +1,61 @@
-// Build history: every build's record (status, times, digest, sync numbers) and its progress as plain
-// lines, kept in memory while it runs and in <root>/history/<id>.json after, for --history-ttl.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+// kiln serve's view of the build history: there is no record of its own. A remote build is recorded once,
+// in the tenant's state (src/engine/history, the same HistoryRecord as a local build), from the moment it
+// is asked for; ListBuilds and Status read it from there and put it on the wire (BuildRecord), with the
+// progress rendered as plain lines for `kiln builder logs`.
+import type { HistoryRecord, HistoryStore, RetentionPolicy } from '../engine/history/store.js';
+import { retentionFromEnv } from '../engine/history/store.js';
 import type { ProgressEvent } from '../../solver/progress.js';
-import type { BuildRecordMsg, SyncStats } from '../protocol/builder.js';
+import type { BuildRecordMsg } from '../protocol/builder.js';
 
 const MAX_LINES = 5000;
 
-export interface HistoryRecord extends BuildRecordMsg {
-  tenant: string;
+/** The serve history's retention: the --history-ttl age, and the usual count limit. */
+export function serveRetention(ttlMs: number): RetentionPolicy {
+  return { keep: retentionFromEnv().keep, maxAgeMs: ttlMs };
 }
 
-export class History {
-  private readonly records = new Map<string, HistoryRecord>();
-  private readonly names = new Map<string, string>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly dir: string,
-    private readonly ttlMs: number,
-  ) {
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(dir)) {
-      if (!f.endsWith('.json')) continue;
-      try {
-        const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as HistoryRecord;
-        this.records.set(r.id, r);
-      } catch {
-        rmSync(join(dir, f), { force: true });
-      }
-    }
-    this.expire();
-    this.timer = setInterval(() => this.expire(), Math.min(60_000, Math.max(1000, ttlMs / 10)));
-    this.timer.unref();
-  }
-
-  start(id: string, tenant: string, platforms: string[], client: string): HistoryRecord {
-    const r: HistoryRecord = { id, tenant, status: 'queued', started: new Date().toISOString(), ended: '', error: '', digest: '', platforms, client, logs: [], sync: null };
-    this.records.set(id, r);
-    return r;
-  }
-
-  get(id: string): HistoryRecord | undefined {
-    return this.records.get(id);
-  }
-
-  list(tenant: string): HistoryRecord[] {
-    return [...this.records.values()].filter((r) => r.tenant === tenant).sort((a, b) => a.started.localeCompare(b.started));
-  }
-
-  log(r: HistoryRecord, ev: ProgressEvent): void {
-    const line = this.render(ev);
-    if (line === undefined) return;
-    r.logs.push(...line.split('\n'));
-    if (r.logs.length > MAX_LINES) r.logs.splice(0, r.logs.length - MAX_LINES);
-  }
-
-  finish(r: HistoryRecord, status: HistoryRecord['status'], fields: { error?: string; digest?: string; sync?: SyncStats }): void {
-    r.status = status;
-    r.ended = new Date().toISOString();
-    if (fields.error) r.error = fields.error;
-    if (fields.digest) r.digest = fields.digest;
-    if (fields.sync) r.sync = fields.sync;
-    const tmp = join(this.dir, `.${r.id}.tmp`);
-    writeFileSync(tmp, JSON.stringify(r));
-    renameSync(tmp, join(this.dir, `${r.id}.json`));
-  }
-
-  expire(): void {
-    const cutoff = Date.now() - this.ttlMs;
-    for (const r of this.records.values()) {
-      if (r.ended && Date.parse(r.ended) < cutoff) {
-        this.records.delete(r.id);
-        rmSync(join(this.dir, `${r.id}.json`), { force: true });
-      }
+/** A record on the wire; with `logs`, its progress as plain lines (the last MAX_LINES). */
+export function recordMessage(store: HistoryStore, r: HistoryRecord, logs: boolean): BuildRecordMsg {
+  const lines: string[] = [];
+  if (logs) {
+    for (const ev of store.events(r.id).events) {
+      const line = renderEvent(ev);
+      if (line !== undefined) lines.push(...line.split('\n'));
     }
   }
+  const sync = r.sync ? { files: r.sync.files, files_uploaded: r.sync.filesUploaded, bytes_uploaded: String(r.sync.bytesUploaded), files_reused: r.sync.filesReused } : null;
+  return {
+    id: r.id,
+    status: r.status,
+    started: r.started,
+    ended: r.ended ?? '',
+    error: r.error ?? '',
+    digest: r.results.find((x) => x.digest)?.digest ?? '',
+    platforms: r.platforms,
+    client: r.client ?? '',
+    logs: lines.slice(-MAX_LINES),
+    sync,
+    record_json: JSON.stringify(r),
+  };
+}
 
-  close(): void {
-    clearInterval(this.timer);
-  }
-
-  private render(ev: ProgressEvent): string | undefined {
-    switch (ev.type) {
-      case 'vertex.started':
-        this.names.set(ev.digest, ev.name);
-        return `${ev.name}`;
-      case 'vertex.cached':
-        return `CACHED ${ev.name}`;
-      case 'vertex.completed':
-        return `DONE ${ev.name} ${(ev.durationMs / 1000).toFixed(1)}s`;
-      case 'vertex.failed':
-        return `ERROR ${ev.name}: ${ev.error}`;
-      case 'vertex.log':
-        return ev.data.replace(/\n$/, '');
-      case 'vertex.warning':
-        return `WARNING ${ev.message}`;
-      case 'status':
-        return ev.message;
-      default:
-        return undefined;
-    }
+function renderEvent(ev: ProgressEvent): string | undefined {
+  switch (ev.type) {
+    case 'vertex.started':
+      return `${ev.name}`;
+    case 'vertex.cached':
+      return `CACHED ${ev.name}`;
+    case 'vertex.completed':
+      return `DONE ${ev.name} ${(ev.durationMs / 1000).toFixed(1)}s`;
+    case 'vertex.failed':
+      return `ERROR ${ev.name}: ${ev.error}`;
+    case 'vertex.log':
+      return ev.data.replace(/\n$/, '');
+    case 'vertex.warning':
+      return `WARNING ${ev.message}`;
+    case 'status':
+      return ev.message;
+    default:
+      return undefined;
   }
 }

@@ -9,10 +9,12 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry } from '../protocol/builder.js';
+import { builderService, CHUNK, KILN_VERSION, PROTOCOL_VERSION, type BuildStart, type SolveRequest, type SolveResponse, type SyncStats, type InfoResponse, type BuildRecordMsg, type ContextEntry, type OutputMsg } from '../protocol/builder.js';
 import { identify, AuthError, type AuthConfig } from './auth.js';
 import { Tenants, type Tenant } from './tenants.js';
-import { History, type HistoryRecord } from './history.js';
+import { recordMessage, serveRetention } from './history.js';
+import { BuildRecorder } from '../engine/history/recorder.js';
+import { HistoryStore, inProgress, type ContextSync } from '../engine/history/store.js';
 import { InflightResultCache } from './inflight-cache.js';
 import { ClientCredentials, tenantCredentials, type TenantCredentialConfig } from './tenant-credentials.js';
 import { BuildSlots } from './build-slots.js';
@@ -21,9 +23,10 @@ import { PathScrubber } from './scrub-paths.js';
 import { DiskQuota, QuotaExceeded } from './disk-quota.js';
 import type { ServeLimits } from '../engine/limits.js';
 import { planManifest, type Ingest } from './context-store.js';
-import { build, type BuildRequest } from '../engine/build.js';
+import { runBuild, type BuildHooks, type BuildRequest } from '../engine/build.js';
+import { writableLocalSources } from '../engine/writable-contexts.js';
+import { decodeTarget } from '../protocol/build-request.js';
 import type { OutputSpec } from '../engine/exports.js';
-import type { CacheExportSpec } from '../engine/remote-cache.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
 import { isUserFacing, errorMessage, UserError } from '../../base/errors.js';
@@ -95,7 +98,6 @@ type Duplex = grpc.ServerDuplexStream<SolveRequest, SolveResponse>;
 export class BuildServer {
   readonly server: grpc.Server;
   readonly tenants: Tenants;
-  readonly history: History;
   readonly slots: BuildSlots;
   private readonly running = new Map<string, { abort: AbortController; tenant: string; done: Promise<unknown> }>();
   private shuttingDown = false;
@@ -111,7 +113,6 @@ export class BuildServer {
     });
     mkdirSync(opts.root, { recursive: true });
     this.tenants = new Tenants(opts.root);
-    this.history = new History(join(opts.root, 'history'), opts.historyTtlMs);
     this.slots = new BuildSlots(opts.maxParallel, opts.maxParallelPerTenant ?? opts.maxParallel);
     this.platforms = opts.platforms?.length ? opts.platforms.map((p) => formatPlatform(normalizePlatform(parsePlatform(p)))) : detectPlatforms();
     rmSync(join(opts.root, 'builds'), { recursive: true, force: true });
@@ -119,13 +120,15 @@ export class BuildServer {
     this.server.addService(builderService().service, {
       Solve: (call: Duplex) => void this.solve(call),
       Info: this.unary(async (tenant) => this.info(tenant)),
-      ListBuilds: this.unary(async (tenant, req: { running_only: boolean }) => ({
-        builds: this.history.list(tenant).filter((r) => !req.running_only || r.status === 'running' || r.status === 'queued').map((r) => ({ ...r, logs: [] })),
-      })),
+      ListBuilds: this.unary(async (tenant, req: { running_only: boolean }) => {
+        const store = await this.historyOf(tenant);
+        return { builds: store.list().filter((r) => !req.running_only || inProgress(r)).map((r) => recordMessage(store, r, false)) };
+      }),
       Status: this.unary(async (tenant, req: { build_id: string }) => {
-        const r = this.history.get(req.build_id);
-        if (!r || r.tenant !== tenant) throw Object.assign(new UserError(`no build ${req.build_id}`), { code: grpc.status.NOT_FOUND });
-        return r satisfies BuildRecordMsg;
+        const store = await this.historyOf(tenant);
+        const r = /^[0-9a-z]+$/.test(req.build_id) ? store.tryGet(req.build_id) : undefined;
+        if (!r) throw Object.assign(new UserError(`no build ${req.build_id}`), { code: grpc.status.NOT_FOUND });
+        return recordMessage(store, r, true) satisfies BuildRecordMsg;
       }),
       Cancel: this.unary(async (tenant, req: { build_id: string }) => {
         const b = this.running.get(req.build_id);
@@ -148,6 +151,13 @@ export class BuildServer {
         return { removed_records: r.removedRecords, reclaimed_bytes: String(r.reclaimedBytes) };
       }),
     });
+  }
+
+  /** A tenant's history, its builds past --history-ttl removed. */
+  private async historyOf(tenant: string): Promise<HistoryStore> {
+    const store = new HistoryStore((await this.tenants.get(tenant)).state.root);
+    store.prune(serveRetention(this.opts.historyTtlMs));
+    return store;
   }
 
   private async discard(dir: string): Promise<void> {
@@ -196,7 +206,6 @@ export class BuildServer {
       clearTimeout(timer);
     }
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
-    this.history.close();
     await Promise.all(this.cleanups);
     await this.tenants.closeAll();
   }
@@ -240,9 +249,10 @@ export class BuildServer {
     });
     call.on('error', () => abort.abort(new Canceled('the client went away')));
 
-    const id = randomBytes(8).toString('hex');
+    // The build's id is its history record's, from when the record is made (until then, a key of this call).
+    let id = randomBytes(8).toString('hex');
     const buildDir = join(this.opts.root, 'builds', id);
-    let record: HistoryRecord | undefined;
+    let record: BuildRecorder | undefined;
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
     this.running.set(id, { abort, tenant: tenantName, done });
@@ -253,8 +263,25 @@ export class BuildServer {
       const start = first.start;
       if (start.protocol_version !== PROTOCOL_VERSION) throw new UserError(`protocol version ${start.protocol_version} is not supported by this builder (it speaks ${PROTOCOL_VERSION}); upgrade kiln`);
       if (start.frontend && start.frontend !== 'dockerfile.v0') throw new UserError(`frontend "${start.frontend}" is not supported (dockerfile.v0 is)`);
-      record = this.history.start(id, tenantName, start.platforms, start.client);
       const tenant = await this.tenants.get(tenantName);
+      // Recorded once, in the tenant's history, from now on (queued while the context syncs and a slot is awaited).
+      record = new BuildRecorder(new HistoryStore(tenant.state.root), {
+        origin: `serve:${tenantName}`,
+        dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', ...(start.dockerfile_path ? { path: start.dockerfile_path } : {}) },
+        target: start.target || undefined,
+        buildArgs: start.build_args,
+        // As asked: none means the builder's native platform (`kiln builder builds` shows "native").
+        platforms: start.platforms,
+        cacheImports: start.cache_from.map((c) => c.ref),
+        cacheExports: start.cache_to.map((c) => (c.type === 'inline' ? 'inline' : c.ref)),
+        queued: true,
+        client: start.client,
+        retention: serveRetention(this.opts.historyTtlMs),
+      });
+      const running = this.running.get(id)!;
+      this.running.delete(id);
+      id = record.record.id;
+      this.running.set(id, running);
       const send = (m: SolveResponse) => call.write(m);
       send({ accepted: { build_id: id, tenant: tenantName, node: this.opts.name } });
       const paths = new PathScrubber(this.opts.root, buildDir);
@@ -263,7 +290,7 @@ export class BuildServer {
         if (ev.type === 'vertex.failed') ev = { ...ev, error: paths.scrub(ev.error) };
         else if (ev.type === 'vertex.warning' || ev.type === 'status') ev = { ...ev, message: paths.scrub(ev.message) };
         send({ progress: { json: JSON.stringify(ev) } });
-        this.history.log(record!, ev);
+        record!.observe(ev);
       };
 
       // A tenant over its disk quota builds nothing until it frees space (kiln builder prune).
@@ -335,10 +362,10 @@ export class BuildServer {
       let outcome;
       try {
         abort.signal.throwIfAborted();
-        record.status = 'running';
+        record.record.sync = syncOf(sync);
         const unwatch = quota?.watch(abort);
         try {
-          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined, quota));
+          outcome = await tenant.shared(() => this.runBuild(tenant, start, buildDir, secrets, abort.signal, progress, send, call, start.session_credentials ? clientCredentials : undefined, record!, quota));
         } finally {
           unwatch?.();
         }
@@ -348,7 +375,8 @@ export class BuildServer {
       }
       const result = { ...outcome!, build_id: id, sync };
       send({ result });
-      this.history.finish(record, 'completed', { digest: result.digest, sync });
+      record.record.sync = syncOf(sync);
+      record.finish({ status: 'completed' });
       call.end();
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
@@ -356,7 +384,10 @@ export class BuildServer {
       const canceled = !overQuota && (reason instanceof Canceled || (abort.signal.aborted && !(err instanceof UserError)));
       // No path of this host goes to the client (nor into the tenant's history).
       const message = new PathScrubber(this.opts.root, buildDir).scrub(overQuota ? overQuota.message : canceled ? `build canceled: ${errorMessage(reason)}` : errorMessage(err));
-      if (record) this.history.finish(record, canceled ? 'canceled' : 'failed', { error: message, sync });
+      if (record) {
+        record.record.sync = syncOf(sync);
+        record.finish({ status: canceled ? 'canceled' : 'failed', error: message });
+      }
       if (!isUserFacing(err) && !canceled && !overQuota) console.error(`kiln serve: build ${id}:`, err);
       const code = overQuota ? grpc.status.RESOURCE_EXHAUSTED : canceled ? grpc.status.CANCELLED : isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
       call.emit('error', { code, details: message });
@@ -378,17 +409,19 @@ export class BuildServer {
     send: (m: SolveResponse) => boolean,
     call: Duplex,
     clientCredentials: ClientCredentials | undefined,
+    recorder: BuildRecorder,
     quota?: DiskQuota,
   ) {
     mkdirSync(buildDir, { recursive: true });
     let contextDir: string | undefined;
     const hashes = new Map<string, string>();
-    // A RUN that bind-mounts a context read-write could write into shared variants: copy for it.
-    // (Mount options made of variables are not known before conversion: copy for those too.)
-    const rwBind = /--mount=\S*(\$|\b(rw|readwrite)\b)/.test(start.dockerfile_text);
-    const place = async (entries: ContextEntry[], dir: string) => {
-      await tenant.contexts.materialise(entries, dir, { copy: rwBind });
+    // Contexts are materialised as links to the tenant's shared store; `placed` remembers each so one a
+    // RUN mounts writable can be made a private copy once the graph says so (see `planned` below).
+    const placed = new Map<string, ContextEntry[]>();
+    const place = async (entries: ContextEntry[], dir: string, copy = false) => {
+      await tenant.contexts.materialise(entries, dir, { copy });
       signal.throwIfAborted();
+      placed.set(dir, entries);
       const byPath = new Map(entries.map((e) => [e.path, e]));
       for (const e of entries) {
         if (e.kind !== 'FILE') continue;
@@ -400,18 +433,16 @@ export class BuildServer {
       contextDir = join(buildDir, 'context');
       await place(start.context.entries, contextDir);
     }
-    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
+    const namedDirs: Record<string, string> = {};
     for (const n of start.named_contexts) {
-      if (n.image) buildContexts[n.name] = { kind: 'image', ref: n.image };
-      else if (n.local) {
-        const dir = join(buildDir, 'named', String(Object.keys(buildContexts).length));
-        await place(n.local.entries, dir);
-        buildContexts[n.name] = { kind: 'local', path: dir };
-      }
+      if (n.image || !n.local) continue;
+      const dir = join(buildDir, 'named', String(Object.keys(namedDirs).length));
+      await place(n.local.entries, dir);
+      namedDirs[n.name] = dir;
     }
     // Outputs that go back to the client are written to files here, then streamed.
     const streamed: { index: number; path: string }[] = [];
-    const outputs: OutputSpec[] = start.outputs.map((o, index) => {
+    const output = (o: OutputMsg, index: number): OutputSpec => {
       if (o.type === 'image') return { type: 'image', names: o.names, push: o.push, attrs: o.attrs };
       const path = join(buildDir, `output-${index}`);
       streamed.push({ index, path });
@@ -419,49 +450,15 @@ export class BuildServer {
       if (o.type === 'local') return { type: 'tar', dest: path, names: [], attrs: o.attrs };
       if (o.type === 'oci' || o.type === 'docker' || o.type === 'tar') return { type: o.type, dest: path, names: o.names, attrs: o.attrs };
       throw new UserError(`unknown output type "${o.type}"`);
-    });
-    const cache = { current: undefined as InflightResultCache | undefined };
-    const req: BuildRequest = {
-      contextDir,
-      dockerfile: { text: start.dockerfile_text, name: start.dockerfile_name || 'Dockerfile', path: contextDir ? resolveInRoot(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined },
-      target: start.target || undefined,
-      buildArgs: start.build_args,
-      platforms: start.platforms.map((p) => parsePlatform(p)),
-      secrets,
-      noCache: start.no_cache,
-      noCacheFilter: start.no_cache_filter,
-      pull: start.pull,
-      sourceDateEpoch: start.has_source_date_epoch ? Number(start.source_date_epoch) : undefined,
-      labels: start.labels,
-      buildContexts,
-      allow: start.allow.map((a) => {
-        if (!this.opts.entitlements.includes(a)) throw new UserError(`entitlement ${a} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${a})`);
-        return a;
-      }),
-      extraHosts: start.extra_hosts.map((h) => ({ host: h.host, ip: h.ip })),
-      cacheFrom: start.cache_from.map((c) => {
-        if (c.type !== 'registry') throw new UserError(`cache import type=${c.type} is not supported by this builder (type=registry is)`);
-        return { type: 'registry' as const, ref: c.ref };
-      }),
-      cacheTo: start.cache_to.map((c): CacheExportSpec => (c.type === 'inline' ? { type: 'inline', attrs: c.attrs } : { type: 'registry', ref: c.ref, mode: c.mode === 'max' ? 'max' : 'min', attrs: c.attrs })),
-      outputs,
-      network: (start.network || undefined) as BuildRequest['network'],
-      explain: start.explain,
-      historyOrigin: `serve:${tenant.name}`,
-      denyLocalFetch: this.opts.allowLocalFetch !== true,
-      localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
-      registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
-      limits: this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined,
-      signal,
-      progress: (ev) => {
-        cache.current?.observe(ev);
-        progress(ev);
-      },
-      knownFileHash: (real) => hashes.get(real),
-      wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
     };
-    if (req.dockerfile.path && !start.dockerfile_path) {
-      req.dockerfile.path = undefined;
+    const dockerfilePath = contextDir ? resolveInRoot(contextDir, start.dockerfile_path || '.kiln-no-dockerfile') : undefined;
+    const { target, explain } = decodeTarget(start, { contextDir, dockerfilePath, namedDirs, secrets, output });
+    for (const a of target.allow ?? []) {
+      if (!this.opts.entitlements.includes(a)) throw new UserError(`entitlement ${a} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${a})`);
+    }
+    target.limits = this.opts.limits ? { run: this.opts.limits.run, build: this.opts.limits.build } : undefined;
+    if (target.dockerfile.path && !start.dockerfile_path) {
+      target.dockerfile.path = undefined;
       if (contextDir && start.has_dockerignore) {
         // A Dockerfile from outside the context: put it beside the ignore patterns the client applied,
         // as <name>.dockerignore, which the engine prefers to the context's .dockerignore.
@@ -470,11 +467,42 @@ export class BuildServer {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, name), start.dockerfile_text);
         writeFileSync(join(dir, `${name}.dockerignore`), start.dockerignore.join('\n') + '\n');
-        req.dockerfile.path = join(dir, name);
+        target.dockerfile.path = join(dir, name);
       }
     }
+    const req: BuildRequest = {
+      targets: [target],
+      explain,
+      historyOrigin: `serve:${tenant.name}`,
+      denyLocalFetch: this.opts.allowLocalFetch !== true,
+      localFetchAllowed: this.opts.allowLocalFetch === true ? undefined : this.opts.allowLocalFetch,
+      registryCredentials: tenantCredentials(this.opts.credentials ?? {}, tenant.name, clientCredentials),
+    };
+    const cache = { current: undefined as InflightResultCache | undefined };
+    const hooks: BuildHooks = {
+      signal,
+      recorder,
+      progress: (ev) => {
+        cache.current?.observe(ev);
+        progress(ev);
+      },
+      knownFileHash: (real) => hashes.get(real),
+      wrapCache: (inner) => (cache.current = new InflightResultCache(inner, tenant.inflight, signal)),
+      // A RUN that mounts a context writable could write into the shared store's files through its links:
+      // the converted graph says which contexts that is, and only those become private copies.
+      planned: async ({ def, localDirs }) => {
+        for (const name of writableLocalSources(def)) {
+          const dir = localDirs[name];
+          const entries = dir === undefined ? undefined : placed.get(dir);
+          if (!dir || !entries) continue;
+          await rm(dir, { recursive: true, force: true });
+          await place(entries, dir, true);
+        }
+      },
+    };
     try {
-      const result = await build(tenant.state, req);
+      const built = await runBuild(tenant.state, req, hooks);
+      const result = { ...built.targets[0]!, warnings: built.warnings };
       // What the build wrote counts before anything of it is exported or reported as done.
       quota?.check();
       for (const s of streamed) {
@@ -499,6 +527,10 @@ export class BuildServer {
       cache.current?.releaseAll();
     }
   }
+}
+
+function syncOf(s: SyncStats): ContextSync {
+  return { files: s.files, filesUploaded: s.files_uploaded, bytesUploaded: Number(s.bytes_uploaded), filesReused: s.files_reused };
 }
 
 /** Resolves when the call can take more output, or when the build is aborted (a gone client never drains). */

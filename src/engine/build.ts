@@ -1,106 +1,56 @@
-// The embedded build engine: Dockerfile → graph (one per platform) → solve → layer blobs → image configs
-// → exporters. `kiln build` calls it in-process; `kiln serve` will call the same function.
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+// The embedded build engine: ONE path for `kiln build`, `kiln bake`, `kiln serve` and any other host.
+//
+//   runBuild(state: State, request: BuildRequest, hooks?: BuildHooks): Promise<BuildResult>
+//
+// `request` (src/engine/request.ts) holds the targets — one for `kiln build`, several for `kiln bake` —
+// each with its own Dockerfile, context, outputs and the settings its RUN steps see (secrets, ssh,
+// network, hosts, DNS, limits, entitlements); `hooks` is how the host takes part: progress events,
+// cancellation, a wrapper of the result cache, context file hashes it knows, and `planned`, called with
+// the converted graph before any local dir is read or any step runs. The path (docs/design.md, "Build
+// pipeline"):
+//   plan    each target's Dockerfile → graph, once per platform (frontends/dockerfile); all merged
+//   solve   targets whose RUN settings are equal share one solve of their merged graph, so a step two
+//           of them have in common runs once; targets with other settings solve after, from the same
+//           cache, each with its own secrets/ssh/network/hosts
+//   export  per target: layer blobs, image configs, attestations, its outputs, its cache exports
+// Each target is recorded in the state's history (not when only the graph is printed).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import type { State } from '../../cache/state.js';
 import { RegistryClient } from '../../base/oci/registry/client.js';
-import type { CredentialProvider } from '../../base/oci/registry/credentials.js';
 import { formatPlatform, hostPlatform, normalizePlatform } from '../../base/oci/platform.js';
 import type { Platform } from '../../base/oci/types.js';
-import type { NamedContext } from '../../frontends/dockerfile/convert/types.js';
+import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import { loadDockerignore } from '../../base/patterns/dockerignore.js';
 import { namedContextExcludes } from './named-context-ignore.js';
 import { uncachedMountsRoot } from './uncached-mounts.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
-import { Solver, type SolveResult, type ResultCache } from '../../solver/solver.js';
+import { Solver, type SolveResult } from '../../solver/solver.js';
 import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
-import type { ProgressSink } from '../../solver/progress.js';
+import type { ProgressEvent } from '../../solver/progress.js';
+import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
-import { UserError } from '../../base/errors.js';
+import { UserError, isUserFacing } from '../../base/errors.js';
 import { StatIndex } from '../../cache/stat-index.js';
 import { autoCollect } from '../../cache/gc.js';
 import { prefetchLayerBlobs } from './layer-blobs.js';
-import type { OutputSpec, ExportOutcome } from './exports.js';
-import type { ExportImage } from '../export/types.js';
 import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
-import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
-import { importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
+import { grantEntitlements, sandboxLimits } from './limits.js';
+import { importCaches } from './remote-cache.js';
 import { BuildRecorder } from './history/recorder.js';
 import { HistoryStore } from './history/store.js';
-import type { AttestOptions } from '../attest/attach.js';
 import { checkNoWasmRun } from './wasm.js';
+import { solveGroups } from './solve-groups.js';
+import type { BuildHooks, BuildRequest, BuildResult, BuildTarget, BuildWarning, TargetResult } from './request.js';
 
-export type BuildContextSpec = { kind: 'local'; path: string } | { kind: 'image'; ref: string } | { kind: 'oci-layout'; identifier: string };
-
-export interface BuildRequest {
-  /** The build context dir; undefined when the Dockerfile came from stdin with no context. */
-  contextDir?: string;
-  dockerfile: { text: string; name: string; path?: string };
-  target?: string;
-  buildArgs?: Record<string, string>;
-  /** Empty: this machine's platform. */
-  platforms?: Platform[];
-  buildContexts?: Record<string, BuildContextSpec>;
-  secrets?: Record<string, Buffer>;
-  noCache?: boolean;
-  noCacheFilter?: string[];
-  pull?: boolean;
-  sourceDateEpoch?: number;
-  labels?: Record<string, string>;
-  outputs: OutputSpec[];
-  progress?: ProgressSink;
-  printGraph?: 'json' | 'dot';
-  /** --check: only run the build checks (with printGraph set, so nothing is solved); results come back as warnings. */
-  check?: boolean;
-  /** Explain every cache miss against the last build of the same Dockerfile and target (--explain). */
-  explain?: boolean;
-  /** ADD http(s):// may not reach this machine's own addresses (kiln serve, unless --allow-local-fetch). */
-  denyLocalFetch?: boolean;
-  /** With denyLocalFetch: HOST:PORT origins allowed anyway. */
-  localFetchAllowed?: string[];
-  /** Registry credentials (kiln serve: the tenant's); default: the user's docker config. */
-  registryCredentials?: CredentialProvider;
-  /** Who ran the build, for the history: `local` (default) or a kiln serve tenant. */
-  historyOrigin?: string;
-  /** --cache-from: caches to import (lazily) before solving. */
-  cacheFrom?: CacheImportSpec[];
-  /** --cache-to: where to export this build's cache records. */
-  cacheTo?: CacheExportSpec[];
-  /** Network for RUN steps that do not ask for one (--network). */
-  network?: 'default' | 'none' | 'host';
-  /** Granted entitlements (--allow): network.host, security.insecure. */
-  allow?: string[];
-  /** RUN networking, SSH forwarding and resource limits (see solver/env.ts). */
-  extraHosts?: SolverEnv['extraHosts'];
-  dns?: SolverEnv['dns'];
-  ssh?: SolverEnv['ssh'];
-  /** Resource limits per RUN and per build; the kiln config file's limits are the ceiling (src/engine/limits.ts). */
-  limits?: BuildLimits;
-  signal?: AbortSignal;
-  /** kiln serve: wraps the build cache (to share steps between concurrent builds). */
-  wrapCache?: (cache: ResultCache) => ResultCache;
-  /** kiln serve: content sha256 (hex) of context files it already knows, by real path. */
-  knownFileHash?: (realPath: string) => string | undefined;
-  /** --sbom / --provenance: attestations attached to each image (src/attest). */
-  attest?: AttestOptions;
-}
-
-export interface BuildResult {
-  /** The printed graph, for --print-graph (nothing was built). */
-  graph?: string;
-  exports: ExportOutcome[];
-  images: ExportImage[];
-  warnings: { line?: number; message: string }[];
-  /** Why each step that ran was not cached (with --explain or rawjson progress). */
-  explanations: Explanation[];
-}
+export type { BuildContextSpec, BuildHooks, BuildPlan, BuildRequest, BuildResult, BuildTarget, BuildWarning, TargetResult } from './request.js';
 
 /** Merges per-platform graphs: identical vertices (platform-independent work) appear once. */
 export function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): Definition {
@@ -109,134 +59,233 @@ export function mergeDefinitions(defs: Definition[], outputs: VertexInput[]): De
   return { vertices: [...seen.values()], outputs };
 }
 
-/** What the history keeps of a build besides its progress: its graph and why steps were not cached. */
-interface BuildTrace {
+/** What the history keeps of a target besides its progress: its graph and why steps were not cached. */
+interface TargetTrace {
   def?: Definition;
   explanations?: Explanation[];
 }
 
-/** Builds, recording the build in the state's history (unless only the graph is printed). */
-export async function build(state: State, req: BuildRequest): Promise<BuildResult> {
-  if (req.printGraph) return solveAndExport(state, req, {});
-  const recorder = new BuildRecorder(new HistoryStore(state.root), {
-    origin: req.historyOrigin ?? 'local',
-    dockerfile: req.dockerfile,
-    context: req.contextDir,
-    target: req.target,
-    buildArgs: req.buildArgs,
-    platforms: (req.platforms?.length ? req.platforms : [hostPlatform()]).map(formatPlatform),
-    cacheImports: (req.cacheFrom ?? []).map((c) => (c.type === 'registry' ? c.ref : c.src)),
-    cacheExports: (req.cacheTo ?? []).map((c) => (c.type === 'registry' ? c.ref : c.type === 'local' ? c.dest : 'inline')),
-  });
-  const trace: BuildTrace = {};
-  const progress = req.progress;
+/** A target after planning: its conversions (one per platform) and its own graph. */
+interface PlannedTarget {
+  target: BuildTarget;
+  platforms: Platform[];
+  conversions: ConvertResult[];
+  ignorePatterns?: string[];
+  def: Definition;
+  outputs: VertexInput[];
+}
+
+/** Builds the request's targets, recording each in the state's history (unless only the graph is printed). */
+export async function runBuild(state: State, req: BuildRequest, hooks: BuildHooks = {}): Promise<BuildResult> {
+  if (req.targets.length === 0) throw new UserError('kiln bake: no targets to build');
+  const traces: TargetTrace[] = req.targets.map(() => ({}));
+  if (req.printGraph) return planSolveExport(state, req, hooks, traces);
+  if (hooks.recorder) return recordedByHost(state, req, hooks, hooks.recorder, traces);
+  const store = new HistoryStore(state.root);
+  const recorders = req.targets.map(
+    (t) =>
+      new BuildRecorder(store, {
+        origin: req.historyOrigin ?? 'local',
+        dockerfile: t.dockerfile,
+        context: t.contextDir,
+        target: t.target,
+        buildArgs: t.buildArgs,
+        platforms: (t.platforms?.length ? t.platforms : [hostPlatform()]).map(formatPlatform),
+        cacheImports: (t.cacheFrom ?? []).map((c) => (c.type === 'registry' ? c.ref : c.src)),
+        cacheExports: (t.cacheTo ?? []).map((c) => (c.type === 'registry' ? c.ref : c.type === 'local' ? c.dest : 'inline')),
+      }),
+  );
+  // With several targets, each record keeps the events of its own steps (and the build's status lines).
+  const observe = (ev: ProgressEvent) => {
+    recorders.forEach((r, i) => {
+      const def = traces[i]!.def;
+      if (recorders.length > 1 && def && 'digest' in ev && !def.vertices.some((v) => v.digest === ev.digest)) return;
+      r.observe(ev);
+    });
+  };
+  const progress = hooks.progress;
   try {
-    const result = await solveAndExport(state, { ...req, progress: (ev) => (recorder.observe(ev), progress?.(ev)) }, trace);
-    recorder.finish({ status: 'completed', def: trace.def, explanations: trace.explanations, results: result.exports });
+    const result = await planSolveExport(state, req, { ...hooks, progress: (ev) => (observe(ev), progress?.(ev)) }, traces);
+    recorders.forEach((r, i) => r.finish({ status: 'completed', def: traces[i]!.def, explanations: traces[i]!.explanations, results: result.targets[i]!.exports }));
     return result;
   } catch (err) {
-    recorder.finish({ status: req.signal?.aborted ? 'canceled' : 'failed', def: trace.def, explanations: trace.explanations, error: (err as Error).message ?? String(err) });
+    const status = hooks.signal?.aborted ? 'canceled' : 'failed';
+    recorders.forEach((r, i) => r.finish({ status, def: traces[i]!.def, explanations: traces[i]!.explanations, error: (err as Error).message ?? String(err) }));
     throw err;
   }
 }
 
-async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace): Promise<BuildResult> {
+/** A build whose record the host made (and feeds, and finishes): the engine notes what it learned on it. */
+async function recordedByHost(state: State, req: BuildRequest, hooks: BuildHooks, recorder: BuildRecorder, traces: TargetTrace[]): Promise<BuildResult> {
+  if (req.targets.length !== 1) throw new Error('a host-made history record is for a one-target build');
+  recorder.running();
+  try {
+    const result = await planSolveExport(state, req, hooks, traces);
+    recorder.note({ def: traces[0]!.def, explanations: traces[0]!.explanations, results: result.targets[0]!.exports });
+    return result;
+  } catch (err) {
+    recorder.note({ def: traces[0]!.def, explanations: traces[0]!.explanations });
+    throw err;
+  }
+}
+
+async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHooks, traces: TargetTrace[]): Promise<BuildResult> {
   const startedOn = new Date();
-  const platforms = req.platforms?.length ? req.platforms : [normalizePlatform(hostPlatform())];
   const buildPlatform = normalizePlatform(hostPlatform());
   const registry = new RegistryClient({ credentials: req.registryCredentials });
-  const emptyContext = req.contextDir ? undefined : mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
+  const named = req.targets.some((t) => t.name !== undefined);
+  let emptyContext: string | undefined;
   let uncachedMounts: ReturnType<typeof uncachedMountsRoot> | undefined;
-  const uncached = () => (uncachedMounts ??= uncachedMountsRoot(state.root));
+  const progress = hooks.progress;
   try {
-    const contextDir = req.contextDir ?? emptyContext!;
-    const ignore = req.contextDir ? loadDockerignore(contextDir, req.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
-    const localDirs: Record<string, string> = { context: contextDir };
-    const namedContexts: Record<string, NamedContext> = {};
-    for (const [name, spec] of Object.entries(req.buildContexts ?? {})) {
-      if (spec.kind === 'local') {
-        localDirs[`ctx-${name}`] = spec.path;
-        namedContexts[name] = { kind: 'local', name: `ctx-${name}`, excludes: namedContextExcludes(spec.path) };
-      } else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
-      else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
+    // ---- plan ----
+    // One local-source name per directory: targets with the same context share its vertex.
+    const localDirs: Record<string, string> = {};
+    const nameOf = new Map<string, string>();
+    const localName = (dir: string, preferred: string) => {
+      const real = resolvePath(dir);
+      let n = nameOf.get(real);
+      if (!n) {
+        n = localDirs[preferred] === undefined ? preferred : `${preferred}-${nameOf.size}`;
+        nameOf.set(real, n);
+        localDirs[n] = real;
+      }
+      return n;
+    };
+    const resolvers = new Map<boolean, ImageResolver>();
+    const resolverFor = (pull: boolean) => resolvers.get(pull) ?? resolvers.set(pull, new ImageResolver(state, registry, { pull })).get(pull)!;
+    const planned: PlannedTarget[] = [];
+    for (const [i, target] of req.targets.entries()) {
+      const contextDir = target.contextDir ?? (emptyContext ??= mkdtempSync(join(tmpdir(), 'kiln-empty-context-')));
+      const ignore = target.contextDir ? loadDockerignore(contextDir, target.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
+      const contextName = localName(contextDir, 'context');
+      const namedContexts: Record<string, NamedContext> = {};
+      for (const [name, spec] of Object.entries(target.buildContexts ?? {})) {
+        if (spec.kind === 'local') namedContexts[name] = { kind: 'local', name: localName(spec.path, `ctx-${name}`), excludes: namedContextExcludes(spec.path) };
+        else if (spec.kind === 'image') namedContexts[name] = { kind: 'image', ref: spec.ref };
+        else namedContexts[name] = { kind: 'oci-layout', identifier: spec.identifier.replace(/^oci-layout:\/\//, '') };
+      }
+      const platforms = target.platforms?.length ? target.platforms : [buildPlatform];
+      const conversions = await convertForPlatforms(target, platforms, { buildPlatform, namedContexts, contextName, dockerignorePatterns: ignore?.patterns ?? [], resolver: resolverFor(!!target.pull), check: req.check }).catch((err: unknown) => {
+        throw named && isUserFacing(err) ? new UserError(`target ${target.name}: ${err.message}`, { cause: err }) : err;
+      });
+      const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
+      const def = mergeDefinitions(conversions.map((c) => c.definition), outputs);
+      traces[i]!.def = def;
+      planned.push({ target, platforms, conversions, ignorePatterns: ignore?.patterns, def, outputs });
     }
-    const resolver = new ImageResolver(state, registry, { pull: req.pull });
-    const conversions = await convertForPlatforms(req, platforms, { buildPlatform, namedContexts, dockerignorePatterns: ignore?.patterns ?? [], resolver });
-    const warnings: BuildResult['warnings'] = conversions.flatMap((c) => c.warnings);
-    const warn = (message: string) => warnings.push({ message });
-    const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
-    const def = mergeDefinitions(
-      conversions.map((c) => c.definition),
-      outputs,
-    );
-    trace.def = def;
-    if (req.printGraph) {
-      return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), exports: [], images: [], warnings, explanations: [] };
-    }
-
-    checkEntitlements(def, grantEntitlements(req.allow ?? []), req.network);
+    const allConversions = planned.flatMap((p) => p.conversions);
+    const def = mergeDefinitions(allConversions.map((c) => c.definition), planned.flatMap((p) => p.outputs));
+    const perTarget = allConversions.reduce((n, c) => n + c.definition.vertices.length, 0);
+    const vertices = { merged: def.vertices.length, perTarget };
+    const warnings: BuildWarning[] = planned.flatMap((p) => p.conversions.flatMap((c) => c.warnings.map((w) => ({ target: p.target.name ?? '', ...w }))));
+    if (req.printGraph) return { graph: req.printGraph === 'dot' ? graphToDot(def) : graphToJSON(def), targets: [], warnings, vertices };
+    if (named) progress?.({ type: 'status', message: `bake: ${planned.length} targets (${planned.map((p) => p.target.name).join(', ')}), one graph of ${def.vertices.length} steps (${perTarget} without sharing)`, time: Date.now() });
+    for (const p of planned) checkEntitlements(p.def, grantEntitlements(p.target.allow ?? []), p.target.network);
     checkNoWasmRun(def);
+    await hooks.planned?.({ def, localDirs });
+
+    // ---- solve ----
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
-    const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
-    const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined },
-      defaultOps,
-    );
-    const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
+    const fileHasher = (real: string, st?: import('node:fs').Stats) => hooks.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
+    const uncachedRoot = () => (def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined);
+    const imported = await importCaches(state, registry, planned.flatMap((p) => p.target.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
     const cache = new PersistentResultCache(state, imported);
-    // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
-    const pushOnly = req.outputs.length > 0 && req.outputs.every((o) => o.type === 'image' && o.push);
-    let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
+    const shared = hooks.wrapCache ? hooks.wrapCache(cache) : cache;
+    const solvedOf = new Map<PlannedTarget, Pick<SolveResult, 'refs'> & Partial<SolveResult>>();
+    const refOf = new Map<PlannedTarget, Map<string, Ref>>();
     try {
-      solved = outputs.length
-        ? await solver.solve(def, { progress: req.progress, signal: req.signal, cache: prefetchLayerBlobs(state, def, req.outputs, req.sourceDateEpoch)(req.wrapCache ? req.wrapCache(cache) : cache), materializeOutputs: !pushOnly })
-        : { refs: [] };
+      for (const group of solveGroups(planned, (p) => p.target)) {
+        const outputs = group.flatMap((p) => p.outputs);
+        const gdef = group.length === planned.length ? def : mergeDefinitions(group.map((p) => p.def), outputs);
+        const first = group[0]!.target;
+        const solver = new Solver(solverEnv({ state, registry, localDirs, fileHasher, buildPlatform, req, target: first, uncachedMountsRoot: uncachedRoot() }), defaultOps);
+        // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
+        const targetOutputs = group.flatMap((p) => p.target.outputs);
+        const pushOnly = targetOutputs.length > 0 && targetOutputs.every((o) => o.type === 'image' && o.push);
+        const prefetch = group.length === 1 ? prefetchLayerBlobs(state, gdef, first.outputs, first.sourceDateEpoch)(shared) : shared;
+        const solved = outputs.length ? await solver.solve(gdef, { progress, signal: hooks.signal, cache: prefetch, materializeOutputs: !pushOnly }) : { refs: [] };
+        const byDigest = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
+        for (const p of group) {
+          solvedOf.set(p, solved);
+          refOf.set(p, byDigest);
+        }
+      }
     } finally {
       for (const i of indexes) await i.index.save();
     }
-    // The record of this build, for explaining the next one's cache misses.
-    let explanations: Explanation[] = [];
-    if (solved.keyParts) {
-      const recordKey = buildRecordKey([req.contextDir ?? '-', req.dockerfile.path ?? req.dockerfile.name, req.target ?? '', platforms.map(formatPlatform).join(',')]);
-      const record = makeRecord(def, solved.keyParts);
+
+    // The record of each target's build, for explaining the next one's cache misses.
+    const explanationsOf = new Map<PlannedTarget, Explanation[]>();
+    for (const [i, p] of planned.entries()) {
+      const solved = solvedOf.get(p)!;
+      if (!solved.keyParts) continue;
+      const t = p.target;
+      const recordKey = buildRecordKey([t.contextDir ?? '-', t.dockerfile.path ?? t.dockerfile.name, t.target ?? '', p.platforms.map(formatPlatform).join(',')]);
+      const record = makeRecord(p.def, solved.keyParts);
       // Always worked out: the history keeps why each step ran; --explain also shows it.
-      explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
-      trace.explanations = explanations;
-      if (req.explain) for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
+      const explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
+      explanationsOf.set(p, explanations);
+      traces[i]!.explanations = explanations;
+      if (req.explain) for (const e of explanations) progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
       await state.db.put(recordKey, record);
     }
     // A build canceled while it solved (or whose steps were all cached) exports and pushes nothing.
-    req.signal?.throwIfAborted();
-    const refByOutput = new Map(outputs.map((o, i) => [o.digest, solved.refs[i]!]));
-    const { exports, images } = await exportImages({
-      state,
-      registry,
-      req,
-      def,
-      solved,
-      cache,
-      conversions,
-      platforms,
-      refs: conversions.map((c) => (c.output ? refByOutput.get(c.output.digest)! : { kind: 'layers' as const, layers: [] })),
-      ignorePatterns: ignore?.patterns,
-      fileHasher,
-      warn,
-      progress: req.progress,
-      startedOn,
-    });
+    hooks.signal?.throwIfAborted();
+
+    // ---- export ----
+    const targets: TargetResult[] = [];
+    for (const p of planned) {
+      const byDigest = refOf.get(p)!;
+      const { exports, images } = await exportImages({
+        state,
+        registry,
+        req: p.target,
+        def: p.def,
+        solved: solvedOf.get(p)!,
+        cache,
+        conversions: p.conversions,
+        platforms: p.platforms,
+        refs: p.conversions.map((c) => (c.output ? byDigest.get(c.output.digest)! : { kind: 'layers' as const, layers: [] })),
+        ignorePatterns: p.ignorePatterns,
+        fileHasher,
+        warn: (message) => warnings.push({ target: p.target.name ?? '', message }),
+        progress,
+        label: p.target.name,
+        startedOn: named ? new Date() : startedOn,
+      });
+      targets.push({ name: p.target.name ?? '', exports, images, explanations: explanationsOf.get(p) ?? [] });
+    }
     // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
     const keep = gcKeepStorage();
     if (keep > 0) {
       const gc = await autoCollect(state, keep);
-      if (gc) req.progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
+      if (gc) progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
     }
-    return { exports, images, warnings, explanations };
+    return { targets, warnings, vertices };
   } finally {
     await registry.close();
-    if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });
+    if (emptyContext) rmSync(emptyContext, { recursive: true, force: true });
     uncachedMounts?.remove();
   }
+}
+
+// ---- the solver's environment: what RUN steps of one solve group see (kept in one place on purpose) ----
+interface EnvInput {
+  state: State;
+  registry: RegistryClient;
+  localDirs: Record<string, string>;
+  fileHasher: SolverEnv['fileHasher'];
+  buildPlatform: Platform;
+  req: BuildRequest;
+  /** Any target of the group: they all have the same RUN settings (solve-groups.ts). */
+  target: BuildTarget;
+  uncachedMountsRoot?: string;
+}
+
+function solverEnv({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot }: EnvInput): SolverEnv {
+  return { state, registry, localDirs, secrets: t.secrets ?? {}, hostPlatform: buildPlatform, pull: t.pull, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot };
 }
 
 function gcKeepStorage(): number {

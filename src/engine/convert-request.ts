@@ -1,9 +1,9 @@
-// A build request's Dockerfile converted once per target platform (build.ts, and each target of bake.ts).
+// A build target's Dockerfile converted once per target platform (the plan step of build.ts).
 import { convertDockerfile } from '../../frontends/dockerfile/convert/index.js';
 import type { ConvertResult, NamedContext } from '../../frontends/dockerfile/convert/types.js';
 import type { Platform } from '../../base/oci/types.js';
 import type { ImageResolver } from './image-resolver.js';
-import type { BuildRequest } from './build.js';
+import type { BuildTarget } from './request.js';
 
 export interface ConvertSetting {
   buildPlatform: Platform;
@@ -12,9 +12,11 @@ export interface ConvertSetting {
   contextName?: string;
   dockerignorePatterns: string[];
   resolver: ImageResolver;
+  /** --check: only run the build checks. */
+  check?: boolean;
 }
 
-export async function convertForPlatforms(req: BuildRequest, platforms: Platform[], s: ConvertSetting): Promise<ConvertResult[]> {
+export async function convertForPlatforms(req: BuildTarget, platforms: Platform[], s: ConvertSetting): Promise<ConvertResult[]> {
   const out: ConvertResult[] = [];
   for (const platform of platforms) {
     out.push(
@@ -33,7 +35,7 @@ export async function convertForPlatforms(req: BuildRequest, platforms: Platform
         noCache: req.noCache,
         noCacheFilter: req.noCacheFilter,
         labels: req.labels,
-        check: req.check,
+        check: s.check,
       }),
     );
   }

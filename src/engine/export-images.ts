@@ -1,6 +1,6 @@
 // After a solve, for one build request (one `kiln build`, or one target of `kiln bake`): layer blobs and
 // image configs per platform, inline cache, attestations, the --output exporters and the --cache-to
-// exporters. Shared by build.ts and bake.ts.
+// exporters. The export step of build.ts, once per target.
 import PQueue from 'p-queue';
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../../base/oci/registry/client.js';
@@ -18,12 +18,12 @@ import { runExports, type ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import { addInlineCache, exportCaches } from './remote-cache.js';
 import { attachAttestations } from '../attest/attach.js';
-import type { BuildRequest } from './build.js';
+import type { BuildTarget } from './request.js';
 
 export interface ImageExportInput {
   state: State;
   registry: RegistryClient;
-  req: BuildRequest;
+  req: BuildTarget;
   def: Definition;
   /** The whole solve (all requests of a bake), for cache export and inline cache. */
   solved: SolveResult | { refs: Ref[] };

@@ -1,7 +1,7 @@
 // Entitlements and resource limits for RUN steps: per RUN (each sandbox's own cgroup) and per build (one cgroup that all
 // of a build's sandboxes share, so parallel stages together stay within it). They come from kiln's
 // config file — $KILN_CONFIG, else $XDG_CONFIG_HOME/kiln/config.json (~/.config/kiln/config.json) —
-// and from the build request (BuildRequest.limits). The config file is the ceiling: a request may ask
+// and from the build request (each BuildTarget.limits). The config file is the ceiling: a request may ask
 // for less, never for more, so a shared builder (kiln serve) keeps any one build from starving the rest.
 //
 //   { "limits": { "run":    { "memory": "1g", "cpus": 1,   "pids": 1024 },

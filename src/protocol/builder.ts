@@ -141,6 +141,8 @@ export interface BuildRecordMsg {
   client: string;
   logs: string[];
   sync: SyncStats | null;
+  /** The history record itself (src/engine/history/store.ts HistoryRecord), as JSON. */
+  record_json: string;
 }
 
 export interface InfoResponse {

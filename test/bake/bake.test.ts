@@ -142,10 +142,14 @@ test('bake errors: a bad Compose file and a Dockerfile error name the file or ta
   const r = kilnBake(dir, []);
   assert.equal(r.status, 1);
   assert.equal(errorLine(r), 'kiln: compose.yaml: services.a.build: unknown key "dockerfil"');
+  // Build secrets are taken (test/build/pipeline.test.ts); one not defined at the top level is an error.
   const withSecrets = writeContext({ 'compose.yaml': 'services:\n  a:\n    build:\n      context: .\n      secrets: [token]\n' });
   const sr = kilnBake(withSecrets, []);
   assert.equal(sr.status, 1);
-  assert.equal(errorLine(sr), 'kiln: compose.yaml: services.a.build.secrets is not supported by kiln bake yet');
+  assert.equal(errorLine(sr), 'kiln: compose.yaml: services.a.build.secrets: secret "token" is not defined under the top-level secrets');
+  const privileged = kilnBake(writeContext({ 'compose.yaml': 'services:\n  a:\n    build:\n      context: .\n      privileged: true\n' }), []);
+  assert.equal(privileged.status, 1);
+  assert.equal(errorLine(privileged), 'kiln: compose.yaml: services.a.build.privileged is not supported by kiln bake yet');
   const dir2 = writeContext({ 'Dockerfile': 'FROM scratch\nBOGUS x\n', 'compose.yaml': 'services:\n  a:\n    build: .\n' });
   const r2 = kilnBake(dir2, []);
   assert.equal(r2.status, 1);

@@ -24,6 +24,11 @@ export interface BakeTargetSpec {
   outputs: string[];
   noCache?: boolean;
   pull?: boolean;
+  /** What this target's RUN steps see, in the flags' spelling (--secret, --ssh, --network, --add-host). */
+  secrets: string[];
+  ssh: string[];
+  network?: string;
+  extraHosts: string[];
 }
 
 /** A target before inheritance: every field optional. */
@@ -123,9 +128,9 @@ function loadCompose(file: string, text: string, def: BakeDefinition): void {
     const b = typeof sv.build === 'string' ? { context: sv.build } : sv.build;
     if (!b || typeof b !== 'object') fail(file, `services.${service}.build must be a path or a map`);
     const where = `services.${service}.build`;
-    const known = new Set(['context', 'dockerfile', 'dockerfile_inline', 'args', 'target', 'platforms', 'cache_from', 'cache_to', 'tags', 'labels', 'no_cache', 'pull', 'additional_contexts', 'shm_size', 'isolation']);
+    const known = new Set(['context', 'dockerfile', 'dockerfile_inline', 'args', 'target', 'platforms', 'cache_from', 'cache_to', 'tags', 'labels', 'no_cache', 'pull', 'additional_contexts', 'shm_size', 'isolation', 'network', 'extra_hosts', 'secrets', 'ssh']);
     // Build options Compose has that kiln bake does not apply yet: refused rather than ignored.
-    const unsupported = new Set(['network', 'extra_hosts', 'secrets', 'ssh', 'privileged', 'entitlements']);
+    const unsupported = new Set(['privileged', 'entitlements']);
     for (const k of Object.keys(b)) {
       if (unsupported.has(k)) fail(file, `${where}.${k} is not supported by kiln bake yet`);
       if (!known.has(k)) fail(file, `${where}: unknown key "${k}"`);
@@ -147,16 +152,33 @@ function loadCompose(file: string, text: string, def: BakeDefinition): void {
       cacheTo: strList(b.cache_to, `${where}.cache_to`, file),
       noCache: bool(b.no_cache, `${where}.no_cache`, file),
       pull: bool(b.pull, `${where}.pull`, file),
+      secrets: strList(b.secrets, `${where}.secrets`, file).map((name) => composeSecret(doc.secrets, name, base, `${where}.secrets`, file)),
+      ssh: Array.isArray(b.ssh) || typeof b.ssh === 'string' ? strList(b.ssh, `${where}.ssh`, file) : Object.entries(strMap(b.ssh, `${where}.ssh`, file)).map(([id, path]) => `${id}=${path}`),
+      ...(typeof b.network === 'string' ? { network: b.network } : {}),
+      extraHosts: Array.isArray(b.extra_hosts) ? strList(b.extra_hosts, `${where}.extra_hosts`, file) : Object.entries(strMap(b.extra_hosts, `${where}.extra_hosts`, file)).map(([h, ip]) => `${h}:${ip}`),
     });
   }
   if (!def.groups.has('default')) def.groups.set('default', names);
   else def.groups.get('default')!.push(...names);
 }
 
+/** A Compose build secret (`secrets: [NAME]`, NAME defined under the top-level `secrets:` with `file:` or `environment:`) in --secret's spelling. */
+function composeSecret(defs: unknown, entry: string, base: string, where: string, file: string): string {
+  // The long syntax arrives as `source=NAME,target=ID` (strList flattens maps).
+  const long = /(?:^|,)source=([^,]+)/.exec(entry);
+  const name = long ? long[1]! : entry;
+  const id = /(?:^|,)target=([^,]+)/.exec(entry)?.[1] ?? name;
+  const d = (defs as Record<string, { file?: unknown; environment?: unknown }> | undefined)?.[name];
+  if (!d || typeof d !== 'object') return fail(file, `${where}: secret "${name}" is not defined under the top-level secrets`);
+  if (typeof d.file === 'string') return `id=${id},src=${resolve(base, d.file)}`;
+  if (typeof d.environment === 'string') return `id=${id},env=${d.environment}`;
+  return fail(file, `secrets.${name} needs file: or environment:`);
+}
+
 const JSON_KEYS: Record<string, keyof RawTarget | 'inherits'> = {
   context: 'context', dockerfile: 'dockerfile', 'dockerfile-inline': 'dockerfileInline', args: 'args', labels: 'labels', contexts: 'contexts',
   target: 'target', platforms: 'platforms', tags: 'tags', 'cache-from': 'cacheFrom', 'cache-to': 'cacheTo', output: 'outputs',
-  'no-cache': 'noCache', pull: 'pull', inherits: 'inherits',
+  'no-cache': 'noCache', pull: 'pull', inherits: 'inherits', secret: 'secrets', ssh: 'ssh', network: 'network', 'extra-hosts': 'extraHosts',
 };
 
 /** buildx's JSON bake file: {"group": {NAME: {"targets": [...]}}, "target": {NAME: {...}}}. Paths are relative to the working directory, as in buildx. */
@@ -182,6 +204,7 @@ function loadBakeJSON(file: string, text: string, def: BakeDefinition): void {
         case 'dockerfile':
         case 'dockerfileInline':
         case 'target':
+        case 'network':
           if (typeof v !== 'string') fail(file, `${where} must be a string`);
           raw[key] = key === 'context' ? resolve(v) : v;
           break;
@@ -193,6 +216,10 @@ function loadBakeJSON(file: string, text: string, def: BakeDefinition): void {
         case 'noCache':
         case 'pull':
           raw[key] = bool(v, where, file);
+          break;
+        case 'extraHosts':
+          // buildx writes them as a map {"host": "ip"}; a list of host:ip is taken too.
+          raw.extraHosts = v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(strMap(v, where, file)).map(([h, ip]) => `${h}:${ip}`) : strList(v, where, file);
           break;
         default:
           raw[key as 'platforms'] = strList(v, where, file);
@@ -284,6 +311,10 @@ export function resolveTargets(def: BakeDefinition, requested: string[]): BakeTa
       outputs: r.outputs ?? [],
       ...(r.noCache !== undefined ? { noCache: r.noCache } : {}),
       ...(r.pull !== undefined ? { pull: r.pull } : {}),
+      secrets: r.secrets ?? [],
+      ssh: r.ssh ?? [],
+      ...(r.network !== undefined ? { network: r.network } : {}),
+      extraHosts: r.extraHosts ?? [],
     };
   });
 }

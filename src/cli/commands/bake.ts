@@ -1,25 +1,26 @@
 // `kiln bake [-f FILE]... [TARGET|GROUP]...`: builds the targets of a Compose file or JSON bake file in one
-// solve (src/engine/bake.ts), so steps the targets share run once.
+// solve (src/engine/build.ts runBuild, the same path as kiln build), so steps the targets share run once;
+// each target keeps its own secrets, ssh agents, network and hosts.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
-import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput, parsePlatforms } from '../build-options.js';
+import { targetFromOptions, type OptionWrap, type ParsedTarget } from '../build-options.js';
 import { parseProgressMode, progressView } from '../progress/index.js';
-import { bake, type BakeTarget } from '../../engine/bake.js';
-import type { BuildRequest } from '../../engine/build.js';
-import type { OutputSpec } from '../../engine/exports.js';
-import { parseReference } from '../../../base/oci/reference.js';
+import { runBuild, type BuildHooks, type BuildTarget } from '../../engine/build.js';
+import { resolveBuilder } from '../../client/builders.js';
+import { sshAgents } from '../../../native/network/ssh-agent.js';
 import { formatPlatform } from '../../../base/oci/platform.js';
 import { parseAttestFlags } from '../../attest/flags.js';
 import { UserError } from '../../../base/errors.js';
 import { defaultBakeFiles, loadBakeFiles, resolveTargets, type BakeTargetSpec } from './bake-file.js';
 import { checkOutputFile, checkOutputs, outputWriteError, writeOutputFile } from '../output-paths.js';
 
-function requestFor(spec: BakeTargetSpec, opts: { push: boolean; noCache: boolean; pull: boolean; attest: BuildRequest['attest']; sourceDateEpoch?: number }): BuildRequest {
+/** A bake file's target → the same options `kiln build`'s flags make (build-options.ts targetFromOptions). */
+function parseTarget(spec: BakeTargetSpec, opts: { push: boolean; noCache: boolean; pull: boolean; attest: BuildTarget['attest']; sourceDateEpoch?: number }): ParsedTarget {
   const where = `target ${spec.name}`;
-  let dockerfile: BuildRequest['dockerfile'];
+  let dockerfile: BuildTarget['dockerfile'];
   if (spec.dockerfileInline !== undefined) dockerfile = { text: spec.dockerfileInline, name: 'Dockerfile' };
   else {
     try {
@@ -28,44 +29,39 @@ function requestFor(spec: BakeTargetSpec, opts: { push: boolean; noCache: boolea
       throw new UserError(`${where}: cannot read Dockerfile ${spec.dockerfile}: no such file`);
     }
   }
-  const wrap = <T>(what: string, f: () => T): T => {
+  const wrap: OptionWrap = (what, f) => {
     try {
       return f();
     } catch (err) {
       throw new UserError(`${where}: ${what}: ${(err as Error).message}`);
     }
   };
-  for (const t of spec.tags) wrap('tags', () => parseReference(t));
-  const outputs: OutputSpec[] = wrap('output', () => spec.outputs.map((o) => parseOutput(o, spec.tags)));
-  if (opts.push) {
-    const image = outputs.find((o) => o.type === 'image');
-    if (image && image.type === 'image') image.push = true;
-    else outputs.push({ type: 'image', names: spec.tags, push: true, attrs: {} });
-  }
-  if (outputs.length === 0) outputs.push({ type: 'image', names: spec.tags, push: false, attrs: {} });
-  const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
-  for (const [name, value] of Object.entries(spec.contexts)) {
-    const { spec: c } = wrap('contexts', () => parseBuildContext(`${name}=${value}`));
-    buildContexts[name] = c;
-  }
-  const buildArgs = { ...spec.args };
-  if (opts.sourceDateEpoch !== undefined && buildArgs.SOURCE_DATE_EPOCH === undefined) buildArgs.SOURCE_DATE_EPOCH = String(opts.sourceDateEpoch);
-  return {
-    contextDir: spec.context,
-    dockerfile,
-    target: spec.target,
-    buildArgs,
-    labels: spec.labels,
-    platforms: wrap('platforms', () => parsePlatforms(spec.platforms)),
-    buildContexts,
-    noCache: opts.noCache || spec.noCache,
-    pull: opts.pull || spec.pull,
-    cacheFrom: wrap('cache-from', () => spec.cacheFrom.map(parseCacheFrom)),
-    cacheTo: wrap('cache-to', () => spec.cacheTo.map(parseCacheTo)),
-    sourceDateEpoch: opts.sourceDateEpoch,
-    outputs,
-    attest: opts.attest,
-  };
+  return targetFromOptions(
+    {
+      name: spec.name,
+      contextDir: spec.context,
+      dockerfile,
+      target: spec.target,
+      buildArgs: spec.args,
+      labels: spec.labels,
+      contexts: spec.contexts,
+      platforms: spec.platforms,
+      tags: spec.tags,
+      outputs: spec.outputs,
+      push: opts.push,
+      cacheFrom: spec.cacheFrom,
+      cacheTo: spec.cacheTo,
+      noCache: opts.noCache || spec.noCache,
+      pull: opts.pull || spec.pull,
+      sourceDateEpoch: opts.sourceDateEpoch,
+      attest: opts.attest,
+      secrets: spec.secrets,
+      ssh: spec.ssh,
+      network: spec.network,
+      extraHosts: spec.extraHosts,
+    },
+    wrap,
+  );
 }
 
 export const bakeCommand: Command = {
@@ -85,6 +81,7 @@ export const bakeCommand: Command = {
     { name: 'provenance', type: 'string', optionalValue: 'mode=min', valueName: 'mode=min|max', description: 'Attach a SLSA provenance attestation to every image' },
     { name: 'attest', type: 'string', multiple: true, valueName: 'type=sbom|provenance[,mode=max]', description: 'Attestations, buildx spelling (same as --sbom / --provenance)' },
     { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'Write each target\'s image digest and names to the file' },
+    { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'Build on a remote builder (see kiln builder; default: the one in use, or the embedded engine)' },
   ],
   async run(args) {
     const files = flagList(args, 'file');
@@ -99,24 +96,34 @@ export const bakeCommand: Command = {
     const epochText = process.env.SOURCE_DATE_EPOCH;
     if (epochText && !/^[0-9]+$/.test(epochText)) throw new FlagError(`invalid SOURCE_DATE_EPOCH "${epochText}": expected seconds since 1970`);
     const attest = parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest'));
-    const targets: BakeTarget[] = specs.map((spec) => ({
-      name: spec.name,
-      request: requestFor(spec, { push: flagBool(args, 'push'), noCache: flagBool(args, 'no-cache'), pull: flagBool(args, 'pull'), attest, sourceDateEpoch: epochText ? Number(epochText) : undefined }),
-    }));
-    for (const t of targets) checkOutputs(t.request.outputs);
+    const parsed = specs.map((spec) => parseTarget(spec, { push: flagBool(args, 'push'), noCache: flagBool(args, 'no-cache'), pull: flagBool(args, 'pull'), attest, sourceDateEpoch: epochText ? Number(epochText) : undefined }));
+    const targets = parsed.map((p) => p.target);
+    for (const t of targets) checkOutputs(t.outputs);
     const metaPath = flagString(args, 'metadata-file');
     if (metaPath !== undefined) checkOutputFile('--metadata-file', metaPath);
     const mode = parseProgressMode(flagString(args, 'progress'));
     const view = progressView(mode);
-    const state = await openState();
+    // A remote builder (kiln serve) builds each target as `kiln build --builder` would; the local state is not opened.
+    const builder = resolveBuilder(flagString(args, 'builder'));
+    const state = builder ? undefined : await openState();
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('bake interrupted'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // Each target's own SSH agents: a target sees only the keys its bake file entry names.
+    const agents: { close(): void }[] = [];
     try {
-      const result = await bake(state, { targets, progress: (ev) => view.onEvent(ev), signal: abort.signal })
+      for (const [i, p] of parsed.entries()) {
+        if (!p.ssh.length) continue;
+        const a = await sshAgents(p.ssh);
+        agents.push(a);
+        targets[i]!.ssh = a.sockets;
+      }
+      const hooks: BuildHooks = { progress: (ev) => view.onEvent(ev), signal: abort.signal };
+      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, { targets }, hooks) : runBuild(state!, { targets }, hooks))
         .catch((err) => {
-          throw outputWriteError(err, targets.flatMap((t) => t.request.outputs));
+          if (abort.signal.aborted) throw new UserError('bake canceled');
+          throw outputWriteError(err, targets.flatMap((t) => t.outputs));
         })
         .finally(() => view.finish());
       for (const w of result.warnings) process.stderr.write(`WARNING: ${w.target ? `${w.target}: ` : ''}${w.line ? `line ${w.line}: ` : ''}${w.message}\n`);
@@ -133,7 +140,8 @@ export const bakeCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await state.close();
+      for (const a of agents) a.close();
+      await state?.close();
     }
   },
 };

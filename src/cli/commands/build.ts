@@ -6,11 +6,11 @@ import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { readStdinInput } from '../stdin-context.js';
-import { sandboxFlags, parseAllow, parseAddHost, parseDns, parseSsh } from '../build-options.js';
+import { sandboxFlags, targetFromOptions } from '../build-options.js';
 import { sshAgents } from '../../../native/network/ssh-agent.js';
-import { parseBuildArgs, parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput, parsePlatforms, parseSecret } from '../build-options.js';
+import { parseBuildArgs, parseBuildContext } from '../build-options.js';
 import { parseProgressMode, progressView } from '../progress/index.js';
-import { build, type BuildRequest } from '../../engine/build.js';
+import { runBuild, type BuildHooks, type BuildRequest, type BuildTarget } from '../../engine/build.js';
 import type { OutputSpec } from '../../engine/exports.js';
 import { parseReference } from '../../../base/oci/reference.js';
 import { formatPlatform } from '../../../base/oci/platform.js';
@@ -64,7 +64,7 @@ export const buildCommand: Command = {
     const pathArg = args.positionals[0]!;
     const fileFlag = flagString(args, 'file');
     let contextDir: string | undefined;
-    let dockerfile: BuildRequest['dockerfile'];
+    let dockerfile: BuildTarget['dockerfile'];
     // `-`: a Dockerfile, or a tar of the whole context (then -f names a file in it).
     const stdin = pathArg === '-' ? await readStdinInput(readFileSync(0)) : undefined;
     if (stdin?.kind === 'dockerfile') {
@@ -83,80 +83,72 @@ export const buildCommand: Command = {
       }
       dockerfile = { text, name: dfPath ? basename(dfPath) : 'Dockerfile', path: dfPath };
     }
-    const tags = flagList(args, 'tag');
-    for (const t of tags) parseReference(t); // a bad tag fails before anything runs
-    const outputs: OutputSpec[] = flagList(args, 'output').map((o) => parseOutput(o, tags));
-    if (flagBool(args, 'push')) {
-      const image = outputs.find((o) => o.type === 'image');
-      if (image && image.type === 'image') image.push = true;
-      else outputs.push({ type: 'image', names: tags, push: true, attrs: {} });
-    }
-    if (outputs.length === 0) outputs.push({ type: 'image', names: tags, push: false, attrs: {} });
-    checkOutputs(outputs);
-    for (const flag of ['iidfile', 'metadata-file']) {
-      const path = flagString(args, flag);
-      if (path !== undefined) checkOutputFile(`--${flag}`, path);
-    }
-    const signKey = await signKeyFor(flagBool(args, 'sign'), flagString(args, 'key'), outputs);
-    const network = flagString(args, 'network');
-    if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new FlagError(`invalid value "${network}" for flag --network: expected default, none or host`);
-    const secrets: Record<string, Buffer> = {};
-    for (const s of flagList(args, 'secret')) {
-      const { id, value } = parseSecret(s);
-      secrets[id] = value;
-    }
-    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
-    for (const b of flagList(args, 'build-context')) {
-      const { name, spec } = parseBuildContext(b);
-      buildContexts[name] = spec;
-    }
     const labels: Record<string, string> = {};
     for (const l of flagList(args, 'label')) {
       const eq = l.indexOf('=');
       if (eq <= 0) throw new FlagError(`invalid value "${l}" for flag --label: expected KEY=VALUE`);
       labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
-    const printGraph = flagString(args, 'print-graph');
-    if (printGraph !== undefined && printGraph !== 'json' && printGraph !== 'dot') throw new FlagError(`invalid value "${printGraph}" for flag --print-graph: expected json or dot`);
-    const call = parseCall(flagBool(args, 'check'), flagString(args, 'call'));
-    const quiet = flagBool(args, 'quiet');
-    const mode = quiet ? 'quiet' : parseProgressMode(flagString(args, 'progress'));
+    const contexts: Record<string, string> = {};
+    for (const b of flagList(args, 'build-context')) {
+      const eq = b.indexOf('=');
+      if (eq <= 0) parseBuildContext(b); // the flag's own error
+      contexts[b.slice(0, eq)] = b.slice(eq + 1);
+    }
     const epochText = process.env.SOURCE_DATE_EPOCH;
     let sourceDateEpoch: number | undefined;
     if (epochText !== undefined && epochText !== '') {
       if (!/^[0-9]+$/.test(epochText)) throw new FlagError(`invalid SOURCE_DATE_EPOCH "${epochText}": expected seconds since 1970`);
       sourceDateEpoch = Number(epochText);
     }
-    const buildArgs = parseBuildArgs(flagList(args, 'build-arg'));
-    if (sourceDateEpoch !== undefined && buildArgs.SOURCE_DATE_EPOCH === undefined) buildArgs.SOURCE_DATE_EPOCH = String(sourceDateEpoch);
-    const req: BuildRequest = {
+    // The flags become a target exactly as a bake file's target does (build-options.ts targetFromOptions).
+    const parsed = targetFromOptions({
       contextDir,
       dockerfile,
       target: flagString(args, 'target'),
-      buildArgs,
-      platforms: parsePlatforms(flagList(args, 'platform')),
-      buildContexts,
-      secrets,
+      buildArgs: parseBuildArgs(flagList(args, 'build-arg')),
+      labels,
+      contexts,
+      platforms: flagList(args, 'platform'),
+      tags: flagList(args, 'tag'),
+      outputs: flagList(args, 'output'),
+      push: flagBool(args, 'push'),
+      cacheFrom: flagList(args, 'cache-from'),
+      cacheTo: flagList(args, 'cache-to'),
       noCache: flagBool(args, 'no-cache'),
       noCacheFilter: flagList(args, 'no-cache-filter'),
       pull: flagBool(args, 'pull'),
-      cacheFrom: flagList(args, 'cache-from').map(parseCacheFrom),
-      cacheTo: flagList(args, 'cache-to').map(parseCacheTo),
       sourceDateEpoch,
-      labels,
-      outputs,
+      attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest')),
+      secrets: flagList(args, 'secret'),
+      ssh: flagList(args, 'ssh'),
+      network: flagString(args, 'network'),
+      extraHosts: flagList(args, 'add-host'),
+      dns: flagList(args, 'dns'),
+      allow: flagList(args, 'allow'),
+    });
+    const target = parsed.target;
+    const outputs = target.outputs;
+    checkOutputs(outputs);
+    for (const flag of ['iidfile', 'metadata-file']) {
+      const path = flagString(args, flag);
+      if (path !== undefined) checkOutputFile(`--${flag}`, path);
+    }
+    const signKey = await signKeyFor(flagBool(args, 'sign'), flagString(args, 'key'), outputs);
+    const printGraph = flagString(args, 'print-graph');
+    if (printGraph !== undefined && printGraph !== 'json' && printGraph !== 'dot') throw new FlagError(`invalid value "${printGraph}" for flag --print-graph: expected json or dot`);
+    const call = parseCall(flagBool(args, 'check'), flagString(args, 'call'));
+    const quiet = flagBool(args, 'quiet');
+    const mode = quiet ? 'quiet' : parseProgressMode(flagString(args, 'progress'));
+    const req: BuildRequest = {
+      targets: [target],
       printGraph: call.check ? 'json' : (printGraph as 'json' | 'dot' | undefined),
       check: call.check || undefined,
-      network: network as BuildRequest['network'],
-      allow: parseAllow(flagList(args, 'allow'), network),
-      extraHosts: flagList(args, 'add-host').map(parseAddHost),
-      dns: parseDns(flagList(args, 'dns')),
       explain: flagBool(args, 'explain') || mode === 'rawjson',
-      attest: parseAttestFlags(flagString(args, 'sbom'), flagString(args, 'provenance'), flagList(args, 'attest')),
     };
 
     const view = progressView(printGraph || call.check ? 'quiet' : mode);
-    req.progress = (ev) => view.onEvent(ev);
+    const hooks: BuildHooks = { progress: (ev) => view.onEvent(ev) };
     // A remote builder (kiln serve) runs the same build; the local state is not opened.
     const builder = resolveBuilder(flagString(args, 'builder'));
     if (builder && call.check) throw new FlagError('kiln build: --check runs the checks locally: drop --builder');
@@ -165,14 +157,14 @@ export const buildCommand: Command = {
     const onSignal = () => abort.abort(new Error('build interrupted'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    req.signal = abort.signal;
-    const ssh = await sshAgents(flagList(args, 'ssh').map(parseSsh)).catch(async (err) => {
+    hooks.signal = abort.signal;
+    const ssh = await sshAgents(parsed.ssh).catch(async (err) => {
       await (state as { close(): Promise<void> } | undefined)?.close();
       throw err;
     });
-    req.ssh = ssh.sockets;
+    target.ssh = ssh.sockets;
     try {
-      const result = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req) : build(state!, req))
+      const built = await (builder ? (await import('../../client/build-remote.js')).buildOnBuilder(builder, req, hooks) : runBuild(state!, req, hooks))
         .catch((e) => {
           // ^C / SIGTERM: the sandbox is killed and the state released; one line, as buildx's "canceled".
           if (abort.signal.aborted) throw new UserError('build canceled');
@@ -181,6 +173,7 @@ export const buildCommand: Command = {
           throw outputWriteError(e, outputs);
         })
         .finally(() => view.finish());
+      const result = { ...(built.targets[0] ?? { exports: [], images: [], explanations: [] }), graph: built.graph, warnings: built.warnings };
       if (call.check) return printCheck(result.warnings as ConvertWarning[], dockerfile, call.json);
       if (result.graph !== undefined) {
         process.stdout.write(result.graph.endsWith('\n') ? result.graph : result.graph + '\n');
@@ -241,7 +234,7 @@ function parseCall(check: boolean, call: string | undefined): { check: boolean; 
 }
 
 /** The check report on stdout; exit status 1 when a check found something or the Dockerfile has an error. */
-function printCheck(warnings: ConvertWarning[], dockerfile: BuildRequest['dockerfile'], json: boolean): number {
+function printCheck(warnings: ConvertWarning[], dockerfile: BuildTarget['dockerfile'], json: boolean): number {
   const found = warnings.flatMap((w) => (w.lint ? [w.lint] : []));
   const failed = warnings.find((w) => w.checkError);
   const error = failed ? failed.message : undefined;

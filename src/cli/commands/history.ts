@@ -6,9 +6,11 @@ import { flagString, FlagError } from '../flags.js';
 import { defaultStateRoot } from '../../../cache/state.js';
 import { HistoryStore, parseAge, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
 import { durationText, traceHtml, traceSvg } from '../../engine/history/trace.js';
+import { resolveBuilder } from '../../client/builders.js';
+import { UserError } from '../../../base/errors.js';
 
-const USAGE = `kiln history ls
-kiln history inspect ID|latest
+const USAGE = `kiln history ls [--builder NAME|ADDR]
+kiln history inspect ID|latest [--builder NAME|ADDR]
 kiln history logs ID|latest [--vertex N]
 kiln history trace ID|latest -o FILE.svg|FILE.html
 kiln history prune [--keep N] [--max-age 24h]`;
@@ -32,14 +34,26 @@ export const historyCommand: Command = {
     { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'trace: write the timeline to FILE (.svg or .html)' },
     { name: 'keep', type: 'string', valueName: 'N', description: 'prune: keep the newest N builds' },
     { name: 'max-age', type: 'string', valueName: 'DURATION', description: 'prune: remove builds older than this (e.g. 24h, 7d)' },
+    { name: 'builder', type: 'string', valueName: 'NAME|tcp://…|unix://…', description: 'ls, inspect: your builds on a remote builder (kiln serve) instead of this machine\'s' },
   ],
   async run(args) {
     const [sub, id, ...rest] = args.positionals;
     const store = new HistoryStore(process.env.KILN_ROOT || defaultStateRoot());
     if (rest.length) throw new FlagError(`kiln history: unexpected argument "${rest[0]}"\nusage:\n${USAGE}`);
+    // With --builder: the same records, kept by the builder in your tenant's history.
+    const builderName = flagString(args, 'builder');
+    let remote: HistoryRecord[] | undefined;
+    if (builderName !== undefined) {
+      if (sub !== 'ls' && sub !== 'inspect') throw new FlagError(`kiln history ${sub ?? ''}: --builder works with ls and inspect`);
+      const builder = resolveBuilder(builderName);
+      if (!builder) throw new FlagError('the default builder is the embedded engine: its history is this machine\'s (drop --builder)');
+      remote = await (await import('../../client/remote-history.js')).remoteHistory(builder);
+    }
+    const list = () => remote ?? store.list();
+    const get = (idOrPrefix: string) => (remote ? pick(remote, idOrPrefix) : store.get(idOrPrefix));
     switch (sub) {
       case 'ls': {
-        const rows = store.list().reverse();
+        const rows = list().reverse();
         console.log(['ID'.padEnd(17), 'STATUS'.padEnd(10), 'STARTED'.padEnd(20), 'DURATION'.padEnd(10), 'STEPS'.padEnd(20), 'DOCKERFILE'].join(' '));
         for (const r of rows) {
           console.log([r.id.padEnd(17), r.status.padEnd(10), r.started.slice(0, 19).replace('T', ' ').padEnd(20), elapsed(r).padEnd(10), counts(r).padEnd(20), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`].join(' '));
@@ -47,7 +61,7 @@ export const historyCommand: Command = {
         return 0;
       }
       case 'inspect': {
-        const r = store.get(need(id, 'inspect'));
+        const r = get(need(id, 'inspect'));
         const lines = [
           `ID:         ${r.id}`,
           `Status:     ${r.status}${r.error ? ` (${r.error})` : ''}`,
@@ -112,6 +126,14 @@ export const historyCommand: Command = {
     }
   },
 };
+
+/** A record by id, unique id prefix or `latest` (as HistoryStore.get, over a list). */
+function pick(records: HistoryRecord[], idOrPrefix: string): HistoryRecord {
+  const matches = idOrPrefix === 'latest' ? records.slice(-1) : records.filter((r) => r.id.startsWith(idOrPrefix));
+  if (matches.length === 0) throw new UserError(`no build ${idOrPrefix} in the history (kiln history ls lists them)`);
+  if (matches.length > 1) throw new UserError(`build id ${idOrPrefix} is ambiguous: ${matches.slice(0, 5).map((r) => r.id).join(', ')}${matches.length > 5 ? ', …' : ''}`);
+  return matches[0]!;
+}
 
 function need(id: string | undefined, sub: string): string {
   if (!id) throw new FlagError(`kiln history ${sub}: a build ID (or "latest") is required`);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Definition } from '../../../solver/graph/ops.js';
 import type { ProgressEvent } from '../../../solver/progress.js';
-import { HistoryStore, retentionFromEnv, thisProcess, type HistoryRecord, type HistoryVertex } from './store.js';
+import { HistoryStore, retentionFromEnv, thisProcess, type HistoryRecord, type HistoryVertex, type RetentionPolicy } from './store.js';
 
 export interface RecorderStart {
   origin: string;
@@ -15,6 +15,18 @@ export interface RecorderStart {
   platforms: string[];
   cacheImports: string[];
   cacheExports: string[];
+  /** kiln serve: recorded while the build waits (for its context, a slot) as `queued`; the client's name. */
+  queued?: boolean;
+  client?: string;
+  /** Which records to keep after this one ends (default: KILN_HISTORY_KEEP / KILN_HISTORY_MAX_AGE). */
+  retention?: RetentionPolicy;
+}
+
+/** What the engine learned of a build, kept until the recorder's owner finishes it. */
+export interface BuildOutcome {
+  def?: Definition;
+  explanations?: { digest: string; reason: string }[];
+  results?: HistoryRecord['results'];
 }
 
 export class BuildRecorder {
@@ -24,6 +36,9 @@ export class BuildRecorder {
   private pending: ProgressEvent[] = [];
   private timer?: NodeJS.Timeout;
   private full = false;
+  private ended = false;
+  private noted: BuildOutcome = {};
+  private readonly retention?: RetentionPolicy;
 
   constructor(
     private readonly store: HistoryStore,
@@ -31,7 +46,7 @@ export class BuildRecorder {
   ) {
     this.record = {
       id: store.newId(),
-      status: 'running',
+      status: start.queued ? 'queued' : 'running',
       started: new Date().toISOString(),
       origin: start.origin,
       dockerfile: { name: start.dockerfile.name, digest: `sha256:${createHash('sha256').update(start.dockerfile.text).digest('hex')}`, ...(start.dockerfile.path ? { path: start.dockerfile.path } : {}) },
@@ -44,8 +59,22 @@ export class BuildRecorder {
       cacheExports: start.cacheExports,
       cacheImports: start.cacheImports,
       recorder: thisProcess(),
+      ...(start.client ? { client: start.client } : {}),
     };
+    this.retention = start.retention;
     store.write(this.record);
+  }
+
+  /** A queued build starts running. */
+  running(): void {
+    if (this.ended || this.record.status === 'running') return;
+    this.record.status = 'running';
+    this.store.write(this.record);
+  }
+
+  /** Keeps what the engine learned for finish(), when the recorder belongs to the engine's host (kiln serve). */
+  note(outcome: BuildOutcome): void {
+    this.noted = { ...this.noted, ...outcome };
   }
 
   /** The progress sink to chain in front of the build's own. */
@@ -105,13 +134,11 @@ export class BuildRecorder {
     this.pending = [];
   }
 
-  finish(outcome: {
-    status: HistoryRecord['status'];
-    def?: Definition;
-    explanations?: { digest: string; reason: string }[];
-    results?: HistoryRecord['results'];
-    error?: string;
-  }): void {
+  /** Writes the build's end; only the first call counts. */
+  finish(end: BuildOutcome & { status: HistoryRecord['status']; error?: string }): void {
+    if (this.ended) return;
+    this.ended = true;
+    const outcome = { ...this.noted, ...Object.fromEntries(Object.entries(end).filter(([, v]) => v !== undefined)) } as BuildOutcome & { status: HistoryRecord['status']; error?: string };
     this.flush();
     const now = Date.now();
     for (const e of outcome.explanations ?? []) {
@@ -136,6 +163,6 @@ export class BuildRecorder {
       ...(outcome.error ? { error: outcome.error } : {}),
     });
     this.store.write(this.record);
-    this.store.prune(retentionFromEnv());
+    this.store.prune(this.retention ?? retentionFromEnv());
   }
 }

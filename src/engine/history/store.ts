@@ -25,9 +25,11 @@ export interface HistoryVertex {
   logBytes: number;
 }
 
+/** The one record of a build, local or remote (kiln serve writes it into the tenant's state, as builds run). */
 export interface HistoryRecord {
   id: string;
-  status: 'running' | 'completed' | 'failed' | 'canceled';
+  /** `queued`: a kiln serve build waiting for its context or a build slot. */
+  status: 'queued' | 'running' | 'completed' | 'failed' | 'canceled';
   started: string;
   ended?: string;
   /** Where it ran: `local`, or the kiln serve tenant. */
@@ -47,7 +49,20 @@ export interface HistoryRecord {
   logsTruncated?: boolean;
   /** The process recording a running build, to tell a build in progress from one whose process died. */
   recorder?: RecorderProcess;
+  /** kiln serve: the client that asked for the build, and what its context sync moved. */
+  client?: string;
+  sync?: ContextSync;
 }
+
+export interface ContextSync {
+  files: number;
+  filesUploaded: number;
+  bytesUploaded: number;
+  filesReused: number;
+}
+
+/** A build not yet ended. */
+export const inProgress = (r: HistoryRecord): boolean => r.status === 'running' || r.status === 'queued';
 
 /** A process as the kernel names it: its pid and start time (a pid alone is reused), on its host. */
 export interface RecorderProcess {
@@ -163,7 +178,7 @@ export class HistoryStore {
    * record next marks it failed, so it is not shown as running forever and retention can remove it.
    */
   private settleAbandoned(r: HistoryRecord): HistoryRecord {
-    if (r.status !== 'running' || !r.recorder || !recorderIsGone(r.recorder)) return r;
+    if (!inProgress(r) || !r.recorder || !recorderIsGone(r.recorder)) return r;
     const ended = this.lastEventTime(r.id) ?? Date.parse(r.started);
     const settled: HistoryRecord = {
       ...r,
@@ -228,7 +243,7 @@ export class HistoryStore {
       const startedLongAgo = now - parseInt(id.slice(0, 9), 36) > policy.maxAgeMs;
       if (!tooMany && !startedLongAgo) return;
       const r = this.tryGet(id);
-      if (!r || r.status === 'running') return;
+      if (!r || inProgress(r)) return;
       if (tooMany || now - Date.parse(r.ended ?? r.started) > policy.maxAgeMs) {
         this.remove(r.id);
         removed.push(r.id);
