@@ -16,7 +16,7 @@ import { loadDockerignore } from '../../base/patterns/dockerignore.js';
 import type { VertexInput } from '../../solver/graph/ops.js';
 import { Solver, type SolveResult } from '../../solver/solver.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
-import { defaultOps } from '../../solver/ops/index.js';
+import { buildOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
@@ -117,13 +117,14 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
     const solver = new Solver(
-      {
-        state, registry, localDirs, secrets: first.secrets ?? {}, hostPlatform: buildPlatform, pull: first.pull,
-        defaultNetwork: first.network === 'none' || first.network === 'host' ? first.network : 'bridge',
-        extraHosts: first.extraHosts, dns: first.dns, ssh: first.ssh, ...sandboxLimits(first.limits), fileHasher,
-        uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined,
-      },
-      defaultOps,
+      { state, registry, localDirs, hostPlatform: buildPlatform, pull: first.pull, fileHasher },
+      buildOps({
+        run: {
+          secrets: first.secrets ?? {}, defaultNetwork: first.network === 'none' || first.network === 'host' ? first.network : 'bridge',
+          extraHosts: first.extraHosts, dns: first.dns, ssh: first.ssh, ...sandboxLimits(first.limits),
+          uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined,
+        },
+      }),
     );
     const warnings: BakeResult['warnings'] = prepared.flatMap((p) => p.conversions.flatMap((c) => c.warnings.map((w) => ({ target: p.target.name, ...w }))));
     const imported = await importCaches(state, registry, breq.targets.flatMap((t) => t.request.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));

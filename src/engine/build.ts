@@ -17,7 +17,7 @@ import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver, type SolveResult, type ResultCache } from '../../solver/solver.js';
 import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
-import { defaultOps } from '../../solver/ops/index.js';
+import { buildOps, type RunSettings } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import { ImageResolver } from './image-resolver.js';
 import { UserError } from '../../base/errors.js';
@@ -28,7 +28,6 @@ import type { OutputSpec, ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
-import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
 import { importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
@@ -77,10 +76,10 @@ export interface BuildRequest {
   network?: 'default' | 'none' | 'host';
   /** Granted entitlements (--allow): network.host, security.insecure. */
   allow?: string[];
-  /** RUN networking, SSH forwarding and resource limits (see solver/env.ts). */
-  extraHosts?: SolverEnv['extraHosts'];
-  dns?: SolverEnv['dns'];
-  ssh?: SolverEnv['ssh'];
+  /** RUN networking, SSH forwarding and resource limits (RunSettings, solver/ops/exec.ts). */
+  extraHosts?: RunSettings['extraHosts'];
+  dns?: RunSettings['dns'];
+  ssh?: RunSettings['ssh'];
   /** Resource limits per RUN and per build; the kiln config file's limits are the ceiling (src/engine/limits.ts). */
   limits?: BuildLimits;
   signal?: AbortSignal;
@@ -179,9 +178,11 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
+    // What every op sees (env), and what only RUN and ADD URL see (their settings, through the op registry).
+    const run: RunSettings = { secrets: req.secrets ?? {}, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined };
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined },
-      defaultOps,
+      { state, registry, localDirs, hostPlatform: buildPlatform, pull: req.pull, fileHasher },
+      buildOps({ run, fetch: { denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed } }),
     );
     const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
     const cache = new PersistentResultCache(state, imported);

@@ -19,7 +19,7 @@ import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../../base/errors.js';
-import type { SolverEnv } from '../../solver/env.js';
+import type { RunSettings } from '../../solver/ops/index.js';
 import { ENTITLEMENTS, type EntitlementGrant } from '../../solver/entitlements.js';
 
 export interface ResourceLimits {
@@ -95,8 +95,8 @@ function merge(asked?: ResourceLimits, ceiling?: ResourceLimits): ResourceLimits
 
 const CPU_PERIOD_US = 100_000;
 
-function sandboxUnits(l: ResourceLimits): NonNullable<SolverEnv['runLimits']> {
-  const out: NonNullable<SolverEnv['runLimits']> = {};
+function sandboxUnits(l: ResourceLimits): NonNullable<RunSettings['runLimits']> {
+  const out: NonNullable<RunSettings['runLimits']> = {};
   if (l.memoryBytes) out.memoryBytes = l.memoryBytes;
   if (l.pids) out.pids = l.pids;
   if (l.cpus) {
@@ -107,11 +107,11 @@ function sandboxUnits(l: ResourceLimits): NonNullable<SolverEnv['runLimits']> {
 }
 
 /** What the solver env gets: each RUN's limits, and the build's shared cgroup with its limits. */
-export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.ProcessEnv = process.env): Pick<SolverEnv, 'runLimits' | 'buildCgroup'> {
+export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.ProcessEnv = process.env): Pick<RunSettings, 'runLimits' | 'buildCgroup'> {
   const config = configLimits(env);
   const run = merge(asked?.run, config.run);
   const build = merge(asked?.build, config.build);
-  const out: Pick<SolverEnv, 'runLimits' | 'buildCgroup'> = {};
+  const out: Pick<RunSettings, 'runLimits' | 'buildCgroup'> = {};
   if (run) out.runLimits = sandboxUnits(run);
   if (build) out.buildCgroup = { name: `kiln-build-${process.pid}-${randomBytes(4).toString('hex')}`, limits: sandboxUnits(build) };
   return out;
