@@ -1,6 +1,6 @@
 // `RUN --mount=type=cache,target=/root/.cache,sharing=locked` parsing (BuildKit commands_runmount.go).
 import { DockerfileSyntaxError } from './errors.js';
-import { ramInBytes } from './go-units.js';
+import { ramInBytes } from '../../base/units.js';
 import { withSuggestion } from './suggest.js';
 
 export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';

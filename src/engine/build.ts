@@ -21,6 +21,7 @@ import { buildOps, type RunSettings } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import { ImageResolver } from './image-resolver.js';
 import { UserError } from '../../base/errors.js';
+import { bytesOf } from '../../base/units.js';
 import { StatIndex } from '../../cache/stat-index.js';
 import { autoCollect } from '../../cache/gc.js';
 import { prefetchLayerBlobs } from './layer-blobs.js';
@@ -243,7 +244,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
 function gcKeepStorage(): number {
   const text = process.env.KILN_GC_KEEP_STORAGE;
   if (text === undefined || text === '') return 20 * 1024 ** 3;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
-  return Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']);
+  const bytes = bytesOf(text.trim());
+  if (bytes === undefined) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
+  return bytes;
 }

@@ -19,6 +19,7 @@ import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../../base/errors.js';
+import { bytesOf } from '../../base/units.js';
 import type { RunSettings } from '../../solver/ops/index.js';
 import { ENTITLEMENTS, type EntitlementGrant } from '../../solver/entitlements.js';
 
@@ -42,10 +43,8 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 function parseSize(where: string, v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number' && Number.isFinite(v) && v > 0) return Math.floor(v);
-  const m = typeof v === 'string' ? /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)i?b?$/i.exec(v.trim()) : null;
-  if (!m) throw new UserError(`${where}: invalid memory size ${JSON.stringify(v)} (expected e.g. 512m or 2g)`);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g' | 't'];
-  const bytes = Math.floor(Number(m[1]) * mult);
+  const bytes = typeof v === 'string' ? bytesOf(v.trim()) : undefined;
+  if (bytes === undefined) throw new UserError(`${where}: invalid memory size ${JSON.stringify(v)} (expected e.g. 512m or 2g)`);
   if (bytes < 4 << 20) throw new UserError(`${where}: memory limit ${JSON.stringify(v)} is below the minimum of 4m`);
   return bytes;
 }
@@ -211,16 +210,4 @@ export function serveLimits(flags: ServeLimitFlags, env: NodeJS.ProcessEnv = pro
       builds: pick(flagNumber('tenant-builds', flags.tenantBuilds, 'integer'), tenant.builds, undefined),
     },
   };
-}
-
-/** "1.5 GiB", "300 MiB": sizes in limit messages. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }

@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { flagString, FlagError } from '../flags.js';
 import { defaultStateRoot } from '../../../cache/state.js';
-import { HistoryStore, parseAge, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
+import { HistoryStore, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
+import { parseDuration } from '../../../base/units.js';
 import { durationText, traceHtml, traceSvg } from '../../engine/history/trace.js';
 
 const USAGE = `kiln history ls
@@ -103,7 +104,7 @@ export const historyCommand: Command = {
         const keep = flagString(args, 'keep');
         const age = flagString(args, 'max-age');
         if (keep !== undefined && !/^[0-9]+$/.test(keep)) throw new FlagError(`invalid value "${keep}" for flag --keep: expected a number`);
-        const removed = store.prune({ keep: keep === undefined ? policy.keep : Number(keep), maxAgeMs: age === undefined ? policy.maxAgeMs : parseAge(age, '--max-age') });
+        const removed = store.prune({ keep: keep === undefined ? policy.keep : Number(keep), maxAgeMs: age === undefined ? policy.maxAgeMs : parseDuration('--max-age', age) });
         console.log(`removed ${removed.length} build record${removed.length === 1 ? '' : 's'}`);
         return 0;
       }
