@@ -7,6 +7,7 @@ import { defaultStateRoot } from '../../../cache/state.js';
 import { HistoryStore, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
 import { parseDuration } from '../../../base/units.js';
 import { durationText, traceHtml, traceSvg } from '../../engine/history/trace.js';
+import { printTable } from '../table.js';
 
 const USAGE = `kiln history ls
 kiln history inspect ID|latest
@@ -41,10 +42,11 @@ export const historyCommand: Command = {
     switch (sub) {
       case 'ls': {
         const rows = store.list().reverse();
-        console.log(['ID'.padEnd(17), 'STATUS'.padEnd(10), 'STARTED'.padEnd(20), 'DURATION'.padEnd(10), 'STEPS'.padEnd(20), 'DOCKERFILE'].join(' '));
+        const table = [['ID', 'STATUS', 'STARTED', 'DURATION', 'STEPS', 'DOCKERFILE']];
         for (const r of rows) {
-          console.log([r.id.padEnd(17), r.status.padEnd(10), r.started.slice(0, 19).replace('T', ' ').padEnd(20), elapsed(r).padEnd(10), counts(r).padEnd(20), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`].join(' '));
+          table.push([r.id, r.status, r.started.slice(0, 19).replace('T', ' '), elapsed(r), counts(r), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`]);
         }
+        printTable(table, { gap: 1, minWidths: [17, 10, 20, 10, 20] });
         return 0;
       }
       case 'inspect': {
