@@ -26,6 +26,7 @@ export const UNIT_TIER = [
   'oci/platform.test.js',
   'oci/reference.test.js',
   'oci/auth-parsing.test.js',
+  'native/binfmt.test.js',
 ];
 
 const repo = new URL('..', import.meta.url).pathname;
