@@ -27,6 +27,7 @@ export const UNIT_TIER = [
   'oci/reference.test.js',
   'oci/auth-parsing.test.js',
   'native/binfmt.test.js',
+  'cli/units.test.js',
 ];
 
 const repo = new URL('..', import.meta.url).pathname;
