@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
+import { hostPlatform } from '../base/oci/platform.js';
 
 export interface Platform { os: string; architecture: string; variant?: string }
 
@@ -82,4 +83,27 @@ export function emulatorFor(platform: Platform, binfmtDir = '/proc/sys/fs/binfmt
     return { runnable: false, reason: `cannot run ${name} here: the binfmt_misc handler ${entry.name} lacks the F (fix binary) flag, so ${entry.interpreter} cannot be found inside a container (re-register it with flags F)` };
   }
   return { runnable: true, native: false, handler: entry.name, interpreter: entry.interpreter, fixBinary };
+}
+
+/** Foreign platforms a builder offers when their emulator is registered (BuildKit's usual set). */
+const EMULATED: Platform[] = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+  { os: 'linux', architecture: 'arm', variant: 'v7' },
+  { os: 'linux', architecture: 'riscv64' },
+  { os: 'linux', architecture: 'ppc64le' },
+  { os: 'linux', architecture: 's390x' },
+];
+
+/**
+ * The platforms this host runs: its own first, then each foreign one whose emulator emulatorFor accepts
+ * (registered, enabled, with the F flag). `kiln serve` offers these. binfmtDir is for tests.
+ */
+export function runnablePlatforms(binfmtDir = '/proc/sys/fs/binfmt_misc'): Platform[] {
+  const out: Platform[] = [hostPlatform()];
+  for (const p of EMULATED) {
+    const v = emulatorFor(p, binfmtDir);
+    if (v.runnable && !v.native) out.push(p);
+  }
+  return out;
 }

@@ -22,6 +22,11 @@ export interface CacheMap {
   digest: string;
   /** One entry per vertex input. */
   deps: CacheMapDep[];
+  /**
+   * The key does not name the result's content (a local directory, read in place): what a step reads
+   * from this result is digested again on every build, never taken from a record of an earlier one.
+   */
+  volatile?: boolean;
 }
 
 export interface OpContext {

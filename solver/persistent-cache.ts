@@ -25,9 +25,7 @@ export class PersistentResultCache implements ResultCache {
     this.records = new ResultRecords(state);
   }
 
-  async get(key: string, vertex: Vertex): Promise<Ref | undefined> {
-    // Sources are cheap to re-resolve and local dirs must be read fresh.
-    if (vertex.op.kind === 'source' && vertex.op.identifier.startsWith('local://')) return undefined;
+  async get(key: string): Promise<Ref | undefined> {
     const rec = await this.records.get(key);
     if (rec) {
       return {

@@ -87,6 +87,7 @@ export class Solver {
     opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
     const keys = new Map<string, Promise<string>>();
+    const volatile = new Set<string>();
     const results = new Map<string, Promise<Ref>>();
     const contexts = new Map<string, OpContext>();
     const cachedVertices = new Set<string>();
@@ -115,6 +116,7 @@ export class Solver {
           const cm = await implOf(v).cacheMap(v.op, contextOf(v)).catch((err) => {
             throw located(err, v);
           });
+          if (cm.volatile) volatile.add(digest);
           const deps = await Promise.all(
             v.inputs.map(async (input, i) => {
               const dep = cm.deps[i] ?? {};
@@ -136,9 +138,8 @@ export class Solver {
 
     // What a step reads from an input, digested once per (step, input key), here or on a teammate's machine.
     const contentOf = async (v: Vertex, opDigest: string, index: number, inputDigest: string, inputKey: string, compute: (r: Ref) => Promise<string>) => {
-      const input = byDigest.get(inputDigest)!;
-      // A local directory's key does not name its content: it is always read.
-      const memo = opts.cache?.contentOf && !(input.op.kind === 'source' && input.op.identifier.startsWith('local://'));
+      // An input whose key does not name its content (its op says it is volatile) is always read.
+      const memo = opts.cache?.contentOf && !volatile.has(inputDigest);
       const id = memo ? `sha256:${createHash('sha256').update(`${opDigest}\0${index}\0${inputKey}`).digest('hex')}` : '';
       // Only a cached result is the one its key named before; a step that just ran (--no-cache) is read.
       await resultOf(inputDigest);
@@ -192,7 +193,8 @@ export class Solver {
         const name = vertexLabel(v);
         p = (async () => {
           const key = await keyOf(digest);
-          if (opts.cache && !v.meta.ignoreCache) {
+          // A volatile result (its key does not name its content) is never taken from the cache.
+          if (opts.cache && !v.meta.ignoreCache && !volatile.has(digest)) {
             const hit = await opts.cache.get(key, v);
             if (hit) {
               cachedVertices.add(digest);
@@ -227,7 +229,10 @@ export class Solver {
             return ref;
           } catch (err) {
             sink({ type: 'vertex.failed', digest, name, time: Date.now(), error: (err as Error).message });
-            throw located(err, v);
+            const failure = located(err, v);
+            // Cancel the rest now, before the queue hands this slot to a waiting step.
+            abort.abort(failure);
+            throw failure;
           }
         },
       ) as Promise<Ref>;

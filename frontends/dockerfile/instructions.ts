@@ -2,7 +2,7 @@
 // scoping is applied during graph conversion with expand.ts.
 import { DockerfileParseError, DockerfileSyntaxError, atLine } from './errors.js';
 import { InstructionFlags } from './flags.js';
-import { parseGoDuration } from './go-units.js';
+import { parseGoDuration } from '../../base/units.js';
 import type { Heredoc, Node } from './line-parsers.js';
 import { chompHeredocContent, parseHeredocWord, type DockerfileAST } from './parser.js';
 import { parseMount, type RunMount } from './run-mount.js';

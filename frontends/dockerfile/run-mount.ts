@@ -1,6 +1,7 @@
 // `RUN --mount=type=cache,target=/root/.cache,sharing=locked` parsing (BuildKit commands_runmount.go).
 import { DockerfileSyntaxError } from './errors.js';
-import { ramInBytes } from './go-units.js';
+import { ramInBytes } from '../../base/units.js';
+import { csvFields } from '../../base/csv-options.js';
 import { withSuggestion } from './suggest.js';
 
 export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
@@ -29,40 +30,18 @@ const MOUNT_TYPES: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', '
 const SHARING: readonly MountSharing[] = ['shared', 'private', 'locked'];
 const ALL_KEYS = ['type', 'from', 'source', 'target', 'readonly', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'src', 'dst', 'destination', 'ro', 'rw', 'readwrite', 'env'];
 
-/** One CSV record (encoding/csv rules: `"` quotes a field, `""` is a quote inside it). */
-export function csvFields(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= line.length) throw new DockerfileSyntaxError(`failed to parse csv: extraneous or missing " in quoted-field`);
-        if (line[i] === '"') {
-          if (line[i + 1] === '"') { field += '"'; i += 2; continue; }
-          i++;
-          break;
-        }
-        field += line[i++];
-      }
-      if (i < line.length && line[i] !== ',') throw new DockerfileSyntaxError(`failed to parse csv: extraneous or missing " in quoted-field`);
-    } else {
-      const end = line.indexOf(',', i);
-      field = line.slice(i, end < 0 ? line.length : end);
-      if (field.includes('"')) throw new DockerfileSyntaxError(`failed to parse csv: bare " in non-quoted-field`);
-      i = end < 0 ? line.length : end;
-    }
-    out.push(field);
-    if (i >= line.length) return out;
-    i++; // the comma
-  }
-}
-
 function parseBool(key: string, v: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
   throw new DockerfileSyntaxError(`invalid value for ${key}: ${v}`);
+}
+
+function mountFields(val: string): string[] {
+  try {
+    return csvFields(val);
+  } catch (err) {
+    throw new DockerfileSyntaxError(`failed to parse csv: ${(err as Error).message}`);
+  }
 }
 
 function parseUint(v: string, radix: 8 | 10, what: string): number {
@@ -79,7 +58,7 @@ function parseUint(v: string, radix: 8 | 10, what: string): number {
 export function parseMount(val: string, expand?: (word: string) => string): RunMount {
   const m: RunMount = { type: 'bind', from: '', source: '', target: '', readOnly: false, sizeLimit: 0, id: '', sharing: '', required: false };
   let roAuto = true;
-  for (const field of csvFields(val)) {
+  for (const field of mountFields(val)) {
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     let value = eq < 0 ? '' : field.slice(eq + 1);

@@ -22,6 +22,34 @@ import { maskExcluded } from './context-mask.js';
 import { proxyVariables } from './proxy-env.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
 
+/**
+ * What the build gives every RUN besides the op itself: the caller's secrets, ssh agents, network and
+ * resource settings. Handed to this op only (through the op registry, see ops/index.ts), never to the
+ * other ops, and never part of a key: like BuildKit, a different secret value, DNS server or limit gives
+ * the same cache key (what does key a RUN is on the op: its network mode, mounts, proxy-free env).
+ */
+export interface RunSettings {
+  /** RUN --mount=type=secret: id → content. */
+  secrets?: Record<string, Buffer>;
+  /** What RUN's `default` network means in this build (`kiln build --network`): kiln's bridge unless none or host. */
+  defaultNetwork?: 'none' | 'host' | 'bridge';
+  /** --add-host entries for RUN's /etc/hosts. */
+  extraHosts?: { host: string; ip: string }[];
+  /** --dns: resolv.conf for RUN instead of the host's. */
+  dns?: { nameservers?: string[]; search?: string[]; options?: string[] };
+  /** RUN --mount=type=ssh: id → the SSH agent socket to forward (--ssh ID=SOCKET). */
+  ssh?: Record<string, string>;
+  /** Resource limits for each RUN (and, with `buildCgroup`, for all RUNs of the build together). */
+  runLimits?: { memoryBytes?: number; pids?: number; cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
+  /** A cgroup all RUNs of this build share, with the build's limits (made and removed by the sandbox helper). */
+  buildCgroup?: { name: string; limits?: RunSettings['runLimits'] };
+  /**
+   * Where cache mounts of steps run without the cache (--no-cache, --no-cache-filter) live: a dir of this
+   * build only, removed after it, so they start empty (as in BuildKit) and are shared by this build's RUNs.
+   */
+  uncachedMountsRoot?: string;
+}
+
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
 const SANDBOX_HOSTNAME = 'buildkitsandbox';
 
@@ -40,7 +68,8 @@ function mountDep(op: ExecOp, i: number, ctx: OpContext): CacheMapDep {
   return { selector: paths.join('\0'), contentOnly: true, contentDigest: (ref) => selectionsContentDigest(ctx, i, ref, sels) };
 }
 
-export const execOp: OpImpl<ExecOp> = {
+/** The exec op of one build, with that build's run settings. */
+export const execOpWith = (run: RunSettings): OpImpl<ExecOp> => ({
   async cacheMap(op, ctx) {
     // Everything that can change what the command does, minus the inputs (the solver adds their keys).
     // Proxy settings are left out (BuildKit's ProxyEnv): a different proxy gives the same result.
@@ -95,14 +124,14 @@ export const execOp: OpImpl<ExecOp> = {
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       // Proxy settings reach the process but, as in BuildKit, not the image config.
       env.push(...proxyVariables(op.proxyEnv, env));
-      const network = op.network === 'default' ? ctx.env.defaultNetwork ?? 'bridge' : op.network;
+      const network = op.network === 'default' ? run.defaultNetwork ?? 'bridge' : op.network;
       const hostname = op.hostname ?? SANDBOX_HOSTNAME;
       // /etc/hosts and /etc/resolv.conf are the build's, mounted over the image's (never in the layer),
       // unless the RUN mounts something of its own there.
       const mounts: SandboxMount[] = [];
       const etcFiles: [string, string][] = [
-        ['/etc/hosts', hostsFile(hostname, ctx.env.extraHosts)],
-        ['/etc/resolv.conf', resolvConf(network, ctx.env.dns)],
+        ['/etc/hosts', hostsFile(hostname, run.extraHosts)],
+        ['/etc/resolv.conf', resolvConf(network, run.dns)],
       ];
       for (const [target, content] of etcFiles) {
         if (op.mounts.some((m) => m.dest === target || m.dest === '/etc')) continue;
@@ -112,7 +141,7 @@ export const execOp: OpImpl<ExecOp> = {
       }
       for (const m of op.mounts) {
         if (m.dest === '/') continue;
-        const mount = await mountFor(m, inputs, ctx, scratchDir, releases, env);
+        const mount = await mountFor(m, inputs, ctx, run, scratchDir, releases, env);
         if (mount) mounts.push(mount);
       }
       // As in BuildKit, the first ssh mount is the default agent for the process.
@@ -129,8 +158,8 @@ export const execOp: OpImpl<ExecOp> = {
         mounts,
         privileged: op.security === 'insecure',
       };
-      if (ctx.env.runLimits && Object.keys(ctx.env.runLimits).length) spec.limits = ctx.env.runLimits;
-      if (ctx.env.buildCgroup) spec.buildCgroup = ctx.env.buildCgroup;
+      if (run.runLimits && Object.keys(run.runLimits).length) spec.limits = run.runLimits;
+      if (run.buildCgroup) spec.buildCgroup = run.buildCgroup;
       const result = await runSandbox(spec, {
         stdio: 'pipe',
         onOutput: (stream, chunk) => ctx.progress.log(stream, chunk),
@@ -151,9 +180,9 @@ export const execOp: OpImpl<ExecOp> = {
       rmSync(scratchDir, { recursive: true, force: true });
     }
   },
-};
+});
 
-async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir: string, releases: (() => void | Promise<void>)[], env: string[]): Promise<SandboxMount | undefined> {
+async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, run: RunSettings, scratchDir: string, releases: (() => void | Promise<void>)[], env: string[]): Promise<SandboxMount | undefined> {
   switch (m.type) {
     case 'tmpfs':
       return { type: 'tmpfs', target: m.dest, sizeBytes: m.tmpfs?.size };
@@ -163,14 +192,14 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       // The source path resolves inside that layer: a symlink in it cannot make kiln copy a host dir's owner.
       const seed = template?.kind === 'layers' && template.layers.length ? resolveInRoot(template.layers.at(-1)!.dir, m.selector ?? '/') : undefined;
       // A step run without the cache (--no-cache) starts from an empty cache dir of this build.
-      const root = ctx.vertex.meta.ignoreCache && ctx.env.uncachedMountsRoot ? ctx.env.uncachedMountsRoot : ctx.env.state.root;
+      const root = ctx.vertex.meta.ignoreCache && run.uncachedMountsRoot ? run.uncachedMountsRoot : ctx.env.state.root;
       const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
     }
     case 'secret': {
       const s = m.secret!;
-      const value = ctx.env.secrets[s.id];
+      const value = run.secrets?.[s.id];
       if (value === undefined) {
         if (s.optional) return m.dest ? { type: 'tmpfs', target: posix.dirname(m.dest), sizeBytes: 1 << 20 } : undefined;
         throw new SolveError(`secret ${s.id}: not found (pass it with --secret id=${s.id},src=FILE)`);
@@ -219,7 +248,7 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
     }
     case 'ssh': {
       const o = m.ssh!;
-      const agent = ctx.env.ssh?.[o.id];
+      const agent = run.ssh?.[o.id];
       if (agent === undefined) {
         if (o.optional) return undefined;
         throw new SolveError(`unset ssh forward key ${o.id}: no SSH agent or key given (pass it with --ssh ${o.id}=$SSH_AUTH_SOCK or --ssh ${o.id}=KEYFILE)`);

@@ -1,17 +1,19 @@
-// The op implementations the solver dispatches to, by op kind (sources by their scheme).
+// The op implementations the solver dispatches to, by op kind (sources by their scheme). A build makes
+// its registry with `buildOps`: settings only one op needs (RUN's secrets, network, limits; ADD URL's
+// fetch policy) go to that op here, not on the environment every op receives (docs/design.md, op contract).
 import type { SourceOp } from '../graph/ops.js';
 import type { OpImpl } from '../op.js';
 import type { OpRegistry } from '../solver.js';
 import { SolveError } from '../op.js';
 import { sourceImageOp } from './source-image.js';
 import { sourceLocalOp } from './source-local.js';
-import { sourceHttpOp } from './source-http.js';
+import { sourceHttpOpWith, type FetchPolicy } from './source-http.js';
 import { sourceOciLayoutOp } from './source-oci-layout.js';
-import { execOp } from './exec.js';
+import { execOpWith, type RunSettings } from './exec.js';
 import { mergeOp } from './merge.js';
 import { fileOp } from './file-op/index.js';
 
-function sourceFor(op: SourceOp): OpImpl<SourceOp> {
+function sourceFor(op: SourceOp, http: OpImpl<SourceOp>): OpImpl<SourceOp> {
   const scheme = op.identifier.slice(0, op.identifier.indexOf('://'));
   switch (scheme) {
     case 'docker-image':
@@ -20,7 +22,7 @@ function sourceFor(op: SourceOp): OpImpl<SourceOp> {
       return sourceLocalOp;
     case 'http':
     case 'https':
-      return sourceHttpOp;
+      return http;
     case 'oci-layout':
       return sourceOciLayoutOp;
     default:
@@ -28,9 +30,21 @@ function sourceFor(op: SourceOp): OpImpl<SourceOp> {
   }
 }
 
-const sourceOp: OpImpl<SourceOp> = {
-  cacheMap: (op, ctx) => sourceFor(op).cacheMap(op, ctx),
-  exec: (op, inputs, ctx) => sourceFor(op).exec(op, inputs, ctx),
-};
+export type { RunSettings, FetchPolicy };
 
-export const defaultOps: OpRegistry = { source: sourceOp, exec: execOp, file: fileOp, merge: mergeOp };
+export interface OpSettings {
+  /** What every RUN of the build gets: secrets, ssh, network, hosts, dns, limits. */
+  run?: RunSettings;
+  /** Where ADD URL may connect. */
+  fetch?: FetchPolicy;
+}
+
+/** The ops of one build. */
+export function buildOps(settings: OpSettings = {}): OpRegistry {
+  const http = sourceHttpOpWith(settings.fetch ?? {});
+  const source: OpImpl<SourceOp> = {
+    cacheMap: (op, ctx) => sourceFor(op, http).cacheMap(op, ctx),
+    exec: (op, inputs, ctx) => sourceFor(op, http).exec(op, inputs, ctx),
+  };
+  return { source, exec: execOpWith(settings.run ?? {}), file: fileOp, merge: mergeOp };
+}

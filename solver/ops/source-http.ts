@@ -1,7 +1,7 @@
 // http(s):// sources (ADD URL): the file is downloaded once per solve into a layer holding just that
 // file (mode 0600, mtime from Last-Modified, as BuildKit does); the key is the content's digest, so a
 // changed remote file invalidates the steps that use it. `checksum` pins the expected digest.
-// On a shared builder (`denyLocalFetch`) the fetch cannot reach the builder's own loopback, link-local
+// On a shared builder (FetchPolicy.denyLocalFetch) the fetch cannot reach the builder's own loopback, link-local
 // or interface addresses, checked after DNS and on each redirect hop; every fetch has connect and idle
 // timeouts and a minimum rate (base/oci/registry/fetch-limits.ts).
 import { createHash } from 'node:crypto';
@@ -17,6 +17,14 @@ import type { OpContext, OpImpl } from '../op.js';
 import { SolveError } from '../op.js';
 import type { Ref } from '../refs.js';
 
+/** Where a build's ADD URL may connect: on a shared builder, not the builder itself (`kiln serve`). */
+export interface FetchPolicy {
+  /** Refuse the builder's own loopback, link-local and interface addresses (kiln serve without --allow-local-fetch). */
+  denyLocalFetch?: boolean;
+  /** With denyLocalFetch: HOST:PORT origins allowed anyway (kiln serve --allow-local-fetch HOST:PORT). */
+  localFetchAllowed?: string[];
+}
+
 interface Downloaded {
   ref: Ref;
   digest: string;
@@ -31,11 +39,11 @@ function fileNameOf(op: SourceOp): string {
   return base && base !== '/' ? base : '__unnamed__';
 }
 
-async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
+async function download(op: SourceOp, ctx: OpContext, policy: FetchPolicy): Promise<Downloaded> {
   const layer = ctx.env.state.snapshots.newLayer();
   const limits = fetchLimits();
-  const deny = ctx.env.denyLocalFetch === true;
-  const allowed = new Set(ctx.env.localFetchAllowed ?? []);
+  const deny = policy.denyLocalFetch === true;
+  const allowed = new Set(policy.localFetchAllowed ?? []);
   const agentOf = (guarded: boolean) =>
     new Agent({
       connect: { timeout: limits.connectTimeoutMs, ...(guarded ? { lookup: guardedLookup } : {}) },
@@ -96,21 +104,22 @@ async function download(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
   }
 }
 
-function downloadOnce(op: SourceOp, ctx: OpContext): Promise<Downloaded> {
+function downloadOnce(op: SourceOp, ctx: OpContext, policy: FetchPolicy): Promise<Downloaded> {
   let p = downloads.get(ctx);
-  if (!p) downloads.set(ctx, (p = download(op, ctx)));
+  if (!p) downloads.set(ctx, (p = download(op, ctx, policy)));
   return p;
 }
 
-export const sourceHttpOp: OpImpl<SourceOp> = {
+/** The http(s) source of one build, with that build's fetch policy. */
+export const sourceHttpOpWith = (policy: FetchPolicy): OpImpl<SourceOp> => ({
   async cacheMap(op, ctx) {
     // With --checksum the content is known in advance: no download is needed to key the step (a cached
     // build never fetches the URL). Without it, the content decides.
-    const digest = op.attrs?.checksum ?? (await downloadOnce(op, ctx)).digest;
+    const digest = op.attrs?.checksum ?? (await downloadOnce(op, ctx, policy)).digest;
     const body = JSON.stringify({ http: digest, filename: fileNameOf(op) });
     return { digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, deps: [] };
   },
   async exec(op, _inputs, ctx) {
-    return (await downloadOnce(op, ctx)).ref;
+    return (await downloadOnce(op, ctx, policy)).ref;
   },
-};
+});

@@ -16,7 +16,8 @@ export function localExcludes(op: SourceOp): string[] {
 export const sourceLocalOp: OpImpl<SourceOp> = {
   async cacheMap(op) {
     // The name and filters only: what is read from the dir is keyed by the ops that read it (content digests).
-    return { digest: `sha256:${createHash('sha256').update(canonicalJSON({ local: op.identifier, attrs: op.attrs ?? {} })).digest('hex')}`, deps: [] };
+    // The key names the dir, not its content: volatile, so readers digest what they read on every build.
+    return { digest: `sha256:${createHash('sha256').update(canonicalJSON({ local: op.identifier, attrs: op.attrs ?? {} })).digest('hex')}`, deps: [], volatile: true };
   },
   async exec(op, _inputs, ctx) {
     const name = op.identifier.slice(PREFIX.length);

@@ -13,6 +13,7 @@ import { sbomPredicate, type RootfsReader } from './sbom/index.js';
 import type { EntryKind } from './sbom/types.js';
 import { contextDigest, provenancePredicate } from './provenance.js';
 import { SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE, type Attestation } from '../../base/oci/in-toto.js';
+import { KILN_VERSION } from '../../base/version.js';
 
 export interface AttestOptions {
   /** --sbom=true: an SPDX document of the packages in each image. */
@@ -156,7 +157,7 @@ export async function attachAttestations(opts: AttestOptions, images: ExportImag
         for (const l of layers) if (l.remote) await l.remote.unpack();
         const reader = layersReader(layers.map((l) => l.dir), fsops!);
         const name = inp.names?.[0] ?? 'image';
-        atts.push({ predicateType: SPDX_PREDICATE_TYPE, predicate: await sbomPredicate(reader, { name: `${name} (${platform})`, created, tool: 'kiln-0.1.0' }) });
+        atts.push({ predicateType: SPDX_PREDICATE_TYPE, predicate: await sbomPredicate(reader, { name: `${name} (${platform})`, created, tool: `kiln-${KILN_VERSION}` }) });
       }
       if (opts.provenance) {
         const g = graphs[i]!;

@@ -1,5 +1,6 @@
 // --sbom and --provenance (buildx spellings): --sbom[=true|false], --provenance[=true|false|mode=min|max|min|max].
 import { UserError } from '../../base/errors.js';
+import { parseCsvOptions } from '../../base/csv-options.js';
 import type { AttestOptions } from './attach.js';
 
 const TRUE = new Set(['true', '1', 'yes']);
@@ -9,7 +10,7 @@ const FALSE = new Set(['false', '0', 'no']);
 function fromAttest(list: string[]): { sbom?: string; provenance?: string } {
   const out: { sbom?: string; provenance?: string } = {};
   for (const text of list) {
-    const kv = Object.fromEntries(text.split(',').map((p) => [p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')).trim(), p.includes('=') ? p.slice(p.indexOf('=') + 1).trim() : '']));
+    const kv = parseCsvOptions('--attest', text);
     const disabled = kv.disabled === 'true';
     if (kv.type === 'sbom') out.sbom = disabled ? 'false' : 'true';
     else if (kv.type === 'provenance') out.provenance = disabled ? 'false' : `mode=${kv.mode || 'min'}`;

@@ -10,39 +10,15 @@ import type { OutputSpec } from '../engine/exports.js';
 import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
 import type { BuildContextSpec, BuildTarget } from '../engine/request.js';
 import { parseReference } from '../../base/oci/reference.js';
+import { parseCsvOptions } from '../../base/csv-options.js';
 export type { OutputSpec };
-/** Splits `a=b,c="d,e"` (CSV with optional quotes) into key/value pairs. */
-export function parseCSV(flag: string, text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let i = 0;
-  while (i < text.length) {
-    let field = '';
-    if (text[i] === '"') {
-      i++;
-      while (i < text.length && text[i] !== '"') field += text[i++];
-      if (text[i] !== '"') throw new FlagError(`invalid value "${text}" for flag ${flag}: unterminated quote`);
-      i++;
-    } else {
-      while (i < text.length && text[i] !== ',') field += text[i++];
-    }
-    if (i < text.length && text[i] !== ',') throw new FlagError(`invalid value "${text}" for flag ${flag}`);
-    i++;
-    const eq = field.indexOf('=');
-    if (eq <= 0) throw new FlagError(`invalid value "${text}" for flag ${flag}: "${field}" is not key=value`);
-    let value = field.slice(eq + 1);
-    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-    out[field.slice(0, eq).trim().toLowerCase()] = value;
-  }
-  return out;
-}
-
 const truthy = (v: string | undefined) => v === 'true' || v === '1';
 
 export function parseOutput(text: string, tags: string[]): OutputSpec {
   // buildx shorthands: `-o DIR` is a local export, `-o -` a tar on stdout.
   if (text === '-') return { type: 'tar', dest: '-', names: tags, attrs: {} };
   if (!text.includes('=')) return { type: 'local', dest: text, attrs: {} };
-  const attrs = parseCSV('--output', text);
+  const attrs = parseCsvOptions('--output', text);
   const type = attrs.type;
   const names = attrs.name ? attrs.name.split(',').filter(Boolean) : tags;
   switch (type) {
@@ -65,7 +41,7 @@ export function parseOutput(text: string, tags: string[]): OutputSpec {
 }
 
 export function parseSecret(text: string): { id: string; value: Buffer } {
-  const attrs = parseCSV('--secret', text);
+  const attrs = parseCsvOptions('--secret', text);
   const id = attrs.id;
   if (!id) throw new FlagError(`invalid value "${text}" for flag --secret: id= is required`);
   const src = attrs.src ?? attrs.source;
@@ -134,7 +110,7 @@ function cacheRef(flag: string, ref: string | undefined, text: string): string {
 /** `--cache-from type=registry,ref=R`, `type=local,src=DIR`, or a bare image ref (its inline cache). */
 export function parseCacheFrom(text: string): CacheImportSpec {
   if (!text.includes('=')) return { type: 'registry', ref: cacheRef('--cache-from', text, text) };
-  const attrs = parseCSV('--cache-from', text);
+  const attrs = parseCsvOptions('--cache-from', text);
   switch (attrs.type ?? 'registry') {
     case 'registry':
       return { type: 'registry', ref: cacheRef('--cache-from', attrs.ref, text) };
@@ -148,7 +124,7 @@ export function parseCacheFrom(text: string): CacheImportSpec {
 
 /** `--cache-to type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR[,mode=]`, `type=inline`. */
 export function parseCacheTo(text: string): CacheExportSpec {
-  const attrs = parseCSV('--cache-to', text);
+  const attrs = parseCsvOptions('--cache-to', text);
   const mode = attrs.mode ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw new FlagError(`invalid value "${text}" for flag --cache-to: mode must be min or max`);
   const ignore = attrs['ignore-error'];

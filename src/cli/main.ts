@@ -4,6 +4,7 @@ import { parseFlags, flagBool, usageText } from './flags.js';
 import { helpFlag, type Command } from './command.js';
 import { errorMessage, isUserFacing } from '../../base/errors.js';
 import { explainRootlessError, runRootlessIfNeeded, takeRootlessFlag } from './rootless.js';
+import { KILN_VERSION } from '../../base/version.js';
 
 // Commands load on demand: `kiln run` should not pay for loading the Dockerfile frontend and solver.
 const commands: { name: string; summary: string; load: () => Promise<Command> }[] = [
@@ -48,7 +49,7 @@ async function main(args: string[]): Promise<number> {
     return name ? 0 : 1;
   }
   if (name === 'version' || name === '--version') {
-    console.log('kiln 0.1.0');
+    console.log(`kiln ${KILN_VERSION}`);
     return 0;
   }
   const entry = commands.find((c) => c.name === name);

@@ -3,7 +3,7 @@
 // checks, so the check also runs when the build ends, before anything is exported or reported as done),
 // and the build over it fails with one line saying how to free space.
 import { dirSize } from '../../cache/gc.js';
-import { formatBytes } from '../engine/limits.js';
+import { formatBytes } from '../../base/units.js';
 import { UserError } from '../../base/errors.js';
 
 export class QuotaExceeded extends UserError {}

@@ -4,7 +4,7 @@
 // that goes away cancels its build; SIGTERM stops taking builds, lets running ones finish for a grace
 // period, then cancels the rest and closes every state cleanly.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -28,7 +28,8 @@ import { writableLocalSources } from '../engine/writable-contexts.js';
 import { decodeTarget } from '../protocol/build-request.js';
 import type { OutputSpec } from '../engine/exports.js';
 import type { ProgressEvent } from '../../solver/progress.js';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
+import { runnablePlatforms } from '../../native/binfmt.js';
 import { isUserFacing, errorMessage, UserError } from '../../base/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
 import { resolveInRoot } from '../../native/in-root.js';
@@ -547,20 +548,9 @@ function drainOrAbort(call: Duplex, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** This machine's platform first, then those it can run through registered QEMU emulators. */
+/** This machine's platform first, then those it can run through registered QEMU emulators (native/binfmt.ts decides). */
 function detectPlatforms(): string[] {
-  const out = [formatPlatform(normalizePlatform(hostPlatform()))];
-  const emulated: Record<string, string> = { aarch64: 'linux/arm64', arm: 'linux/arm/v7', x86_64: 'linux/amd64', riscv64: 'linux/riscv64', ppc64le: 'linux/ppc64le', s390x: 'linux/s390x' };
-  try {
-    for (const f of readdirSync('/proc/sys/fs/binfmt_misc')) {
-      const arch = /^qemu-(.+)$/.exec(f)?.[1];
-      const p = arch && emulated[arch];
-      if (p && !out.includes(p) && readFileSync(join('/proc/sys/fs/binfmt_misc', f), 'utf8').startsWith('enabled')) out.push(p);
-    }
-  } catch {
-    // no binfmt_misc: native only
-  }
-  return out.map((p) => formatPlatform(normalizePlatform(parsePlatform(p))));
+  return [...new Set(runnablePlatforms().map((p) => formatPlatform(normalizePlatform(p))))];
 }
 
 export function defaultNodeName(): string {

@@ -28,19 +28,20 @@ import { uncachedMountsRoot } from './uncached-mounts.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver, type SolveResult } from '../../solver/solver.js';
+import type { SolverEnv } from '../../solver/env.js';
 import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
-import { defaultOps } from '../../solver/ops/index.js';
+import { buildOps, type RunSettings } from '../../solver/ops/index.js';
 import type { ProgressEvent } from '../../solver/progress.js';
 import type { Ref } from '../../solver/refs.js';
 import { ImageResolver } from './image-resolver.js';
 import { UserError, isUserFacing } from '../../base/errors.js';
+import { bytesOf } from '../../base/units.js';
 import { StatIndex } from '../../cache/stat-index.js';
 import { autoCollect } from '../../cache/gc.js';
 import { prefetchLayerBlobs } from './layer-blobs.js';
 import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
-import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits } from './limits.js';
 import { importCaches } from './remote-cache.js';
@@ -200,7 +201,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
         const outputs = group.flatMap((p) => p.outputs);
         const gdef = group.length === planned.length ? def : mergeDefinitions(group.map((p) => p.def), outputs);
         const first = group[0]!.target;
-        const solver = new Solver(solverEnv({ state, registry, localDirs, fileHasher, buildPlatform, req, target: first, uncachedMountsRoot: uncachedRoot() }), defaultOps);
+        const solver = solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: first, uncachedMountsRoot: uncachedRoot() });
         // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
         const targetOutputs = group.flatMap((p) => p.target.outputs);
         const pushOnly = targetOutputs.length > 0 && targetOutputs.every((o) => o.type === 'image' && o.push);
@@ -271,7 +272,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
   }
 }
 
-// ---- the solver's environment: what RUN steps of one solve group see (kept in one place on purpose) ----
+// ---- the solver of one solve group: what every op sees (env) and what only RUN and ADD URL see ----
 interface EnvInput {
   state: State;
   registry: RegistryClient;
@@ -284,14 +285,15 @@ interface EnvInput {
   uncachedMountsRoot?: string;
 }
 
-function solverEnv({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot }: EnvInput): SolverEnv {
-  return { state, registry, localDirs, secrets: t.secrets ?? {}, hostPlatform: buildPlatform, pull: t.pull, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot };
+function solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot }: EnvInput): Solver {
+  const run: RunSettings = { secrets: t.secrets ?? {}, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), uncachedMountsRoot };
+  return new Solver({ state, registry, localDirs, hostPlatform: buildPlatform, pull: t.pull, fileHasher }, buildOps({ run, fetch: { denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed } }));
 }
 
 function gcKeepStorage(): number {
   const text = process.env.KILN_GC_KEEP_STORAGE;
   if (text === undefined || text === '') return 20 * 1024 ** 3;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
-  return Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']);
+  const bytes = bytesOf(text.trim());
+  if (bytes === undefined) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
+  return bytes;
 }

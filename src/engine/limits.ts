@@ -19,7 +19,8 @@ import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../../base/errors.js';
-import type { SolverEnv } from '../../solver/env.js';
+import { bytesOf } from '../../base/units.js';
+import type { RunSettings } from '../../solver/ops/index.js';
 import { ENTITLEMENTS, type EntitlementGrant } from '../../solver/entitlements.js';
 
 export interface ResourceLimits {
@@ -42,10 +43,8 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 function parseSize(where: string, v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number' && Number.isFinite(v) && v > 0) return Math.floor(v);
-  const m = typeof v === 'string' ? /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)i?b?$/i.exec(v.trim()) : null;
-  if (!m) throw new UserError(`${where}: invalid memory size ${JSON.stringify(v)} (expected e.g. 512m or 2g)`);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g' | 't'];
-  const bytes = Math.floor(Number(m[1]) * mult);
+  const bytes = typeof v === 'string' ? bytesOf(v.trim()) : undefined;
+  if (bytes === undefined) throw new UserError(`${where}: invalid memory size ${JSON.stringify(v)} (expected e.g. 512m or 2g)`);
   if (bytes < 4 << 20) throw new UserError(`${where}: memory limit ${JSON.stringify(v)} is below the minimum of 4m`);
   return bytes;
 }
@@ -95,8 +94,8 @@ function merge(asked?: ResourceLimits, ceiling?: ResourceLimits): ResourceLimits
 
 const CPU_PERIOD_US = 100_000;
 
-function sandboxUnits(l: ResourceLimits): NonNullable<SolverEnv['runLimits']> {
-  const out: NonNullable<SolverEnv['runLimits']> = {};
+function sandboxUnits(l: ResourceLimits): NonNullable<RunSettings['runLimits']> {
+  const out: NonNullable<RunSettings['runLimits']> = {};
   if (l.memoryBytes) out.memoryBytes = l.memoryBytes;
   if (l.pids) out.pids = l.pids;
   if (l.cpus) {
@@ -107,11 +106,11 @@ function sandboxUnits(l: ResourceLimits): NonNullable<SolverEnv['runLimits']> {
 }
 
 /** What the solver env gets: each RUN's limits, and the build's shared cgroup with its limits. */
-export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.ProcessEnv = process.env): Pick<SolverEnv, 'runLimits' | 'buildCgroup'> {
+export function sandboxLimits(asked: BuildLimits | undefined, env: NodeJS.ProcessEnv = process.env): Pick<RunSettings, 'runLimits' | 'buildCgroup'> {
   const config = configLimits(env);
   const run = merge(asked?.run, config.run);
   const build = merge(asked?.build, config.build);
-  const out: Pick<SolverEnv, 'runLimits' | 'buildCgroup'> = {};
+  const out: Pick<RunSettings, 'runLimits' | 'buildCgroup'> = {};
   if (run) out.runLimits = sandboxUnits(run);
   if (build) out.buildCgroup = { name: `kiln-build-${process.pid}-${randomBytes(4).toString('hex')}`, limits: sandboxUnits(build) };
   return out;
@@ -211,16 +210,4 @@ export function serveLimits(flags: ServeLimitFlags, env: NodeJS.ProcessEnv = pro
       builds: pick(flagNumber('tenant-builds', flags.tenantBuilds, 'integer'), tenant.builds, undefined),
     },
   };
-}
-
-/** "1.5 GiB", "300 MiB": sizes in limit messages. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }

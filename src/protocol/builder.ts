@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 export const PROTOCOL_VERSION = 1;
-export const KILN_VERSION = '0.1.0';
+export { KILN_VERSION } from '../../base/version.js';
 /** Context file contents and outputs travel in chunks of this size (gRPC's default message limit is 4 MiB). */
 export const CHUNK = 64 * 1024;
 

@@ -2,11 +2,12 @@
 // invalidation, two builds at once, and kill -9 at any moment of a build.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync, utimesSync, cpSync, mkdtempSync } from 'node:fs';
+import { rmSync, writeFileSync, utimesSync, cpSync, mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
+import { waitFor } from '../helpers/wait.js';
 import { kilnBuild, writeContext } from '../helpers/build.js';
 
 const suite = buildSuite();
@@ -62,7 +63,8 @@ test('two builds at once on one state dir both succeed, and a step both need run
   const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN sleep 1 && echo shared-step-ran\n` });
   try {
     const first = kilnAsync(root, ['build', '--progress', 'plain', context]);
-    await new Promise((r) => setTimeout(r, 300));
+    // The second starts once the first holds the state (it records itself as the lock's owner).
+    await waitFor(() => existsSync(join(root, 'db.owner')), { timeoutMs: 30_000, what: 'the first build to hold the state' });
     const second = kilnAsync(root, ['build', '--progress', 'plain', context]);
     const [a, b] = await Promise.all([first.done, second.done]);
     assert.equal(a.status, 0, a.stderr);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
+import { waitFor } from '../helpers/wait.js';
 
 const suite = buildSuite();
 
@@ -124,18 +125,13 @@ test('a build killed mid-RUN leaves the state usable and no process behind', asy
   const { execFileSync } = await import('node:child_process');
   const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo started && sleep 31337\n` });
   const run = kilnAsync(suite.root, ['build', '--progress', 'plain', context]);
-  const deadline = Date.now() + 30_000;
-  while (!run.output().stderr.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => run.output().stderr.includes('started'), { timeoutMs: 30_000, what: 'the RUN to start' });
   run.child.kill('SIGKILL');
   await run.done;
   // The sandbox notices its parent is gone and takes the container with it.
-  let left = '';
-  for (let i = 0; i < 50; i++) {
-    left = execFileSync('sh', ['-c', 'pgrep -f "slee[p] 31337" || true'], { encoding: 'utf8' }).trim();
-    if (!left) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(left, '', 'no container process is left');
+  const left = () => execFileSync('sh', ['-c', 'pgrep -f "slee[p] 31337" || true'], { encoding: 'utf8' }).trim();
+  await waitFor(() => left() === '', { timeoutMs: 5_000, what: 'no container process left' }).catch(() => {});
+  assert.equal(left(), '', 'no container process is left');
   const again = kilnBuild(suite.root, { Dockerfile: `FROM ${suite.base}\nRUN echo after > /after\n` }, ['-t', 'kiln-test/after-kill']);
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(readdirSync(join(suite.root, 'snapshots', 'tmp')), [], 'the unfinished layer was cleaned up');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { State } from '../../cache/state.js';
 import { ContentStore, sha256Digest } from '../../cache/content-store.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
+import { waitFor } from '../helpers/wait.js';
 
 test('a second kiln process fails clearly when the state stays locked', async () => {
   const root = tempRoot();
@@ -26,7 +27,7 @@ test('a second kiln process waits and then proceeds when the state is released',
   const root = tempRoot();
   const state = await State.open({ root });
   const waiting = kilnAsync(root, ['images', '-q'], { env: { KILN_LOCK_TIMEOUT: '30' } });
-  await new Promise((r) => setTimeout(r, 1000));
+  await waitFor(() => waiting.output().stderr.includes('waiting for another kiln process'), { timeoutMs: 30_000, what: 'the second process to wait for the lock' });
   await state.close();
   const r = await waiting.done;
   rmSync(root, { recursive: true, force: true });

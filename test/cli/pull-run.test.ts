@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
 import { busyboxFixture } from '../helpers/fixtures.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
+import { waitFor } from '../helpers/wait.js';
 
 let reg: TestRegistry;
 let image: string;
@@ -156,8 +157,7 @@ test('bad input gives one clear line and a non-zero exit', async () => {
 
 test('kiln run passes SIGTERM to the container process', async () => {
   const run = kilnAsync(root, ['run', '--rm', image, 'sh', '-c', 'trap "echo got-term; exit 5" TERM; echo ready; while true; do sleep 0.1; done']);
-  const deadline = Date.now() + 20_000;
-  while (!run.output().stdout.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => run.output().stdout.includes('ready'), { timeoutMs: 20_000, what: 'the container to print ready' });
   run.child.kill('SIGTERM');
   const r = await run.done;
   assert.equal(r.stdout, 'ready\ngot-term\n');

@@ -13,6 +13,7 @@ import { buildSuite } from '../helpers/suite.js';
 import { writeContext } from '../helpers/build.js';
 import { tempRoot } from '../helpers/kiln.js';
 import { serve, clientEnv, kilnClient, kilnClientAsync, uploads, type Served } from './serve-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const suite = buildSuite();
 let server: Served;
@@ -39,11 +40,7 @@ function sleepers(marker: string): number {
 }
 
 async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(cond, { timeoutMs, intervalMs: 200, what });
 }
 
 test('a build through kiln serve on a unix socket gives the digest of a local build; the second build uploads nothing, a one-file change uploads one file', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, arch } from 'node:os';
 import { join } from 'node:path';
-import { emulatorFor } from '../../native/binfmt.js';
+import { emulatorFor, runnablePlatforms } from '../../native/binfmt.js';
 
 const entry = (interp: string, flags: string, enabled = true) =>
   `${enabled ? 'enabled' : 'disabled'}\ninterpreter ${interp}\nflags: ${flags}\noffset 0\nmagic 7f454c46\nmask fffffff\n`;
@@ -47,4 +47,20 @@ test('missing, disabled and flagless handlers each get their own reason', (t) =>
   assert.match((emulatorFor({ os: 'linux', architecture: 'arm', variant: 'v7' }, dir) as { reason: string }).reason, /lacks the F \(fix binary\) flag/);
   assert.match((emulatorFor({ os: 'linux', architecture: 'riscv64' }, dir) as { reason: string }).reason, /handler qemu-riscv64 is disabled/);
   assert.match((emulatorFor({ os: 'windows', architecture: 'amd64' }, dir) as { reason: string }).reason, /only linux containers/);
+});
+
+test('the platforms a builder offers: the host first, then only emulators emulatorFor accepts', (t) => {
+  const dir = binfmtDir(t, {
+    'qemu-aarch64': entry('/usr/libexec/qemu-binfmt/aarch64-binfmt-P', 'POCF'),
+    // Registered and enabled, but without F: a RUN would fail inside the container, so it is not offered.
+    'qemu-arm': entry('/usr/bin/qemu-arm-static', 'OC', true),
+    'qemu-riscv64': entry('/usr/bin/qemu-riscv64-static', 'F', false),
+    'qemu-s390x': entry('/usr/bin/qemu-s390x-static', 'F'),
+  });
+  assert.deepEqual(runnablePlatforms(dir), [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64' },
+    { os: 'linux', architecture: 's390x' },
+  ]);
+  assert.deepEqual(runnablePlatforms('/nonexistent/binfmt_misc'), [{ os: 'linux', architecture: 'amd64' }]);
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kiln, kilnAsync, tempRoot } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
+import { waitFor } from '../helpers/wait.js';
 import { nameFromBytes, nameToBytes } from '../../base/raw-names.js';
 
 const suite = buildSuite();
@@ -76,8 +77,7 @@ test('a build whose kiln was killed with -9 is marked failed in history ls at th
   const root = tempRoot();
   const context = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo started && sleep 31338\n` });
   const run = kilnAsync(root, ['build', '--progress', 'plain', context]);
-  const deadline = Date.now() + 60_000;
-  while (!run.output().stderr.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => run.output().stderr.includes('started'), { timeoutMs: 60_000, what: 'the RUN to start' });
   const during = kiln(root, ['history', 'ls']);
   assert.match(during.stdout.trim().split('\n')[1] ?? '', /^\S+ +running /, 'a live build is running');
   run.child.kill('SIGKILL');

@@ -13,6 +13,7 @@ import { RegistryError } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { readBytes, RegistryTransport } from './transport.js';
 import { blobExists, mountBlob, putManifest, uploadBlob, type BlobSource, type UploadResult } from './upload.js';
+import { KILN_VERSION } from '../../version.js';
 
 // containerd refuses manifests above 4 MiB; so does kiln (a bigger one is an attack or a mistake).
 const MAX_MANIFEST_BYTES = 4 << 20;
@@ -41,7 +42,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = new RegistryTransport({
       credentials: opts.credentials ?? CredentialStore.fromDockerConfig(),
-      userAgent: opts.userAgent ?? 'kiln/0.1',
+      userAgent: opts.userAgent ?? `kiln/${KILN_VERSION}`,
       insecureRegistries: [...insecureRegistriesFromEnv(), ...(opts.insecureRegistries ?? [])],
       retry: { ...DEFAULT_RETRY, ...opts.retry },
     });

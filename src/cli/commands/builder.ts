@@ -8,6 +8,7 @@ import { checkName, currentBuilderName, DEFAULT_BUILDER, listBuilders, loadBuild
 import type { BuildRecordMsg } from '../../protocol/builder.js';
 import { formatPlatform, normalizePlatform, parsePlatform } from '../../../base/oci/platform.js';
 import { existsSync } from 'node:fs';
+import { printTable } from '../table.js';
 
 const usage = [
   'kiln builder create NAME --addr ADDR [--node NODE] [--platform P] [--tls-ca F --tls-cert F --tls-key F] [--token-file F] [--append] [--use]',
@@ -142,8 +143,7 @@ function ls(): number {
     rows.push([`${b.name}${b.name === current ? ' *' : ''}`, '', '']);
     for (const n of b.nodes) rows.push([`  \\_ ${n.name}`, n.addr, n.platforms.join(', ')]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd());
+  printTable(rows);
   return 0;
 }
 
@@ -204,8 +204,7 @@ async function builds(name: string | undefined): Promise<number> {
       rows.push([n.name, r.id, r.status, r.platforms.join(',') || 'native', r.started.replace(/\.\d+Z$/, 'Z'), dur, up, r.digest || (r.error ? r.error.slice(0, 60) : '')]);
     }
   });
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd());
+  printTable(rows, { gap: 2 });
   return 0;
 }
 

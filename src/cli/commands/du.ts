@@ -4,6 +4,7 @@ import { flagBool, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { diskUsage } from '../../../cache/gc.js';
 import { formatSize, timeAgo } from '../../../base/units.js';
+import { printTable } from '../table.js';
 
 export const duCommand: Command = {
   name: 'du',
@@ -23,8 +24,7 @@ export const duCommand: Command = {
       } else {
         const rows = [['ID', 'RECLAIMABLE', 'SIZE', 'LAST ACCESSED', 'DESCRIPTION']];
         for (const u of usage) rows.push([u.id.replace(/^result\/sha256:/, '').slice(0, 25), String(u.reclaimable), formatSize(u.size), timeAgo(u.lastUsed), u.description.slice(0, 60)]);
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd());
+        printTable(rows, { gap: 2 });
       }
       const total = usage.reduce((n, u) => n + u.size, 0);
       const reclaimable = usage.filter((u) => u.reclaimable).reduce((n, u) => n + u.size, 0);

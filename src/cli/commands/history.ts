@@ -4,10 +4,12 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { flagString, FlagError } from '../flags.js';
 import { defaultStateRoot } from '../../../cache/state.js';
-import { HistoryStore, parseAge, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
+import { HistoryStore, retentionFromEnv, type HistoryRecord } from '../../engine/history/store.js';
+import { parseDuration } from '../../../base/units.js';
 import { durationText, traceHtml, traceSvg } from '../../engine/history/trace.js';
 import { resolveBuilder } from '../../client/builders.js';
 import { UserError } from '../../../base/errors.js';
+import { printTable } from '../table.js';
 
 const USAGE = `kiln history ls [--builder NAME|ADDR]
 kiln history inspect ID|latest [--builder NAME|ADDR]
@@ -54,10 +56,11 @@ export const historyCommand: Command = {
     switch (sub) {
       case 'ls': {
         const rows = list().reverse();
-        console.log(['ID'.padEnd(17), 'STATUS'.padEnd(10), 'STARTED'.padEnd(20), 'DURATION'.padEnd(10), 'STEPS'.padEnd(20), 'DOCKERFILE'].join(' '));
+        const table = [['ID', 'STATUS', 'STARTED', 'DURATION', 'STEPS', 'DOCKERFILE']];
         for (const r of rows) {
-          console.log([r.id.padEnd(17), r.status.padEnd(10), r.started.slice(0, 19).replace('T', ' ').padEnd(20), elapsed(r).padEnd(10), counts(r).padEnd(20), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`].join(' '));
+          table.push([r.id, r.status, r.started.slice(0, 19).replace('T', ' '), elapsed(r), counts(r), `${r.dockerfile.path ?? r.dockerfile.name}${r.target ? ` (${r.target})` : ''}`]);
         }
+        printTable(table, { gap: 1, minWidths: [17, 10, 20, 10, 20] });
         return 0;
       }
       case 'inspect': {
@@ -117,7 +120,7 @@ export const historyCommand: Command = {
         const keep = flagString(args, 'keep');
         const age = flagString(args, 'max-age');
         if (keep !== undefined && !/^[0-9]+$/.test(keep)) throw new FlagError(`invalid value "${keep}" for flag --keep: expected a number`);
-        const removed = store.prune({ keep: keep === undefined ? policy.keep : Number(keep), maxAgeMs: age === undefined ? policy.maxAgeMs : parseAge(age, '--max-age') });
+        const removed = store.prune({ keep: keep === undefined ? policy.keep : Number(keep), maxAgeMs: age === undefined ? policy.maxAgeMs : parseDuration('--max-age', age) });
         console.log(`removed ${removed.length} build record${removed.length === 1 ? '' : 's'}`);
         return 0;
       }

@@ -3,6 +3,7 @@ import { openState } from '../context.js';
 import { formatSize, shortDigest, timeAgo } from '../../../base/units.js';
 import { flagBool, flagString, FlagError } from '../flags.js';
 import { parseReference } from '../../../base/oci/reference.js';
+import { printTable } from '../table.js';
 
 export const imagesCommand: Command = {
   name: 'images',
@@ -46,8 +47,3 @@ export const imagesCommand: Command = {
     }
   },
 };
-
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd());
-}

@@ -5,13 +5,7 @@ import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
 import { prune } from '../../../cache/gc.js';
-import { formatSize, parseMemorySize } from '../../../base/units.js';
-
-export function parseDuration(flag: string, text: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new FlagError(`invalid value "${text}" for ${flag}: expected a duration like 30m, 24h or 7d`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-}
+import { formatSize, parseDuration, parseMemorySize } from '../../../base/units.js';
 
 export const pruneCommand: Command = {
   name: 'prune',

@@ -7,10 +7,10 @@ import { defaultStateRoot } from '../../../cache/state.js';
 import { BuildServer, defaultNodeName } from '../../daemon/server.js';
 import { loadTokenFile } from '../../daemon/auth.js';
 import { isLoopback, parseAddr } from '../../client/address.js';
-import { parseDuration } from './duration.js';
+import { formatBytes, parseDuration } from '../../../base/units.js';
 import { join } from 'node:path';
 import { startDashboard } from '../../daemon/ui/dashboard.js';
-import { formatBytes, serveLimits } from '../../engine/limits.js';
+import { serveLimits } from '../../engine/limits.js';
 
 /** `--ui :8080`, `--ui 127.0.0.1:0`, `--ui [::1]:80`. */
 function parseUiAddr(text: string): { host: string; port: number } {
@@ -77,8 +77,8 @@ export const serveCommand: Command = {
     if (ui && !isLoopbackHost(ui.host) && !tokens && !flagBool(args, 'insecure')) {
       throw new FlagError(`kiln serve: refusing to serve the dashboard on ${ui.host} without tokens (--token-file); pass --insecure to do it anyway`);
     }
-    const historyTtlMs = parseDuration(flagString(args, 'history-ttl') ?? '48h', '--history-ttl');
-    const graceMs = parseDuration(flagString(args, 'shutdown-timeout') ?? '60s', '--shutdown-timeout');
+    const historyTtlMs = parseDuration('--history-ttl', flagString(args, 'history-ttl') ?? '48h', { bareSeconds: true });
+    const graceMs = parseDuration('--shutdown-timeout', flagString(args, 'shutdown-timeout') ?? '60s', { bareSeconds: true });
     const read = (path: string, flag: string) => {
       try {
         return readFileSync(path);

@@ -3,6 +3,7 @@
 // script; nothing fetched from elsewhere.
 import type { HistoryRecord } from '../../engine/history/store.js';
 import { durationText, escapeXml } from '../../engine/history/trace.js';
+import { formatBytes } from '../../../base/units.js';
 
 export interface BuildRow {
   id: string;
@@ -48,7 +49,6 @@ ${error ? `<p class="error" id="login-error">${escapeXml(error)}</p>` : ''}
   );
 }
 
-const bytes = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 
 function rowsHtml(s: Summary): string {
   return s.builds
@@ -64,7 +64,7 @@ function cardsHtml(s: Summary): string {
   const disk = s.usage.reduce((n, u) => n + u.bytes, 0);
   const reclaim = s.usage.reduce((n, u) => n + u.reclaimable, 0);
   return `<div class="card">cache hit ratio (last ${s.cache.builds} builds)<b id="hit-ratio">${(s.cache.ratio * 100).toFixed(0)}%</b>${s.cache.hits} of ${s.cache.steps} steps cached</div>
-<div class="card">build cache on disk<b id="disk">${bytes(disk)}</b>${bytes(reclaim)} reclaimable, ${s.usage.reduce((n, u) => n + u.records, 0)} records</div>
+<div class="card">build cache on disk<b id="disk">${formatBytes(disk)}</b>${formatBytes(reclaim)} reclaimable, ${s.usage.reduce((n, u) => n + u.records, 0)} records</div>
 <div class="card">garbage collection<b id="gc">${escapeXml(s.gcPolicy)}</b></div>`;
 }
 

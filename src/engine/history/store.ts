@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ProgressEvent } from '../../../solver/progress.js';
 import { UserError } from '../../../base/errors.js';
+import { parseDuration } from '../../../base/units.js';
 
 export type VertexState = 'ran' | 'cached' | 'failed' | 'canceled';
 
@@ -106,13 +107,7 @@ export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): Retentio
   const keep = keepText === undefined || keepText === '' ? 100 : Number(keepText);
   if (!Number.isInteger(keep) || keep < 0) throw new UserError(`invalid KILN_HISTORY_KEEP "${keepText}": expected a number of builds`);
   const ageText = env.KILN_HISTORY_MAX_AGE;
-  return { keep, maxAgeMs: ageText === undefined || ageText === '' ? 7 * 86_400_000 : parseAge(ageText, 'KILN_HISTORY_MAX_AGE') };
-}
-
-export function parseAge(text: string, what: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new UserError(`invalid ${what} "${text}": expected a duration like 90m, 24h or 7d`);
-  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return { keep, maxAgeMs: ageText === undefined || ageText === '' ? 7 * 86_400_000 : parseDuration('KILN_HISTORY_MAX_AGE', ageText) };
 }
 
 /** Per build: at most this much of event log on disk. */
