@@ -168,6 +168,20 @@ test('4 writers export to one registry ref and one local dir at once: a fresh ma
         assert.deepEqual(ran(b.stderr), [], `build ${i} from ${cacheFrom} ran steps`);
       }
     }
+
+    // The registry has no compare-and-swap: an index update can be lost when two writers rewrite it at
+    // once. Make that happen (an index naming one writer only): the writer tags still bring all four.
+    const index = JSON.parse((await get(`${registryBase}/manifests/latest`, OCI_INDEX)).body.toString());
+    index.manifests = index.manifests.slice(0, 1);
+    const put = await fetch(`${registryBase}/manifests/latest`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: JSON.stringify(index) });
+    assert.equal(put.status, 201);
+    const afterLoss = tempRoot();
+    readers.push(afterLoss);
+    for (const [i, ctx] of contexts.entries()) {
+      const b = kilnBuild(afterLoss, {}, ['--cache-from', `type=registry,ref=${cacheRef}`, ...rawjson], { context: ctx });
+      assert.equal(b.status, 0, b.stderr);
+      assert.deepEqual(ran(b.stderr), [], `build ${i} after a lost index update ran steps`);
+    }
   } finally {
     for (const r of [...roots, ...readers, localDir, ...contexts]) rmSync(r, { recursive: true, force: true });
   }
