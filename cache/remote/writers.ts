@@ -43,7 +43,7 @@ function parseAge(text: string): number | undefined {
 }
 
 /** Checks the writer attributes of a `--cache-to` (`writer=`, `keep-writers=`, `keep-age=`). */
-export function writerOptions(attrs: Record<string, string>, stateRoot: string, flagText = '--cache-to'): WriterOptions {
+export function writerOptions(attrs: Record<string, string>, stateRoot: string, flagText = '--cache-to', env: NodeJS.ProcessEnv = process.env): WriterOptions {
   const bad = (why: string) => new CacheWriterOptionError(`invalid value "${flagText}" for flag --cache-to: ${why}`);
   let keepWriters = DEFAULT_KEEP_WRITERS;
   if (attrs['keep-writers'] !== undefined) {
@@ -57,9 +57,22 @@ export function writerOptions(attrs: Record<string, string>, stateRoot: string, 
     keepAgeMs = age;
   }
   if (attrs.writer !== undefined && attrs.writer.trim() === '') throw bad('writer= needs a name');
-  // Without writer=, one id per machine and state dir: its next export replaces its own manifest.
-  const id = attrs.writer !== undefined ? writerId(attrs.writer) : `m${sha12(`${hostname()}\0${stateRoot}`)}`;
-  return { id, keepWriters, keepAgeMs };
+  return { id: attrs.writer !== undefined ? writerId(attrs.writer) : defaultWriterId(stateRoot, env), keepWriters, keepAgeMs };
+}
+
+/** Branch variables of common CI systems, first set wins. */
+const CI_BRANCH_VARS = ['GITHUB_HEAD_REF', 'GITHUB_REF_NAME', 'CI_COMMIT_REF_NAME', 'BUILDKITE_BRANCH', 'CIRCLE_BRANCH', 'BRANCH_NAME'];
+
+/**
+ * Without writer=: one id per machine and state dir (its next export replaces its own manifest), prefixed
+ * by the CI branch when a CI variable names one, so one runner building several branches keeps each.
+ */
+export function defaultWriterId(stateRoot: string, env: NodeJS.ProcessEnv = process.env): string {
+  const machine = `m${sha12(`${hostname()}\0${stateRoot}`)}`;
+  const branch = CI_BRANCH_VARS.map((v) => env[v]).find((b) => b && b.trim());
+  if (!branch) return machine;
+  const safe = branch.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
+  return `${safe && safe.length <= 32 ? safe : `h${sha12(branch)}`}.${machine}`;
 }
 
 /** The tag a writer's newest manifest is also pushed under, next to the cache's tag. */

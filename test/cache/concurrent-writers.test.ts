@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { kilnAsync, tempRoot } from '../helpers/kiln.js';
 import { kilnBuild, writeContext, errorLine } from '../helpers/build.js';
-import { compact, type WriterEntry } from '../../cache/remote/writers.js';
+import { compact, defaultWriterId, type WriterEntry } from '../../cache/remote/writers.js';
 
 const suite = buildSuite();
 const rawjson = ['--progress', 'rawjson'];
@@ -27,6 +27,9 @@ function ran(stderr: string): string[] {
     .map((e) => String(e.name))
     .filter((n) => /\b(RUN|COPY)\b/.test(n));
 }
+
+/** The default writer id includes a CI branch variable; the 4 runners here stand for 4 machines. */
+const noCiBranch = Object.fromEntries(['GITHUB_HEAD_REF', 'GITHUB_REF_NAME', 'CI_COMMIT_REF_NAME', 'BUILDKITE_BRANCH', 'CIRCLE_BRANCH', 'BRANCH_NAME'].map((v) => [v, '']));
 
 /** Branch i: a step all branches share, then steps of its own. */
 function branch(i: number): string {
@@ -136,7 +139,7 @@ test('4 writers export to one registry ref and one local dir at once: a fresh ma
       }
     })();
     const writers = contexts.map((ctx, i) =>
-      kilnAsync(roots[i]!, ['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, '--cache-to', `type=local,dest=${localDir},mode=max`, ctx]).done,
+      kilnAsync(roots[i]!, ['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, '--cache-to', `type=local,dest=${localDir},mode=max`, ctx], { env: noCiBranch }).done,
     );
     const results = await Promise.all(writers);
     writing = false;
@@ -236,4 +239,13 @@ test('merge rule: the newest manifest per writer, the writer just written always
   const { kept, dropped } = compact(existing, { keepWriters: 3, keepAgeMs: 14 * 86_400_000 }, now, mine);
   assert.deepEqual(kept.map((k) => `${k.writer}@${k.created.slice(11, 13)}`), ['me@00', 'a@23', 'b@22']);
   assert.deepEqual(dropped.map((k) => k.writer).sort(), ['a', 'c', 'me', 'old']);
+});
+
+test('default writer id: one per machine and state dir, prefixed by the CI branch so one runner keeps each branch it builds', () => {
+  const a = defaultWriterId('/state/a', {});
+  assert.match(a, /^m[0-9a-f]{12}$/);
+  assert.notEqual(defaultWriterId('/state/b', {}), a);
+  assert.equal(defaultWriterId('/state/a', { GITHUB_REF_NAME: 'feature/x' }), `feature-x.${a}`);
+  assert.equal(defaultWriterId('/state/a', { GITHUB_HEAD_REF: 'pr-branch', GITHUB_REF_NAME: '12/merge' }), `pr-branch.${a}`);
+  assert.notEqual(defaultWriterId('/state/a', { CI_COMMIT_REF_NAME: 'main' }), defaultWriterId('/state/a', { CI_COMMIT_REF_NAME: 'dev' }));
 });
