@@ -4,7 +4,7 @@
 // four builds. Meanwhile a reader polls the cache and every manifest it reads names blobs that exist.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
@@ -218,6 +218,31 @@ test('compaction: keep-writers=2 keeps the newest two writers; the dropped one i
     const dropped = kilnBuild(tempRoot(), {}, ['--cache-from', `type=registry,ref=${cacheRef}`, ...rawjson], { context: contexts[0] });
     assert.equal(dropped.status, 0, dropped.stderr);
     assert.ok(ran(dropped.stderr).some((n) => n.includes('step-0')), 'the dropped writer is not imported');
+
+    // The local dir is bounded too: blobs nothing names any more go once they are an hour old.
+    const blobDir = join(localDir, 'blobs', 'sha256');
+    const before = readdirSync(blobDir);
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    for (const f of before) utimesSync(join(blobDir, f), hoursAgo, hoursAgo);
+    const again = kilnBuild(root, {}, ['--cache-to', `type=local,dest=${localDir},mode=max,writer=branch/2,keep-writers=2`], { context: contexts[2] });
+    assert.equal(again.status, 0, again.stderr);
+    const named = new Set<string>();
+    const indexJson = JSON.parse(readFileSync(join(localDir, 'index.json'), 'utf8'));
+    for (const top of indexJson.manifests) {
+      named.add(top.digest.slice(7));
+      for (const d of JSON.parse(readFileSync(join(blobDir, top.digest.slice(7)), 'utf8')).manifests) {
+        named.add(d.digest.slice(7));
+        const m = JSON.parse(readFileSync(join(blobDir, d.digest.slice(7)), 'utf8'));
+        for (const b of [m.config, ...m.layers]) named.add(b.digest.slice(7));
+      }
+    }
+    const after = readdirSync(blobDir);
+    assert.deepEqual([...after].sort(), [...named].sort(), 'exactly the blobs the index names are left');
+    assert.ok(after.length < before.length, `compaction removed nothing (${before.length} blobs before, ${after.length} after)`);
+    console.log(`# local compaction: ${before.length} blobs before, ${after.length} after`);
+    const fromLocal = kilnBuild(tempRoot(), {}, ['--cache-from', `type=local,src=${localDir}`, ...rawjson], { context: contexts[1] });
+    assert.equal(fromLocal.status, 0, fromLocal.stderr);
+    assert.deepEqual(ran(fromLocal.stderr), []);
 
     const bad = kilnBuild(root, {}, ['--cache-to', `type=registry,ref=${cacheRef},keep-writers=0`], { context: contexts[0] });
     assert.notEqual(bad.status, 0);
