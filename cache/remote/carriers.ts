@@ -23,21 +23,30 @@ import {
   type CacheRecord,
 } from './format.js';
 import type { BlobFetcher } from './imported.js';
+import { NotFoundError } from '../../base/oci/registry/errors.js';
+import type { FetchedManifest } from '../../base/oci/registry/client.js';
+import { writerAnnotations, isCacheIndex, type WriterOptions } from './writers.js';
+import { gatherWriterManifests, publishWriterManifest } from './registry-writers.js';
+import { localWriterManifests, publishLocalWriter, touchBlob } from './local-writers.js';
 
 export interface LoadedCache {
   records: CacheRecord[];
   contents: Record<string, string>;
   fetcher: BlobFetcher;
+  /** Writer manifests read (a multi-writer cache), and those named but gone meanwhile. */
+  writers?: number;
+  skipped?: number;
 }
 
 /** The manifest that carries a cache config (`blobs` are its layers, in the config's order). */
-export function cacheManifest(config: Buffer, blobs: CacheBlob[]): { manifest: Buffer; digest: string } {
+export function cacheManifest(config: Buffer, blobs: CacheBlob[], annotations?: Record<string, string>): { manifest: Buffer; digest: string } {
   const m: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     artifactType: CACHE_ARTIFACT_TYPE,
     config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
     layers: blobs.map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, annotations: { [DIFFID_ANNOTATION]: b.diffId } })),
+    ...(annotations ? { annotations } : {}),
   };
   const manifest = Buffer.from(JSON.stringify(m));
   return { manifest, digest: sha256Digest(manifest) };
@@ -65,14 +74,25 @@ function inlineRecords(manifest: ImageManifest, configBytes: Buffer, where: stri
 
 export async function loadRegistryCache(client: RegistryClient, ref: ImageReference): Promise<LoadedCache> {
   const where = ref.toString();
-  const root = await client.getManifest(ref, { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST] });
+  let root: FetchedManifest | undefined;
+  try {
+    root = await client.getManifest(ref, { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST] });
+  } catch (err) {
+    // The tag may be missing while writer tags exist (every index write failed): those are read.
+    if (!(err instanceof NotFoundError) || !ref.tag) throw err;
+  }
   const fetcher: BlobFetcher = {
     where,
     mountFrom: ref.name,
     fetch: (blob, tmp) => client.downloadBlob(ref, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, tmp),
   };
   const manifests: ImageManifest[] = [];
-  if (root.parsed.kind === 'index') {
+  let writers: { writers: number; skipped: number } | undefined;
+  if (!root || (root.parsed.kind === 'index' && isCacheIndex(root.parsed.index))) {
+    const gathered = await gatherWriterManifests(client, ref, ref.tag!, root);
+    manifests.push(...gathered.manifests);
+    writers = { writers: gathered.writers, skipped: gathered.skipped };
+  } else if (root.parsed.kind === 'index') {
     for (const d of root.parsed.index.manifests) {
       const m = await client.getManifest(ref.pinned(d.digest));
       if (m.parsed.kind === 'manifest') manifests.push(m.parsed.manifest);
@@ -88,9 +108,9 @@ export async function loadRegistryCache(client: RegistryClient, ref: ImageRefere
       got = decodeCacheConfig(config, blobsOfCacheManifest(m, config, where), where);
     } else got = inlineRecords(m, configBytes, where);
     records.push(...got.records);
-    Object.assign(contents, got.contents);
+    for (const [k, v] of Object.entries(got.contents)) if (!(k in contents)) contents[k] = v;
   }
-  return { records, contents, fetcher };
+  return { records, contents, fetcher, ...writers };
 }
 
 export interface CacheUpload {
@@ -104,7 +124,13 @@ export interface CacheUpload {
 
 export type UploadEvent = { digest: string; how: 'skipped' | 'mounted' | 'uploaded' };
 
-export async function pushRegistryCache(client: RegistryClient, ref: ImageReference, up: CacheUpload, onEvent?: (e: UploadEvent) => void): Promise<string> {
+export interface PushedCache {
+  digest: string;
+  /** Writers the cache's index names after this export (a writer-merged cache). */
+  writers?: number;
+}
+
+export async function pushRegistryCache(client: RegistryClient, ref: ImageReference, up: CacheUpload, onEvent?: (e: UploadEvent) => void, writer?: WriterOptions): Promise<PushedCache> {
   // Blobs first (each once: HEAD, then a mount from a repository of the same registry, then an upload),
   // then the config, and the manifest under the tag last.
   const pending = [...up.blobs];
@@ -128,9 +154,16 @@ export async function pushRegistryCache(client: RegistryClient, ref: ImageRefere
   await Promise.all([worker(), worker(), worker(), worker()]);
   const configDesc: Descriptor = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: sha256Digest(up.config), size: up.config.length };
   await client.uploadBlob(ref, configDesc, { bytes: up.config });
+  if (writer && ref.tag && !ref.digest) {
+    const created = new Date().toISOString();
+    const { manifest, digest } = cacheManifest(up.config, up.blobs, writerAnnotations(writer.id, created));
+    const mine = { writer: writer.id, created, desc: { mediaType: OCI_MANIFEST, digest, size: manifest.length } };
+    const published = await publishWriterManifest(client, ref, ref.tag, { bytes: manifest, digest }, mine, writer);
+    return { digest, writers: published.writers };
+  }
   const { manifest, digest } = cacheManifest(up.config, up.blobs);
   await client.putManifest(ref, ref.tag ?? digest, manifest, OCI_MANIFEST);
-  return digest;
+  return { digest };
 }
 
 // ---- local directory (an OCI image layout) ----
@@ -139,14 +172,24 @@ export async function loadLocalCache(dir: string, tag = 'latest'): Promise<Loade
   const layout = await readOciLayout(dir);
   const desc = layout.tags.get(tag) ?? (layout.index.manifests.length === 1 ? layout.index.manifests[0] : undefined);
   if (!desc) throw new CacheFormatError(`cache ${dir}: no cache tagged ${tag}`);
-  const parsed = parseManifest(await readLayoutBlob(dir, desc), { ref: `${dir}:${tag}` });
-  if (parsed.kind !== 'manifest' || parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new CacheFormatError(`cache ${dir}: ${tag} is not a kiln cache`);
-  const config = JSON.parse((await readLayoutBlob(dir, parsed.manifest.config)).toString('utf8')) as CacheConfig;
-  const got = decodeCacheConfig(config, blobsOfCacheManifest(parsed.manifest, config, dir), dir);
-  return {
-    ...got,
-    fetcher: { where: dir, fetch: (blob, tmp) => copyFile(layoutBlobPath(dir, blob.digest), tmp) },
+  const fetcher: BlobFetcher = { where: dir, fetch: (blob, tmp) => copyFile(layoutBlobPath(dir, blob.digest), tmp) };
+  const one = async (bytes: Buffer, where: string) => {
+    const parsed = parseManifest(bytes, { ref: where });
+    if (parsed.kind !== 'manifest' || parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new CacheFormatError(`cache ${dir}: ${tag} is not a kiln cache`);
+    const config = JSON.parse((await readLayoutBlob(dir, parsed.manifest.config)).toString('utf8')) as CacheConfig;
+    return decodeCacheConfig(config, blobsOfCacheManifest(parsed.manifest, config, dir), dir);
   };
+  if (desc.mediaType !== OCI_INDEX) return { ...(await one(await readLayoutBlob(dir, desc), `${dir}:${tag}`)), fetcher };
+  // A writer-merged cache: every writer's manifest, newest first (its records win on the same key).
+  const { manifests, skipped } = await localWriterManifests(dir, desc);
+  const records: CacheRecord[] = [];
+  const contents: Record<string, string> = {};
+  for (const m of manifests) {
+    const got = await one(m.bytes, `${dir}@${m.desc.digest}`);
+    records.push(...got.records);
+    for (const [k, v] of Object.entries(got.contents)) if (!(k in contents)) contents[k] = v;
+  }
+  return { records, contents, fetcher, writers: manifests.length, skipped };
 }
 
 async function writeAtomic(path: string, data: Buffer | string): Promise<void> {
@@ -155,20 +198,31 @@ async function writeAtomic(path: string, data: Buffer | string): Promise<void> {
   await rename(tmp, path);
 }
 
-export async function writeLocalCache(dir: string, tag: string, up: CacheUpload): Promise<string> {
+export async function writeLocalCache(dir: string, tag: string, up: CacheUpload, writer?: WriterOptions): Promise<PushedCache> {
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   for (const b of up.blobs) {
     const dest = layoutBlobPath(dir, b.digest);
-    if (existsSync(dest)) continue;
+    if (existsSync(dest)) {
+      await touchBlob(dest); // reused: fresh again, so another writer's compaction keeps it
+      continue;
+    }
     const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`;
     await copyFile(await up.blobPath(b), tmp);
     await rename(tmp, dest);
   }
   const configPath = layoutBlobPath(dir, sha256Digest(up.config));
   if (!existsSync(configPath)) await writeAtomic(configPath, up.config);
+  else await touchBlob(configPath);
+  await writeAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  if (writer) {
+    const created = new Date().toISOString();
+    const { manifest, digest } = cacheManifest(up.config, up.blobs, writerAnnotations(writer.id, created));
+    await writeAtomic(layoutBlobPath(dir, digest), manifest);
+    const published = await publishLocalWriter(dir, tag, { writer: writer.id, created, desc: { mediaType: OCI_MANIFEST, digest, size: manifest.length } }, writer);
+    return { digest, writers: published.writers };
+  }
   const { manifest, digest } = cacheManifest(up.config, up.blobs);
   await writeAtomic(layoutBlobPath(dir, digest), manifest);
-  await writeAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   // index.json last: the cache is visible only once everything it names is written.
   let index: ImageIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
   try {
@@ -179,5 +233,5 @@ export async function writeLocalCache(dir: string, tag: string, up: CacheUpload)
   index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== tag);
   index.manifests.push({ mediaType: OCI_MANIFEST, artifactType: CACHE_ARTIFACT_TYPE, digest, size: manifest.length, annotations: { [REF_NAME_ANNOTATION]: tag } });
   await writeAtomic(join(dir, 'index.json'), JSON.stringify(index));
-  return digest;
+  return { digest };
 }

@@ -1,4 +1,5 @@
 // Parses buildx-style build flags: --output, --secret, --build-context, --build-arg, --platform.
+import { writerOptions } from '../../cache/remote/writers.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FlagError, type FlagSpec } from './flags.js';
@@ -129,6 +130,7 @@ export function parseCacheTo(text: string): CacheExportSpec {
   if (mode !== 'min' && mode !== 'max') throw new FlagError(`invalid value "${text}" for flag --cache-to: mode must be min or max`);
   const ignore = attrs['ignore-error'];
   if (ignore !== undefined && ignore !== 'true' && ignore !== 'false') throw new FlagError(`invalid value "${text}" for flag --cache-to: ignore-error must be true or false`);
+  if (attrs.type === 'registry' || attrs.type === 'local') writerOptions(attrs, '', text); // checks writer=, keep-writers=, keep-age=
   switch (attrs.type) {
     case 'registry':
       return { type: 'registry', ref: cacheRef('--cache-to', attrs.ref, text), mode, attrs };

@@ -1,9 +1,11 @@
 // Resolves FROM images while the Dockerfile is converted (BuildKit's ResolveImageConfig): the ref pinned
 // by digest plus its config. A name already in the local image store for that platform is reused without
-// asking the registry (a tag resolved before is reused, as BuildKit does); `pull` asks the registry again.
+// asking the registry (a tag resolved before is reused; BuildKit asks every time, buildkit#5340), so a
+// build whose base images are local sends no request at all; `pull` asks the registry again. A pinned
+// ref is reused only when the local image has that digest.
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../../base/oci/registry/client.js';
-import { parseReference } from '../../base/oci/reference.js';
+import { ImageReference, parseReference } from '../../base/oci/reference.js';
 import { parseLayoutRef } from '../../base/oci/layout-ref.js';
 import { resolveLayoutImage } from '../../base/oci/layout.js';
 import { formatPlatform, normalizePlatform } from '../../base/oci/platform.js';
@@ -38,8 +40,10 @@ export class ImageResolver implements ImageMetaResolver {
     const ref = parseReference(refText);
     const want = formatPlatform(normalizePlatform(platform));
     if (!this.opts.pull) {
-      const record = await this.state.images.get(ref.toString());
-      const entry = record?.platforms.find((p) => p.platform === want);
+      // A pull of `name:tag@digest` is recorded as `name:tag`: found there when the digest is the same.
+      let record = await this.state.images.get(ref.toString());
+      if (!record && ref.digest && ref.tag) record = await this.state.images.get(new ImageReference(ref.domain, ref.path, ref.tag).toString());
+      const entry = record?.platforms.find((p) => p.platform === want && (!ref.digest || p.manifestDigest === ref.digest || record!.digest === ref.digest));
       if (record && entry && this.state.content.has(entry.configDigest)) {
         const config = this.state.content.readJSON<ImageConfig>(entry.configDigest) as ImageConfigJSON;
         const pinned = ref.digest ? ref : ref.withDigest(entry.manifestDigest);

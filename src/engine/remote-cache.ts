@@ -11,6 +11,7 @@ import type { Layer, Ref } from '../../solver/refs.js';
 import { ImportedCache } from '../../cache/remote/imported.js';
 import { encodeCacheConfig, INLINE_CACHE_FIELD, type CacheBlob, type CacheRecord } from '../../cache/remote/format.js';
 import { loadLocalCache, loadRegistryCache, pushRegistryCache, writeLocalCache, type CacheUpload } from '../../cache/remote/carriers.js';
+import { writerOptions } from '../../cache/remote/writers.js';
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import type { ExportImage } from '../export/types.js';
 import { UserError, errorMessage } from '../../base/errors.js';
@@ -137,11 +138,14 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
       const records = await cacheRecords(recordSources(ctx.def, ctx.solved, spec.mode), resolver);
       const { config, blobs } = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
       const up = resolver.upload(Buffer.from(JSON.stringify(config)), blobs);
-      const digest =
+      // Every export is one writer's manifest, merged with the other writers' (cache/remote/writers.ts).
+      const writer = writerOptions(spec.attrs, ctx.state.root);
+      const pushed =
         spec.type === 'registry'
-          ? await pushRegistryCache(ctx.registry, parseReference(spec.ref), up)
-          : await writeLocalCache(spec.dest, spec.tag ?? 'latest', up);
-      ctx.status(`cache exported to ${where}: ${records.length} records, ${blobs.length} layers, ${digest}`);
+          ? await pushRegistryCache(ctx.registry, parseReference(spec.ref), up, undefined, writer)
+          : await writeLocalCache(spec.dest, spec.tag ?? 'latest', up, writer);
+      const merged = pushed.writers !== undefined ? `, merged with ${pushed.writers - 1} other writer${pushed.writers === 2 ? '' : 's'}` : '';
+      ctx.status(`cache exported to ${where}: ${records.length} records, ${blobs.length} layers, ${pushed.digest} (writer ${writer.id}${merged})`);
     } catch (err) {
       if (spec.attrs['ignore-error'] === 'false') throw new UserError(`cache export to ${where} failed: ${errorMessage(err)}`, { cause: err });
       ctx.warn(`cache export to ${where} failed (build kept): ${errorMessage(err)}`);

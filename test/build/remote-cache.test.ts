@@ -54,6 +54,14 @@ function withRoots<T>(n: number, fn: (...roots: string[]) => T): T {
   }
 }
 
+/** The one writer's cache manifest a cache tag's index names (docs/cache-format.md, "Several writers"). */
+function cacheManifestOf(reg: string, repo: string, tag: string): any {
+  const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg}/${repo}:${tag}`], { encoding: 'utf8' }));
+  assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+  assert.equal(index.manifests.length, 1);
+  return JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg}/${repo}@${index.manifests[0].digest}`], { encoding: 'utf8' }));
+}
+
 /** Every file name under `dir` (recursively). */
 function filesUnder(dir: string): string[] {
   return execFileSync('find', [dir, '-type', 'f', '-printf', '%f\n'], { encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -66,7 +74,7 @@ test('team scenario: A pushes with a mode=max registry cache; B, cold, runs no s
     const built = kilnBuild(a, {}, ['-t', `${reg}/team/app:1`, '--push', '--cache-to', `type=registry,ref=${reg}/team/app:buildcache,mode=max`, ...rawjson], { context });
     assert.equal(built.status, 0, built.stderr);
     assert.deepEqual(ran(built.stderr).sort(), ['COPY --from=builder /out /out', 'COPY a.txt /a.txt', 'COPY b.txt /b.txt', 'RUN cat /a.txt > /out && echo built >> /out', 'RUN cat /out /b.txt > /final'].sort());
-    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg}/team/app:buildcache`], { encoding: 'utf8' }));
+    const manifest = cacheManifestOf(reg, 'team/app', 'buildcache');
     assert.equal(manifest.artifactType, 'application/vnd.kiln.cache.v1');
     assert.equal(manifest.config.mediaType, 'application/vnd.kiln.cache.config.v1+json');
 
@@ -127,7 +135,10 @@ test('mode=min exports only the final stage; type=local caches round-trip; a cor
       // Corrupt the top layer of the final RUN's record: same size, other bytes.
       const index = JSON.parse(readFileSync(join(maxDir, 'index.json'), 'utf8'));
       const blob = (dg: string) => join(maxDir, 'blobs', 'sha256', dg.replace('sha256:', ''));
-      const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+      // The tag names the writers' index (docs/cache-format.md, "Several writers"); one writer here.
+      const writers = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+      assert.equal(writers.manifests.length, 1);
+      const manifest = JSON.parse(readFileSync(blob(writers.manifests[0].digest), 'utf8'));
       const config = JSON.parse(readFileSync(blob(manifest.config.digest), 'utf8'));
       const finalRun = config.records.find((r: any) => /RUN cat \/out/.test(r.description ?? ''));
       assert.ok(finalRun, 'the record of the last RUN is exported with its description');
@@ -217,7 +228,7 @@ test('a two-platform build exports records per platform; a fresh machine imports
   withRoots(2, (a, b) => {
     const built = kilnBuild(a, {}, ['--platform', 'linux/amd64,linux/arm64', '--cache-to', `type=registry,ref=${reg}/team/multi:cache,mode=max`], { context });
     assert.equal(built.status, 0, built.stderr);
-    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg}/team/multi:cache`], { encoding: 'utf8' }));
+    const manifest = cacheManifestOf(reg, 'team/multi', 'cache');
     const config = JSON.parse(execFileSync('curl', ['-sf', `http://${reg}/v2/team/multi/blobs/${manifest.config.digest}`], { encoding: 'utf8' }));
     const runs = config.records.filter((r: any) => /RUN uname/.test(r.description ?? ''));
     assert.deepEqual(runs.map((r: any) => r.platform).sort(), ['linux/amd64', 'linux/arm64']);

@@ -14,6 +14,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { readBytes, RegistryTransport } from './transport.js';
 import { blobExists, mountBlob, putManifest, uploadBlob, type BlobSource, type UploadResult } from './upload.js';
 import { KILN_VERSION } from '../../version.js';
+import { deleteManifest, listTags } from './tags.js';
 
 // containerd refuses manifests above 4 MiB; so does kiln (a bigger one is an attack or a mistake).
 const MAX_MANIFEST_BYTES = 4 << 20;
@@ -138,6 +139,16 @@ export class RegistryClient {
   /** PUTs a manifest or index under a digest or tag. */
   putManifest(ref: ImageReference, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
     return putManifest(this.transport, ref, reference, bytes, mediaType);
+  }
+
+  /** Every tag of the repository. */
+  listTags(ref: ImageReference): Promise<string[]> {
+    return listTags(this.transport, ref);
+  }
+
+  /** Deletes a manifest by digest; registries may refuse (405 when deletion is disabled). */
+  deleteManifest(ref: ImageReference, digest: string): Promise<void> {
+    return deleteManifest(this.transport, ref, digest);
   }
 
   async close(): Promise<void> {
