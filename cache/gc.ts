@@ -38,17 +38,16 @@ export function dirSize(path: string): number {
 }
 
 async function layerSize(state: State, dir: string): Promise<number> {
-  const key = `layersize/${dir}`;
-  const known = (await state.db.get(key)) as number | undefined;
+  const known = await state.keys.layerSizes.get(dir);
   if (known !== undefined) return known;
   const size = dirSize(dir);
-  await state.db.put(key, size);
+  await state.keys.layerSizes.put(dir, size);
   return size;
 }
 
 /** Records the size of a layer a build step has just written and knows, so GC need not walk it. */
 export async function rememberLayerSize(state: State, dir: string, size: number): Promise<void> {
-  await state.db.put(`layersize/${realpathSync(dir)}`, size);
+  await state.keys.layerSizes.put(realpathSync(dir), size);
 }
 
 /** What images in the store keep alive: blob digests and layer dirs (real paths). */
@@ -86,7 +85,7 @@ function recordDirs(state: State, rec: RecordedResult): string[] {
 
 async function resultRecords(state: State): Promise<[string, RecordedResult][]> {
   const out: [string, RecordedResult][] = [];
-  for await (const [k, v] of state.db.iterator({ gte: 'result/', lt: 'result/\xff' })) out.push([k, v as RecordedResult]);
+  for await (const [k, v] of state.keys.results.entries()) out.push([`result/${k}`, v]);
   return out;
 }
 
@@ -143,9 +142,11 @@ export async function prune(state: State, opts: PruneOptions = {}): Promise<Prun
   }
   for (const u of chosen) {
     if (u.id.startsWith('cachemount/')) rmSync(join(state.root, 'cachemounts', u.id.slice('cachemount/'.length)), { recursive: true, force: true });
-    else await state.db.del(u.id);
+    else await state.keys.results.del(u.id.slice('result/'.length));
   }
   const reclaimedBytes = await sweep(state);
+  // The memos of the keyspace follow the records and layers they describe (cache/keyspace.ts).
+  await state.keys.collect({ all: opts.all, snapshots: state.snapshots });
   return { removedRecords: chosen.length, reclaimedBytes };
 }
 
@@ -159,13 +160,10 @@ export async function sweep(state: State): Promise<number> {
     for (const l of rec.layers) if (l.blob) liveBlobs.add(l.blob.digest);
   }
   // Blobs made from a live layer stay with it (re-exports reuse them).
-  const blobRecords: [string, { digest: string }][] = [];
-  for await (const [k, v] of state.db.iterator({ gte: 'layerblob/', lt: 'layerblob/\xff' })) blobRecords.push([k, v as { digest: string }]);
-  for (const [k, v] of blobRecords) {
-    const id = k.split('/')[1]!;
-    const dir = id === 'diff' ? state.snapshots.dir(`sha256:${k.split('/')[2]!.replace(/^sha256:/, '')}`) : state.snapshots.builtLayerDir(id);
+  for await (const [k, v] of state.keys.layerBlobs.entries()) {
+    const [id, diffId] = k.split('/');
+    const dir = id === 'diff' ? state.snapshots.dir(diffId!) : state.snapshots.builtLayerDir(id!);
     if (existsSync(dir) && liveDirs.has(realpathSync(dir))) liveBlobs.add(v.digest);
-    else await state.db.del(k);
   }
   let freed = 0;
   const snapRoot = state.snapshots.root;
@@ -182,7 +180,7 @@ export async function sweep(state: State): Promise<number> {
       }
       if (liveDirs.has(realpathSync(p))) continue;
       freed += await layerSize(state, realpathSync(p));
-      await state.db.del(`layersize/${realpathSync(p)}`);
+      await state.keys.layerSizes.del(realpathSync(p));
       rmSync(p, { recursive: true, force: true });
     }
   }

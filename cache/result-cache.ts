@@ -23,13 +23,11 @@ export interface RecordedResult {
   lastUsed?: string;
 }
 
-const PREFIX = 'result/';
-
 export class ResultRecords {
   constructor(private readonly state: State) {}
 
   async get(key: string): Promise<RecordedResult | undefined> {
-    const rec = (await this.state.db.get(PREFIX + key)) as RecordedResult | undefined;
+    const rec = await this.state.keys.results.get(key);
     if (!rec) return undefined;
     for (const l of rec.layers) {
       const dir = this.layerDir(l);
@@ -37,12 +35,12 @@ export class ResultRecords {
     }
     // Remember the use for least-recently-used pruning; a day's precision is plenty and saves writes.
     const today = new Date().toISOString().slice(0, 10);
-    if (!(rec.lastUsed ?? rec.created).startsWith(today)) await this.state.db.put(PREFIX + key, { ...rec, lastUsed: new Date().toISOString() });
+    if (!(rec.lastUsed ?? rec.created).startsWith(today)) await this.state.keys.results.put(key, { ...rec, lastUsed: new Date().toISOString() });
     return rec;
   }
 
   async put(key: string, rec: RecordedResult): Promise<void> {
-    await this.state.db.put(PREFIX + key, rec);
+    await this.state.keys.results.put(key, rec);
   }
 
   layerDir(l: RecordedLayer): string | undefined {

@@ -8,8 +8,7 @@ import type { ResultCache } from './solver.js';
 import { ResultRecords } from '../cache/result-cache.js';
 import type { State } from '../cache/state.js';
 import type { ImportedCache } from '../cache/remote/imported.js';
-
-const CONTENT_PREFIX = 'content/';
+import { today } from '../cache/keyspace.js';
 
 export class PersistentResultCache implements ResultCache {
   private readonly records: ResultRecords;
@@ -69,13 +68,16 @@ export class PersistentResultCache implements ResultCache {
   }
 
   async contentOf(id: string): Promise<string | undefined> {
-    const found = ((await this.state.db.get(CONTENT_PREFIX + id)) as string | undefined) ?? this.imported?.contentOf(id);
+    const memo = await this.state.keys.contents.get(id);
+    // Its last use, by day, is what GC ages it by.
+    if (memo && memo.used !== today()) await this.state.keys.contents.put(id, { digest: memo.digest, used: today() });
+    const found = memo?.digest ?? this.imported?.contentOf(id);
     if (found) this.usedContents.set(id, found);
     return found;
   }
 
   async rememberContent(id: string, digest: string): Promise<void> {
     this.usedContents.set(id, digest);
-    await this.state.db.put(CONTENT_PREFIX + id, digest);
+    await this.state.keys.contents.put(id, { digest, used: today() });
   }
 }

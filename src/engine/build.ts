@@ -15,7 +15,7 @@ import { uncachedMountsRoot } from './uncached-mounts.js';
 import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js';
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver, type SolveResult, type ResultCache } from '../../solver/solver.js';
-import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
+import { buildRecordKey, explainMisses, loadRecord, makeRecord, saveRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { defaultOps } from '../../solver/ops/index.js';
 import type { ProgressSink } from '../../solver/progress.js';
@@ -204,7 +204,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       explanations = explainMisses(await loadRecord(state.db, recordKey), record, solved.executedVertices ?? new Set());
       trace.explanations = explanations;
       if (req.explain) for (const e of explanations) req.progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
-      await state.db.put(recordKey, record);
+      await saveRecord(state.db, recordKey, record);
     }
     // A build canceled while it solved (or whose steps were all cached) exports and pushes nothing.
     req.signal?.throwIfAborted();
