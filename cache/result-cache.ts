@@ -3,6 +3,7 @@
 // broken build. Local directories (build contexts) are never recorded: they are read in place.
 import { existsSync } from 'node:fs';
 import type { State } from './state.js';
+import type { Lease } from './leases.js';
 
 /** A layer as recorded: how to find its dir again, and what is known about its blob. */
 export interface RecordedLayer {
@@ -26,9 +27,16 @@ export interface RecordedResult {
 export class ResultRecords {
   constructor(private readonly state: State) {}
 
-  async get(key: string): Promise<RecordedResult | undefined> {
+  /** With a lease, the record's layers are held first, so GC running meanwhile leaves them (or they are a miss). */
+  async get(key: string, lease?: Lease): Promise<RecordedResult | undefined> {
     const rec = await this.state.keys.results.get(key);
     if (!rec) return undefined;
+    if (lease) {
+      for (const l of rec.layers) {
+        const dir = this.layerDir(l);
+        if (dir) lease.hold(dir, l.blob?.digest);
+      }
+    }
     for (const l of rec.layers) {
       const dir = this.layerDir(l);
       if (!dir || !existsSync(dir)) return undefined;

@@ -10,6 +10,7 @@ import { ContentStore } from './content-store.js';
 import { SnapshotStore } from './snapshots.js';
 import { ImageStore } from './image-store.js';
 import { Keyspace } from './keyspace.js';
+import { Leases } from './leases.js';
 import { UserError } from '../base/errors.js';
 import { rootlessMode } from './layers/overlay-xattr.js';
 
@@ -32,6 +33,9 @@ export interface OpenStateOptions {
 }
 
 export class State {
+  /** What running builds use; GC leaves it alone (cache/leases.ts). */
+  readonly leases = new Leases();
+
   private constructor(
     readonly root: string,
     readonly db: MetadataDB,

@@ -7,8 +7,11 @@ import type { Layer, Ref } from './refs.js';
 import type { ResultCache } from './solver.js';
 import { ResultRecords } from '../cache/result-cache.js';
 import type { State } from '../cache/state.js';
+import type { Lease } from '../cache/leases.js';
 import type { ImportedCache } from '../cache/remote/imported.js';
 import { today } from '../cache/keyspace.js';
+import { layerSize } from '../cache/gc.js';
+import { realpathSync } from 'node:fs';
 
 export class PersistentResultCache implements ResultCache {
   private readonly records: ResultRecords;
@@ -20,6 +23,8 @@ export class PersistentResultCache implements ResultCache {
   constructor(
     private readonly state: State,
     private readonly imported?: ImportedCache,
+    /** The build's lease: layers it is served from stay while it runs, whatever GC does meanwhile. */
+    private readonly lease?: Lease,
   ) {
     this.records = new ResultRecords(state);
   }
@@ -27,7 +32,7 @@ export class PersistentResultCache implements ResultCache {
   async get(key: string, vertex: Vertex): Promise<Ref | undefined> {
     // Sources are cheap to re-resolve and local dirs must be read fresh.
     if (vertex.op.kind === 'source' && vertex.op.identifier.startsWith('local://')) return undefined;
-    const rec = await this.records.get(key);
+    const rec = await this.records.get(key, this.lease);
     if (rec) {
       return {
         kind: 'layers',
@@ -55,6 +60,15 @@ export class PersistentResultCache implements ResultCache {
 
   async put(key: string, vertex: Vertex, ref: Ref): Promise<void> {
     if (ref.kind !== 'layers' || ref.layers.some((l) => l.remote)) return;
+    // The step's own layer is this build's new data (GC makes room for builds that run at once by it).
+    const own = ref.layers.at(-1);
+    if (this.lease && own?.id) {
+      try {
+        this.lease.newBytes += await layerSize(this.state, realpathSync(own.dir));
+      } catch {
+        // not on disk: nothing to count
+      }
+    }
     await this.records.put(key, {
       layers: ref.layers.map((l) => (l.id ? { id: l.id, created: l.created } : { diffId: l.diffId, blob: l.blob, created: l.created })),
       description: vertex.meta.description,

@@ -22,7 +22,8 @@ import type { ProgressSink } from '../../solver/progress.js';
 import { ImageResolver } from './image-resolver.js';
 import { UserError } from '../../base/errors.js';
 import { StatIndex } from '../../cache/stat-index.js';
-import { autoCollect } from '../../cache/gc.js';
+import { beginBuild, collectToPolicy } from '../../cache/gc.js';
+import { gcPolicyFromEnv } from '../../cache/gc-policy.js';
 import { prefetchLayerBlobs } from './layer-blobs.js';
 import type { OutputSpec, ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
@@ -148,6 +149,9 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
   const emptyContext = req.contextDir ? undefined : mkdtempSync(join(tmpdir(), 'kiln-empty-context-'));
   let uncachedMounts: ReturnType<typeof uncachedMountsRoot> | undefined;
   const uncached = () => (uncachedMounts ??= uncachedMountsRoot(state.root));
+  // GC runs while this build runs; its lease keeps what the build uses (cache/gc.ts, cache/leases.ts).
+  const gcPolicy = gcPolicyFromEnv();
+  const lease = beginBuild(state, gcPolicy);
   try {
     const contextDir = req.contextDir ?? emptyContext!;
     const ignore = req.contextDir ? loadDockerignore(contextDir, req.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
@@ -184,7 +188,7 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       defaultOps,
     );
     const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
-    const cache = new PersistentResultCache(state, imported);
+    const cache = new PersistentResultCache(state, imported, lease);
     // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
     const pushOnly = req.outputs.length > 0 && req.outputs.every((o) => o.type === 'image' && o.push);
     let solved: Pick<SolveResult, 'refs'> & Partial<SolveResult>;
@@ -225,24 +229,16 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
       progress: req.progress,
       startedOn,
     });
-    // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
-    const keep = gcKeepStorage();
-    if (keep > 0) {
-      const gc = await autoCollect(state, keep);
-      if (gc) req.progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
-    }
+    // Automatic GC (KILN_GC_KEEP_STORAGE etc., cache/gc-policy.ts), this build's data included now that it is done.
+    lease.release();
+    const gc = await collectToPolicy(state, gcPolicy);
+    if (gc) req.progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
     return { exports, images, warnings, explanations };
   } finally {
+    lease.release();
     await registry.close();
     if (emptyContext && existsSync(emptyContext)) rmSync(emptyContext, { recursive: true, force: true });
     uncachedMounts?.remove();
   }
 }
 
-function gcKeepStorage(): number {
-  const text = process.env.KILN_GC_KEEP_STORAGE;
-  if (text === undefined || text === '') return 20 * 1024 ** 3;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
-  return Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']);
-}
