@@ -34,15 +34,16 @@ export function parseAmount(what: string, text: string): Amount {
 }
 
 /**
- * The policy from the environment (`kiln serve --gc-*` sets the same variables). Without any variable,
- * the cache may take 20 GB, as BuildKit's default; KILN_GC_KEEP_STORAGE=0 and nothing else turns GC off.
+ * The policy from the environment (`kiln serve --gc-*` sets the same variables). Unless KILN_GC_KEEP_STORAGE
+ * or KILN_GC_MAX_USED_SPACE says otherwise, the cache may take 20 GB; KILN_GC_KEEP_STORAGE=0 (and no
+ * min free space) turns automatic GC off.
  */
 export function gcPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): GcPolicy {
   const read = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : parseAmount(name, env[name]!));
   const keep = read(GC_ENV.keepStorage);
   const maxUsed = read(GC_ENV.maxUsedSpace);
   const policy: GcPolicy = {
-    maxUsedSpace: maxUsed ?? keep ?? (env[GC_ENV.minFreeSpace] || env[GC_ENV.reservedSpace] ? undefined : { bytes: 20 * 1024 ** 3 }),
+    maxUsedSpace: maxUsed ?? keep ?? { bytes: 20 * 1024 ** 3 },
     minFreeSpace: read(GC_ENV.minFreeSpace),
     reservedSpace: read(GC_ENV.reservedSpace),
   };
