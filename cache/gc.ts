@@ -253,7 +253,7 @@ const collecting = new WeakMap<State, Promise<PruneResult | undefined>>();
  * The automatic policy (cache/gc-policy.ts): when the state takes more than the policy allows, least
  * recently used cache records go, then the sweep, until it fits or nothing more can go. Records whose
  * layers a running build holds or has just made are passed over (removing them frees nothing now).
- * Images in the store and RUN cache mounts are untouched. Runs one at a time per state.
+ * Images in the store (and the layers they use) and RUN cache mounts are untouched. Runs one at a time per state.
  */
 export function collectToPolicy(state: State, policy: GcPolicy): Promise<PruneResult | undefined> {
   if (!policyEnabled(policy)) return Promise.resolve(undefined);
@@ -281,12 +281,13 @@ async function collectOnce(state: State, policy: GcPolicy): Promise<PruneResult 
       if (passedOver.has(key)) continue;
       const own = recordDirs(state, rec).at(-1);
       const fresh = own !== undefined && (held.has(own) || changedSince(own, state.leases.protectedSince));
-      if (fresh || (own !== undefined && images.dirs.has(own))) {
+      if (fresh) {
         passedOver.add(key);
         continue;
       }
+      // A record whose layer an image uses goes too (as with prune --keep-storage), freeing nothing.
       chosen.push(key);
-      excess -= own ? await layerSize(state, own) : 0;
+      excess -= own && !images.dirs.has(own) ? await layerSize(state, own) : 0;
       if (excess <= 0) break;
     }
     if (chosen.length === 0) break;
