@@ -1,11 +1,16 @@
 // Disk usage and garbage collection of the state dir. Cache records (result/<key>) own the layers their
 // steps made; images in the store own their manifests, configs, blobs and layers. Pruning removes cache
 // records (all, those unused since a time, or least recently used ones until a storage limit holds), then
-// a sweep deletes every layer dir and blob that no image and no remaining record refers to. Pruning
-// holds the state lock, so no build is running meanwhile: nothing a build uses can go.
-import { lstatSync, readdirSync, rmSync, existsSync, realpathSync } from 'node:fs';
+// a sweep deletes every layer dir and blob that no image and no remaining record refers to. `kiln prune`
+// holds the state lock; the automatic policy (collectToPolicy) runs while builds run, and leaves alone
+// what their leases hold and what appeared since the oldest of them started (cache/leases.ts).
+import { lstatSync, readdirSync, rmSync, existsSync, realpathSync, renameSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { State } from './state.js';
+import type { Lease } from './leases.js';
+import { allowedBytes, diskOf, policyEnabled, type GcPolicy } from './gc-policy.js';
 import type { RecordedResult } from './result-cache.js';
 import type { ImageManifest, ImageIndex } from '../base/oci/types.js';
 
@@ -37,18 +42,18 @@ export function dirSize(path: string): number {
   return total;
 }
 
-async function layerSize(state: State, dir: string): Promise<number> {
-  const key = `layersize/${dir}`;
-  const known = (await state.db.get(key)) as number | undefined;
+/** Bytes of a layer dir (by real path), remembered in the db: layers are immutable once committed. */
+export async function layerSize(state: State, dir: string): Promise<number> {
+  const known = await state.keys.layerSizes.get(dir);
   if (known !== undefined) return known;
   const size = dirSize(dir);
-  await state.db.put(key, size);
+  await state.keys.layerSizes.put(dir, size);
   return size;
 }
 
 /** Records the size of a layer a build step has just written and knows, so GC need not walk it. */
 export async function rememberLayerSize(state: State, dir: string, size: number): Promise<void> {
-  await state.db.put(`layersize/${realpathSync(dir)}`, size);
+  await state.keys.layerSizes.put(realpathSync(dir), size);
 }
 
 /** What images in the store keep alive: blob digests and layer dirs (real paths). */
@@ -86,7 +91,7 @@ function recordDirs(state: State, rec: RecordedResult): string[] {
 
 async function resultRecords(state: State): Promise<[string, RecordedResult][]> {
   const out: [string, RecordedResult][] = [];
-  for await (const [k, v] of state.db.iterator({ gte: 'result/', lt: 'result/\xff' })) out.push([k, v as RecordedResult]);
+  for await (const [k, v] of state.keys.results.entries()) out.push([`result/${k}`, v]);
   return out;
 }
 
@@ -143,32 +148,34 @@ export async function prune(state: State, opts: PruneOptions = {}): Promise<Prun
   }
   for (const u of chosen) {
     if (u.id.startsWith('cachemount/')) rmSync(join(state.root, 'cachemounts', u.id.slice('cachemount/'.length)), { recursive: true, force: true });
-    else await state.db.del(u.id);
+    else await state.keys.results.del(u.id.slice('result/'.length));
   }
   const reclaimedBytes = await sweep(state);
+  // The memos of the keyspace follow the records and layers they describe (cache/keyspace.ts).
+  await state.keys.collect({ all: opts.all, snapshots: state.snapshots });
   return { removedRecords: chosen.length, reclaimedBytes };
 }
 
 /** Deletes layer dirs and blobs that no image and no cache record refers to; returns the bytes freed. */
 export async function sweep(state: State): Promise<number> {
   const images = await imageReferences(state);
-  const liveDirs = new Set(images.dirs);
-  const liveBlobs = new Set(images.blobs);
+  const liveDirs = new Set([...images.dirs, ...state.leases.heldDirs()]);
+  const liveBlobs = new Set([...images.blobs, ...state.leases.heldBlobs()]);
   for (const [, rec] of await resultRecords(state)) {
     for (const d of recordDirs(state, rec)) liveDirs.add(d);
     for (const l of rec.layers) if (l.blob) liveBlobs.add(l.blob.digest);
   }
   // Blobs made from a live layer stay with it (re-exports reuse them).
-  const blobRecords: [string, { digest: string }][] = [];
-  for await (const [k, v] of state.db.iterator({ gte: 'layerblob/', lt: 'layerblob/\xff' })) blobRecords.push([k, v as { digest: string }]);
-  for (const [k, v] of blobRecords) {
-    const id = k.split('/')[1]!;
-    const dir = id === 'diff' ? state.snapshots.dir(`sha256:${k.split('/')[2]!.replace(/^sha256:/, '')}`) : state.snapshots.builtLayerDir(id);
+  for await (const [k, v] of state.keys.layerBlobs.entries()) {
+    const [id, diffId] = k.split('/');
+    const dir = id === 'diff' ? state.snapshots.dir(diffId!) : state.snapshots.builtLayerDir(id!);
     if (existsSync(dir) && liveDirs.has(realpathSync(dir))) liveBlobs.add(v.digest);
-    else await state.db.del(k);
   }
   let freed = 0;
   const snapRoot = state.snapshots.root;
+  // Nothing is removed that a running build may use: held by its lease, or changed since it started.
+  // The checks and the removal run with no await between them, so a lease taken meanwhile is seen.
+  const inUse = (p: string, st = lstatSync(p)) => st.ctimeMs >= state.leases.protectedSince || state.leases.heldDirs().has(realpathSync(p));
   for (const sub of ['layers', 'sha256']) {
     const base = join(snapRoot, sub);
     if (!existsSync(base)) continue;
@@ -177,30 +184,151 @@ export async function sweep(state: State): Promise<number> {
       const st = lstatSync(p);
       if (st.isSymbolicLink()) {
         // diffID aliases of built layers: keep while their target lives.
-        if (!existsSync(p) || !liveDirs.has(realpathSync(p))) rmSync(p, { force: true });
+        if (!existsSync(p)) rmSync(p, { force: true });
+        else if (!liveDirs.has(realpathSync(p)) && !inUse(p, st) && !inUse(p, statSync(p))) rmSync(p, { force: true });
         continue;
       }
-      if (liveDirs.has(realpathSync(p))) continue;
-      freed += await layerSize(state, realpathSync(p));
-      await state.db.del(`layersize/${realpathSync(p)}`);
-      rmSync(p, { recursive: true, force: true });
+      const real = realpathSync(p);
+      if (liveDirs.has(real) || inUse(p, st)) continue;
+      const size = await layerSize(state, real);
+      if (!existsSync(p) || inUse(p)) continue;
+      // Moved aside at once (a rename), deleted without blocking the builds that run meanwhile.
+      const trash = join(snapRoot, 'tmp', `gc-${randomBytes(6).toString('hex')}`);
+      renameSync(p, trash);
+      freed += size;
+      await state.keys.layerSizes.del(real);
+      await rm(trash, { recursive: true, force: true });
     }
   }
   for (const digest of state.content.list()) {
-    if (liveBlobs.has(digest)) continue;
-    freed += state.content.size(digest);
+    if (liveBlobs.has(digest) || state.leases.heldBlobs().has(digest)) continue;
+    const path = state.content.path(digest);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      continue;
+    }
+    if (st.ctimeMs >= state.leases.protectedSince) continue;
+    freed += st.size;
     state.content.remove(digest);
   }
   return freed;
 }
 
 /**
- * The automatic policy run after each build: when the cache takes more than `keepStorage` bytes, the
- * least recently used records go until it fits. Images in the store are untouched.
+ * Bytes the state dir takes, as the GC policy counts them: every layer dir (sizes remembered in the db,
+ * layers are immutable), every blob, the layers being written now, RUN cache mounts and the db itself.
+ * Cheap enough to run every half second: only in-flight layers, cache mounts and the db are walked.
  */
-export async function autoCollect(state: State, keepStorage: number): Promise<PruneResult | undefined> {
-  const usage = await diskUsage(state);
-  const total = usage.reduce((n, u) => n + u.size, 0);
-  if (total <= keepStorage) return undefined;
-  return prune(state, { keepStorage });
+export async function stateUsage(state: State): Promise<number> {
+  let total = 0;
+  for (const sub of ['layers', 'sha256']) {
+    const base = join(state.snapshots.root, sub);
+    if (!existsSync(base)) continue;
+    for (const name of readdirSync(base)) {
+      const p = join(base, name);
+      try {
+        if (lstatSync(p).isSymbolicLink()) continue;
+        total += await layerSize(state, realpathSync(p));
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  for (const digest of state.content.list()) {
+    try {
+      total += state.content.size(digest);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  for (const dir of [join(state.snapshots.root, 'tmp'), join(state.root, 'cachemounts'), join(state.root, 'db'), join(state.root, 'content', 'ingest')]) total += dirSize(dir);
+  return total;
+}
+
+const collecting = new WeakMap<State, Promise<PruneResult | undefined>>();
+
+/**
+ * The automatic policy (cache/gc-policy.ts): when the state takes more than the policy allows, least
+ * recently used cache records go, then the sweep, until it fits or nothing more can go. Records whose
+ * layers a running build holds or has just made are passed over (removing them frees nothing now).
+ * Images in the store (and the layers they use) and RUN cache mounts are untouched. Runs one at a time per state.
+ */
+export function collectToPolicy(state: State, policy: GcPolicy): Promise<PruneResult | undefined> {
+  if (!policyEnabled(policy)) return Promise.resolve(undefined);
+  const prev = collecting.get(state) ?? Promise.resolve(undefined);
+  const next = prev.catch(() => undefined).then(() => collectOnce(state, policy));
+  collecting.set(state, next);
+  return next;
+}
+
+async function collectOnce(state: State, policy: GcPolicy): Promise<PruneResult | undefined> {
+  let removedRecords = 0;
+  let reclaimedBytes = 0;
+  const passedOver = new Set<string>();
+  for (let round = 0; round < 8; round++) {
+    const used = await stateUsage(state);
+    const limit = allowedBytes(policy, used, diskOf(state.root), state.leases.headroom());
+    if (used <= limit) break;
+    const images = await imageReferences(state);
+    const held = state.leases.heldDirs();
+    let excess = used - limit;
+    const chosen: string[] = [];
+    const lastUse = (r: RecordedResult) => r.lastUsed ?? r.created;
+    const records = (await resultRecords(state)).sort((a, b) => lastUse(a[1]).localeCompare(lastUse(b[1])));
+    for (const [key, rec] of records) {
+      if (passedOver.has(key)) continue;
+      const own = recordDirs(state, rec).at(-1);
+      const fresh = own !== undefined && (held.has(own) || changedSince(own, state.leases.protectedSince));
+      if (fresh) {
+        passedOver.add(key);
+        continue;
+      }
+      // A record whose layer an image uses goes too (as with prune --keep-storage), freeing nothing.
+      chosen.push(key);
+      excess -= own && !images.dirs.has(own) ? await layerSize(state, own) : 0;
+      if (excess <= 0) break;
+    }
+    if (chosen.length === 0) break;
+    for (const key of chosen) await state.keys.results.del(key.slice('result/'.length));
+    removedRecords += chosen.length;
+    reclaimedBytes += await sweep(state);
+  }
+  if (removedRecords === 0) return undefined;
+  await state.keys.collect({ snapshots: state.snapshots });
+  return { removedRecords, reclaimedBytes };
+}
+
+function changedSince(path: string, since: number): boolean {
+  try {
+    return lstatSync(path).ctimeMs >= since;
+  } catch {
+    return false;
+  }
+}
+
+const tickers = new WeakMap<State, NodeJS.Timeout>();
+
+/**
+ * Starts a build: its lease, and while any build of this state runs, the policy every `everyMs` (GC
+ * while builds run, so that concurrent builds do not pile their data on top of each other's).
+ */
+export function beginBuild(state: State, policy: GcPolicy, everyMs = Number(process.env.KILN_GC_INTERVAL_MS) || 500): Lease {
+  const lease = state.leases.begin();
+  if (policyEnabled(policy) && !tickers.has(state)) {
+    const timer = setInterval(() => {
+      if (state.leases.running === 0) {
+        clearInterval(timer);
+        tickers.delete(state);
+        return;
+      }
+      void collectToPolicy(state, policy).catch(() => undefined);
+    }, everyMs);
+    timer.unref();
+    tickers.set(state, timer);
+  }
+  // With builds already running, make room for this one before it writes.
+  if (state.leases.running > 1) void collectToPolicy(state, policy).catch(() => undefined);
+  return lease;
 }

@@ -1,6 +1,6 @@
 // The local image store: image names (normalised references) → the digest they point at, plus the
 // platform manifests that are present locally. Blobs live in the content store; this only names them.
-import type { MetadataDB } from './state.js';
+import type { Table } from './keyspace.js';
 
 export interface StoredPlatformImage {
   /** os/arch[/variant] */
@@ -22,13 +22,11 @@ export interface ImageRecord {
   platforms: StoredPlatformImage[];
 }
 
-const PREFIX = 'image/';
-
 export class ImageStore {
-  constructor(private readonly db: MetadataDB) {}
+  constructor(private readonly table: Table<ImageRecord>) {}
 
   async get(name: string): Promise<ImageRecord | undefined> {
-    return (await this.db.get(PREFIX + name)) as ImageRecord | undefined;
+    return await this.table.get(name);
   }
 
   /** Records `name`; platform entries already present for the same digest are kept. */
@@ -40,19 +38,19 @@ export class ImageStore {
       platforms = [...old.platforms.filter((p) => !fresh.has(p.platform)), ...record.platforms];
     }
     const merged = { ...record, platforms: platforms.sort((a, b) => a.platform.localeCompare(b.platform)) };
-    await this.db.put(PREFIX + record.name, merged);
+    await this.table.put(record.name, merged);
     return merged;
   }
 
   async remove(name: string): Promise<boolean> {
     const had = (await this.get(name)) !== undefined;
-    if (had) await this.db.del(PREFIX + name);
+    if (had) await this.table.del(name);
     return had;
   }
 
   async list(): Promise<ImageRecord[]> {
     const out: ImageRecord[] = [];
-    for await (const value of this.db.values({ gte: PREFIX, lt: PREFIX + '\xff' })) out.push(value as ImageRecord);
+    for await (const [, value] of this.table.entries()) out.push(value);
     return out;
   }
 }

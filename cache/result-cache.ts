@@ -3,6 +3,7 @@
 // broken build. Local directories (build contexts) are never recorded: they are read in place.
 import { existsSync } from 'node:fs';
 import type { State } from './state.js';
+import type { Lease } from './leases.js';
 
 /** A layer as recorded: how to find its dir again, and what is known about its blob. */
 export interface RecordedLayer {
@@ -23,26 +24,31 @@ export interface RecordedResult {
   lastUsed?: string;
 }
 
-const PREFIX = 'result/';
-
 export class ResultRecords {
   constructor(private readonly state: State) {}
 
-  async get(key: string): Promise<RecordedResult | undefined> {
-    const rec = (await this.state.db.get(PREFIX + key)) as RecordedResult | undefined;
+  /** With a lease, the record's layers are held first, so GC running meanwhile leaves them (or they are a miss). */
+  async get(key: string, lease?: Lease): Promise<RecordedResult | undefined> {
+    const rec = await this.state.keys.results.get(key);
     if (!rec) return undefined;
+    if (lease) {
+      for (const l of rec.layers) {
+        const dir = this.layerDir(l);
+        if (dir) lease.hold(dir, l.blob?.digest);
+      }
+    }
     for (const l of rec.layers) {
       const dir = this.layerDir(l);
       if (!dir || !existsSync(dir)) return undefined;
     }
     // Remember the use for least-recently-used pruning; a day's precision is plenty and saves writes.
     const today = new Date().toISOString().slice(0, 10);
-    if (!(rec.lastUsed ?? rec.created).startsWith(today)) await this.state.db.put(PREFIX + key, { ...rec, lastUsed: new Date().toISOString() });
+    if (!(rec.lastUsed ?? rec.created).startsWith(today)) await this.state.keys.results.put(key, { ...rec, lastUsed: new Date().toISOString() });
     return rec;
   }
 
   async put(key: string, rec: RecordedResult): Promise<void> {
-    await this.state.db.put(PREFIX + key, rec);
+    await this.state.keys.results.put(key, rec);
   }
 
   layerDir(l: RecordedLayer): string | undefined {

@@ -3,7 +3,7 @@
 // an unchanged 20,000-file context is checksummed from stats alone. Keys stay sha256 of the content.
 import { createHash } from 'node:crypto';
 import { readFileSync, lstatSync, type Stats } from 'node:fs';
-import type { MetadataDB } from './state.js';
+import { statIndexTable, today, type KeyValueDB, type Table, type StatIndexMemo } from './keyspace.js';
 import { fsPath } from '../base/raw-names.js';
 
 interface Entry {
@@ -22,15 +22,21 @@ export class StatIndex {
   hits = 0;
 
   private constructor(
-    private readonly db: MetadataDB,
-    private readonly key: string,
+    private readonly table: Table<StatIndexMemo>,
+    private readonly id: string,
+    private readonly dir: string,
     private readonly entries: Map<string, Entry>,
   ) {}
 
-  static async load(db: MetadataDB, contextDir: string): Promise<StatIndex> {
-    const key = `statindex/${createHash('sha256').update(contextDir).digest('hex')}`;
-    const stored = (await db.get(key)) as Record<string, Entry> | undefined;
-    return new StatIndex(db, key, new Map(Object.entries(stored ?? {})));
+  /** `db`: the state's metadata db, or any get/put store (the client keeps one file per context). */
+  static async load(db: KeyValueDB, contextDir: string): Promise<StatIndex> {
+    const table = statIndexTable(db);
+    const id = createHash('sha256').update(contextDir).digest('hex');
+    const stored = await table.get(id);
+    const index = new StatIndex(table, id, contextDir, new Map(Object.entries(stored?.entries ?? {})));
+    // Its last use, by day, is what GC ages it by.
+    if (stored?.used !== today()) index.dirty = true;
+    return index;
   }
 
   /**
@@ -57,7 +63,7 @@ export class StatIndex {
 
   async save(): Promise<void> {
     if (!this.dirty) return;
-    await this.db.put(this.key, Object.fromEntries(this.entries));
+    await this.table.put(this.id, { dir: this.dir, used: today(), entries: Object.fromEntries(this.entries) });
     this.dirty = false;
   }
 }

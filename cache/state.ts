@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { ContentStore } from './content-store.js';
 import { SnapshotStore } from './snapshots.js';
 import { ImageStore } from './image-store.js';
+import { Keyspace } from './keyspace.js';
+import { Leases } from './leases.js';
 import { UserError } from '../base/errors.js';
 import { rootlessMode } from './layers/overlay-xattr.js';
 
@@ -31,9 +33,14 @@ export interface OpenStateOptions {
 }
 
 export class State {
+  /** What running builds use; GC leaves it alone (cache/leases.ts). */
+  readonly leases = new Leases();
+
   private constructor(
     readonly root: string,
     readonly db: MetadataDB,
+    /** The typed tables of the db: nothing outside cache/keyspace.ts builds a key. */
+    readonly keys: Keyspace,
     readonly content: ContentStore,
     readonly snapshots: SnapshotStore,
     readonly images: ImageStore,
@@ -44,12 +51,19 @@ export class State {
     mkdirSync(join(root, 'db'), { recursive: true });
     checkMode(root);
     const db = await openLocked(root, opts);
+    const keys = new Keyspace(db);
+    try {
+      await keys.open(root);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     writeFileSync(join(root, 'db.owner'), `${process.pid} ${process.argv.slice(2, 4).join(' ')}\n`);
     const content = new ContentStore(join(root, 'content'));
     content.cleanIngest();
     const snapshots = new SnapshotStore(join(root, 'snapshots'));
     snapshots.cleanTemp();
-    return new State(root, db, content, snapshots, new ImageStore(db));
+    return new State(root, db, keys, content, snapshots, new ImageStore(keys.images));
   }
 
   get containersDir(): string {

@@ -7,9 +7,11 @@ import type { Layer, Ref } from './refs.js';
 import type { ResultCache } from './solver.js';
 import { ResultRecords } from '../cache/result-cache.js';
 import type { State } from '../cache/state.js';
+import type { Lease } from '../cache/leases.js';
 import type { ImportedCache } from '../cache/remote/imported.js';
-
-const CONTENT_PREFIX = 'content/';
+import { today } from '../cache/keyspace.js';
+import { layerSize } from '../cache/gc.js';
+import { realpathSync } from 'node:fs';
 
 export class PersistentResultCache implements ResultCache {
   private readonly records: ResultRecords;
@@ -21,12 +23,14 @@ export class PersistentResultCache implements ResultCache {
   constructor(
     private readonly state: State,
     private readonly imported?: ImportedCache,
+    /** The build's lease: layers it is served from stay while it runs, whatever GC does meanwhile. */
+    private readonly lease?: Lease,
   ) {
     this.records = new ResultRecords(state);
   }
 
   async get(key: string): Promise<Ref | undefined> {
-    const rec = await this.records.get(key);
+    const rec = await this.records.get(key, this.lease);
     if (rec) {
       return {
         kind: 'layers',
@@ -54,6 +58,15 @@ export class PersistentResultCache implements ResultCache {
 
   async put(key: string, vertex: Vertex, ref: Ref): Promise<void> {
     if (ref.kind !== 'layers' || ref.layers.some((l) => l.remote)) return;
+    // The step's own layer is this build's new data (GC makes room for builds that run at once by it).
+    const own = ref.layers.at(-1);
+    if (this.lease && own?.id) {
+      try {
+        this.lease.newBytes += await layerSize(this.state, realpathSync(own.dir));
+      } catch {
+        // not on disk: nothing to count
+      }
+    }
     await this.records.put(key, {
       layers: ref.layers.map((l) => (l.id ? { id: l.id, created: l.created } : { diffId: l.diffId, blob: l.blob, created: l.created })),
       description: vertex.meta.description,
@@ -67,13 +80,16 @@ export class PersistentResultCache implements ResultCache {
   }
 
   async contentOf(id: string): Promise<string | undefined> {
-    const found = ((await this.state.db.get(CONTENT_PREFIX + id)) as string | undefined) ?? this.imported?.contentOf(id);
+    const memo = await this.state.keys.contents.get(id);
+    // Its last use, by day, is what GC ages it by.
+    if (memo && memo.used !== today()) await this.state.keys.contents.put(id, { digest: memo.digest, used: today() });
+    const found = memo?.digest ?? this.imported?.contentOf(id);
     if (found) this.usedContents.set(id, found);
     return found;
   }
 
   async rememberContent(id: string, digest: string): Promise<void> {
     this.usedContents.set(id, digest);
-    await this.state.db.put(CONTENT_PREFIX + id, digest);
+    await this.state.keys.contents.put(id, { digest, used: today() });
   }
 }

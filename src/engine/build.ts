@@ -29,7 +29,7 @@ import type { Definition, VertexInput, Vertex } from '../../solver/graph/ops.js'
 import { graphToDot, graphToJSON } from '../../solver/graph/print.js';
 import { Solver, type SolveResult } from '../../solver/solver.js';
 import type { SolverEnv } from '../../solver/env.js';
-import { buildRecordKey, explainMisses, loadRecord, makeRecord, type Explanation } from './explain.js';
+import { buildRecordKey, explainMisses, loadRecord, makeRecord, saveRecord, type Explanation } from './explain.js';
 import { PersistentResultCache } from '../../solver/persistent-cache.js';
 import { buildOps, type RunSettings } from '../../solver/ops/index.js';
 import type { ProgressEvent } from '../../solver/progress.js';
@@ -38,7 +38,8 @@ import { ImageResolver } from './image-resolver.js';
 import { UserError, isUserFacing } from '../../base/errors.js';
 import { bytesOf } from '../../base/units.js';
 import { StatIndex } from '../../cache/stat-index.js';
-import { autoCollect } from '../../cache/gc.js';
+import { beginBuild, collectToPolicy } from '../../cache/gc.js';
+import { gcPolicyFromEnv } from '../../cache/gc-policy.js';
 import { prefetchLayerBlobs } from './layer-blobs.js';
 import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
@@ -137,6 +138,9 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
   const named = req.targets.some((t) => t.name !== undefined);
   let emptyContext: string | undefined;
   let uncachedMounts: ReturnType<typeof uncachedMountsRoot> | undefined;
+  // GC runs while this build runs; its lease keeps what the build uses (cache/gc.ts, cache/leases.ts).
+  const gcPolicy = gcPolicyFromEnv();
+  const lease = beginBuild(state, gcPolicy);
   const progress = hooks.progress;
   try {
     // ---- plan ----
@@ -192,7 +196,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
     const fileHasher = (real: string, st?: import('node:fs').Stats) => hooks.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
     const uncachedRoot = () => (def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined);
     const imported = await importCaches(state, registry, planned.flatMap((p) => p.target.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
-    const cache = new PersistentResultCache(state, imported);
+    const cache = new PersistentResultCache(state, imported, lease);
     const shared = hooks.wrapCache ? hooks.wrapCache(cache) : cache;
     const solvedOf = new Map<PlannedTarget, Pick<SolveResult, 'refs'> & Partial<SolveResult>>();
     const refOf = new Map<PlannedTarget, Map<string, Ref>>();
@@ -230,7 +234,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
       explanationsOf.set(p, explanations);
       traces[i]!.explanations = explanations;
       if (req.explain) for (const e of explanations) progress?.({ type: 'vertex.explain', ...e, time: Date.now() });
-      await state.db.put(recordKey, record);
+      await saveRecord(state.db, recordKey, record);
     }
     // A build canceled while it solved (or whose steps were all cached) exports and pushes nothing.
     hooks.signal?.throwIfAborted();
@@ -258,14 +262,15 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
       });
       targets.push({ name: p.target.name ?? '', exports, images, explanations: explanationsOf.get(p) ?? [] });
     }
-    // Automatic GC: keep the build cache under KILN_GC_KEEP_STORAGE (default 20 GB; 0 turns it off).
-    const keep = gcKeepStorage();
-    if (keep > 0) {
-      const gc = await autoCollect(state, keep);
+    // Automatic GC (KILN_GC_KEEP_STORAGE etc., cache/gc-policy.ts), this build's data included now that it is done.
+    lease.release();
+    {
+      const gc = await collectToPolicy(state, gcPolicy);
       if (gc) progress?.({ type: 'status', message: `gc: removed ${gc.removedRecords} cache records, ${gc.reclaimedBytes} bytes`, time: Date.now() });
     }
     return { targets, warnings, vertices };
   } finally {
+    lease.release();
     await registry.close();
     if (emptyContext) rmSync(emptyContext, { recursive: true, force: true });
     uncachedMounts?.remove();
@@ -288,12 +293,4 @@ interface EnvInput {
 function solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot }: EnvInput): Solver {
   const run: RunSettings = { secrets: t.secrets ?? {}, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), uncachedMountsRoot };
   return new Solver({ state, registry, localDirs, hostPlatform: buildPlatform, pull: t.pull, fileHasher }, buildOps({ run, fetch: { denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed } }));
-}
-
-function gcKeepStorage(): number {
-  const text = process.env.KILN_GC_KEEP_STORAGE;
-  if (text === undefined || text === '') return 20 * 1024 ** 3;
-  const bytes = bytesOf(text.trim());
-  if (bytes === undefined) throw new UserError(`invalid KILN_GC_KEEP_STORAGE "${text}": expected a size like 10GB, or 0 to turn GC off`);
-  return bytes;
 }

@@ -2,7 +2,7 @@
 // last build of the same Dockerfile, target and platform: the instruction changed, a build arg or env
 // changed, the base image moved, a copied file changed (named), or an earlier step it builds on changed.
 import { createHash } from 'node:crypto';
-import type { MetadataDB } from '../../cache/state.js';
+import { lastBuildTable, type KeyValueDB } from '../../cache/keyspace.js';
 import type { Definition, Op } from '../../solver/graph/ops.js';
 import type { KeyParts } from '../../solver/solver.js';
 import { vertexLabel } from '../../solver/graph/print.js';
@@ -28,8 +28,9 @@ export interface Explanation {
   reason: string;
 }
 
+/** The id of a build's record (in cache/keyspace.ts's lastbuild/ table). */
 export function buildRecordKey(parts: string[]): string {
-  return `lastbuild/${createHash('sha256').update(parts.join('\0')).digest('hex')}`;
+  return createHash('sha256').update(parts.join('\0')).digest('hex');
 }
 
 export function makeRecord(def: Definition, keyParts: Map<string, KeyParts>): BuildRecord {
@@ -50,8 +51,12 @@ export function makeRecord(def: Definition, keyParts: Map<string, KeyParts>): Bu
   return { created: new Date().toISOString(), vertices };
 }
 
-export async function loadRecord(db: MetadataDB, key: string): Promise<BuildRecord | undefined> {
-  return (await db.get(key)) as BuildRecord | undefined;
+export async function loadRecord(db: KeyValueDB, key: string): Promise<BuildRecord | undefined> {
+  return (await lastBuildTable(db).get(key)) as BuildRecord | undefined;
+}
+
+export async function saveRecord(db: KeyValueDB, key: string, record: BuildRecord): Promise<void> {
+  await lastBuildTable(db).put(key, record);
 }
 
 /** `[stage 2/5] RUN x` → `stage 2/5`: a step's place, which survives edits of its text. */

@@ -114,7 +114,8 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
   if (layer.blob && layer.diffId && (!opts.force || layerCompressionOf(layer.blob.mediaType) === wanted)) {
     return { diffId: layer.diffId, blob: layer.blob };
   }
-  const key = layer.id ? `layerblob/${layer.id}` : `layerblob/diff/${layer.diffId}`;
+  // The id in cache/keyspace.ts's layerblob/ table: the layer, then how it was packed.
+  const key = layer.id ? layer.id : `diff/${layer.diffId}`;
   const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}/${opts.digestOnly ? 'd' : ''}`;
   let running = inflight.get(state);
   if (!running) inflight.set(state, (running = new Map()));
@@ -127,7 +128,7 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
 
 async function packLayer(state: State, layer: Layer, opts: LayerCompressionOptions, compression: 'gzip' | 'zstd' | 'uncompressed', wanted: 'gzip' | 'zstd' | 'none', key: string): Promise<ExportedLayer> {
   const dbKey = `${key}/${compression}/${opts.level ?? ''}/${opts.sourceDateEpoch ?? ''}`;
-  const known = (await state.db.get(dbKey)) as StoredLayerBlob | undefined;
+  const known = await state.keys.layerBlobs.get(dbKey);
   if (known && (state.content.has(known.digest) || (opts.digestOnly && compression === 'uncompressed'))) {
     // A build killed after recording the blob may not have linked the layer yet: `kiln run` needs it.
     if (layer.id) state.snapshots.linkDiffId(known.diffId, layer.dir);
@@ -158,6 +159,6 @@ async function packLayer(state: State, layer: Layer, opts: LayerCompressionOptio
   }
   // Linked first: a record in the db always has its layer findable by diffID.
   if (layer.id) state.snapshots.linkDiffId(stored.diffId, layer.dir);
-  await state.db.put(dbKey, stored);
+  await state.keys.layerBlobs.put(dbKey, stored);
   return { diffId: stored.diffId, blob: { digest: stored.digest, size: stored.size, mediaType: stored.mediaType } };
 }

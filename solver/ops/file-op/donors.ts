@@ -7,23 +7,15 @@
 // so the new layer's tree, and its tar, are those of a fresh copy. Linked files are never chowned,
 // chmodded or touched: they already carry the right metadata, and the donor's inode must not change.
 //
-// The record (`copydonor/<op digest>` in the db) maps each regular file the op wrote to its signature. A
+// The record (`copydonor/<op digest>` in the db, cache/keyspace.ts) maps each regular file the op wrote to its signature. A
 // path written twice in one op keeps the last signature; a path replaced by something else is dropped.
 // No two recorded paths share an inode (files copied as hard links of each other are not recorded), so
 // a new layer never links one donor inode twice.
 import { existsSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
-import type { MetadataDB } from '../../../cache/state.js';
+import type { DonorMemo, Table } from '../../../cache/keyspace.js';
 import { fsPath } from '../../../base/raw-names.js';
-
-interface DonorRecord {
-  layer: string;
-  created?: string;
-  files: Record<string, string>;
-}
-
-const PREFIX = 'copydonor/';
 
 /** A committed layer of an earlier run of the op. */
 export interface DonorLayer {
@@ -47,8 +39,8 @@ export class Donors {
     readonly hasher: (realPath: string, st?: Stats) => string,
   ) {}
 
-  static async load(db: MetadataDB, opDigest: string, layerDir: (id: string) => string, hasher: (realPath: string, st?: Stats) => string): Promise<Donors> {
-    const rec = (await db.get(PREFIX + opDigest).catch(() => undefined)) as DonorRecord | undefined;
+  static async load(table: Table<DonorMemo>, opDigest: string, layerDir: (id: string) => string, hasher: (realPath: string, st?: Stats) => string): Promise<Donors> {
+    const rec = await table.get(opDigest);
     const dir = rec ? layerDir(rec.layer) : undefined;
     if (rec && dir && existsSync(dir)) return new Donors({ id: rec.layer, dir, created: rec.created }, rec.files, hasher);
     return new Donors(undefined, {}, hasher);
@@ -85,8 +77,8 @@ export class Donors {
     if (isFile) this.copied++;
   }
 
-  async save(db: MetadataDB, opDigest: string, layer: DonorLayer): Promise<void> {
+  async save(table: Table<DonorMemo>, opDigest: string, layer: DonorLayer): Promise<void> {
     if (this.written.size === 0) return;
-    await db.put(PREFIX + opDigest, { layer: layer.id, created: layer.created, files: Object.fromEntries(this.written) } satisfies DonorRecord);
+    await table.put(opDigest, { layer: layer.id, created: layer.created, files: Object.fromEntries(this.written) });
   }
 }

@@ -21,6 +21,7 @@ import { selectionDigest, type Selection } from './checksum.js';
 import { Donors } from './donors.js';
 import { sameLayerTree } from './same-tree.js';
 import { rememberLayerSize } from '../../../cache/gc.js';
+import { today, type SelectionMemo } from '../../../cache/keyspace.js';
 
 /**
  * COPY selection digests of a build context, remembered with a fingerprint of the whole context's
@@ -29,12 +30,6 @@ import { rememberLayerSize } from '../../../cache/gc.js';
  * skipped. A context with an entry changed in the last two seconds is not trusted (the stat index's
  * racy rule), and small contexts skip the fingerprint (walking them costs less than starting the helper).
  */
-interface SelectionRecord {
-  fingerprint: string;
-  entries: number;
-  digest: string;
-  files: Record<string, string>;
-}
 const contextPrints = new WeakMap<object, Map<string, Promise<{ fingerprint: string; entries: number } | undefined>>>();
 const SMALL_CONTEXT = 500;
 
@@ -65,15 +60,18 @@ async function selectionMemo(
   dir: string,
   excludes: string[],
   sels: unknown[],
-): Promise<{ hit?: SelectionRecord; store: (r: { digest: string; files: Record<string, string> }) => Promise<void> } | undefined> {
-  const db = ctx.env.state.db;
-  const key = `selcache/${createHash('sha256').update(canonicalJSON({ dir, excludes, sels })).digest('hex')}`;
-  const known = (await db.get(key).catch(() => undefined)) as SelectionRecord | undefined;
+): Promise<{ hit?: SelectionMemo; store: (r: { digest: string; files: Record<string, string> }) => Promise<void> } | undefined> {
+  const table = ctx.env.state.keys.selections;
+  const id = createHash('sha256').update(canonicalJSON({ dir, excludes, sels })).digest('hex');
+  const known = await table.get(id);
   if (known && known.entries < SMALL_CONTEXT) return undefined;
   const print = await contextPrint(ctx, dir);
   if (!print) return undefined;
-  if (known && known.fingerprint === print.fingerprint && print.entries >= SMALL_CONTEXT) return { hit: known, store: async () => {} };
-  return { store: (r) => db.put(key, { ...r, fingerprint: print.fingerprint, entries: print.entries } satisfies SelectionRecord) };
+  if (known && known.fingerprint === print.fingerprint && print.entries >= SMALL_CONTEXT) {
+    // Its last use, by day, is what GC ages it by.
+    return { hit: known, store: async () => (known.used === today() ? undefined : table.put(id, { ...known, used: today() })) };
+  }
+  return { store: (r) => table.put(id, { ...r, dir, used: today(), fingerprint: print.fingerprint, entries: print.entries }) };
 }
 
 /** Content hashes of context files computed while keying a vertex, reused when it runs. */
@@ -169,7 +167,7 @@ export const fileOp: OpImpl<FileOp> = {
     const keyed = keyedHashes.get(ctx);
     keyedHashes.delete(ctx);
     const hasher = (real: string, st?: Stats) => keyed?.get(real) ?? fileHasher!(real, st);
-    const donors = fromContext ? await Donors.load(state.db, opDigest, (id) => state.snapshots.builtLayerDir(id), hasher) : undefined;
+    const donors = fromContext ? await Donors.load(state.keys.donors, opDigest, (id) => state.snapshots.builtLayerDir(id), hasher) : undefined;
     const fsops = FsOps.start();
     let layer: NewLayer;
     try {
@@ -197,7 +195,7 @@ export const fileOp: OpImpl<FileOp> = {
       const dir = layer.commit();
       const created = new Date().toISOString();
       if (donors) {
-        await donors.save(state.db, opDigest, { id: layer.id, dir, created });
+        await donors.save(state.keys.donors, opDigest, { id: layer.id, dir, created });
         await rememberLayerSize(state, dir, donors.bytes);
       }
       return { kind: 'layers', layers: [...base, { dir, id: layer.id, created }] };

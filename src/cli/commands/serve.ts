@@ -1,4 +1,5 @@
 // `kiln serve`: run the build service (gRPC) on a unix socket or TCP address. See docs/protocol.md.
+import { GC_ENV, describePolicy, gcPolicyFromEnv, parseAmount } from '../../../cache/gc-policy.js';
 import { existsSync, readFileSync, rmSync, chmodSync, statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from '../command.js';
@@ -52,6 +53,10 @@ export const serveCommand: Command = {
     { name: 'build-pids', type: 'string', valueName: 'N', description: 'Processes of one build (default 4096; 0: no limit)' },
     { name: 'tenant-disk', type: 'string', valueName: 'SIZE', description: "Disk quota of a tenant's cache and synced context (default 20g; 0: none)" },
     { name: 'tenant-builds', type: 'string', valueName: 'N', description: 'Builds of one tenant running at once (default: half of --max-parallel with tokens or mTLS, else all)' },
+    { name: 'gc-keep-storage', type: 'string', valueName: 'SIZE', description: "Each state dir's cache may take at most SIZE, held while builds run (older name of --gc-max-used-space; default: no automatic GC)" },
+    { name: 'gc-max-used-space', type: 'string', valueName: 'SIZE|N%', description: 'GC: the most the cache may take (bytes, or % of the disk)' },
+    { name: 'gc-min-free-space', type: 'string', valueName: 'SIZE|N%', description: 'GC: remove cache until the disk has this much free space' },
+    { name: 'gc-reserved-space', type: 'string', valueName: 'SIZE|N%', description: 'GC: never shrink the cache below this' },
     { name: 'shutdown-timeout', type: 'string', valueName: 'DURATION', description: 'On SIGTERM, wait this long for running builds before canceling them (default 60s)' },
   ],
   async run(args) {
@@ -89,8 +94,18 @@ export const serveCommand: Command = {
     const creds = cert
       ? grpc.ServerCredentials.createSsl(ca ? read(ca, '--tls-ca') : null, [{ cert_chain: read(cert, '--tls-cert'), private_key: read(key!, '--tls-key') }], !!ca)
       : grpc.ServerCredentials.createInsecure();
-    // The service owns GC: an automatic collection during another build could remove what it uses.
-    process.env.KILN_GC_KEEP_STORAGE ??= '0';
+    // GC runs while builds run (their leases keep what they use); without --gc-* flags, only on request.
+    for (const [flag, env] of [['gc-keep-storage', GC_ENV.keepStorage], ['gc-max-used-space', GC_ENV.maxUsedSpace], ['gc-min-free-space', GC_ENV.minFreeSpace], ['gc-reserved-space', GC_ENV.reservedSpace]] as const) {
+      const v = flagString(args, flag);
+      if (v === undefined) continue;
+      try {
+        parseAmount(`value for flag --${flag}`, v);
+      } catch (err) {
+        throw new FlagError((err as Error).message);
+      }
+      process.env[env] = v;
+    }
+    if (!Object.values(GC_ENV).some((e) => process.env[e])) process.env.KILN_GC_KEEP_STORAGE = '0';
     const tenantCredentials = flagString(args, 'tenant-credentials');
     if (tenantCredentials && !(existsSync(tenantCredentials) && statSync(tenantCredentials).isDirectory())) throw new FlagError(`--tenant-credentials ${tenantCredentials}: not a directory`);
     const root = flagString(args, 'root') ?? defaultStateRoot();
@@ -151,7 +166,7 @@ export const serveCommand: Command = {
           sharedCache: flagBool(args, 'shared-cache'),
           hostNames: flagList(args, 'ui-host'),
           tenantState: async (name) => (existsSync(join(root, 'tenants', name)) ? (await server.tenants.get(name)).state : undefined),
-          gcPolicy: process.env.KILN_GC_KEEP_STORAGE === '0' ? 'manual (kiln builder prune)' : `keep ${process.env.KILN_GC_KEEP_STORAGE}`,
+          gcPolicy: describePolicy(gcPolicyFromEnv()),
         }).catch((err: Error) => {
           throw new FlagError(`kiln serve: cannot serve the dashboard on ${ui.host}:${ui.port}: ${err.message}`);
         })
