@@ -6,6 +6,7 @@
 // Each is a size (10GB, 512MB, 0) or a percentage of the state dir's disk (10%). Unset or 0: no limit.
 import { statfsSync } from 'node:fs';
 import { UserError } from '../base/errors.js';
+import { bytesOf } from '../base/units.js';
 
 export interface GcPolicy {
   maxUsedSpace?: Amount;
@@ -28,9 +29,9 @@ export function parseAmount(what: string, text: string): Amount {
   const t = text.trim();
   const pct = /^([0-9]+(?:\.[0-9]+)?)%$/.exec(t);
   if (pct && Number(pct[1]) <= 100) return { percent: Number(pct[1]) };
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(t);
-  if (!m) throw new UserError(`invalid ${what} "${text}": expected a size like 10GB or 512MB, a percentage of the disk like 10%, or 0`);
-  return { bytes: Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']) };
+  const bytes = bytesOf(t);
+  if (bytes === undefined) throw new UserError(`invalid ${what} "${text}": expected a size like 10GB or 512MB, a percentage of the disk like 10%, or 0`);
+  return { bytes };
 }
 
 /**
