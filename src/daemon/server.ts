@@ -29,6 +29,7 @@ import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '
 import { isUserFacing, errorMessage, UserError } from '../../base/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
 import { resolveInRoot } from '../../native/in-root.js';
+import { BuildkitServer } from '../buildkit/server.js';
 
 const DEFAULT_CALLS_PER_TENANT = 64;
 /** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
@@ -101,6 +102,8 @@ export class BuildServer {
   private shuttingDown = false;
   private readonly cleanups = new Set<Promise<void>>();
   readonly platforms: string[];
+  /** The BuildKit API endpoint (--buildkit-addr), when one is started. */
+  buildkit: BuildkitServer | undefined;
 
   constructor(readonly opts: ServerOptions) {
     // Every call is authenticated and counted, and its message size bounded, before a byte of it is read.
@@ -170,6 +173,20 @@ export class BuildServer {
     return new Promise((resolve, reject) => this.server.bindAsync(bindAddr, creds, (err, port) => (err ? reject(err) : resolve(port))));
   }
 
+  /** Serves BuildKit's API (buildx, buildctl) on the same tenants and state; returns the bound port. */
+  async listenBuildkit(bindAddr: string, creds: grpc.ServerCredentials): Promise<number> {
+    this.buildkit ??= new BuildkitServer({
+      root: this.opts.root,
+      name: this.opts.name,
+      platforms: this.platforms,
+      entitlements: this.opts.entitlements,
+      identify: (call) => identify(call as Parameters<typeof identify>[0], this.opts.auth),
+      tenant: (name) => this.tenants.get(name),
+      acquireSlot: (tenant, signal) => this.slots.acquire(tenant, signal),
+    });
+    return this.buildkit.listen(bindAddr, creds);
+  }
+
   info(tenant: string): InfoResponse {
     return {
       version: KILN_VERSION,
@@ -195,6 +212,7 @@ export class BuildServer {
       await Promise.allSettled(pending.map((b) => b.done));
       clearTimeout(timer);
     }
+    await this.buildkit?.shutdown();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
     this.history.close();
     await Promise.all(this.cleanups);
