@@ -34,6 +34,18 @@ export interface SolveRequestMsg {
   Exporters: { Type: string; Attrs: KV }[];
 }
 
+/**
+ * Calls fn when the client cancels the call or goes away before it is answered. (grpc-js also emits
+ * 'cancelled' after a call is answered; those are not cancellations.) Returns "answered".
+ */
+export function whenClientGone(call: { on(ev: 'cancelled', fn: () => void): unknown }, fn: () => void): () => void {
+  let answered = false;
+  call.on('cancelled', () => {
+    if (!answered) fn();
+  });
+  return () => (answered = true);
+}
+
 export function grpcError(err: unknown, fallback = grpc.status.INTERNAL): grpc.ServiceError {
   const code = err instanceof Canceled ? grpc.status.CANCELLED : (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : fallback);
   return Object.assign(new Error(errorMessage(err)), { code, details: errorMessage(err), metadata: new grpc.Metadata() });
@@ -148,7 +160,11 @@ export class ControlService {
       return;
     }
     const abort = new AbortController();
-    call.on('cancelled', () => abort.abort(new Canceled('the client went away')));
+    const answered = whenClientGone(call, () => abort.abort(new Canceled('the client went away')));
+    const reply: grpc.sendUnaryData<unknown> = (err, res) => {
+      answered();
+      cb(err, res);
+    };
     const exporters = req.Exporters?.length ? req.Exporters : req.ExporterDeprecated ? [{ Type: req.ExporterDeprecated, Attrs: req.ExporterAttrsDeprecated }] : [];
     const info: SolveInfo = {
       ref: req.Ref,
@@ -191,11 +207,11 @@ export class ControlService {
         response = entry.exporterResponse;
       }
       record.exporterResponse = response;
-      cb(null, { ExporterResponse: response });
+      reply(null, { ExporterResponse: response });
     } catch (err) {
       record.error = errorMessage(abort.signal.aborted ? abort.signal.reason : err);
       abort.abort(new Canceled('the build failed'));
-      cb(grpcError(abort.signal.reason instanceof Canceled && !(err as { code?: number }).code ? err : err));
+      reply(grpcError(err));
     } finally {
       record.steps = entry.counts;
       this.history.finish(record);

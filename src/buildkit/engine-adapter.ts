@@ -33,7 +33,7 @@ export interface SolveContext {
   allowedEntitlements: string[];
   progress: (ev: ProgressEvent) => void;
   /** A builder step shown to the client (receiving files, sending outputs). */
-  step: (name: string) => (error?: string) => void;
+  step: (name: string) => (error?: string, log?: string) => void;
   signal: AbortSignal;
   /** Serialises builds that use the same synced dir. */
   lock: (key: string) => Promise<() => void>;
@@ -110,10 +110,10 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
   if (attrs.subrequest) throw new UserError(`unsupported request ${attrs.subrequest}: this builder does not answer --call subrequests`);
   const sync = { contentBytes: 0, filesRequested: 0 };
   const unlocks: (() => void)[] = [];
-  const receive = async (dirName: string, purpose: string, opts: { include?: string[]; exclude?: string[] }) => {
+  const receive = async (dirName: string, purpose: string, label: string, opts: { include?: string[]; exclude?: string[] }) => {
     const dest = syncDir(ctx, dirName, purpose);
     unlocks.push(await ctx.lock(dest));
-    const done = ctx.step(`[internal] load ${purpose === 'context' ? 'build context' : purpose} (${dirName})`);
+    const done = ctx.step(`[internal] ${label}`);
     let stats: ReceiveStats;
     try {
       stats = await receiveDir(ctx.session, dest, { dirName, includePatterns: opts.include, excludePatterns: opts.exclude, followPaths: opts.include, signal: ctx.signal });
@@ -121,8 +121,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       done((err as Error).message);
       throw err;
     }
-    ctx.progress({ type: 'status', message: `transferred ${dirName}: ${stats.filesRequested} file(s), ${stats.contentBytes} bytes`, time: Date.now() });
-    done();
+    done(undefined, `transferring ${dirName}: ${stats.entries} entries, ${stats.filesRequested} changed file(s), ${stats.contentBytes} bytes`);
     sync.contentBytes += stats.contentBytes;
     sync.filesRequested += stats.filesRequested;
     return dest;
@@ -130,22 +129,22 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
   try {
     // 1. The Dockerfile (and its own ignore file), then the context's .dockerignore, then the context.
     const filename = attrs.filename;
-    const dfDir = await receive('dockerfile', 'dockerfile', { include: [filename, `${filename}.dockerignore`] });
+    const dfDir = await receive('dockerfile', 'dockerfile', `load build definition from ${filename}`, { include: [filename, `${filename}.dockerignore`] });
     const text = readFileInRoot(dfDir, filename, { maxBytes: 16 * 1024 * 1024 })?.toString('utf8');
     if (text === undefined) throw new UserError(`failed to read dockerfile: open ${filename}: no such file or directory`);
     checkSyntax(syntaxDirective(text), `${filename}: # syntax`);
     let ignore = readFileInRoot(dfDir, `${filename}.dockerignore`, { maxBytes: 4 * 1024 * 1024 });
     if (!ignore) {
-      const ignDir = await receive('context', 'dockerignore', { include: ['.dockerignore'] });
+      const ignDir = await receive('context', 'dockerignore', 'load .dockerignore', { include: ['.dockerignore'] });
       ignore = readFileInRoot(ignDir, '.dockerignore', { maxBytes: 4 * 1024 * 1024 });
     }
     const excludes = ignore ? readDockerignore(ignore.toString('utf8')) : [];
-    const contextDir = await receive('context', 'context', { exclude: excludes });
+    const contextDir = await receive('context', 'context', 'load build context', { exclude: excludes });
 
     const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
     for (const [name, c] of Object.entries(attrs.namedContexts)) {
       if (c.kind === 'image') buildContexts[name] = { kind: 'image', ref: c.ref };
-      else buildContexts[name] = { kind: 'local', path: await receive(c.dirName, `context ${name}`, {}) };
+      else buildContexts[name] = { kind: 'local', path: await receive(c.dirName, `context ${name}`, `load build context ${name}`, {}) };
     }
 
     // 2. Secrets the Dockerfile names, from the client.
@@ -193,14 +192,14 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       if (!existsSync(b.path)) continue;
       const e = ctx.solve.exporters[b.id];
       const done = ctx.step(`sending ${e.Type} output to the client`);
+      let bytes = 0;
       try {
-        if (b.kind === 'file') await sendFile(ctx.session, b.id, b.path, ctx.signal);
-        else await sendDir(ctx.session, b.id, b.path, ctx.signal);
+        bytes = b.kind === 'file' ? await sendFile(ctx.session, b.id, b.path, ctx.signal) : await sendDir(ctx.session, b.id, b.path, ctx.signal);
       } catch (err) {
         done((err as Error).message);
         throw err;
       }
-      done();
+      done(undefined, `sent ${bytes} bytes`);
     }
 
     const exporterResponse: Record<string, string> = {};

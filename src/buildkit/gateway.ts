@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { errorMessage, UserError } from '../../base/errors.js';
 import { parsePlatform, normalizePlatform } from '../../base/oci/platform.js';
-import { Canceled, grpcError, type ControlService } from './control.js';
+import { Canceled, grpcError, whenClientGone, type ControlService } from './control.js';
 import { solveDockerfile } from './engine-adapter.js';
 import type { BuildkitHost } from './host.js';
 import type { SolveInfo } from './build-registry.js';
@@ -96,12 +96,17 @@ export class GatewayService {
     };
   }
 
-  private async solve(call: grpc.ServerUnaryCall<GatewaySolveRequest, unknown>, cb: grpc.sendUnaryData<unknown>): Promise<void> {
+  private async solve(call: grpc.ServerUnaryCall<GatewaySolveRequest, unknown>, reply: grpc.sendUnaryData<unknown>): Promise<void> {
+    let answered = () => {};
+    const cb: grpc.sendUnaryData<unknown> = (err, res) => {
+      answered();
+      reply(err, res);
+    };
     try {
       const { tenant, ref } = this.caller(call);
       const info = await this.solveOf(tenant, ref);
       const req = call.request;
-      call.on('cancelled', () => info.abort.abort(new Canceled('the client went away')));
+      answered = whenClientGone(call, () => info.abort.abort(new Canceled('the client went away')));
       if (!req.Frontend) {
         if (req.Definition?.def?.length) throw Object.assign(new Error('this builder does not solve LLB definitions from the gateway yet'), { code: grpc.status.UNIMPLEMENTED });
         cb(null, { ref: '', result: { ref: { id: '' }, metadata: {} } });

@@ -86,10 +86,13 @@ export class StatusTranslator {
   }
 
   /** A step of the builder's own (exporting, sending outputs), started now; call the result to end it. */
-  step(name: string, emit: (s: StatusResponse) => void): (error?: string) => void {
+  step(name: string, emit: (s: StatusResponse) => void): (error?: string, log?: string) => void {
     const digest = `sha256:${createHash('sha256').update(`${Date.now()}\0${Math.random()}\0${name}`).digest('hex')}`;
     const at = Date.now();
     emit({ ...empty(), vertexes: [{ digest, inputs: [], name, cached: false, started: timestamp(at), error: '' }] });
-    return (error) => emit({ ...empty(), vertexes: [{ digest, inputs: [], name, cached: false, started: timestamp(at), completed: timestamp(Date.now()), error: error ?? '' }] });
+    return (error, log) => {
+      if (log) emit({ ...empty(), logs: [{ vertex: digest, timestamp: timestamp(Date.now()), stream: '1', msg: Buffer.from(log.endsWith('\n') ? log : `${log}\n`) }] });
+      emit({ ...empty(), vertexes: [{ digest, inputs: [], name, cached: false, started: timestamp(at), completed: timestamp(Date.now()), error: error ?? '' }] });
+    };
   }
 }
