@@ -30,6 +30,8 @@ export class BuildEntry {
   history: HistoryEntry | undefined;
   /** File content bytes this build's syncs took from the client. */
   syncBytes: number | undefined;
+  /** The error of this build's own solve, as kiln said it (the client echoes it back in Return with a prefix). */
+  solveError: string | undefined;
   /** What the exporters reported (digest, image name). */
   exporterResponse: Record<string, string> = {};
   createdAt = Date.now();

@@ -203,7 +203,8 @@ export class ControlService {
           entry.returned,
           new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })),
         ]);
-        if (returned.error) throw Object.assign(new Error(returned.error), { code: returned.code ?? grpc.status.UNKNOWN });
+        // A failed solve of kiln's reaches the client as BuildKit's do: kiln's words, code Unknown.
+        if (returned.error) throw Object.assign(new Error(entry.solveError ?? returned.error), { code: entry.solveError ? grpc.status.UNKNOWN : returned.code ?? grpc.status.UNKNOWN });
         response = entry.exporterResponse;
       }
       record.exporterResponse = response;

@@ -133,6 +133,8 @@ export class GatewayService {
       }
       cb(null, { ref: id, result });
     } catch (err) {
+      const ref = String(call.metadata.get(BUILD_ID)[0] ?? '');
+      if (ref) this.control.builds.get(ref).solveError ??= errorMessage(err);
       cb(grpcError(err));
     }
   }
