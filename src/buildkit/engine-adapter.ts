@@ -78,8 +78,11 @@ function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[];
         back.push({ id, kind: 'dir', path });
         break;
       }
+      case 'cacheonly':
+        // Build into the cache, export nothing.
+        break;
       default:
-        throw new UserError(`exporter type "${e.Type}" is not supported by this builder (image, oci, docker, tar, local are)`);
+        throw new UserError(`exporter type "${e.Type}" is not supported by this builder (image, oci, docker, tar, local, cacheonly are)`);
     }
   });
   return { outputs, back };
@@ -139,7 +142,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       ignore = readFileInRoot(ignDir, '.dockerignore', { maxBytes: 4 * 1024 * 1024 });
     }
     const excludes = ignore ? readDockerignore(ignore.toString('utf8')) : [];
-    const contextDir = await receive('context', 'context', 'load build context', { exclude: excludes });
+    const contextDir = await receive('context', 'context', 'transfer build context', { exclude: excludes });
 
     const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
     for (const [name, c] of Object.entries(attrs.namedContexts)) {
