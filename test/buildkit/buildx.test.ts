@@ -4,13 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeContext } from '../helpers/build.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
 import { buildx, buildxAsync, buildxSuite, errorLine, DOCKER } from './buildx-harness.js';
+import { serve } from '../daemon/serve-helpers.js';
 
 const s = buildxSuite();
 const skip = s.peer.ok ? false : s.peer.reason;
@@ -204,4 +205,31 @@ test('the BuildKit address follows the TLS rules of kiln serve', { skip }, async
   const refused = kiln(root, ['serve', '--buildkit-addr', 'tcp://0.0.0.0:0']);
   assert.notEqual(refused.status, 0);
   assert.equal(refused.stderr.trim(), 'kiln: kiln serve: refusing to serve BuildKit\'s API on tcp://0.0.0.0:0 without TLS (--tls-cert/--tls-key); pass --insecure to do it anyway');
+});
+
+test('--cache-to type=registry,mode=max, then a second kiln server with --cache-from runs no step', { skip }, async () => {
+  const ref = `${s.reg.host}/buildx/cache:max`;
+  const ctx = writeContext({ Dockerfile: `FROM ${s.base} AS a\nRUN echo cached-step-a-${randomBytes(4).toString('hex')} > /a\nFROM ${s.base}\nCOPY --from=a /a /a\nRUN echo cached-step-b > /b\n` });
+  const first = await buildx(['build', ...b(), '--cache-to', `type=registry,ref=${ref},mode=max`, '-o', 'type=cacheonly', ctx]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /RUN echo cached-step-b > \/b\n#\d+ DONE/);
+
+  const dir = join(s.dir, 'second');
+  mkdirSync(dir);
+  const sock = join(dir, 'bk.sock');
+  const other = await serve(['--addr', `unix://${join(dir, 'k.sock')}`, '--buildkit-addr', `unix://${sock}`]);
+  const name = `kiln-test-${randomBytes(4).toString('hex')}`;
+  try {
+    execFileSync(DOCKER, ['buildx', 'create', '--driver', 'remote', '--name', name, `unix://${sock}`], { stdio: 'ignore' });
+    const out = outDir();
+    const second = await buildx(['build', '--builder', name, '--progress', 'plain', '--cache-from', `type=registry,ref=${ref}`, '-o', `type=local,dest=${out}`, ctx]);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /RUN echo cached-step-b > \/b\n#\d+ CACHED/);
+    assert.match(second.stderr, /RUN echo cached-step-a-\w+ > \/a\n#\d+ CACHED/);
+    assert.equal(readFileSync(join(out, 'b'), 'utf8'), 'cached-step-b\n');
+  } finally {
+    spawnSync(DOCKER, ['buildx', 'rm', '--force', name], { stdio: 'ignore', timeout: 60_000 });
+    await other.stop();
+    rmSync(other.root, { recursive: true, force: true });
+  }
 });
