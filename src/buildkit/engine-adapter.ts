@@ -17,6 +17,7 @@ import { checkSyntax, readAttrs, secretIds, syntaxDirective } from './frontend-a
 import { receiveDir, type ReceiveStats } from './fsutil-receive.js';
 import { sendDir, sendFile } from './output-send.js';
 import { fetchSecrets, sessionCredentials } from './session-attachables.js';
+import { forwardAgents, sshIds } from './ssh-forward.js';
 import type { ClientSession } from './session-grpc.js';
 import type { SolveInfo } from './build-registry.js';
 
@@ -113,6 +114,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
   if (attrs.subrequest) throw new UserError(`unsupported request ${attrs.subrequest}: this builder does not answer --call subrequests`);
   const sync = { contentBytes: 0, filesRequested: 0 };
   const unlocks: (() => void)[] = [];
+  let agents: { close(): void } | undefined;
   const receive = async (dirName: string, purpose: string, label: string, opts: { include?: string[]; exclude?: string[] }) => {
     const dest = syncDir(ctx, dirName, purpose);
     unlocks.push(await ctx.lock(dest));
@@ -152,6 +154,8 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
 
     // 2. Secrets the Dockerfile names, from the client.
     const secrets = await fetchSecrets(ctx.session, secretIds(text));
+    const ssh = await forwardAgents(ctx.session, sshIds(text), join(ctx.buildDir, 'ssh'));
+    agents = ssh;
 
     // 3. The build, with the exporters buildx asked for.
     mkdirSync(ctx.buildDir, { recursive: true });
@@ -176,6 +180,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       buildContexts,
       outputs,
       extraHosts: attrs.extraHosts,
+      ssh: ssh.sockets,
       network: attrs.network,
       allow,
       cacheFrom: cacheImports(ctx.solve),
@@ -216,6 +221,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       sync,
     };
   } finally {
+    agents?.close();
     for (const u of unlocks.reverse()) u();
   }
 }

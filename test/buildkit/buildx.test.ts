@@ -3,7 +3,7 @@
 // of every exporter, images in the registry and in dockerd, secrets, history, du/prune, cancellation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -231,5 +231,25 @@ test('--cache-to type=registry,mode=max, then a second kiln server with --cache-
     spawnSync(DOCKER, ['buildx', 'rm', '--force', name], { stdio: 'ignore', timeout: 60_000 });
     await other.stop();
     rmSync(other.root, { recursive: true, force: true });
+  }
+});
+
+test("--ssh default=SOCKET forwards the client's ssh-agent over the session to RUN --mount=type=ssh", { skip }, async () => {
+  const dir = join(s.dir, 'ssh');
+  mkdirSync(dir);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kiln-buildx-agent-key', '-f', join(dir, 'key')]);
+  const sock = join(dir, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+    execFileSync('ssh-add', ['-q', join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    const ctx = writeContext({ Dockerfile: `FROM ${s.base}\nCOPY ssh-probe /ssh-probe\nRUN --mount=type=ssh /ssh-probe > /keys\n` });
+    execFileSync('gcc', ['-static', '-O2', '-o', join(ctx, 'ssh-probe'), join(repoRoot, 'test/network/ssh-probe.c')]);
+    const out = outDir();
+    const r = await buildx(['build', ...b(), '--ssh', `default=${sock}`, '-o', `type=local,dest=${out}`, ctx]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(out, 'keys'), 'utf8'), 'kiln-buildx-agent-key\n');
+  } finally {
+    agent.kill();
   }
 });
