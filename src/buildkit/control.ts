@@ -31,6 +31,8 @@ export interface SolveRequestMsg {
   FrontendAttrs: KV;
   Cache?: { Exports: { Type: string; Attrs: KV }[]; Imports: { Type: string; Attrs: KV }[] } | null;
   Entitlements: string[];
+  /** buildx's own helper builds: not recorded in the history. */
+  Internal: boolean;
   Exporters: { Type: string; Attrs: KV }[];
 }
 
@@ -189,7 +191,7 @@ export class ControlService {
     };
     entry.setSolve(info);
     entry.history = record;
-    this.history.start(record);
+    if (!req.Internal) this.history.start(record);
     try {
       let response: Record<string, string>;
       if (req.Frontend) {
@@ -215,7 +217,7 @@ export class ControlService {
       reply(grpcError(err));
     } finally {
       record.steps = entry.counts;
-      this.history.finish(record);
+      if (!req.Internal) this.history.finish(record);
       this.builds.finish(req.Ref);
     }
   }

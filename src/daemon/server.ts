@@ -174,7 +174,7 @@ export class BuildServer {
   }
 
   /** Serves BuildKit's API (buildx, buildctl) on the same tenants and state; returns the bound port. */
-  async listenBuildkit(bindAddr: string, creds: grpc.ServerCredentials): Promise<number> {
+  async listenBuildkit(bindAddr: string, creds: grpc.ServerCredentials, tls?: { cert: Buffer; key: Buffer; ca?: Buffer }): Promise<number> {
     this.buildkit ??= new BuildkitServer({
       root: this.opts.root,
       name: this.opts.name,
@@ -184,6 +184,8 @@ export class BuildServer {
       tenant: (name) => this.tenants.get(name),
       acquireSlot: (tenant, signal) => this.slots.acquire(tenant, signal),
     });
+    const tcp = /^(?:dns:)?(?:\[([^\]]+)\]|([^:/]+)):([0-9]+)$/.exec(bindAddr);
+    if (tls && tcp) return this.buildkit.listenTls(tcp[1] ?? tcp[2]!, Number(tcp[3]), tls);
     return this.buildkit.listen(bindAddr, creds);
   }
 

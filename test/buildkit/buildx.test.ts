@@ -11,7 +11,7 @@ import { writeContext } from '../helpers/build.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
 import { buildx, buildxAsync, buildxSuite, errorLine, DOCKER } from './buildx-harness.js';
-import { serve } from '../daemon/serve-helpers.js';
+import { serve, makeCerts } from '../daemon/serve-helpers.js';
 
 const s = buildxSuite();
 const skip = s.peer.ok ? false : s.peer.reason;
@@ -251,5 +251,41 @@ test("--ssh default=SOCKET forwards the client's ssh-agent over the session to R
     assert.equal(readFileSync(join(out, 'keys'), 'utf8'), 'kiln-buildx-agent-key\n');
   } finally {
     agent.kill();
+  }
+});
+
+test('tcp:// with mTLS: buildx --driver-opt cacert,cert,key builds as the tenant its certificate names; a rogue certificate is refused', { skip }, async () => {
+  const certs = makeCerts();
+  const dir = join(s.dir, 'tls');
+  mkdirSync(dir);
+  const server = await serve(['--addr', `unix://${join(dir, 'k.sock')}`, '--buildkit-addr', 'tcp://127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-ca', certs.ca]);
+  for (let i = 0; i < 100 && !/BuildKit API on/.test(server.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  const names: string[] = [];
+  const create = (who: { cert: string; key: string }) => {
+    const name = `kiln-test-${randomBytes(4).toString('hex')}`;
+    names.push(name);
+    const endpoint = /BuildKit API on (tcp:\/\/\S+)/.exec(server.stderr())![1]!;
+    execFileSync(DOCKER, ['buildx', 'create', '--driver', 'remote', '--name', name, '--driver-opt', `cacert=${certs.ca},cert=${who.cert},key=${who.key}`, endpoint], { stdio: 'ignore' });
+    return name;
+  };
+  try {
+    const alice = create(certs.client('alice'));
+    const bob = create(certs.client('bob'));
+    const ctx = writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo over-mtls > /m\n` });
+    const out = outDir();
+    const r = await buildx(['build', '--builder', alice, '--progress', 'plain', '-o', `type=local,dest=${out}`, ctx]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(out, 'm'), 'utf8'), 'over-mtls\n');
+    const ha = await buildx(['history', 'ls', '--builder', alice, '--format', '{{.Ref}}']);
+    const hb = await buildx(['history', 'ls', '--builder', bob, '--format', '{{.Ref}}']);
+    assert.equal(ha.stdout.trim().split('\n').filter(Boolean).length, 1, ha.stdout + ha.stderr);
+    assert.equal(hb.stdout.trim(), '', 'bob sees none of alice\'s builds');
+    const rogue = create(certs.rogue);
+    const inspect = await buildx(['inspect', '--bootstrap', rogue], { timeoutMs: 60_000 });
+    assert.doesNotMatch(inspect.stdout, /^Status:\s+running$/m);
+  } finally {
+    for (const name of names) spawnSync(DOCKER, ['buildx', 'rm', '--force', name], { stdio: 'ignore', timeout: 60_000 });
+    await server.stop();
+    rmSync(server.root, { recursive: true, force: true });
   }
 });

@@ -151,7 +151,8 @@ export const serveCommand: Command = {
       process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
     }
     if (bkEp) {
-      const shown = await bind(bkEp, bkAddr!, (t, c) => server.listenBuildkit(t, c));
+      const tlsFiles = cert && !bkEp.unix ? { cert: read(cert, '--tls-cert'), key: read(key!, '--tls-key'), ca: ca ? read(ca, '--tls-ca') : undefined } : undefined;
+      const shown = await bind(bkEp, bkAddr!, (t, c) => server.listenBuildkit(t, c, tlsFiles));
       process.stderr.write(`kiln serve: BuildKit API on ${shown} (${bkEp.unix ? 'unix socket' : cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext'}; docker buildx create --driver remote ${shown})\n`);
     }
     const b = limits.build;
