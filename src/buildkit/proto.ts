@@ -43,7 +43,7 @@ function messages(): protobuf.Root {
     const dir = protoDir();
     root = new protobuf.Root();
     root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : join(dir, target));
-    root.loadSync(['fsutil.proto', 'ops.proto', 'filesync.proto', 'secrets.proto', 'auth.proto', 'health.proto', 'sshforward.proto'], { keepCase: true });
+    root.loadSync(['fsutil.proto', 'ops.proto', 'filesync.proto', 'secrets.proto', 'auth.proto', 'sshforward.proto'], { keepCase: true });
   }
   return root;
 }
