@@ -33,6 +33,7 @@ import { runnablePlatforms } from '../../native/binfmt.js';
 import { isUserFacing, errorMessage, UserError } from '../../base/errors.js';
 import { diskUsage, prune, dirSize } from '../../cache/gc.js';
 import { resolveInRoot } from '../../native/in-root.js';
+import { BuildkitServer } from '../buildkit/server.js';
 
 const DEFAULT_CALLS_PER_TENANT = 64;
 /** HTTP/2 streams one connection may open at once (before any of them is authenticated). */
@@ -104,6 +105,8 @@ export class BuildServer {
   private shuttingDown = false;
   private readonly cleanups = new Set<Promise<void>>();
   readonly platforms: string[];
+  /** The BuildKit API endpoint (--buildkit-addr), when one is started. */
+  buildkit: BuildkitServer | undefined;
 
   constructor(readonly opts: ServerOptions) {
     // Every call is authenticated and counted, and its message size bounded, before a byte of it is read.
@@ -181,6 +184,22 @@ export class BuildServer {
     return new Promise((resolve, reject) => this.server.bindAsync(bindAddr, creds, (err, port) => (err ? reject(err) : resolve(port))));
   }
 
+  /** Serves BuildKit's API (buildx, buildctl) on the same tenants and state; returns the bound port. */
+  async listenBuildkit(bindAddr: string, creds: grpc.ServerCredentials, tls?: { cert: Buffer; key: Buffer; ca?: Buffer }): Promise<number> {
+    this.buildkit ??= new BuildkitServer({
+      root: this.opts.root,
+      name: this.opts.name,
+      platforms: this.platforms,
+      entitlements: this.opts.entitlements,
+      identify: (call) => identify(call as Parameters<typeof identify>[0], this.opts.auth),
+      tenant: (name) => this.tenants.get(name),
+      acquireSlot: (tenant, signal) => this.slots.acquire(tenant, signal),
+    });
+    const tcp = /^(?:dns:)?(?:\[([^\]]+)\]|([^:/]+)):([0-9]+)$/.exec(bindAddr);
+    if (tls && tcp) return this.buildkit.listenTls(tcp[1] ?? tcp[2]!, Number(tcp[3]), tls);
+    return this.buildkit.listen(bindAddr, creds);
+  }
+
   info(tenant: string): InfoResponse {
     return {
       version: KILN_VERSION,
@@ -206,6 +225,7 @@ export class BuildServer {
       await Promise.allSettled(pending.map((b) => b.done));
       clearTimeout(timer);
     }
+    await this.buildkit?.shutdown();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
     await Promise.all(this.cleanups);
     await this.tenants.closeAll();

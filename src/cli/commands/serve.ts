@@ -27,9 +27,10 @@ function isLoopbackHost(host: string): boolean {
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run a remote builder (gRPC build service)',
-  usage: 'kiln serve --addr unix:///path|tcp://host:port [OPTIONS]',
+  usage: 'kiln serve --addr unix:///path|tcp://host:port [--buildkit-addr ADDR] [OPTIONS]',
   flags: [
     { name: 'addr', type: 'string', valueName: 'ADDR', description: 'Listen address: unix:///path or tcp://host:port (port 0 picks one)' },
+    { name: 'buildkit-addr', type: 'string', valueName: 'ADDR', description: "Also serve BuildKit's API here (docker buildx create --driver remote ADDR): unix:///path or tcp://host:port" },
     { name: 'tls-cert', type: 'string', valueName: 'FILE', description: 'Server certificate (PEM)' },
     { name: 'tls-key', type: 'string', valueName: 'FILE', description: 'Server private key (PEM)' },
     { name: 'tls-ca', type: 'string', valueName: 'FILE', description: 'CA for client certificates: clients must present one it signed (mTLS); the subject CN names the tenant' },
@@ -62,20 +63,27 @@ export const serveCommand: Command = {
   async run(args) {
     if (args.positionals.length) throw new FlagError(`kiln serve: unexpected argument "${args.positionals[0]}"`);
     const addr = flagString(args, 'addr');
-    if (!addr) throw new FlagError('kiln serve: --addr is required (unix:///path or tcp://host:port)');
-    const ep = parseAddr(addr);
+    const bkAddr = flagString(args, 'buildkit-addr');
+    if (!addr && !bkAddr) throw new FlagError('kiln serve: --addr is required (unix:///path or tcp://host:port)');
+    const ep = addr ? parseAddr(addr) : undefined;
+    const bkEp = bkAddr ? parseAddr(bkAddr) : undefined;
     const cert = flagString(args, 'tls-cert');
     const key = flagString(args, 'tls-key');
     const ca = flagString(args, 'tls-ca');
     if (!!cert !== !!key) throw new FlagError('kiln serve: --tls-cert and --tls-key go together');
     if (ca && !cert) throw new FlagError('kiln serve: --tls-ca (client certificates) needs --tls-cert and --tls-key');
-    if (cert && ep.unix) throw new FlagError('kiln serve: TLS is for tcp:// addresses (a unix socket is protected by its file mode)');
+    if (cert && (ep?.unix ?? true) && (bkEp?.unix ?? true)) throw new FlagError('kiln serve: TLS is for tcp:// addresses (a unix socket is protected by its file mode)');
     const tokenFile = flagString(args, 'token-file');
     const tokens = tokenFile ? loadTokenFile(tokenFile) : undefined;
-    if (!isLoopback(ep) && !cert && !tokens && !flagBool(args, 'insecure')) {
+    if (ep && !isLoopback(ep) && !cert && !tokens && !flagBool(args, 'insecure')) {
       throw new FlagError(`kiln serve: refusing to listen on ${addr} without TLS (--tls-cert/--tls-key) or tokens (--token-file); pass --insecure to do it anyway`);
     }
-    if (!isLoopback(ep) && !cert && tokens) process.stderr.write(`kiln serve: warning: tokens travel in plaintext on ${addr} without TLS (--tls-cert/--tls-key)\n`);
+    if (ep && !isLoopback(ep) && !cert && tokens) process.stderr.write(`kiln serve: warning: tokens travel in plaintext on ${addr} without TLS (--tls-cert/--tls-key)\n`);
+    // buildx sends no bearer tokens: on the BuildKit address a tenant is named by its client certificate.
+    if (bkEp && !isLoopback(bkEp) && !cert && !flagBool(args, 'insecure')) {
+      throw new FlagError(`kiln serve: refusing to serve BuildKit's API on ${bkAddr} without TLS (--tls-cert/--tls-key); pass --insecure to do it anyway`);
+    }
+    if (bkEp && tokens && !ca) throw new FlagError('kiln serve: --buildkit-addr with --token-file needs client certificates (--tls-ca): buildx cannot send tokens');
     const maxText = flagString(args, 'max-parallel') ?? '4';
     if (!/^[1-9][0-9]*$/.test(maxText)) throw new FlagError(`invalid value "${maxText}" for flag --max-parallel: expected a positive number`);
     const ui = flagString(args, 'ui') === undefined ? undefined : parseUiAddr(flagString(args, 'ui')!);
@@ -138,20 +146,30 @@ export const serveCommand: Command = {
       }),
       credentials: { dir: tenantCredentials, operator: flagBool(args, 'operator-credentials') },
     });
-    if (ep.unix) {
-      const path = ep.target.slice('unix://'.length);
-      if (existsSync(path) && statSync(path).isSocket()) rmSync(path);
-    }
-    let port: number;
-    try {
-      port = await server.listen(ep.target, creds);
-    } catch (err) {
-      throw new FlagError(`kiln serve: cannot listen on ${addr}: ${(err as Error).message}`);
-    }
-    if (ep.unix) chmodSync(ep.target.slice('unix://'.length), 0o660);
-    const shown = ep.unix ? addr : addr.replace(/:[0-9]+$/, `:${port}`);
+    const bind = async (e: typeof ep, text: string, listen: (target: string, c: grpc.ServerCredentials) => Promise<number>) => {
+      if (e!.unix) {
+        const path = e!.target.slice('unix://'.length);
+        if (existsSync(path) && statSync(path).isSocket()) rmSync(path);
+      }
+      let port: number;
+      try {
+        port = await listen(e!.target, e!.unix ? grpc.ServerCredentials.createInsecure() : creds);
+      } catch (err) {
+        throw new FlagError(`kiln serve: cannot listen on ${text}: ${(err as Error).message}`);
+      }
+      if (e!.unix) chmodSync(e!.target.slice('unix://'.length), 0o660);
+      return e!.unix ? text : text.replace(/:[0-9]+$/, `:${port}`);
+    };
     const auth = [cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext', tokens ? `${tokens.size} token(s)` : ''].filter(Boolean).join(', ');
-    process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    if (ep) {
+      const shown = await bind(ep, addr!, (t, c) => server.listen(t, c));
+      process.stderr.write(`kiln serve: listening on ${shown} (${auth}; platforms ${server.platforms.join(', ')}; state ${root})\n`);
+    }
+    if (bkEp) {
+      const tlsFiles = cert && !bkEp.unix ? { cert: read(cert, '--tls-cert'), key: read(key!, '--tls-key'), ca: ca ? read(ca, '--tls-ca') : undefined } : undefined;
+      const shown = await bind(bkEp, bkAddr!, (t, c) => server.listenBuildkit(t, c, tlsFiles));
+      process.stderr.write(`kiln serve: BuildKit API on ${shown} (${bkEp.unix ? 'unix socket' : cert ? (ca ? 'mTLS' : 'TLS') : 'plaintext'}; docker buildx create --driver remote ${shown})\n`);
+    }
     const b = limits.build;
     const perTenant = server.slots.perTenant;
     process.stderr.write(

@@ -1,0 +1,302 @@
+// moby.buildkit.v1.Control as kiln serves it: Info, ListWorkers, Session, Status, Solve, DiskUsage,
+// Prune and the build history. A buildx build is one Solve (the exporters), one Status (progress), one
+// Session (files, secrets, credentials, outputs) and the gateway calls that run the dockerfile.v0 solve
+// (gateway.ts); all of them meet in the build registry by the build's ref.
+import * as grpc from '@grpc/grpc-js';
+import { join } from 'node:path';
+import { errorMessage, isUserFacing } from '../../base/errors.js';
+import { diskUsage, prune, type UsageRecord } from '../../cache/gc.js';
+import { BuildRegistry, type SolveInfo } from './build-registry.js';
+import { BuildkitHistory, type HistoryEntry } from './history.js';
+import type { BuildkitHost } from './host.js';
+import { timestamp } from './progress.js';
+import { ClientSession, Sessions } from './session-grpc.js';
+import { versionRecord, workerRecords } from './workers.js';
+
+export class Canceled extends Error {}
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
+
+interface KV {
+  [k: string]: string;
+}
+
+export interface SolveRequestMsg {
+  Ref: string;
+  Definition?: { def: Buffer[] } | null;
+  ExporterDeprecated: string;
+  ExporterAttrsDeprecated: KV;
+  Session: string;
+  Frontend: string;
+  FrontendAttrs: KV;
+  Cache?: { Exports: { Type: string; Attrs: KV }[]; Imports: { Type: string; Attrs: KV }[] } | null;
+  Entitlements: string[];
+  /** buildx's own helper builds: not recorded in the history. */
+  Internal: boolean;
+  Exporters: { Type: string; Attrs: KV }[];
+}
+
+/**
+ * Calls fn when the client cancels the call or goes away before it is answered. (grpc-js also emits
+ * 'cancelled' after a call is answered; those are not cancellations.) Returns "answered".
+ */
+export function whenClientGone(call: { on(ev: 'cancelled', fn: () => void): unknown }, fn: () => void): () => void {
+  let answered = false;
+  call.on('cancelled', () => {
+    if (!answered) fn();
+  });
+  return () => (answered = true);
+}
+
+export function grpcError(err: unknown, fallback = grpc.status.INTERNAL): grpc.ServiceError {
+  const code = err instanceof Canceled ? grpc.status.CANCELLED : (err as { code?: number }).code ?? (isUserFacing(err) ? grpc.status.INVALID_ARGUMENT : fallback);
+  return Object.assign(new Error(errorMessage(err)), { code, details: errorMessage(err), metadata: new grpc.Metadata() });
+}
+
+export class ControlService {
+  readonly builds = new BuildRegistry();
+  readonly sessions = new Sessions();
+  readonly history: BuildkitHistory;
+  /** Runs a frontend solve sent straight to Control.Solve (buildctl --frontend dockerfile.v0). */
+  directSolve?: (info: SolveInfo, frontendAttrs: KV) => Promise<Record<string, string>>;
+
+  constructor(private readonly host: BuildkitHost) {
+    this.history = new BuildkitHistory(join(host.root, 'buildkit', 'history'));
+  }
+
+  private unary<Req, Res>(fn: (tenant: string, req: Req) => Promise<Res>): Unary<Req, Res> {
+    return (call, cb) => {
+      let tenant: string;
+      try {
+        tenant = this.host.identify(call);
+      } catch (err) {
+        cb({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+        return;
+      }
+      fn(tenant, call.request).then(
+        (res) => cb(null, res),
+        (err) => cb(grpcError(err)),
+      );
+    };
+  }
+
+  handlers(): grpc.UntypedServiceImplementation {
+    return {
+      Info: this.unary(async () => ({ buildkitVersion: versionRecord() })),
+      ListWorkers: this.unary(async () => ({ record: workerRecords(this.host.name, this.host.platforms) })),
+      Session: (call: grpc.ServerDuplexStream<{ data: Buffer }, { data: Buffer }>) => this.session(call),
+      Status: (call: grpc.ServerWritableStream<{ Ref: string }, unknown>) => this.status(call),
+      Solve: (call: grpc.ServerUnaryCall<SolveRequestMsg, unknown>, cb: grpc.sendUnaryData<unknown>) => void this.solve(call, cb),
+      DiskUsage: this.unary(async (tenant) => {
+        const t = await this.host.tenant(tenant);
+        return { record: (await diskUsage(t.state)).map(usageRecord) };
+      }),
+      Prune: (call: grpc.ServerWritableStream<{ all: boolean; keepDuration: string; reservedSpace: string; maxUsedSpace: string }, unknown>) => void this.prune(call),
+      ListenBuildHistory: (call: grpc.ServerWritableStream<{ ActiveOnly: boolean; Ref: string; EarlyExit: boolean; Limit: number }, unknown>) => this.listenHistory(call),
+      UpdateBuildHistory: this.unary(async (tenant, req: { Ref: string; Delete: boolean }) => {
+        if (req.Delete) {
+          const l = this.history.list(tenant);
+          const i = l.findIndex((e) => e.ref === req.Ref);
+          if (i >= 0) l.splice(i, 1);
+        }
+        return {};
+      }),
+    };
+  }
+
+  private session(call: grpc.ServerDuplexStream<{ data: Buffer }, { data: Buffer }>): void {
+    try {
+      this.host.identify(call);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return;
+    }
+    const get = (k: string) => call.metadata.get(k).map(String);
+    const id = get('x-docker-expose-session-uuid')[0];
+    if (!id) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'session: no X-Docker-Expose-Session-Uuid header' });
+      return;
+    }
+    const methods = new Set(get('x-docker-expose-session-grpc-method').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+    const s = new ClientSession(id, get('x-docker-expose-session-name')[0] ?? '', get('x-docker-expose-session-sharedkey')[0] ?? '', methods, call);
+    this.sessions.add(s);
+  }
+
+  private status(call: grpc.ServerWritableStream<{ Ref: string }, unknown>): void {
+    let tenant: string;
+    try {
+      tenant = this.host.identify(call);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return;
+    }
+    const entry = this.builds.get(call.request.Ref);
+    let checked = false;
+    const off = entry.subscribe((s) => {
+      if (!checked && entry.solve) {
+        checked = true;
+        if (entry.solve.tenant !== tenant) {
+          call.emit('error', { code: grpc.status.NOT_FOUND, details: `no build ${call.request.Ref}` });
+          off?.();
+          return;
+        }
+      }
+      if (s) call.write(s);
+      else call.end();
+    });
+    call.on('cancelled', () => off());
+  }
+
+  private async solve(call: grpc.ServerUnaryCall<SolveRequestMsg, unknown>, cb: grpc.sendUnaryData<unknown>): Promise<void> {
+    let tenant: string;
+    try {
+      tenant = this.host.identify(call);
+    } catch (err) {
+      cb({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return;
+    }
+    const req = call.request;
+    const entry = this.builds.get(req.Ref);
+    if (entry.solve) {
+      cb({ code: grpc.status.ALREADY_EXISTS, details: `build ${req.Ref} is already running` });
+      return;
+    }
+    const abort = new AbortController();
+    const answered = whenClientGone(call, () => abort.abort(new Canceled('the client went away')));
+    const reply: grpc.sendUnaryData<unknown> = (err, res) => {
+      answered();
+      cb(err, res);
+    };
+    const exporters = req.Exporters?.length ? req.Exporters : req.ExporterDeprecated ? [{ Type: req.ExporterDeprecated, Attrs: req.ExporterAttrsDeprecated }] : [];
+    const info: SolveInfo = {
+      ref: req.Ref,
+      session: req.Session,
+      exporters,
+      frontendAttrs: req.FrontendAttrs ?? {},
+      cacheImports: req.Cache?.Imports ?? [],
+      cacheExports: req.Cache?.Exports ?? [],
+      entitlements: req.Entitlements ?? [],
+      tenant,
+      abort,
+    };
+    const record: HistoryEntry = {
+      ref: req.Ref,
+      tenant,
+      frontend: req.Frontend || 'dockerfile.v0',
+      frontendAttrs: { ...(req.FrontendAttrs ?? {}) },
+      exporters,
+      createdAt: Date.now(),
+      exporterResponse: {},
+      steps: { total: 0, cached: 0, completed: 0, warnings: 0 },
+    };
+    entry.setSolve(info);
+    entry.history = record;
+    if (!req.Internal) this.history.start(record);
+    try {
+      let response: Record<string, string>;
+      if (req.Frontend) {
+        if (!this.directSolve) throw Object.assign(new Error('frontend solves are not available'), { code: grpc.status.UNIMPLEMENTED });
+        response = await this.directSolve(info, req.FrontendAttrs ?? {});
+      } else if (req.Definition?.def?.length) {
+        throw Object.assign(new Error('this builder does not solve LLB definitions yet; use the dockerfile.v0 frontend'), { code: grpc.status.UNIMPLEMENTED });
+      } else {
+        // buildx's build function runs against the gateway (gateway.ts) and returns here.
+        const returned = await Promise.race([
+          entry.returned,
+          new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })),
+        ]);
+        // A failed solve of kiln's reaches the client as BuildKit's do: kiln's words, code Unknown.
+        if (returned.error) throw Object.assign(new Error(entry.solveError ?? returned.error), { code: entry.solveError ? grpc.status.UNKNOWN : returned.code ?? grpc.status.UNKNOWN });
+        response = entry.exporterResponse;
+      }
+      record.exporterResponse = response;
+      reply(null, { ExporterResponse: response });
+    } catch (err) {
+      record.error = errorMessage(abort.signal.aborted ? abort.signal.reason : err);
+      abort.abort(new Canceled('the build failed'));
+      reply(grpcError(err));
+    } finally {
+      record.steps = entry.counts;
+      if (!req.Internal) this.history.finish(record);
+      this.builds.finish(req.Ref);
+    }
+  }
+
+  private async prune(call: grpc.ServerWritableStream<{ all: boolean; keepDuration: string; reservedSpace: string; maxUsedSpace: string }, unknown>): Promise<void> {
+    try {
+      const tenant = this.host.identify(call);
+      const t = await this.host.tenant(tenant);
+      const req = call.request;
+      const keepNs = Number(req.keepDuration) || 0;
+      const keepBytes = Number(req.maxUsedSpace) || Number(req.reservedSpace) || 0;
+      const removed = await t.exclusive(async () => {
+        const before = await diskUsage(t.state);
+        await prune(t.state, { all: req.all, olderThanMs: keepNs ? keepNs / 1e6 : undefined, keepStorage: keepBytes || undefined });
+        const after = new Set((await diskUsage(t.state)).map((r) => r.id));
+        return before.filter((r) => !after.has(r.id));
+      });
+      for (const r of removed) call.write(usageRecord(r));
+      call.end();
+    } catch (err) {
+      call.emit('error', grpcError(err));
+    }
+  }
+
+  private listenHistory(call: grpc.ServerWritableStream<{ ActiveOnly: boolean; Ref: string; EarlyExit: boolean; Limit: number }, unknown>): void {
+    let tenant: string;
+    try {
+      tenant = this.host.identify(call);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return;
+    }
+    const req = call.request;
+    const wanted = (e: HistoryEntry) => e.tenant === tenant && (!req.Ref || e.ref === req.Ref) && (!req.ActiveOnly || !e.completedAt);
+    let list = this.history.list(tenant).filter(wanted);
+    if (req.Limit > 0) list = list.slice(-req.Limit);
+    for (const e of list) call.write({ type: e.completedAt ? 'COMPLETE' : 'STARTED', record: historyRecord(e) });
+    if (req.EarlyExit) {
+      call.end();
+      return;
+    }
+    const off = this.history.watch((e, kind) => {
+      if (wanted(e) || (kind === 'COMPLETE' && e.tenant === tenant && (!req.Ref || e.ref === req.Ref))) call.write({ type: kind, record: historyRecord(e) });
+    });
+    call.on('cancelled', off);
+  }
+}
+
+function usageRecord(r: UsageRecord) {
+  const last = Date.parse(r.lastUsed);
+  return {
+    ID: r.id,
+    Mutable: r.id.startsWith('cachemount/'),
+    InUse: false,
+    Size: String(r.size),
+    LastUsedAt: Number.isFinite(last) ? timestamp(last) : null,
+    CreatedAt: Number.isFinite(last) ? timestamp(last) : null,
+    UsageCount: '1',
+    Description: r.description,
+    RecordType: r.id.startsWith('cachemount/') ? 'exec.cachemount' : 'regular',
+    Shared: r.inUseByImage,
+    Parents: [],
+  };
+}
+
+function historyRecord(e: HistoryEntry) {
+  return {
+    Ref: e.ref,
+    Frontend: e.frontend,
+    FrontendAttrs: e.frontendAttrs,
+    Exporters: e.exporters,
+    error: e.error ? { code: 2, message: e.error, details: [] } : null,
+    CreatedAt: timestamp(e.createdAt),
+    CompletedAt: e.completedAt ? timestamp(e.completedAt) : null,
+    ExporterResponse: e.exporterResponse,
+    Generation: 0,
+    numCachedSteps: e.steps.cached,
+    numTotalSteps: e.steps.total,
+    numCompletedSteps: e.steps.completed,
+    numWarnings: e.steps.warnings,
+  };
+}
