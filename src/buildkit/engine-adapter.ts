@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { State } from '../../cache/state.js';
-import { build, type BuildRequest } from '../engine/build.js';
+import { runBuild, type BuildRequest, type BuildTarget } from '../engine/build.js';
 import type { OutputSpec } from '../engine/exports.js';
 import type { CacheExportSpec, CacheImportSpec } from '../engine/remote-cache.js';
 import type { ProgressEvent } from '../../solver/progress.js';
@@ -146,7 +146,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
     const excludes = ignore ? readDockerignore(ignore.toString('utf8')) : [];
     const contextDir = await receive('context', 'context', 'transfer build context', { exclude: excludes });
 
-    const buildContexts: NonNullable<BuildRequest['buildContexts']> = {};
+    const buildContexts: NonNullable<BuildTarget['buildContexts']> = {};
     for (const [name, c] of Object.entries(attrs.namedContexts)) {
       if (c.kind === 'image') buildContexts[name] = { kind: 'image', ref: c.ref };
       else buildContexts[name] = { kind: 'local', path: await receive(c.dirName, `context ${name}`, `load build context ${name}`, {}) };
@@ -165,7 +165,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       if (!ctx.allowedEntitlements.includes(e)) throw new UserError(`entitlement ${e} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${e})`);
       return true;
     });
-    const req: BuildRequest = {
+    const target: BuildTarget = {
       contextDir,
       dockerfile: { text, name: filename, path: join(dfDir, filename) },
       target: attrs.target,
@@ -185,14 +185,15 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       allow,
       cacheFrom: cacheImports(ctx.solve),
       cacheTo: cacheExports(ctx.solve),
+      attest: attestable && (attrs.provenance || attrs.sbom) ? { provenance: attrs.provenance, sbom: attrs.sbom || undefined } : undefined,
+    };
+    const req: BuildRequest = {
+      targets: [target],
       registryCredentials: sessionCredentials(ctx.session),
       historyOrigin: `buildkit:${ctx.solve.tenant}`,
       denyLocalFetch: true,
-      attest: attestable && (attrs.provenance || attrs.sbom) ? { provenance: attrs.provenance, sbom: attrs.sbom || undefined } : undefined,
-      progress: ctx.progress,
-      signal: ctx.signal,
     };
-    const result = await build(ctx.state, req);
+    const result = (await runBuild(ctx.state, req, { progress: ctx.progress, signal: ctx.signal })).targets[0]!;
     ctx.signal.throwIfAborted();
 
     // 4. Outputs that go back to the client.
