@@ -35,6 +35,8 @@ export interface SolverEnv {
    * build only, removed after it, so they start empty (as in BuildKit) and are shared by this build's RUNs.
    */
   uncachedMountsRoot?: string;
+  /** Fills an empty RUN cache mount from the caches imported with --cache-from (cache/remote/mount-seed.ts). */
+  cacheMountSeeder?: import('../cache/remote/mount-seed.js').CacheMountSeeder;
   /** A cgroup all RUNs of this build share, with the build's limits (made and removed by the sandbox helper). */
   buildCgroup?: { name: string; limits?: SolverEnv['runLimits'] };
 }

@@ -23,11 +23,14 @@ import {
   type CacheRecord,
 } from './format.js';
 import type { BlobFetcher } from './imported.js';
+import { decodeCacheMounts, isCacheMountMediaType, type ImportedMount } from './mount-tree.js';
 
 export interface LoadedCache {
   records: CacheRecord[];
   contents: Record<string, string>;
   fetcher: BlobFetcher;
+  /** Cache mount trees the cache carries (mount-tree.ts); fetched only when a RUN mounts an empty one. */
+  mounts?: ImportedMount[];
 }
 
 /** The manifest that carries a cache config (`blobs` are its layers, in the config's order). */
@@ -37,7 +40,8 @@ export function cacheManifest(config: Buffer, blobs: CacheBlob[]): { manifest: B
     mediaType: OCI_MANIFEST,
     artifactType: CACHE_ARTIFACT_TYPE,
     config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
-    layers: blobs.map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, annotations: { [DIFFID_ANNOTATION]: b.diffId } })),
+    // Cache mount blobs are not layers: no diffID (keeps the manifest ~130 bytes a file).
+    layers: blobs.map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, ...(isCacheMountMediaType(b.mediaType) ? {} : { annotations: { [DIFFID_ANNOTATION]: b.diffId } }) })),
   };
   const manifest = Buffer.from(JSON.stringify(m));
   return { manifest, digest: sha256Digest(manifest) };
@@ -45,7 +49,7 @@ export function cacheManifest(config: Buffer, blobs: CacheBlob[]): { manifest: B
 
 function blobsOfCacheManifest(m: ImageManifest, config: CacheConfig, where: string): CacheBlob[] {
   return m.layers.map((d, i) => {
-    const diffId = d.annotations?.[DIFFID_ANNOTATION] ?? config.blobs?.[i]?.diffId;
+    const diffId = d.annotations?.[DIFFID_ANNOTATION] ?? config.blobs?.[i]?.diffId ?? (isCacheMountMediaType(d.mediaType) ? d.digest : undefined);
     if (!diffId) throw new CacheFormatError(`cache ${where}: layer ${d.digest} has no diffID`);
     return { digest: d.digest, size: d.size, mediaType: d.mediaType, diffId };
   });
@@ -80,17 +84,20 @@ export async function loadRegistryCache(client: RegistryClient, ref: ImageRefere
   } else manifests.push(root.parsed.manifest);
   const records: CacheRecord[] = [];
   const contents: Record<string, string> = {};
+  const mounts: ImportedMount[] = [];
   for (const m of manifests) {
     const configBytes = await client.getBlob(ref, m.config.digest);
     let got: { records: CacheRecord[]; contents: Record<string, string> };
     if (m.config.mediaType === CACHE_CONFIG_MEDIA_TYPE) {
       const config = JSON.parse(configBytes.toString('utf8')) as CacheConfig;
-      got = decodeCacheConfig(config, blobsOfCacheManifest(m, config, where), where);
+      const blobs = blobsOfCacheManifest(m, config, where);
+      got = decodeCacheConfig(config, blobs, where);
+      mounts.push(...decodeCacheMounts(config, blobs, where));
     } else got = inlineRecords(m, configBytes, where);
     records.push(...got.records);
     Object.assign(contents, got.contents);
   }
-  return { records, contents, fetcher };
+  return { records, contents, fetcher, mounts };
 }
 
 export interface CacheUpload {
@@ -142,9 +149,11 @@ export async function loadLocalCache(dir: string, tag = 'latest'): Promise<Loade
   const parsed = parseManifest(await readLayoutBlob(dir, desc), { ref: `${dir}:${tag}` });
   if (parsed.kind !== 'manifest' || parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new CacheFormatError(`cache ${dir}: ${tag} is not a kiln cache`);
   const config = JSON.parse((await readLayoutBlob(dir, parsed.manifest.config)).toString('utf8')) as CacheConfig;
-  const got = decodeCacheConfig(config, blobsOfCacheManifest(parsed.manifest, config, dir), dir);
+  const blobs = blobsOfCacheManifest(parsed.manifest, config, dir);
+  const got = decodeCacheConfig(config, blobs, dir);
   return {
     ...got,
+    mounts: decodeCacheMounts(config, blobs, dir),
     fetcher: { where: dir, fetch: (blob, tmp) => copyFile(layoutBlobPath(dir, blob.digest), tmp) },
   };
 }

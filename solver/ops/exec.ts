@@ -164,7 +164,9 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, scratchDir:
       const seed = template?.kind === 'layers' && template.layers.length ? resolveInRoot(template.layers.at(-1)!.dir, m.selector ?? '/') : undefined;
       // A step run without the cache (--no-cache) starts from an empty cache dir of this build.
       const root = ctx.vertex.meta.ignoreCache && ctx.env.uncachedMountsRoot ? ctx.env.uncachedMountsRoot : ctx.env.state.root;
-      const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
+      // An empty cache dir is filled from --cache-from first (not the per-build dirs of --no-cache steps).
+      const seeder = root === ctx.env.state.root ? ctx.env.cacheMountSeeder : undefined;
+      const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed, seeder);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
     }

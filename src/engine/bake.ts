@@ -25,7 +25,7 @@ import type { ExportOutcome } from './exports.js';
 import type { ExportImage } from '../export/types.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { sandboxLimits } from './limits.js';
-import { importCaches } from './remote-cache.js';
+import { cacheMountSeederFor, importCaches } from './remote-cache.js';
 import { checkNoWasmRun } from './wasm.js';
 import { mergeDefinitions, type BuildRequest } from './build.js';
 import { exportImages } from './export-images.js';
@@ -116,17 +116,19 @@ export async function bake(state: State, breq: BakeRequest): Promise<BakeResult>
 
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
+    const warnings: BakeResult['warnings'] = prepared.flatMap((p) => p.conversions.flatMap((c) => c.warnings.map((w) => ({ target: p.target.name, ...w }))));
+    const imported = await importCaches(state, registry, breq.targets.flatMap((t) => t.request.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
+    const cacheMountSeeder = cacheMountSeederFor(state, imported, (message) => warnings.push({ target: '', message }), (message) => progress?.({ type: 'status', message, time: Date.now() }));
     const solver = new Solver(
       {
         state, registry, localDirs, secrets: first.secrets ?? {}, hostPlatform: buildPlatform, pull: first.pull,
         defaultNetwork: first.network === 'none' || first.network === 'host' ? first.network : 'bridge',
         extraHosts: first.extraHosts, dns: first.dns, ssh: first.ssh, ...sandboxLimits(first.limits), fileHasher,
         uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined,
+        cacheMountSeeder,
       },
       defaultOps,
     );
-    const warnings: BakeResult['warnings'] = prepared.flatMap((p) => p.conversions.flatMap((c) => c.warnings.map((w) => ({ target: p.target.name, ...w }))));
-    const imported = await importCaches(state, registry, breq.targets.flatMap((t) => t.request.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
     const cache = new PersistentResultCache(state, imported);
     let solved: SolveResult | { refs: Ref[] };
     try {

@@ -31,7 +31,7 @@ import { convertForPlatforms } from './convert-request.js';
 import type { SolverEnv } from '../../solver/env.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits, type BuildLimits } from './limits.js';
-import { importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
+import { cacheMountSeederFor, importCaches, type CacheExportSpec, type CacheImportSpec } from './remote-cache.js';
 import { BuildRecorder } from './history/recorder.js';
 import { HistoryStore } from './history/store.js';
 import type { AttestOptions } from '../attest/attach.js';
@@ -179,11 +179,12 @@ async function solveAndExport(state: State, req: BuildRequest, trace: BuildTrace
     // Stat indexes of the local dirs: unchanged files are not re-read to compute COPY keys.
     const indexes = await Promise.all(Object.values(localDirs).map(async (dir) => ({ dir: `${dir.replace(/\/+$/, '')}/`, index: await StatIndex.load(state.db, dir) })));
     const fileHasher = (real: string, st?: import('node:fs').Stats) => req.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
+    const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
+    const cacheMountSeeder = cacheMountSeederFor(state, imported, warn, (message) => req.progress?.({ type: 'status', message, time: Date.now() }));
     const solver = new Solver(
-      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined },
+      { state, registry, localDirs, secrets: req.secrets ?? {}, hostPlatform: buildPlatform, pull: req.pull, defaultNetwork: req.network === 'none' || req.network === 'host' ? req.network : 'bridge', extraHosts: req.extraHosts, dns: req.dns, ssh: req.ssh, ...sandboxLimits(req.limits), fileHasher, denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed, uncachedMountsRoot: def.vertices.some((v) => v.meta.ignoreCache) ? uncached().root : undefined, cacheMountSeeder },
       defaultOps,
     );
-    const imported = await importCaches(state, registry, req.cacheFrom ?? [], warn);
     const cache = new PersistentResultCache(state, imported);
     // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
     const pushOnly = req.outputs.length > 0 && req.outputs.every((o) => o.type === 'image' && o.push);

@@ -1,6 +1,7 @@
 // --cache-from / --cache-to: imports cache records before the solve (registry, local dir, or an image's
 // inline cache) and exports this build's records after it. Import is lazy: records are read, layers are
 // not. Export failures warn unless ignore-error=false.
+import { existsSync } from 'node:fs';
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../../base/oci/registry/client.js';
 import { parseReference } from '../../base/oci/reference.js';
@@ -14,6 +15,11 @@ import { loadLocalCache, loadRegistryCache, pushRegistryCache, writeLocalCache, 
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import type { ExportImage } from '../export/types.js';
 import { UserError, errorMessage } from '../../base/errors.js';
+import { addCacheMounts } from '../../cache/remote/mount-tree.js';
+import { snapshotCacheMount, type MountSnapshot } from '../../cache/remote/mount-export.js';
+import { cacheMountsOption, cacheMountsToExport } from './cache-mount-selection.js';
+import { mountSeeder, type CacheMountSeeder } from '../../cache/remote/mount-seed.js';
+import { cacheMountPath } from '../../solver/ops/cache-mounts.js';
 
 export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag?: string };
 
@@ -32,12 +38,18 @@ export async function importCaches(state: State, registry: RegistryClient, specs
     try {
       const loaded = spec.type === 'registry' ? await loadRegistryCache(registry, parseReference(spec.ref)) : await loadLocalCache(spec.src, spec.tag);
       imported.add(loaded.records, loaded.contents, loaded.fetcher);
+      if (loaded.mounts?.length) imported.mounts.add(loaded.mounts, loaded.fetcher);
     } catch (err) {
       // As in BuildKit: a cache that cannot be read makes a slower build, not a failed one.
       warn(`cannot import cache from ${where}: ${errorMessage(err)}`);
     }
   }
   return imported;
+}
+
+/** The seeder that fills empty RUN cache mounts from the imported caches, when they carry any. */
+export function cacheMountSeederFor(state: State, imported: ImportedCache | undefined, warn: Warn, status: (message: string) => void): CacheMountSeeder | undefined {
+  return imported?.mounts.size ? mountSeeder(state, imported, imported.mounts, { warn, status }) : undefined;
 }
 
 interface RecordSource {
@@ -130,12 +142,19 @@ export interface CacheExportContext {
 /** Writes registry and local caches. Failures warn, or fail the build with ignore-error=false. */
 export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportContext): Promise<void> {
   for (const spec of specs) {
-    if (spec.type === 'inline') continue;
+    if (spec.type === 'inline') {
+      if (spec.attrs['cache-mounts']) ctx.warn('--cache-to type=inline cannot carry cache mounts (cache-mounts= needs type=registry or type=local): left out');
+      continue;
+    }
     const where = spec.type === 'registry' ? spec.ref : spec.dest;
+    cacheMountsOption(spec.attrs); // a bad value fails the build, whatever ignore-error says
     try {
       const resolver = new BlobResolver(ctx.state, { compression: compressionFromAttrs(spec.attrs), sourceDateEpoch: ctx.sourceDateEpoch });
       const records = await cacheRecords(recordSources(ctx.def, ctx.solved, spec.mode), resolver);
-      const { config, blobs } = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
+      const encoded = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
+      const mounts = await cacheMountSnapshots(spec.attrs, ctx);
+      const { config, blobs } = addCacheMounts(encoded.config, encoded.blobs, mounts);
+      if (mounts.length) ctx.status(`cache mounts for ${where}: ${mounts.map((m) => `${m.id} (${m.fileCount} files, ${m.bytes} bytes)`).join(', ')}`);
       const up = resolver.upload(Buffer.from(JSON.stringify(config)), blobs);
       const digest =
         spec.type === 'registry'
@@ -147,6 +166,19 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
       ctx.warn(`cache export to ${where} failed (build kept): ${errorMessage(err)}`);
     }
   }
+}
+
+/** The cache mount dirs this export carries (cache-mounts=…), snapshotted into the content store. */
+async function cacheMountSnapshots(attrs: Record<string, string>, ctx: CacheExportContext): Promise<MountSnapshot[]> {
+  const { ids, warnings } = cacheMountsToExport(ctx.def, attrs);
+  for (const w of warnings) ctx.warn(w);
+  const out: MountSnapshot[] = [];
+  for (const id of ids) {
+    const dir = cacheMountPath(ctx.state.root, id);
+    if (!existsSync(dir)) continue; // its RUNs were all cached here: nothing was ever written to it
+    out.push(await snapshotCacheMount(ctx.state, id, dir));
+  }
+  return out;
 }
 
 /**
