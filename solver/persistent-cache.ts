@@ -20,7 +20,8 @@ export class PersistentResultCache implements ResultCache {
 
   constructor(
     private readonly state: State,
-    private readonly imported?: ImportedCache,
+    /** The caches imported with --cache-from (the export passes their cache mounts on). */
+    readonly imported?: ImportedCache,
   ) {
     this.records = new ResultRecords(state);
   }

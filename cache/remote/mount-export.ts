@@ -9,7 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { State } from '../state.js';
 import type { CacheBlob } from './format.js';
-import { encodeMountTree, MOUNT_FILE_MEDIA_TYPE, MOUNT_TREE_MEDIA_TYPE, type MountEntry, type MountTree } from './mount-tree.js';
+import type { ImportedCache } from './imported.js';
+import { decodeMountTree, encodeMountTree, MOUNT_FILE_MEDIA_TYPE, MOUNT_TREE_MEDIA_TYPE, type MountEntry, type MountTree } from './mount-tree.js';
 
 export interface MountSnapshot {
   id: string;
@@ -120,4 +121,30 @@ export async function snapshotCacheMount(state: State, id: string, dir: string):
     fileCount: entries.filter((e) => e.type === 'file').length,
     bytes,
   };
+}
+
+/**
+ * A mount this machine never filled (its RUNs were cached here) but an imported cache carries: the export
+ * names the imported tree and files again, so the next importer still gets them. Only the tree is
+ * downloaded; a file blob is fetched only if the export target lacks it (`fetchMissing`).
+ */
+export async function forwardImportedMount(state: State, imported: ImportedCache, id: string): Promise<{ snapshot: MountSnapshot; fetchMissing: Map<string, () => Promise<void>> } | undefined> {
+  const found = imported.mounts.get(id);
+  if (!found) return undefined;
+  await imported.fetchBlob(found.mount.tree, found.fetcher);
+  const tree = decodeMountTree(state.content.readBytes(found.mount.tree.digest), found.fetcher.where);
+  const files = new Map<string, CacheBlob>();
+  const fetchMissing = new Map<string, () => Promise<void>>();
+  let bytes = 0;
+  let fileCount = 0;
+  for (const e of tree.entries) {
+    if (e.type !== 'file') continue;
+    fileCount++;
+    bytes += e.size;
+    if (files.has(e.digest)) continue;
+    const blob: CacheBlob = { digest: e.digest, size: e.size, mediaType: MOUNT_FILE_MEDIA_TYPE, diffId: e.digest };
+    files.set(e.digest, blob);
+    fetchMissing.set(e.digest, () => imported.fetchBlob(blob, found.fetcher));
+  }
+  return { snapshot: { id, tree: found.mount.tree, files: [...files.values()], fileCount, bytes }, fetchMissing };
 }

@@ -1,7 +1,7 @@
 // --cache-from / --cache-to: imports cache records before the solve (registry, local dir, or an image's
 // inline cache) and exports this build's records after it. Import is lazy: records are read, layers are
 // not. Export failures warn unless ignore-error=false.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../../base/oci/registry/client.js';
 import { parseReference } from '../../base/oci/reference.js';
@@ -16,7 +16,7 @@ import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import type { ExportImage } from '../export/types.js';
 import { UserError, errorMessage } from '../../base/errors.js';
 import { addCacheMounts } from '../../cache/remote/mount-tree.js';
-import { snapshotCacheMount, type MountSnapshot } from '../../cache/remote/mount-export.js';
+import { forwardImportedMount, snapshotCacheMount, type MountSnapshot } from '../../cache/remote/mount-export.js';
 import { cacheMountsOption, cacheMountsToExport } from './cache-mount-selection.js';
 import { mountSeeder, type CacheMountSeeder } from '../../cache/remote/mount-seed.js';
 import { cacheMountPath } from '../../solver/ops/cache-mounts.js';
@@ -78,6 +78,8 @@ export function recordSources(def: Definition, solved: SolveResult, mode: 'min' 
 class BlobResolver {
   private readonly byDir = new Map<string, Promise<CacheBlob>>();
   readonly layersByDigest = new Map<string, Layer>();
+  /** Blobs that are neither layers nor in the content store yet: how to fetch them (forwarded mounts). */
+  readonly fetchers = new Map<string, () => Promise<void>>();
 
   constructor(
     private readonly state: State,
@@ -109,7 +111,7 @@ class BlobResolver {
       config,
       blobs,
       blobPath: async (b) => {
-        if (!this.state.content.has(b.digest)) await this.layersByDigest.get(b.digest)?.remote?.fetchBlob();
+        if (!this.state.content.has(b.digest)) await (this.layersByDigest.get(b.digest)?.remote?.fetchBlob() ?? this.fetchers.get(b.digest)?.());
         return this.state.content.path(b.digest);
       },
       blobFrom: (b) => this.layersByDigest.get(b.digest)?.blob?.from,
@@ -137,6 +139,8 @@ export interface CacheExportContext {
   sourceDateEpoch?: number;
   warn: Warn;
   status: (message: string) => void;
+  /** The caches imported for this build: their cache mounts pass on when this machine never filled one. */
+  imported?: ImportedCache;
 }
 
 /** Writes registry and local caches. Failures warn, or fail the build with ignore-error=false. */
@@ -152,7 +156,7 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
       const resolver = new BlobResolver(ctx.state, { compression: compressionFromAttrs(spec.attrs), sourceDateEpoch: ctx.sourceDateEpoch });
       const records = await cacheRecords(recordSources(ctx.def, ctx.solved, spec.mode), resolver);
       const encoded = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
-      const mounts = await cacheMountSnapshots(spec.attrs, ctx);
+      const mounts = await cacheMountSnapshots(spec.attrs, ctx, resolver);
       const { config, blobs } = addCacheMounts(encoded.config, encoded.blobs, mounts);
       if (mounts.length) ctx.status(`cache mounts for ${where}: ${mounts.map((m) => `${m.id} (${m.fileCount} files, ${m.bytes} bytes)`).join(', ')}`);
       const up = resolver.upload(Buffer.from(JSON.stringify(config)), blobs);
@@ -169,14 +173,22 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
 }
 
 /** The cache mount dirs this export carries (cache-mounts=…), snapshotted into the content store. */
-async function cacheMountSnapshots(attrs: Record<string, string>, ctx: CacheExportContext): Promise<MountSnapshot[]> {
+async function cacheMountSnapshots(attrs: Record<string, string>, ctx: CacheExportContext, resolver: BlobResolver): Promise<MountSnapshot[]> {
   const { ids, warnings } = cacheMountsToExport(ctx.def, attrs);
   for (const w of warnings) ctx.warn(w);
   const out: MountSnapshot[] = [];
   for (const id of ids) {
     const dir = cacheMountPath(ctx.state.root, id);
-    if (!existsSync(dir)) continue; // its RUNs were all cached here: nothing was ever written to it
-    out.push(await snapshotCacheMount(ctx.state, id, dir));
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      out.push(await snapshotCacheMount(ctx.state, id, dir));
+      continue;
+    }
+    // Its RUNs were all cached here, so the dir was never filled: pass on what was imported, if anything.
+    const forwarded = ctx.imported ? await forwardImportedMount(ctx.state, ctx.imported, id) : undefined;
+    if (forwarded) {
+      for (const [digest, fetch] of forwarded.fetchMissing) resolver.fetchers.set(digest, fetch);
+      out.push(forwarded.snapshot);
+    }
   }
   return out;
 }

@@ -157,6 +157,20 @@ test('cache mounts: A exports, a fresh B (registry or local cache) sees the file
   }
   assert.ok(!existsSync(join(c, 'cachemounts')) || readdirSync(join(c, 'cachemounts')).every((n) => readdirSync(join(c, 'cachemounts', n)).length === 0));
 
+  // C exports (its RUN still cached, its mount dir never filled): the imported mount passes on, and the
+  // same repository already holds the files, so C downloads only the tree. A fresh E gets A's files from it.
+  const mark = proxy.log.length;
+  const passOn = await build(c, ctx, ['--cache-from', `type=registry,ref=${proxy.host}/${repo}:cache`, '--cache-to', `type=registry,ref=${proxy.host}/${repo}:passed-on,mode=max,cache-mounts=files`]);
+  assert.equal(passOn.status, 0, passOn.stderr);
+  assert.deepEqual(ran(passOn.stderr), []);
+  const passOnGets = proxy.log.slice(mark).filter((l) => l.method === 'GET' && l.url.includes('/blobs/sha256:')).map((l) => l.url.split('/blobs/')[1]!);
+  assert.ok(!passOnGets.some((d) => first.files.has(d)), 'no mount file was downloaded to pass the mount on');
+  assert.deepEqual(mountFiles(repo, 'passed-on', 'files').files, first.files);
+  const outE = temp('kiln-mount-out-');
+  const e = await build(machine(), ctx, ['--cache-from', `type=registry,ref=${proxy.host}/${repo}:passed-on`, '--build-arg', 'ROUND=5', '-o', `type=local,dest=${outE}`]);
+  assert.equal(e.status, 0, e.stderr);
+  assert.deepEqual(outputOf(outE), wantA);
+
   // B changes 2 of the 200 files and exports again to the same ref: 2 new file blobs, about 8 KiB.
   const b = machine();
   const warm = await build(b, ctx, ['--cache-from', `type=registry,ref=${proxy.host}/${repo}:cache`, '--build-arg', 'ROUND=2']);
