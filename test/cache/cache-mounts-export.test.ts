@@ -300,3 +300,35 @@ test('a crafted cache mount tree cannot write outside the cache dir, and a file 
     assert.equal(readFileSync(join(outside, 'canary'), 'utf8'), 'untouched\n');
   }
 });
+
+test('sharing modes keep their meaning: shared, locked and private users of an imported mount all see its files; a mount with contents is not refilled', () => {
+  const cache = temp('kiln-mount-sharing-');
+  const seedCtx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN --mount=type=cache,id=shared-id,target=/c i=0; while [ $i -lt 50 ]; do echo $i > /c/f$i; i=$((i+1)); done\n` });
+  const a = kilnBuild(machine(), {}, ['--cache-to', `type=local,dest=${cache},mode=max,cache-mounts=shared-id`], { context: seedCtx });
+  assert.equal(a.status, 0, a.stderr);
+  const stage = (name: string, sharing: string) => [`FROM ${suite.base} AS ${name}`, `RUN --mount=type=cache,id=shared-id,target=/c,sharing=${sharing} sleep 1; ls /c | wc -l > /n; cat /c/f42 >> /n; echo mine-${name} > /c/${name}`];
+  const ctx = writeContext({
+    Dockerfile: [...stage('one', 'shared'), ...stage('two', 'locked'), ...stage('three', 'private'), ...stage('four', 'private'), `FROM ${suite.base}`, 'COPY --from=one /n /one', 'COPY --from=two /n /two', 'COPY --from=three /n /three', 'COPY --from=four /n /four', ''].join('\n'),
+  });
+  const b = machine();
+  const out = temp('kiln-mount-out-');
+  const r = kilnBuild(b, {}, ['--cache-from', `type=local,src=${cache}`, '-o', `type=local,dest=${out}`], { context: ctx });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /cache mount shared-id: 50 files/);
+  const counts = ['one', 'two', 'three', 'four'].map((s) => readFileSync(join(out, s), 'utf8').trim().split(/\s+/));
+  // Each saw the 50 imported files (plus, for shared/locked users of the one dir, what the other wrote first).
+  for (const [n, f42] of counts) {
+    assert.ok(Number(n) >= 50 && Number(n) <= 53, `saw ${n} files`);
+    assert.equal(f42, '42');
+  }
+  // The two private users ran at once: at least one had an instance of its own, filled from the import too.
+  const instances = readdirSync(join(b, 'cachemounts'));
+  assert.ok(instances.length >= 2, `instances: ${instances}`);
+  // A second build: the dirs have contents, so nothing is filled again (the files the RUNs wrote stay).
+  const listCtx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN --mount=type=cache,id=shared-id,target=/c ls /c > /list\n` });
+  const outAgain = temp('kiln-mount-out-');
+  const again = kilnBuild(b, {}, ['--cache-from', `type=local,src=${cache}`, '-o', `type=local,dest=${outAgain}`], { context: listCtx });
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /cache mount shared-id: \d+ files/);
+  assert.match(readFileSync(join(outAgain, 'list'), 'utf8'), /^one$/m, 'what the earlier RUN wrote is still there');
+});
