@@ -8,9 +8,10 @@
 #   kiln-cold    kiln without any cache
 #   buildkit     docker-sid (BuildKit v0.25) --cache-from its own registry cache (mode=max) of A's build,
 #                after `docker-sid builder prune -af` (B is cold; BuildKit caches do not carry cache mounts)
-# Reported per run: seconds, bytes from the cache registry (its access log), and bytes from outside this
-# machine (rx of the default-route interface: npm registry / Debian mirror; other traffic on the machine
-# at the same time is counted too, so small numbers are noise).
+# Reported per run: seconds; bytes from the cache registry (its access log); bytes npm/apt fetched from
+# the network, as the growth of the build's cache mounts (kiln: the state's cachemounts/ minus what was
+# filled from the import; BuildKit: `buildx du` of its exec.cachemount records); and the rx bytes of the
+# default-route interface (the whole machine: other builds at the same time count too, so it is noisy).
 #
 # Usage: bench/cache-mounts/run.sh BASES_SH
 #   BASES_SH makes the Debian 12 and Node base images (bench/realworld/bases.sh of the realworld branch:
@@ -43,16 +44,32 @@ accesslines() { wc -l <"$work/registry/access.log"; }
 # Bytes the cache registry sent (GET responses) since access-log line $1.
 regbytes() { tail -n +"$(($1 + 1))" "$work/registry/access.log" | awk '$6 == "\"GET" && $9 ~ /^2/ { s += $10 } END { print s + 0 }'; }
 
+# What npm/apt fetched in a build = what its cache mounts grew by (they start empty or with the imported
+# contents, whose size kiln prints: "cache mount ID: N files (B bytes downloaded)").
+kiln_fetched() { # STATE LOG
+  local total seeded
+  total=$(du -sb "$1/cachemounts" 2>/dev/null | cut -f1); total=${total:-0}
+  seeded=$(grep -o '([0-9]* bytes downloaded)' "$2" | tr -dc '0-9\n' | awk '{ s += $1 } END { print s + 0 }')
+  echo $((total - seeded))
+}
+# BuildKit's cache mounts (pruned before each B build): their sizes from buildx du.
+buildkit_fetched() {
+  docker-sid buildx du --filter type=exec.cachemount --verbose | awk '
+    /^Size:/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v)
+               m = (u == "kB" ? 1e3 : u == "MB" ? 1e6 : u == "GB" ? 1e9 : 1); s += v * m }
+    END { printf "%d\n", s }'
+}
+
 results=$work/results.tsv
 : >"$results"
-# measure LABEL CMD… : runs CMD, appends "LABEL seconds cache-bytes outside-bytes".
+# measure LABEL FETCHED_FN CMD… : runs CMD, appends "LABEL seconds cache-registry-bytes fetched-bytes host-rx".
 measure() {
-  local label=$1; shift
+  local label=$1 fetched=$2; shift 2
   local l0 r0 t0 t1 r1
   l0=$(accesslines); r0=$(rx); t0=$(date +%s.%N)
   if ! "$@" >"$work/$label.log" 2>&1; then log "$label failed:"; tail -20 "$work/$label.log" >&2; exit 1; fi
   t1=$(date +%s.%N); r1=$(rx)
-  printf '%s\t%.1f\t%s\t%s\n' "$label" "$(echo "$t1 - $t0" | bc)" "$(regbytes "$l0")" "$((r1 - r0))" | tee -a "$results" >&2
+  printf '%s\t%.1f\t%s\t%s\t%s\n' "$label" "$(echo "$t1 - $t0" | bc)" "$(regbytes "$l0")" "$(eval "$fetched")" "$((r1 - r0))" | tee -a "$results" >&2
 }
 
 # --- projects ---
@@ -91,19 +108,20 @@ for p in node debian; do
   ref=$cachereg/bench/$p
   a=$work/state-$p-a
   log "$p: machine A (kiln), version 1, exports $ref:kiln with cache-mounts=true"
-  measure "$p.kiln.A" env KILN_ROOT="$a" $kiln build --progress plain --cache-to "type=registry,ref=$ref:kiln,mode=max,cache-mounts=true" "$work/$p-v1"
-  measure "$p.kiln.B+cache" env KILN_ROOT="$work/state-$p-b1" $kiln build --progress plain --cache-from "type=registry,ref=$ref:kiln" "$work/$p-v2"
-  measure "$p.kiln.B-cold" env KILN_ROOT="$work/state-$p-b2" $kiln build --progress plain "$work/$p-v2"
+  measure "$p.kiln.A" "kiln_fetched $a $work/$p.kiln.A.log" env KILN_ROOT="$a" $kiln build --progress plain --cache-to "type=registry,ref=$ref:kiln,mode=max,cache-mounts=true" "$work/$p-v1"
+  b1=$work/state-$p-b1 b2=$work/state-$p-b2
+  measure "$p.kiln.B+cache" "kiln_fetched $b1 $work/$p.kiln.B+cache.log" env KILN_ROOT="$b1" $kiln build --progress plain --cache-from "type=registry,ref=$ref:kiln" "$work/$p-v2"
+  measure "$p.kiln.B-cold" "kiln_fetched $b2 $work/$p.kiln.B-cold.log" env KILN_ROOT="$b2" $kiln build --progress plain "$work/$p-v2"
 
   log "$p: BuildKit v0.25 (docker-sid): A exports $ref:buildkit; B is A's daemon after builder prune -af"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.A" docker-sid buildx build --progress plain --provenance=false --cache-to "type=registry,ref=$ref:buildkit,mode=max" "$work/$p-v1"
+  measure "$p.buildkit.A" buildkit_fetched docker-sid buildx build --progress plain --provenance=false --cache-to "type=registry,ref=$ref:buildkit,mode=max" "$work/$p-v1"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.B+cache" docker-sid buildx build --progress plain --provenance=false --cache-from "type=registry,ref=$ref:buildkit" "$work/$p-v2"
+  measure "$p.buildkit.B+cache" buildkit_fetched docker-sid buildx build --progress plain --provenance=false --cache-from "type=registry,ref=$ref:buildkit" "$work/$p-v2"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.B-cold" docker-sid buildx build --progress plain --provenance=false "$work/$p-v2"
+  measure "$p.buildkit.B-cold" buildkit_fetched docker-sid buildx build --progress plain --provenance=false "$work/$p-v2"
 done
 
-printf '\n| run | seconds | bytes from the cache registry | bytes from outside (npm / Debian mirror) |\n|---|---|---|---|\n'
-awk -F'\t' '{ printf "| %s | %s | %\047d | %\047d |\n", $1, $2, $3, $4 }' "$results"
+printf '\n| run | seconds | bytes from the cache registry | bytes npm/apt fetched (cache mount growth) | host rx bytes (whole machine, noisy) |\n|---|---|---|---|---|\n'
+awk -F'\t' '{ printf "| %s | %s | %\047d | %\047d | %\047d |\n", $1, $2, $3, $4, $5 }' "$results"
 log "logs and states in $work"
