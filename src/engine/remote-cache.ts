@@ -164,7 +164,7 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
         spec.type === 'registry'
           ? await pushRegistryCache(ctx.registry, parseReference(spec.ref), up)
           : await writeLocalCache(spec.dest, spec.tag ?? 'latest', up);
-      ctx.status(`cache exported to ${where}: ${records.length} records, ${blobs.length} layers, ${digest}`);
+      ctx.status(`cache exported to ${where}: ${records.length} records, ${encoded.blobs.length} layers${mounts.length ? `, ${mounts.length} cache mounts (${blobs.length - encoded.blobs.length} blobs)` : ''}, ${digest}`);
     } catch (err) {
       if (spec.attrs['ignore-error'] === 'false') throw new UserError(`cache export to ${where} failed: ${errorMessage(err)}`, { cause: err });
       ctx.warn(`cache export to ${where} failed (build kept): ${errorMessage(err)}`);
