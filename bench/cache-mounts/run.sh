@@ -16,7 +16,9 @@
 # Usage: bench/cache-mounts/run.sh BASES_SH
 #   BASES_SH makes the Debian 12 and Node base images (bench/realworld/bases.sh of the realworld branch:
 #   `git show h-realworld:bench/realworld/bases.sh > /tmp/bases.sh`) and prints "<ref> <digest>" lines.
-# Env: BENCH_CACHE_PORT (default 5002), BENCH_WORK (default a temp dir). Needs root, npm, docker-sid.
+# Env: BENCH_CACHE_PORT (default 5002), BENCH_WORK (default a temp dir), BENCH_PROJECTS ("node debian"),
+#      BENCH_BUILDERS ("kiln buildkit"), BUILDKIT_NETWORK (e.g. host, when dockerd's bridge has no egress).
+# Needs root, npm, docker-sid.
 # This is a bench, not a test: it uses the network (npm registry, the host's Debian mirror).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,22 +106,27 @@ node_project "$work/node-v2" '"uuid":"11.0.3"'
 debian_project "$work/debian-v1" 'curl git make'
 debian_project "$work/debian-v2" 'curl git make jq'
 
-for p in node debian; do
+# BuildKit's default RUN network (dockerd's bridge) has no egress on some hosts: BUILDKIT_NETWORK=host then.
+bknet=${BUILDKIT_NETWORK:+--network $BUILDKIT_NETWORK}
+for p in ${BENCH_PROJECTS:-node debian}; do
   ref=$cachereg/bench/$p
   a=$work/state-$p-a
+  if [[ " ${BENCH_BUILDERS:-kiln buildkit} " == *" kiln "* ]]; then
   log "$p: machine A (kiln), version 1, exports $ref:kiln with cache-mounts=true"
   measure "$p.kiln.A" "kiln_fetched $a $work/$p.kiln.A.log" env KILN_ROOT="$a" $kiln build --progress plain --cache-to "type=registry,ref=$ref:kiln,mode=max,cache-mounts=true" "$work/$p-v1"
   b1=$work/state-$p-b1 b2=$work/state-$p-b2
   measure "$p.kiln.B+cache" "kiln_fetched $b1 $work/$p.kiln.B+cache.log" env KILN_ROOT="$b1" $kiln build --progress plain --cache-from "type=registry,ref=$ref:kiln" "$work/$p-v2"
   measure "$p.kiln.B-cold" "kiln_fetched $b2 $work/$p.kiln.B-cold.log" env KILN_ROOT="$b2" $kiln build --progress plain "$work/$p-v2"
 
+  fi
+  [[ " ${BENCH_BUILDERS:-kiln buildkit} " == *" buildkit "* ]] || continue
   log "$p: BuildKit v0.25 (docker-sid): A exports $ref:buildkit; B is A's daemon after builder prune -af"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.A" buildkit_fetched docker-sid buildx build --progress plain --provenance=false --cache-to "type=registry,ref=$ref:buildkit,mode=max" "$work/$p-v1"
+  measure "$p.buildkit.A" buildkit_fetched docker-sid buildx build $bknet --progress plain --provenance=false --cache-to "type=registry,ref=$ref:buildkit,mode=max" "$work/$p-v1"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.B+cache" buildkit_fetched docker-sid buildx build --progress plain --provenance=false --cache-from "type=registry,ref=$ref:buildkit" "$work/$p-v2"
+  measure "$p.buildkit.B+cache" buildkit_fetched docker-sid buildx build $bknet --progress plain --provenance=false --cache-from "type=registry,ref=$ref:buildkit" "$work/$p-v2"
   docker-sid builder prune -af >/dev/null
-  measure "$p.buildkit.B-cold" buildkit_fetched docker-sid buildx build --progress plain --provenance=false "$work/$p-v2"
+  measure "$p.buildkit.B-cold" buildkit_fetched docker-sid buildx build $bknet --progress plain --provenance=false "$work/$p-v2"
 done
 
 printf '\n| run | seconds | bytes from the cache registry | bytes npm/apt fetched (cache mount growth) | host rx bytes (whole machine, noisy) |\n|---|---|---|---|---|\n'
