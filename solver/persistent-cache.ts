@@ -22,7 +22,8 @@ export class PersistentResultCache implements ResultCache {
 
   constructor(
     private readonly state: State,
-    private readonly imported?: ImportedCache,
+    /** The caches imported with --cache-from (the export passes their cache mounts on). */
+    readonly imported?: ImportedCache,
     /** The build's lease: layers it is served from stay while it runs, whatever GC does meanwhile. */
     private readonly lease?: Lease,
   ) {

@@ -28,6 +28,7 @@ import type { FetchedManifest } from '../../base/oci/registry/client.js';
 import { writerAnnotations, isCacheIndex, type WriterOptions } from './writers.js';
 import { gatherWriterManifests, publishWriterManifest } from './registry-writers.js';
 import { localWriterManifests, publishLocalWriter, touchBlob } from './local-writers.js';
+import { decodeCacheMounts, isCacheMountMediaType, type ImportedMount } from './mount-tree.js';
 
 export interface LoadedCache {
   records: CacheRecord[];
@@ -36,6 +37,8 @@ export interface LoadedCache {
   /** Writer manifests read (a multi-writer cache), and those named but gone meanwhile. */
   writers?: number;
   skipped?: number;
+  /** Cache mount trees the cache carries (mount-tree.ts); fetched only when a RUN mounts an empty one. */
+  mounts?: ImportedMount[];
 }
 
 /** The manifest that carries a cache config (`blobs` are its layers, in the config's order). */
@@ -45,7 +48,8 @@ export function cacheManifest(config: Buffer, blobs: CacheBlob[], annotations?: 
     mediaType: OCI_MANIFEST,
     artifactType: CACHE_ARTIFACT_TYPE,
     config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
-    layers: blobs.map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, annotations: { [DIFFID_ANNOTATION]: b.diffId } })),
+    // Cache mount blobs are not layers: no diffID (keeps the manifest ~130 bytes a file).
+    layers: blobs.map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, ...(isCacheMountMediaType(b.mediaType) ? {} : { annotations: { [DIFFID_ANNOTATION]: b.diffId } }) })),
     ...(annotations ? { annotations } : {}),
   };
   const manifest = Buffer.from(JSON.stringify(m));
@@ -54,7 +58,7 @@ export function cacheManifest(config: Buffer, blobs: CacheBlob[], annotations?: 
 
 function blobsOfCacheManifest(m: ImageManifest, config: CacheConfig, where: string): CacheBlob[] {
   return m.layers.map((d, i) => {
-    const diffId = d.annotations?.[DIFFID_ANNOTATION] ?? config.blobs?.[i]?.diffId;
+    const diffId = d.annotations?.[DIFFID_ANNOTATION] ?? config.blobs?.[i]?.diffId ?? (isCacheMountMediaType(d.mediaType) ? d.digest : undefined);
     if (!diffId) throw new CacheFormatError(`cache ${where}: layer ${d.digest} has no diffID`);
     return { digest: d.digest, size: d.size, mediaType: d.mediaType, diffId };
   });
@@ -100,17 +104,20 @@ export async function loadRegistryCache(client: RegistryClient, ref: ImageRefere
   } else manifests.push(root.parsed.manifest);
   const records: CacheRecord[] = [];
   const contents: Record<string, string> = {};
+  const mounts: ImportedMount[] = [];
   for (const m of manifests) {
     const configBytes = await client.getBlob(ref, m.config.digest);
     let got: { records: CacheRecord[]; contents: Record<string, string> };
     if (m.config.mediaType === CACHE_CONFIG_MEDIA_TYPE) {
       const config = JSON.parse(configBytes.toString('utf8')) as CacheConfig;
-      got = decodeCacheConfig(config, blobsOfCacheManifest(m, config, where), where);
+      const blobs = blobsOfCacheManifest(m, config, where);
+      got = decodeCacheConfig(config, blobs, where);
+      mounts.push(...decodeCacheMounts(config, blobs, where));
     } else got = inlineRecords(m, configBytes, where);
     records.push(...got.records);
     for (const [k, v] of Object.entries(got.contents)) if (!(k in contents)) contents[k] = v;
   }
-  return { records, contents, fetcher, ...writers };
+  return { records, contents, fetcher, mounts, ...writers };
 }
 
 export interface CacheUpload {
@@ -177,19 +184,22 @@ export async function loadLocalCache(dir: string, tag = 'latest'): Promise<Loade
     const parsed = parseManifest(bytes, { ref: where });
     if (parsed.kind !== 'manifest' || parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new CacheFormatError(`cache ${dir}: ${tag} is not a kiln cache`);
     const config = JSON.parse((await readLayoutBlob(dir, parsed.manifest.config)).toString('utf8')) as CacheConfig;
-    return decodeCacheConfig(config, blobsOfCacheManifest(parsed.manifest, config, dir), dir);
+    const blobs = blobsOfCacheManifest(parsed.manifest, config, dir);
+    return { ...decodeCacheConfig(config, blobs, dir), mounts: decodeCacheMounts(config, blobs, dir) };
   };
   if (desc.mediaType !== OCI_INDEX) return { ...(await one(await readLayoutBlob(dir, desc), `${dir}:${tag}`)), fetcher };
   // A writer-merged cache: every writer's manifest, newest first (its records win on the same key).
   const { manifests, skipped } = await localWriterManifests(dir, desc);
   const records: CacheRecord[] = [];
   const contents: Record<string, string> = {};
+  const mounts: ImportedMount[] = [];
   for (const m of manifests) {
     const got = await one(m.bytes, `${dir}@${m.desc.digest}`);
     records.push(...got.records);
+    mounts.push(...got.mounts);
     for (const [k, v] of Object.entries(got.contents)) if (!(k in contents)) contents[k] = v;
   }
-  return { records, contents, fetcher, writers: manifests.length, skipped };
+  return { records, contents, fetcher, mounts, writers: manifests.length, skipped };
 }
 
 async function writeAtomic(path: string, data: Buffer | string): Promise<void> {

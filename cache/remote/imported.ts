@@ -2,6 +2,7 @@
 // fetched lazily: the blob is downloaded (and verified) only when a step or an exporter needs it.
 import type { State } from '../state.js';
 import type { CacheBlob, CacheRecord } from './format.js';
+import { ImportedMounts } from './mount-seed.js';
 
 /** Where an imported cache's blobs come from. */
 export interface BlobFetcher {
@@ -27,6 +28,8 @@ export class ImportedCache {
   private readonly records = new Map<string, ImportedHit>();
   private readonly contents = new Map<string, string>();
   private readonly refused = new Map<string, string>();
+  /** Cache mount contents the imported caches carry (--cache-to …,cache-mounts=…). */
+  readonly mounts = new ImportedMounts();
 
   constructor(private readonly state: State) {}
 

@@ -21,6 +21,7 @@ import { relayAgent } from './ssh-forward.js';
 import { maskExcluded } from './context-mask.js';
 import { proxyVariables } from './proxy-env.js';
 import { hostsFile, resolvConf } from '../../native/network/etc-files.js';
+import type { CacheMountSeeder } from '../../cache/remote/mount-seed.js';
 
 /**
  * What the build gives every RUN besides the op itself: the caller's secrets, ssh agents, network and
@@ -48,6 +49,8 @@ export interface RunSettings {
    * build only, removed after it, so they start empty (as in BuildKit) and are shared by this build's RUNs.
    */
   uncachedMountsRoot?: string;
+  /** Fills an empty RUN cache mount from the caches imported with --cache-from (cache/remote/mount-seed.ts). */
+  cacheMountSeeder?: CacheMountSeeder;
 }
 
 /** BuildKit's hostname for RUN containers; some build scripts look at it. */
@@ -193,7 +196,9 @@ async function mountFor(m: ExecMount, inputs: Ref[], ctx: OpContext, run: RunSet
       const seed = template?.kind === 'layers' && template.layers.length ? resolveInRoot(template.layers.at(-1)!.dir, m.selector ?? '/') : undefined;
       // A step run without the cache (--no-cache) starts from an empty cache dir of this build.
       const root = ctx.vertex.meta.ignoreCache && run.uncachedMountsRoot ? run.uncachedMountsRoot : ctx.env.state.root;
-      const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed);
+      // An empty cache dir is filled from --cache-from first (not the per-build dirs of --no-cache steps).
+      const seeder = root === ctx.env.state.root ? run.cacheMountSeeder : undefined;
+      const { dir, release } = await cacheMountDir(root, m.cache!.id, m.cache!.sharing, ctx.signal, seed, seeder);
       releases.push(release);
       return { type: 'bind', source: dir, target: m.dest, readonly: m.readonly };
     }

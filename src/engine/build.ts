@@ -45,7 +45,8 @@ import { exportImages } from './export-images.js';
 import { convertForPlatforms } from './convert-request.js';
 import { checkEntitlements } from '../../solver/entitlements.js';
 import { grantEntitlements, sandboxLimits } from './limits.js';
-import { importCaches } from './remote-cache.js';
+import { cacheMountSeederFor, importCaches } from './remote-cache.js';
+import type { CacheMountSeeder } from '../../cache/remote/mount-seed.js';
 import { BuildRecorder } from './history/recorder.js';
 import { HistoryStore } from './history/store.js';
 import { checkNoWasmRun } from './wasm.js';
@@ -196,6 +197,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
     const fileHasher = (real: string, st?: import('node:fs').Stats) => hooks.knownFileHash?.(real) ?? (indexes.find((i) => real.startsWith(i.dir)) ?? indexes[0]!).index.hash(real, st);
     const uncachedRoot = () => (def.vertices.some((v) => v.meta.ignoreCache) ? (uncachedMounts ??= uncachedMountsRoot(state.root)).root : undefined);
     const imported = await importCaches(state, registry, planned.flatMap((p) => p.target.cacheFrom ?? []), (message) => warnings.push({ target: '', message }));
+    const cacheMountSeeder = cacheMountSeederFor(state, imported, (message) => warnings.push({ target: '', message }), (message) => progress?.({ type: 'status', message, time: Date.now() }));
     const cache = new PersistentResultCache(state, imported, lease);
     const shared = hooks.wrapCache ? hooks.wrapCache(cache) : cache;
     const solvedOf = new Map<PlannedTarget, Pick<SolveResult, 'refs'> & Partial<SolveResult>>();
@@ -205,7 +207,7 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
         const outputs = group.flatMap((p) => p.outputs);
         const gdef = group.length === planned.length ? def : mergeDefinitions(group.map((p) => p.def), outputs);
         const first = group[0]!.target;
-        const solver = solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: first, uncachedMountsRoot: uncachedRoot() });
+        const solver = solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: first, uncachedMountsRoot: uncachedRoot(), cacheMountSeeder });
         // A build that only pushes can leave layers of an imported cache in the registry (mounted, not fetched).
         const targetOutputs = group.flatMap((p) => p.target.outputs);
         const pushOnly = targetOutputs.length > 0 && targetOutputs.every((o) => o.type === 'image' && o.push);
@@ -288,9 +290,10 @@ interface EnvInput {
   /** Any target of the group: they all have the same RUN settings (solve-groups.ts). */
   target: BuildTarget;
   uncachedMountsRoot?: string;
+  cacheMountSeeder?: CacheMountSeeder;
 }
 
-function solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot }: EnvInput): Solver {
-  const run: RunSettings = { secrets: t.secrets ?? {}, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), uncachedMountsRoot };
+function solverFor({ state, registry, localDirs, fileHasher, buildPlatform, req, target: t, uncachedMountsRoot, cacheMountSeeder }: EnvInput): Solver {
+  const run: RunSettings = { secrets: t.secrets ?? {}, defaultNetwork: t.network === 'none' || t.network === 'host' ? t.network : 'bridge', extraHosts: t.extraHosts, dns: t.dns, ssh: t.ssh, ...sandboxLimits(t.limits), uncachedMountsRoot, cacheMountSeeder };
   return new Solver({ state, registry, localDirs, hostPlatform: buildPlatform, pull: t.pull, fileHasher }, buildOps({ run, fetch: { denyLocalFetch: req.denyLocalFetch, localFetchAllowed: req.localFetchAllowed } }));
 }

@@ -93,6 +93,7 @@ export async function exportImages(x: ImageExportInput): Promise<{ exports: Expo
       def: x.def,
       solved: { ...full, refs },
       contents: x.cache.usedContents,
+      imported: x.cache.imported,
       sourceDateEpoch: req.sourceDateEpoch,
       warn: x.warn,
       status,

@@ -1,6 +1,7 @@
 // --cache-from / --cache-to: imports cache records before the solve (registry, local dir, or an image's
 // inline cache) and exports this build's records after it. Import is lazy: records are read, layers are
 // not. Export failures warn unless ignore-error=false.
+import { existsSync, readdirSync } from 'node:fs';
 import type { State } from '../../cache/state.js';
 import type { RegistryClient } from '../../base/oci/registry/client.js';
 import { parseReference } from '../../base/oci/reference.js';
@@ -15,6 +16,11 @@ import { writerOptions } from '../../cache/remote/writers.js';
 import { compressionFromAttrs, layerBlob } from './layer-blobs.js';
 import type { ExportImage } from '../export/types.js';
 import { UserError, errorMessage } from '../../base/errors.js';
+import { addCacheMounts } from '../../cache/remote/mount-tree.js';
+import { forwardImportedMount, snapshotCacheMount, type MountSnapshot } from '../../cache/remote/mount-export.js';
+import { cacheMountsOption, cacheMountsToExport } from './cache-mount-selection.js';
+import { mountSeeder, type CacheMountSeeder } from '../../cache/remote/mount-seed.js';
+import { cacheMountPath } from '../../solver/ops/cache-mounts.js';
 
 export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag?: string };
 
@@ -33,12 +39,18 @@ export async function importCaches(state: State, registry: RegistryClient, specs
     try {
       const loaded = spec.type === 'registry' ? await loadRegistryCache(registry, parseReference(spec.ref)) : await loadLocalCache(spec.src, spec.tag);
       imported.add(loaded.records, loaded.contents, loaded.fetcher);
+      if (loaded.mounts?.length) imported.mounts.add(loaded.mounts, loaded.fetcher);
     } catch (err) {
       // As in BuildKit: a cache that cannot be read makes a slower build, not a failed one.
       warn(`cannot import cache from ${where}: ${errorMessage(err)}`);
     }
   }
   return imported;
+}
+
+/** The seeder that fills empty RUN cache mounts from the imported caches, when they carry any. */
+export function cacheMountSeederFor(state: State, imported: ImportedCache | undefined, warn: Warn, status: (message: string) => void): CacheMountSeeder | undefined {
+  return imported?.mounts.size ? mountSeeder(state, imported, imported.mounts, { warn, status }) : undefined;
 }
 
 interface RecordSource {
@@ -67,6 +79,8 @@ export function recordSources(def: Definition, solved: SolveResult, mode: 'min' 
 class BlobResolver {
   private readonly byDir = new Map<string, Promise<CacheBlob>>();
   readonly layersByDigest = new Map<string, Layer>();
+  /** Blobs that are neither layers nor in the content store yet: how to fetch them (forwarded mounts). */
+  readonly fetchers = new Map<string, () => Promise<void>>();
 
   constructor(
     private readonly state: State,
@@ -98,7 +112,7 @@ class BlobResolver {
       config,
       blobs,
       blobPath: async (b) => {
-        if (!this.state.content.has(b.digest)) await this.layersByDigest.get(b.digest)?.remote?.fetchBlob();
+        if (!this.state.content.has(b.digest)) await (this.layersByDigest.get(b.digest)?.remote?.fetchBlob() ?? this.fetchers.get(b.digest)?.());
         return this.state.content.path(b.digest);
       },
       blobFrom: (b) => this.layersByDigest.get(b.digest)?.blob?.from,
@@ -126,17 +140,26 @@ export interface CacheExportContext {
   sourceDateEpoch?: number;
   warn: Warn;
   status: (message: string) => void;
+  /** The caches imported for this build: their cache mounts pass on when this machine never filled one. */
+  imported?: ImportedCache;
 }
 
 /** Writes registry and local caches. Failures warn, or fail the build with ignore-error=false. */
 export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportContext): Promise<void> {
   for (const spec of specs) {
-    if (spec.type === 'inline') continue;
+    if (spec.type === 'inline') {
+      if (spec.attrs['cache-mounts']) ctx.warn('--cache-to type=inline cannot carry cache mounts (cache-mounts= needs type=registry or type=local): left out');
+      continue;
+    }
     const where = spec.type === 'registry' ? spec.ref : spec.dest;
+    cacheMountsOption(spec.attrs); // a bad value fails the build, whatever ignore-error says
     try {
       const resolver = new BlobResolver(ctx.state, { compression: compressionFromAttrs(spec.attrs), sourceDateEpoch: ctx.sourceDateEpoch });
       const records = await cacheRecords(recordSources(ctx.def, ctx.solved, spec.mode), resolver);
-      const { config, blobs } = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
+      const encoded = encodeCacheConfig(records, Object.fromEntries(ctx.contents));
+      const mounts = await cacheMountSnapshots(spec.attrs, ctx, resolver);
+      const { config, blobs } = addCacheMounts(encoded.config, encoded.blobs, mounts);
+      if (mounts.length) ctx.status(`cache mounts for ${where}: ${mounts.map((m) => `${m.id} (${m.fileCount} files, ${m.bytes} bytes)`).join(', ')}`);
       const up = resolver.upload(Buffer.from(JSON.stringify(config)), blobs);
       // Every export is one writer's manifest, merged with the other writers' (cache/remote/writers.ts).
       const writer = writerOptions(spec.attrs, ctx.state.root);
@@ -145,12 +168,33 @@ export async function exportCaches(specs: CacheExportSpec[], ctx: CacheExportCon
           ? await pushRegistryCache(ctx.registry, parseReference(spec.ref), up, undefined, writer)
           : await writeLocalCache(spec.dest, spec.tag ?? 'latest', up, writer);
       const merged = pushed.writers !== undefined ? `, merged with ${pushed.writers - 1} other writer${pushed.writers === 2 ? '' : 's'}` : '';
-      ctx.status(`cache exported to ${where}: ${records.length} records, ${blobs.length} layers, ${pushed.digest} (writer ${writer.id}${merged})`);
+      ctx.status(`cache exported to ${where}: ${records.length} records, ${encoded.blobs.length} layers${mounts.length ? `, ${mounts.length} cache mounts (${blobs.length - encoded.blobs.length} blobs)` : ''}, ${pushed.digest} (writer ${writer.id}${merged})`);
     } catch (err) {
       if (spec.attrs['ignore-error'] === 'false') throw new UserError(`cache export to ${where} failed: ${errorMessage(err)}`, { cause: err });
       ctx.warn(`cache export to ${where} failed (build kept): ${errorMessage(err)}`);
     }
   }
+}
+
+/** The cache mount dirs this export carries (cache-mounts=…), snapshotted into the content store. */
+async function cacheMountSnapshots(attrs: Record<string, string>, ctx: CacheExportContext, resolver: BlobResolver): Promise<MountSnapshot[]> {
+  const { ids, warnings } = cacheMountsToExport(ctx.def, attrs);
+  for (const w of warnings) ctx.warn(w);
+  const out: MountSnapshot[] = [];
+  for (const id of ids) {
+    const dir = cacheMountPath(ctx.state.root, id);
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      out.push(await snapshotCacheMount(ctx.state, id, dir));
+      continue;
+    }
+    // Its RUNs were all cached here, so the dir was never filled: pass on what was imported, if anything.
+    const forwarded = ctx.imported ? await forwardImportedMount(ctx.state, ctx.imported, id) : undefined;
+    if (forwarded) {
+      for (const [digest, fetch] of forwarded.fetchMissing) resolver.fetchers.set(digest, fetch);
+      out.push(forwarded.snapshot);
+    }
+  }
+  return out;
 }
 
 /**
