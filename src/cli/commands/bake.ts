@@ -108,8 +108,8 @@ export const bakeCommand: Command = {
     const state = builder ? undefined : await openState();
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('bake interrupted'));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     // Each target's own SSH agents: a target sees only the keys its bake file entry names.
     const agents: { close(): void }[] = [];
     try {

@@ -155,8 +155,10 @@ export const buildCommand: Command = {
     const state = builder ? undefined : await openState();
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('build interrupted'));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // `on`, not `once`: timeout(1) sends TERM to kiln and then to its whole group, and a second signal
+    // arriving after a `once` listener is gone would kill Node before it prints "build canceled".
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     hooks.signal = abort.signal;
     const ssh = await sshAgents(parsed.ssh).catch(async (err) => {
       await (state as { close(): Promise<void> } | undefined)?.close();
