@@ -93,6 +93,16 @@ export class DigestCounter {
   }
 }
 
+/** A pass-through stream that feeds `counter` (sha256 and byte count) with what flows through it. */
+export function digestingStream(counter: DigestCounter): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      counter.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
 /**
  * A pass-through stream that hashes what flows through it and fails at the end (before signalling
  * completion) if the content does not match `expected` or, when given, `size`. Bytes beyond `size` fail

@@ -2,10 +2,11 @@
 // `.wh.<name>` entries, opaque dirs get a `.wh..wh..opq` entry, files sharing an inode become hardlink
 // entries to the first path, overlay's own xattrs stay behind. Entries go in byte order of names, one dir
 // at a time (as BuildKit walks), with no uname/gname and no atime, so the same tree gives the same bytes.
-import { createHash, randomBytes } from 'node:crypto';
+import { DigestCounter, digestingStream } from '../../base/oci/digest.js';
+import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, lstatSync, openSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
@@ -206,22 +207,14 @@ export async function writeLayerTarGzip(
 ): Promise<{ diffId: string; digest: string; size: number; compressedSize: number }> {
   const tmp = `${outPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const gzip = createGzip();
-  const hash = createHash('sha256');
-  let compressedSize = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      compressedSize += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  const written = pipeline(gzip, counter, createWriteStream(tmp, { flush: true }));
+  const blob = new DigestCounter();
+  const written = pipeline(gzip, digestingStream(blob), createWriteStream(tmp, { flush: true }));
   written.catch(() => {}); // awaited below; avoid an unhandled rejection while the tar is still being written
   try {
     const { diffId, size } = await writeLayerTar(upperDir, gzip, opts);
     await written;
     renameSync(tmp, outPath);
-    return { diffId, digest: 'sha256:' + hash.digest('hex'), size, compressedSize };
+    return { diffId, digest: blob.digest(), size, compressedSize: blob.bytes };
   } catch (err) {
     gzip.destroy();
     await written.catch(() => {});

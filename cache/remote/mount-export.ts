@@ -3,10 +3,10 @@
 // RUNs wrote this dir, so nothing in it is trusted: the walk never follows a symlink, and every name is
 // opened relative to its parent's open fd (`/proc/self/fd/N/name`, O_NOFOLLOW), so a dir swapped for a
 // symlink while kiln reads cannot take it outside the cache dir.
+import { DigestCounter, digestingStream } from '../../base/oci/digest.js';
 import { closeSync, constants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import type { State } from '../state.js';
 import type { CacheBlob } from './format.js';
 import type { ImportedCache } from './imported.js';
@@ -34,17 +34,9 @@ async function hashFd(fd: number): Promise<string> {
 /** Copies an open file into the content store; the digest is of the bytes copied (the file may change). */
 async function ingestFd(state: State, fd: number): Promise<{ digest: string; size: number }> {
   return state.content.ingestComputed(async (tmp) => {
-    const h = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        h.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(createReadStream('', { fd, autoClose: false, start: 0 }), tap, createWriteStream(tmp));
-    return { digest: `sha256:${h.digest('hex')}`, size };
+    const copied = new DigestCounter();
+    await pipeline(createReadStream('', { fd, autoClose: false, start: 0 }), digestingStream(copied), createWriteStream(tmp));
+    return { digest: copied.digest(), size: copied.bytes };
   });
 }
 

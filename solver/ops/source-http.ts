@@ -4,11 +4,11 @@
 // On a shared builder (FetchPolicy.denyLocalFetch) the fetch cannot reach the builder's own loopback, link-local
 // or interface addresses, checked after DNS and on each redirect hop; every fetch has connect and idle
 // timeouts and a minimum rate (base/oci/registry/fetch-limits.ts).
+import { DigestCounter, digestingStream } from '../../base/oci/digest.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, utimesSync, chmodSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { checkLiteralHost, guardedLookup } from '../../base/oci/registry/address-guard.js';
 import { fetchLimits, meteredBody } from '../../base/oci/registry/fetch-limits.js';
@@ -76,16 +76,10 @@ async function download(op: SourceOp, ctx: OpContext, policy: FetchPolicy): Prom
     const name = fileNameOf(op);
     const path = join(layer.dir, name);
     mkdirSync(layer.dir, { recursive: true });
-    const h = createHash('sha256');
-    const hasher = new Transform({
-      transform(chunk, _e, cb) {
-        h.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    await pipeline(meteredBody(res.body, limits, op.identifier), hasher, createWriteStream(path, { mode: 0o600 }));
+    const fetched = new DigestCounter();
+    await pipeline(meteredBody(res.body, limits, op.identifier), digestingStream(fetched), createWriteStream(path, { mode: 0o600 }));
     chmodSync(path, 0o600);
-    const digest = `sha256:${h.digest('hex')}`;
+    const digest = fetched.digest();
     const expected = op.attrs?.checksum;
     if (expected && expected !== digest) throw new SolveError(`digest mismatch for ${op.identifier}: expected ${expected}, got ${digest}`);
     const lastModified = res.headers['last-modified'];

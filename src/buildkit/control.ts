@@ -64,15 +64,20 @@ export class ControlService {
     this.history = new BuildkitHistory(join(host.root, 'buildkit', 'history'));
   }
 
+  /** The caller's tenant, or undefined after refusing the call through `refuse`. */
+  private tenantOf(call: Parameters<BuildkitHost['identify']>[0], refuse: (err: Partial<grpc.StatusObject>) => void): string | undefined {
+    try {
+      return this.host.identify(call);
+    } catch (err) {
+      refuse({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
+      return undefined;
+    }
+  }
+
   private unary<Req, Res>(fn: (tenant: string, req: Req) => Promise<Res>): Unary<Req, Res> {
     return (call, cb) => {
-      let tenant: string;
-      try {
-        tenant = this.host.identify(call);
-      } catch (err) {
-        cb({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
-        return;
-      }
+      const tenant = this.tenantOf(call, (e) => cb(e));
+      if (tenant === undefined) return;
       fn(tenant, call.request).then(
         (res) => cb(null, res),
         (err) => cb(grpcError(err)),
@@ -105,12 +110,7 @@ export class ControlService {
   }
 
   private session(call: grpc.ServerDuplexStream<{ data: Buffer }, { data: Buffer }>): void {
-    try {
-      this.host.identify(call);
-    } catch (err) {
-      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
-      return;
-    }
+    if (this.tenantOf(call, (e) => call.emit('error', e)) === undefined) return;
     const get = (k: string) => call.metadata.get(k).map(String);
     const id = get('x-docker-expose-session-uuid')[0];
     if (!id) {
@@ -123,13 +123,8 @@ export class ControlService {
   }
 
   private status(call: grpc.ServerWritableStream<{ Ref: string }, unknown>): void {
-    let tenant: string;
-    try {
-      tenant = this.host.identify(call);
-    } catch (err) {
-      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
-      return;
-    }
+    const tenant = this.tenantOf(call, (e) => call.emit('error', e));
+    if (tenant === undefined) return;
     const entry = this.builds.get(call.request.Ref);
     let checked = false;
     const off = entry.subscribe((s) => {
@@ -148,13 +143,8 @@ export class ControlService {
   }
 
   private async solve(call: grpc.ServerUnaryCall<SolveRequestMsg, unknown>, cb: grpc.sendUnaryData<unknown>): Promise<void> {
-    let tenant: string;
-    try {
-      tenant = this.host.identify(call);
-    } catch (err) {
-      cb({ code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
-      return;
-    }
+    const tenant = this.tenantOf(call, (e) => cb(e));
+    if (tenant === undefined) return;
     const req = call.request;
     const entry = this.builds.get(req.Ref);
     if (entry.solve) {
@@ -243,13 +233,8 @@ export class ControlService {
   }
 
   private listenHistory(call: grpc.ServerWritableStream<{ ActiveOnly: boolean; Ref: string; EarlyExit: boolean; Limit: number }, unknown>): void {
-    let tenant: string;
-    try {
-      tenant = this.host.identify(call);
-    } catch (err) {
-      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `refused: ${errorMessage(err)}` });
-      return;
-    }
+    const tenant = this.tenantOf(call, (e) => call.emit('error', e));
+    if (tenant === undefined) return;
     const req = call.request;
     const wanted = (e: HistoryEntry) => e.tenant === tenant && (!req.Ref || e.ref === req.Ref) && (!req.ActiveOnly || !e.completedAt);
     let list = this.history.list(tenant).filter(wanted);
