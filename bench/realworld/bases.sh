@@ -2,6 +2,7 @@
 # Makes the corpus base images without the internet beyond the Debian archive this host already uses:
 #   <registry>/kiln-rw/debian:bookworm  Debian 12 minbase + ca-certificates (debootstrap)
 #   <registry>/kiln-rw/node:bookworm    the same + nodejs and npm from Debian's archive
+#   <registry>/kiln-rw/golang:bookworm  the same + golang-go; kiln-rw/python: python3, pip, python3-flask
 # The mirror is read from this host's apt sources at run time (never stored in the repo); the images'
 # own apt sources point at that same mirror. Each image is pushed to a registry on 127.0.0.1 (started
 # here, left running, when nothing answers there) and loaded into docker-sid (the BuildKit v0.25 peer)
@@ -80,17 +81,19 @@ debian_rootfs() {
   echo "$out"
 }
 
-node_rootfs() {
-  local out=$cache/node-$suite.rootfs.tar
+# A Debian base plus packages from Debian's archive, the way the official language images are made:
+# derived_rootfs NAME "PACKAGES" [SHELL SNIPPET run in the chroot afterwards]
+derived_rootfs() {
+  local name=$1 packages=$2 after=${3:-true}
+  local out=$cache/$name-$suite.rootfs.tar
   [ -s "$out" ] && { echo "$out"; return; }
   local base; base=$(debian_rootfs)
-  local dir=$cache/work/node-$suite
+  local dir=$cache/work/$name-$suite
   rm -rf "$dir"; mkdir -p "$dir"; tar -C "$dir" -xf "$base"
   with_resolv "$dir"
-  log "apt-get install nodejs npm (Debian's) into the Node base; once"
-  in_chroot "$dir" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm' >"$cache/node-apt.log" 2>&1 ||
-    { tail -20 "$cache/node-apt.log" >&2; exit 1; }
-  in_chroot "$dir" sh -c 'apt-get clean' >/dev/null 2>&1 || true
+  log "apt-get install $packages (Debian's) into the $name base; once"
+  in_chroot "$dir" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages && apt-get clean && $after" \
+    >"$cache/$name-apt.log" 2>&1 || { tail -20 "$cache/$name-apt.log" >&2; exit 1; }
   tar_rootfs "$dir" "$out"; rm -rf "$dir"
   echo "$out"
 }
@@ -133,4 +136,8 @@ publish() {
 
 ensure_registry
 publish debian "$(debian_rootfs)"
-publish node "$(node_rootfs)" --cmd '["node"]'
+publish node "$(derived_rootfs node 'nodejs npm')" --cmd '["node"]'
+# Stand-ins for the official golang and python images (Debian's Go 1.19; Debian's python3 with Flask
+# from python3-flask, and pip allowed to see it, as in the official image which is not "externally managed").
+publish golang "$(derived_rootfs golang 'golang-go git')" GOPATH=/go
+publish python "$(derived_rootfs python 'python3 python3-pip python3-flask' 'rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED')" --cmd '["python3"]'
