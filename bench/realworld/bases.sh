@@ -8,12 +8,12 @@
 # here, left running, when nothing answers there) and loaded into docker-sid (the BuildKit v0.25 peer)
 # under the same name, so one Dockerfile FROM line serves both builders.
 #
-# Usage: bench/realworld/bases.sh [REGISTRY]   (default $KILN_RW_REGISTRY or 127.0.0.1:5001; never :5000,
+# Usage: bench/realworld/bases.sh [REGISTRY] | --mirror   (default $KILN_RW_REGISTRY or 127.0.0.1:5001; never :5000,
 #        the bench runner's). Cache: $KILN_BENCH_CACHE or /var/cache/kiln-bench; a re-run takes seconds.
 # Prints "<name> <manifest digest>" per image. Needs root (debootstrap, chroot).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-registry=${1:-${KILN_RW_REGISTRY:-127.0.0.1:5001}}
+registry=${KILN_RW_REGISTRY:-127.0.0.1:5001}; [ "${1:-}" = --mirror ] || registry=${1:-$registry}
 cache=${KILN_BENCH_CACHE:-/var/cache/kiln-bench}
 suite=bookworm
 mkdir -p "$cache"
@@ -41,6 +41,8 @@ host_security_mirror() {
 mirror=$(host_mirror | head -1 || true)
 [ -n "$mirror" ] || { echo "bases: no deb source for $suite in /etc/apt/sources.list{,.d}" >&2; exit 1; }
 security=$(host_security_mirror)
+# --mirror: only print the archive's URL (the corpus test probes it before its network legs)
+if [ "${1:-}" = --mirror ]; then echo "$mirror"; exit 0; fi
 log "Debian archive from this host's apt sources: $mirror${security:+ (security: $security)}"
 
 image_sources() {
@@ -70,6 +72,7 @@ in_chroot() { # a private mount namespace: /proc and /dev go away with it
 debian_rootfs() {
   local out=$cache/debian-$suite.rootfs.tar
   [ -s "$out" ] && { echo "$out"; return; }
+  command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >&2
   local dir=$cache/work/debian-$suite
   rm -rf "$dir"; mkdir -p "$dir" "$cache/debs"
   log "debootstrap $suite (minbase + ca-certificates) from $mirror; a few minutes, once"
