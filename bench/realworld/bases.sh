@@ -69,6 +69,18 @@ in_chroot() { # a private mount namespace: /proc and /dev go away with it
     'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"' "$dir" "$@"
 }
 
+# Certificate authorities this host added to its own trust (regular files among /etc/ssl/certs' package
+# symlinks, or /usr/local/share/ca-certificates): a TLS-inspecting proxy's CA must be trusted inside the
+# images too, or npm's HTTPS to the registry fails ("self-signed certificate in certificate chain").
+add_host_cas() {
+  local dir=$1 f n=0
+  for f in /etc/ssl/certs/*.pem /usr/local/share/ca-certificates/*.crt; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    cp "$f" "$dir/usr/local/share/ca-certificates/kiln-rw-host-$(basename "${f%.*}").crt"; n=$((n + 1))
+  done
+  [ $n -eq 0 ] || { in_chroot "$dir" update-ca-certificates >/dev/null && log "added $n CA certificate(s) this host trusts"; }
+}
+
 debian_rootfs() {
   local out=$cache/debian-$suite.rootfs.tar
   [ -s "$out" ] && { echo "$out"; return; }
@@ -79,7 +91,7 @@ debian_rootfs() {
   debootstrap --variant=minbase --include=ca-certificates --cache-dir="$cache/debs" "$suite" "$dir" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
     { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
   rm -f "$dir"/etc/apt/sources.list; image_sources >"$dir"/etc/apt/sources.list.d/debian.sources
-  printf 'APT::Install-Recommends "false";\n' >"$dir"/etc/apt/apt.conf.d/90kiln-rw-no-recommends
+  add_host_cas "$dir"
   tar_rootfs "$dir" "$out"; rm -rf "$dir"
   echo "$out"
 }
@@ -95,7 +107,7 @@ derived_rootfs() {
   rm -rf "$dir"; mkdir -p "$dir"; tar -C "$dir" -xf "$base"
   with_resolv "$dir"
   log "apt-get install $packages (Debian's) into the $name base; once"
-  in_chroot "$dir" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages && apt-get clean && $after" \
+  in_chroot "$dir" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages && apt-get clean && $after" \
     >"$cache/$name-apt.log" 2>&1 || { tail -20 "$cache/$name-apt.log" >&2; exit 1; }
   tar_rootfs "$dir" "$out"; rm -rf "$dir"
   echo "$out"
