@@ -72,11 +72,19 @@ in_chroot() { # a private mount namespace: /proc and /dev go away with it
 # Certificate authorities this host added to its own trust (regular files among /etc/ssl/certs' package
 # symlinks, or /usr/local/share/ca-certificates): a TLS-inspecting proxy's CA must be trusted inside the
 # images too, or npm's HTTPS to the registry fails ("self-signed certificate in certificate chain").
+host_cas() { # every trusted certificate that no Debian package ships (those live in /usr/share/ca-certificates)
+  local f t
+  for f in /etc/ssl/certs/*.pem /usr/local/share/ca-certificates/*.crt; do
+    t=$(readlink -f "$f") && [ -f "$t" ] || continue
+    case $t in /usr/share/ca-certificates/*) continue;; esac
+    echo "$f"
+  done | sort -u
+  return 0
+}
 add_host_cas() {
   local dir=$1 f n=0
-  for f in /etc/ssl/certs/*.pem /usr/local/share/ca-certificates/*.crt; do
-    [ -f "$f" ] && [ ! -L "$f" ] || continue
-    cp "$f" "$dir/usr/local/share/ca-certificates/kiln-rw-host-$(basename "${f%.*}").crt"; n=$((n + 1))
+  for f in $(host_cas); do
+    cp -L "$f" "$dir/usr/local/share/ca-certificates/kiln-rw-host-$(basename "${f%.*}").crt"; n=$((n + 1))
   done
   [ $n -eq 0 ] || { in_chroot "$dir" update-ca-certificates >/dev/null && log "added $n CA certificate(s) this host trusts"; }
 }
@@ -131,8 +139,9 @@ ensure_registry() {
 publish() {
   local name=$1 rootfs=$2; shift 2
   local ref=$registry/kiln-rw/$name:$suite archive=$cache/$name-$suite.oci.tar
-  if [ ! -s "$archive" ] || [ "$archive" -ot "$rootfs" ]; then
+  if [ ! -s "$archive" ] || [ "$archive" -ot "$rootfs" ] || [ "$*" != "$(cat "$archive.args" 2>/dev/null)" ]; then
     python3 "$here/oci-from-rootfs.py" "$rootfs" "$archive.tmp" "$suite" "$@" >/dev/null && mv "$archive.tmp" "$archive"
+    printf '%s' "$*" >"$archive.args"
   fi
   skopeo copy -q --dest-tls-verify=false "oci-archive:$archive:$suite" "docker://$ref"
   local digest; digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ref")
@@ -151,7 +160,9 @@ publish() {
 
 ensure_registry
 publish debian "$(debian_rootfs)"
-publish node "$(derived_rootfs node 'nodejs npm')" --cmd '["node"]'
+# Node reads its own CA list, not the system's: point it at the system bundle when this host added CAs.
+node_env=(); [ -z "$(host_cas)" ] || node_env=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+publish node "$(derived_rootfs node 'nodejs npm')" "${node_env[@]}" --cmd '["node"]'
 # Stand-ins for the official golang and python images (Debian's Go 1.19; Debian's python3 with Flask
 # from python3-flask, and pip allowed to see it, as in the official image which is not "externally managed").
 publish golang "$(derived_rootfs golang 'golang-go git')" GOPATH=/go
