@@ -2,7 +2,7 @@
 // build concurrently, in any order: each finds (or creates) the same entry here. A build's status
 // messages are buffered for a Status call that comes late; its end closes every Status stream.
 import { StatusTranslator, type StatusResponse } from './progress.js';
-import type { HistoryEntry } from './history.js';
+import type { BuildRecorder } from '../engine/history/recorder.js';
 
 export interface SolveInfo {
   ref: string;
@@ -14,6 +14,8 @@ export interface SolveInfo {
   entitlements: string[];
   tenant: string;
   abort: AbortController;
+  /** The build's record in the tenant's history (none for buildx's internal builds). */
+  recorder?: BuildRecorder;
 }
 
 export class BuildEntry {
@@ -27,7 +29,6 @@ export class BuildEntry {
   resolveReturn!: (r: { error?: string; code?: number }) => void;
   /** kiln's progress events in BuildKit's words, with the step counts the history shows. */
   readonly translator = new StatusTranslator();
-  history: HistoryEntry | undefined;
   /** File content bytes this build's syncs took from the client. */
   syncBytes: number | undefined;
   /** The error of this build's own solve, as kiln said it (the client echoes it back in Return with a prefix). */
@@ -118,6 +119,12 @@ export class BuildRegistry {
     setTimeout(() => {
       if (this.builds.get(ref) === b) this.builds.delete(ref);
     }, 30_000).unref();
+  }
+
+  /** A build that runs now through this API (its progress is followed live, not read from the history). */
+  isLive(ref: string): boolean {
+    const b = this.builds.get(ref);
+    return !!b && !!b.solve && !b.ended;
   }
 
   running(): BuildEntry[] {

@@ -3,11 +3,14 @@
 // Session (files, secrets, credentials, outputs) and the gateway calls that run the dockerfile.v0 solve
 // (gateway.ts); all of them meet in the build registry by the build's ref.
 import * as grpc from '@grpc/grpc-js';
-import { join } from 'node:path';
 import { errorMessage, isUserFacing } from '../../base/errors.js';
 import { diskUsage, prune, type UsageRecord } from '../../cache/gc.js';
 import { BuildRegistry, type SolveInfo } from './build-registry.js';
-import { BuildkitHistory, type HistoryEntry } from './history.js';
+import { BuildRecorder } from '../engine/history/recorder.js';
+import { HistoryStore, inProgress, type HistoryRecord } from '../engine/history/store.js';
+import { formatPlatform } from '../../base/oci/platform.js';
+import { eventType, findByRef, historyRecordMsg, refOf, replayStatus, watchHistory } from './history.js';
+import { readAttrs } from './frontend-attrs.js';
 import type { BuildkitHost } from './host.js';
 import { timestamp } from './progress.js';
 import { ClientSession, Sessions } from './session-grpc.js';
@@ -56,12 +59,14 @@ export function grpcError(err: unknown, fallback = grpc.status.INTERNAL): grpc.S
 export class ControlService {
   readonly builds = new BuildRegistry();
   readonly sessions = new Sessions();
-  readonly history: BuildkitHistory;
   /** Runs a frontend solve sent straight to Control.Solve (buildctl --frontend dockerfile.v0). */
   directSolve?: (info: SolveInfo, frontendAttrs: KV) => Promise<Record<string, string>>;
 
-  constructor(private readonly host: BuildkitHost) {
-    this.history = new BuildkitHistory(join(host.root, 'buildkit', 'history'));
+  constructor(private readonly host: BuildkitHost) {}
+
+  /** The tenant's one history (kiln's own protocol and local builds record into it too). */
+  private async historyOf(tenant: string): Promise<HistoryStore> {
+    return new HistoryStore((await this.host.tenant(tenant)).state.root);
   }
 
   /** The caller's tenant, or undefined after refusing the call through `refuse`. */
@@ -100,9 +105,11 @@ export class ControlService {
       ListenBuildHistory: (call: grpc.ServerWritableStream<{ ActiveOnly: boolean; Ref: string; EarlyExit: boolean; Limit: number }, unknown>) => this.listenHistory(call),
       UpdateBuildHistory: this.unary(async (tenant, req: { Ref: string; Delete: boolean }) => {
         if (req.Delete) {
-          const l = this.history.list(tenant);
-          const i = l.findIndex((e) => e.ref === req.Ref);
-          if (i >= 0) l.splice(i, 1);
+          const store = await this.historyOf(tenant);
+          const r = findByRef(store, req.Ref);
+          if (!r) throw Object.assign(new Error(`no build ${req.Ref} in the history`), { code: grpc.status.NOT_FOUND });
+          if (inProgress(r)) throw Object.assign(new Error(`build ${req.Ref} is still running`), { code: grpc.status.FAILED_PRECONDITION });
+          store.remove(r.id);
         }
         return {};
       }),
@@ -125,6 +132,21 @@ export class ControlService {
   private status(call: grpc.ServerWritableStream<{ Ref: string }, unknown>): void {
     const tenant = this.tenantOf(call, (e) => call.emit('error', e));
     if (tenant === undefined) return;
+    void this.historyOf(tenant).then(
+      (store) => {
+        // An ended build (`buildx history logs`): its progress as the history kept it.
+        const r = this.builds.isLive(call.request.Ref) ? undefined : findByRef(store, call.request.Ref);
+        if (r && !inProgress(r)) {
+          for (const s of replayStatus(store, r)) call.write(s);
+          call.end();
+        } else this.follow(call, tenant);
+      },
+      (err) => call.emit('error', grpcError(err)),
+    );
+  }
+
+  /** The progress of a build that runs (or is about to) through this API. */
+  private follow(call: grpc.ServerWritableStream<{ Ref: string }, unknown>, tenant: string): void {
     const entry = this.builds.get(call.request.Ref);
     let checked = false;
     const off = entry.subscribe((s) => {
@@ -169,19 +191,15 @@ export class ControlService {
       tenant,
       abort,
     };
-    const record: HistoryEntry = {
-      ref: req.Ref,
-      tenant,
-      frontend: req.Frontend || 'dockerfile.v0',
-      frontendAttrs: { ...(req.FrontendAttrs ?? {}) },
-      exporters,
-      createdAt: Date.now(),
-      exporterResponse: {},
-      steps: { total: 0, cached: 0, completed: 0, warnings: 0 },
-    };
+    try {
+      // Recorded once, in the tenant's history, from now on (queued while the client's files sync).
+      if (!req.Internal) info.recorder = await this.record(tenant, info, req.Frontend || 'dockerfile.v0');
+    } catch (err) {
+      reply(grpcError(err));
+      return;
+    }
+    const recorder = info.recorder;
     entry.setSolve(info);
-    entry.history = record;
-    if (!req.Internal) this.history.start(record);
     try {
       let response: Record<string, string>;
       if (req.Frontend) {
@@ -199,17 +217,39 @@ export class ControlService {
         if (returned.error) throw Object.assign(new Error(entry.solveError ?? returned.error), { code: entry.solveError ? grpc.status.UNKNOWN : returned.code ?? grpc.status.UNKNOWN });
         response = entry.exporterResponse;
       }
-      record.exporterResponse = response;
+      recorder?.finish({ status: 'completed' });
       reply(null, { ExporterResponse: response });
     } catch (err) {
-      record.error = errorMessage(abort.signal.aborted ? abort.signal.reason : err);
+      const canceled = abort.signal.aborted && abort.signal.reason instanceof Canceled;
+      recorder?.finish({ status: canceled ? 'canceled' : 'failed', error: errorMessage(canceled ? abort.signal.reason : err) });
       abort.abort(new Canceled('the build failed'));
       reply(grpcError(err));
     } finally {
-      record.steps = entry.counts;
-      if (!req.Internal) this.history.finish(record);
       this.builds.finish(req.Ref);
     }
+  }
+
+  /** A build's record in the tenant's history, with buildx's ref and request (the engine fills in the rest). */
+  private async record(tenant: string, info: SolveInfo, frontend: string): Promise<BuildRecorder> {
+    const store = await this.historyOf(tenant);
+    let attrs: ReturnType<typeof readAttrs> | undefined;
+    try {
+      attrs = readAttrs(info.frontendAttrs);
+    } catch {
+      // Attributes the frontend refuses: the build fails with that error, and is still recorded.
+    }
+    return new BuildRecorder(store, {
+      origin: `buildkit:${tenant}`,
+      // The Dockerfile's text is read from the client's files later (engine-adapter.ts sets its digest).
+      dockerfile: { name: attrs?.filename ?? 'Dockerfile', text: '' },
+      target: attrs?.target,
+      buildArgs: attrs?.buildArgs,
+      platforms: (attrs?.platforms ?? []).map(formatPlatform),
+      cacheImports: info.cacheImports.map((c) => c.Attrs.ref ?? c.Attrs.src ?? c.Type),
+      cacheExports: info.cacheExports.map((c) => c.Attrs.ref ?? c.Attrs.dest ?? c.Type),
+      queued: true,
+      buildkit: { ref: info.ref, frontend, frontendAttrs: { ...info.frontendAttrs }, exporters: info.exporters },
+    });
   }
 
   private async prune(call: grpc.ServerWritableStream<{ all: boolean; keepDuration: string; reservedSpace: string; maxUsedSpace: string }, unknown>): Promise<void> {
@@ -236,18 +276,23 @@ export class ControlService {
     const tenant = this.tenantOf(call, (e) => call.emit('error', e));
     if (tenant === undefined) return;
     const req = call.request;
-    const wanted = (e: HistoryEntry) => e.tenant === tenant && (!req.Ref || e.ref === req.Ref) && (!req.ActiveOnly || !e.completedAt);
-    let list = this.history.list(tenant).filter(wanted);
-    if (req.Limit > 0) list = list.slice(-req.Limit);
-    for (const e of list) call.write({ type: e.completedAt ? 'COMPLETE' : 'STARTED', record: historyRecord(e) });
-    if (req.EarlyExit) {
-      call.end();
-      return;
-    }
-    const off = this.history.watch((e, kind) => {
-      if (wanted(e) || (kind === 'COMPLETE' && e.tenant === tenant && (!req.Ref || e.ref === req.Ref))) call.write({ type: kind, record: historyRecord(e) });
-    });
-    call.on('cancelled', off);
+    void this.historyOf(tenant).then(
+      (store) => {
+        const wanted = (r: HistoryRecord) => (!req.Ref || refOf(r) === req.Ref || r.id === req.Ref) && (!req.ActiveOnly || inProgress(r));
+        let list = store.list().filter(wanted);
+        if (req.Limit > 0) list = list.slice(-req.Limit);
+        for (const r of list) call.write({ type: eventType(r), record: historyRecordMsg(r) });
+        if (req.EarlyExit) {
+          call.end();
+          return;
+        }
+        const off = watchHistory(store, (r) => {
+          if (wanted(r) || (!inProgress(r) && (!req.Ref || refOf(r) === req.Ref))) call.write({ type: eventType(r), record: historyRecordMsg(r) });
+        });
+        call.on('cancelled', off);
+      },
+      (err) => call.emit('error', grpcError(err)),
+    );
   }
 }
 
@@ -265,23 +310,5 @@ function usageRecord(r: UsageRecord) {
     RecordType: r.id.startsWith('cachemount/') ? 'exec.cachemount' : 'regular',
     Shared: r.inUseByImage,
     Parents: [],
-  };
-}
-
-function historyRecord(e: HistoryEntry) {
-  return {
-    Ref: e.ref,
-    Frontend: e.frontend,
-    FrontendAttrs: e.frontendAttrs,
-    Exporters: e.exporters,
-    error: e.error ? { code: 2, message: e.error, details: [] } : null,
-    CreatedAt: timestamp(e.createdAt),
-    CompletedAt: e.completedAt ? timestamp(e.completedAt) : null,
-    ExporterResponse: e.exporterResponse,
-    Generation: 0,
-    numCachedSteps: e.steps.cached,
-    numTotalSteps: e.steps.total,
-    numCompletedSteps: e.steps.completed,
-    numWarnings: e.steps.warnings,
   };
 }

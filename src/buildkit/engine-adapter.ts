@@ -137,6 +137,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
     const dfDir = await receive('dockerfile', 'dockerfile', `load build definition from ${filename}`, { include: [filename, `${filename}.dockerignore`] });
     const text = readFileInRoot(dfDir, filename, { maxBytes: 16 * 1024 * 1024 })?.toString('utf8');
     if (text === undefined) throw new UserError(`failed to read dockerfile: open ${filename}: no such file or directory`);
+    if (ctx.solve.recorder) ctx.solve.recorder.record.dockerfile = { name: filename, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` };
     checkSyntax(syntaxDirective(text), `${filename}: # syntax`);
     let ignore = readFileInRoot(dfDir, `${filename}.dockerignore`, { maxBytes: 4 * 1024 * 1024 });
     if (!ignore) {
@@ -193,7 +194,10 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       historyOrigin: `buildkit:${ctx.solve.tenant}`,
       denyLocalFetch: true,
     };
-    const result = (await runBuild(ctx.state, req, { progress: ctx.progress, signal: ctx.signal })).targets[0]!;
+    // The build's record is the one Control.Solve made (buildx's ref, the tenant's history): the engine notes into it.
+    const recorder = ctx.solve.recorder;
+    const progress = recorder ? (ev: ProgressEvent) => (recorder.observe(ev), ctx.progress(ev)) : ctx.progress;
+    const result = (await runBuild(ctx.state, req, { progress, signal: ctx.signal, recorder })).targets[0]!;
     ctx.signal.throwIfAborted();
 
     // 4. Outputs that go back to the client.

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Definition } from '../../../solver/graph/ops.js';
 import type { ProgressEvent } from '../../../solver/progress.js';
-import { HistoryStore, retentionFromEnv, thisProcess, type HistoryRecord, type HistoryVertex, type RetentionPolicy } from './store.js';
+import { HistoryStore, retentionFromEnv, thisProcess, type BuildkitRequest, type HistoryRecord, type HistoryVertex, type RetentionPolicy } from './store.js';
 
 export interface RecorderStart {
   origin: string;
@@ -18,6 +18,8 @@ export interface RecorderStart {
   /** kiln serve: recorded while the build waits (for its context, a slot) as `queued`; the client's name. */
   queued?: boolean;
   client?: string;
+  /** kiln serve --buildkit-addr: the BuildKit request this build answers. */
+  buildkit?: BuildkitRequest;
   /** Which records to keep after this one ends (default: KILN_HISTORY_KEEP / KILN_HISTORY_MAX_AGE). */
   retention?: RetentionPolicy;
 }
@@ -60,6 +62,7 @@ export class BuildRecorder {
       cacheImports: start.cacheImports,
       recorder: thisProcess(),
       ...(start.client ? { client: start.client } : {}),
+      ...(start.buildkit ? { buildkit: start.buildkit } : {}),
     };
     this.retention = start.retention;
     store.write(this.record);

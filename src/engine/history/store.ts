@@ -53,6 +53,15 @@ export interface HistoryRecord {
   /** kiln serve: the client that asked for the build, and what its context sync moved. */
   client?: string;
   sync?: ContextSync;
+  /** A build asked for through BuildKit's API (kiln serve --buildkit-addr): its ref and request, as buildx shows them. */
+  buildkit?: BuildkitRequest;
+}
+
+export interface BuildkitRequest {
+  ref: string;
+  frontend: string;
+  frontendAttrs: Record<string, string>;
+  exporters: { Type: string; Attrs: Record<string, string> }[];
 }
 
 export interface ContextSync {
