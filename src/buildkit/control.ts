@@ -11,6 +11,7 @@ import { HistoryStore, inProgress, type HistoryRecord } from '../engine/history/
 import { formatPlatform } from '../../base/oci/platform.js';
 import { eventType, findByRef, historyRecordMsg, refOf, replayStatus, watchHistory } from './history.js';
 import { readAttrs } from './frontend-attrs.js';
+import { describeBlob } from './content-service.js';
 import type { BuildkitHost } from './host.js';
 import { timestamp } from './progress.js';
 import { ClientSession, Sessions } from './session-grpc.js';
@@ -276,18 +277,21 @@ export class ControlService {
     const tenant = this.tenantOf(call, (e) => call.emit('error', e));
     if (tenant === undefined) return;
     const req = call.request;
-    void this.historyOf(tenant).then(
-      (store) => {
+    void this.host.tenant(tenant).then(
+      (t) => {
+        const store = new HistoryStore(t.state.root);
+        // The image a record made, when the tenant's content store has it (buildx history inspect reads it there).
+        const msg = (r: HistoryRecord) => historyRecordMsg(r, r.results.map((x) => x.digest && describeBlob(t.state.content, x.digest)).find(Boolean) || undefined);
         const wanted = (r: HistoryRecord) => (!req.Ref || refOf(r) === req.Ref || r.id === req.Ref) && (!req.ActiveOnly || inProgress(r));
         let list = store.list().filter(wanted);
         if (req.Limit > 0) list = list.slice(-req.Limit);
-        for (const r of list) call.write({ type: eventType(r), record: historyRecordMsg(r) });
+        for (const r of list) call.write({ type: eventType(r), record: msg(r) });
         if (req.EarlyExit) {
           call.end();
           return;
         }
         const off = watchHistory(store, (r) => {
-          if (wanted(r) || (!inProgress(r) && (!req.Ref || refOf(r) === req.Ref))) call.write({ type: eventType(r), record: historyRecordMsg(r) });
+          if (wanted(r) || (!inProgress(r) && (!req.Ref || refOf(r) === req.Ref))) call.write({ type: eventType(r), record: msg(r) });
         });
         call.on('cancelled', off);
       },

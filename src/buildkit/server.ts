@@ -3,6 +3,7 @@
 // --driver remote` and buildctl use kiln as their builder.
 import * as grpc from '@grpc/grpc-js';
 import * as tls from 'node:tls';
+import { ContentService, contentServiceDef } from './content-service.js';
 import { ControlService } from './control.js';
 import { GatewayService } from './gateway.js';
 import type { BuildkitHost } from './host.js';
@@ -23,6 +24,7 @@ export class BuildkitServer {
     const gateway = new GatewayService(host, this.control);
     this.server.addService(Control.service, this.control.handlers());
     this.server.addService(LLBBridge.service, gateway.handlers());
+    this.server.addService(contentServiceDef().service, new ContentService(host).handlers());
   }
 
   /** Binds and starts; returns the bound port (tcp with port 0 gets its real port). */

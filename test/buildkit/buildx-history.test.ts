@@ -4,7 +4,7 @@
 // from that same record (docker-sid's buildx 0.29, remote driver).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeContext } from '../helpers/build.js';
@@ -68,11 +68,53 @@ test('a buildx build is one record in the tenant history kiln history reads; a k
   assert.ok(!rows.some(([ref]) => ref === id), 'the buildx build is listed under its buildx ref');
 
   // A build through kiln's own protocol appears in buildx history ls under its kiln id.
-  const ctx2 = writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo via-kiln-${marker} > /k\n` });
+  const ctx2 = writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo via-kiln-${marker} > /k && echo kiln-said-${marker}\n` });
   const k = kilnClient(client, ['build', '--progress', 'plain', '--builder', kilnAddr(), ctx2], env);
   assert.equal(k.status, 0, k.stderr);
   const kid = /^ID: +(\S+)$/m.exec(kilnClient(client, ['history', 'inspect', 'latest', '--builder', kilnAddr()], env).stdout)![1]!;
   const after = await buildxHistory();
   assert.equal(after.length, rows.length + 1, after.join('\n'));
   assert.deepEqual(after[0], [kid, 'Completed']);
+  // Its output too, from the same record (this build never passed through the BuildKit API).
+  const logs = await buildx(['history', 'logs', '--builder', s.builder, kid]);
+  assert.equal(logs.status, 0, logs.stderr);
+  assert.match(logs.stderr, new RegExp(`^#(\\d+) \\[2/2\\] RUN echo via-kiln-${marker} > /k && echo kiln-said-${marker}\\n#\\1 [0-9.]+ kiln-said-${marker}\\n#\\1 DONE`, 'm'));
+});
+
+test('buildx history inspect shows a build\'s status, steps and image digest; buildx history logs prints its RUN output', { skip }, async () => {
+  const marker = randomBytes(5).toString('hex');
+  const ctx = writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo logs-line-${marker}\nRUN echo second > /second\n` });
+  const meta = join(s.dir, `meta-${marker}.json`);
+  const r = await buildx(['build', ...b(), '-o', `type=image,name=kiln-history/inspect:${marker}`, '--metadata-file', meta, ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  const md = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, string>;
+  const ref = md['buildx.build.ref']!.split('/').at(-1)!;
+  const digest = md['containerimage.digest']!;
+  assert.match(digest, /^sha256:[a-f0-9]{64}$/);
+
+  const inspect = await buildx(['history', 'inspect', '--builder', s.builder, ref]);
+  assert.equal(inspect.status, 0, inspect.stderr);
+  assert.match(inspect.stdout, /^Dockerfile:\s+Dockerfile$/m);
+  assert.match(inspect.stdout, /^Build Steps:\s+3\/3 \(33% cached\)$/m); // FROM cached, both RUNs ran
+  assert.doesNotMatch(inspect.stdout, /^Error:/m);
+  // The image the build made, read by buildx from the builder's content store.
+  assert.match(inspect.stdout, new RegExp(`^${digest}\\s+application/vnd\\.oci\\.image\\.manifest\\.v1\\+json$`, 'm'));
+  assert.match(inspect.stdout, new RegExp(`^Print build logs: docker buildx history logs ${ref}$`, 'm'));
+
+  const logs = await buildx(['history', 'logs', '--builder', s.builder, ref]);
+  assert.equal(logs.status, 0, logs.stderr);
+  assert.match(logs.stderr, new RegExp(`^#(\\d+) \\[2/3\\] RUN echo logs-line-${marker}\\n#\\1 [0-9.]+ logs-line-${marker}\\n#\\1 DONE`, 'm'));
+  assert.match(logs.stderr, /^#\d+ \[1\/3\] FROM .*\n#\d+ CACHED$/m);
+
+  // A failed build: buildx shows kiln's error, and the output of the step that failed.
+  const fail = writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo about-to-fail-${marker} && exit 3\n` });
+  const f = await buildx(['build', ...b(), fail]);
+  assert.notEqual(f.status, 0);
+  const fi = await buildx(['history', 'inspect', '--builder', s.builder]);
+  assert.equal(fi.status, 0, fi.stderr);
+  assert.match(fi.stdout, new RegExp(`^Error:\\s+Unknown Dockerfile:2: process "/bin/sh -c echo about-to-fail-${marker} && exit 3" did not complete successfully: exit code: 3$`, 'm'));
+  assert.match(fi.stdout, /^Build Steps:\s+1\/2 /m);
+  const fl = await buildx(['history', 'logs', '--builder', s.builder]);
+  assert.match(fl.stderr, new RegExp(`^#\\d+ [0-9.]+ about-to-fail-${marker}$`, 'm'));
+  assert.match(fl.stderr, /^#\d+ ERROR: .*exit code: 3$/m);
 });
