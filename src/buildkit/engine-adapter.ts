@@ -20,6 +20,8 @@ import { fetchSecrets, sessionCredentials } from './session-attachables.js';
 import { forwardAgents, sshIds } from './ssh-forward.js';
 import type { ClientSession } from './session-grpc.js';
 import type { SolveInfo } from './build-registry.js';
+import { LINT_REQUEST, lintMetadata } from './lint-request.js';
+import type { ConvertWarning } from '../../frontends/dockerfile/convert/types.js';
 
 export interface SolveContext {
   state: State;
@@ -45,6 +47,8 @@ export interface SolveOutcome {
   /** The image config per platform, for the gateway's result metadata. */
   configs: { platform: string; config: string }[];
   sync: { contentBytes: number; filesRequested: number };
+  /** A subrequest's answer (--call=check): result metadata, no image. */
+  metadata?: Record<string, Buffer>;
 }
 
 function syncDir(ctx: SolveContext, dirName: string, purpose: string): string {
@@ -108,10 +112,23 @@ function cacheExports(solve: SolveInfo): CacheExportSpec[] {
   });
 }
 
+/** The build checks on the Dockerfile (nothing is solved), as the frontend.lint subrequest's result. */
+async function checkOnly(ctx: SolveContext, attrs: ReturnType<typeof readAttrs>, dockerfile: BuildTarget['dockerfile'], contextDir: string): Promise<Omit<SolveOutcome, 'sync'>> {
+  const req: BuildRequest = {
+    targets: [{ contextDir, dockerfile, target: attrs.target, buildArgs: attrs.buildArgs, platforms: attrs.platforms, pull: attrs.pull, outputs: [] }],
+    printGraph: 'json',
+    check: true,
+    registryCredentials: sessionCredentials(ctx.session),
+    denyLocalFetch: true,
+  };
+  const result = await runBuild(ctx.state, req, { progress: ctx.progress, signal: ctx.signal });
+  return { exporterResponse: {}, configs: [], metadata: lintMetadata(result.warnings as ConvertWarning[], dockerfile) };
+}
+
 /** Runs one dockerfile.v0 solve on kiln's engine: sync the client's files, build, export, send outputs back. */
 export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> {
   const attrs = readAttrs(ctx.frontendOpt);
-  if (attrs.subrequest) throw new UserError(`unsupported request ${attrs.subrequest}: this builder does not answer --call subrequests`);
+  if (attrs.subrequest && attrs.subrequest !== LINT_REQUEST) throw new UserError(`unsupported request ${attrs.subrequest}: this builder answers --call=check (frontend.lint) and builds`);
   const sync = { contentBytes: 0, filesRequested: 0 };
   const unlocks: (() => void)[] = [];
   let agents: { close(): void } | undefined;
@@ -140,10 +157,13 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
     if (ctx.solve.recorder) ctx.solve.recorder.record.dockerfile = { name: filename, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` };
     checkSyntax(syntaxDirective(text), `${filename}: # syntax`);
     let ignore = readFileInRoot(dfDir, `${filename}.dockerignore`, { maxBytes: 4 * 1024 * 1024 });
+    let ignDir: string | undefined;
     if (!ignore) {
-      const ignDir = await receive('context', 'dockerignore', 'load .dockerignore', { include: ['.dockerignore'] });
+      ignDir = await receive('context', 'dockerignore', 'load .dockerignore', { include: ['.dockerignore'] });
       ignore = readFileInRoot(ignDir, '.dockerignore', { maxBytes: 4 * 1024 * 1024 });
     }
+    // --call=check: the checks need the Dockerfile and the ignore patterns, not the context.
+    if (attrs.subrequest === LINT_REQUEST) return { ...(await checkOnly(ctx, attrs, { text, name: filename, path: join(dfDir, filename) }, ignDir ?? dfDir)), sync };
     const excludes = ignore ? readDockerignore(ignore.toString('utf8')) : [];
     const contextDir = await receive('context', 'context', 'transfer build context', { exclude: excludes });
 

@@ -114,6 +114,8 @@ export class GatewayService {
       }
       if (req.Frontend !== 'dockerfile.v0') throw new UserError(`frontend "${req.Frontend}" is not supported by this builder (dockerfile.v0 is)`);
       const outcome = await this.runSolve(info, { ...info.frontendAttrs, ...req.FrontendOpt });
+      // A subrequest (--call=check) answers with metadata only.
+      if (outcome.metadata) return cb(null, { ref: '', result: { metadata: outcome.metadata } });
       const metadata: Record<string, Buffer> = {};
       const id = randomBytes(12).toString('hex');
       let result;

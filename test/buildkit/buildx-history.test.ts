@@ -118,3 +118,47 @@ test('buildx history inspect shows a build\'s status, steps and image digest; bu
   assert.match(fl.stderr, new RegExp(`^#\\d+ [0-9.]+ about-to-fail-${marker}$`, 'm'));
   assert.match(fl.stderr, /^#\d+ ERROR: .*exit code: 3$/m);
 });
+
+/** A Dockerfile's --call=check on kiln and on dockerd 28's builder (the default builder of docker-sid). */
+async function checkBoth(files: Record<string, string>, format = 'text') {
+  const ctx = writeContext(files);
+  const call = `--call=check${format === 'json' ? ',format=json' : ''}`;
+  const onKiln = await buildx(['build', '--builder', s.builder, call, ctx]);
+  const onDockerd = await buildx(['build', '--builder', 'default', call, ctx]);
+  return { onKiln, onDockerd };
+}
+
+test('buildx build --call=check prints kiln\'s check results as BuildKit\'s, with the exit code dockerd 28\'s builder gives', { skip }, async () => {
+  const warned = { Dockerfile: 'FROM scratch as base\nMAINTAINER someone\nCOPY a /a\n', a: 'a\n' };
+  const text = await checkBoth(warned);
+  assert.equal(text.onKiln.status, 1, text.onKiln.stderr);
+  assert.equal(text.onKiln.status, text.onDockerd.status);
+  assert.match(text.onKiln.stdout, /^Check complete, 2 warnings have been found!\n\nWARNING: FromAsCasing - https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/from-as-casing\/\n'as' and 'FROM' keywords' casing do not match\n/);
+  assert.equal(text.onKiln.stdout, text.onDockerd.stdout);
+  // Nothing but the Dockerfile and its ignore file crossed for it, and nothing ran.
+  assert.doesNotMatch(text.onKiln.stderr, /load build context|exporting/);
+
+  const json = await checkBoth(warned, 'json');
+  assert.equal(json.onKiln.status, json.onDockerd.status);
+  const strip = (out: string) => {
+    const r = JSON.parse(out) as { sources: { definition?: unknown }[] };
+    for (const src of r.sources) delete src.definition;
+    return r;
+  };
+  assert.deepEqual(strip(json.onKiln.stdout), strip(json.onDockerd.stdout));
+
+  const clean = await checkBoth({ Dockerfile: 'FROM scratch AS base\nCOPY a /a\n', a: 'a\n' });
+  assert.equal(clean.onKiln.status, 0, clean.onKiln.stderr);
+  assert.equal(clean.onDockerd.status, 0);
+  assert.equal(clean.onKiln.stdout, clean.onDockerd.stdout);
+  assert.equal(clean.onKiln.stdout, 'Check complete, no warnings found.\n');
+
+  // A Dockerfile the check cannot finish: the warnings, then the error at its line, exit 1 — as on BuildKit.
+  const broken = await checkBoth({ Dockerfile: 'FROM scratch as base\nFROM ${NOPE}\n' });
+  assert.equal(broken.onKiln.status, 1);
+  assert.equal(broken.onKiln.stdout, broken.onDockerd.stdout);
+  assert.match(broken.onKiln.stdout, /WARNING: UndefinedArgInFrom /);
+  const errorOf = (r: { stderr: string }) => r.stderr.slice(r.stderr.indexOf('ERROR: '));
+  assert.match(errorOf(broken.onKiln), /^ERROR: base name \(\$\{NOPE\}\) should not be blank\n.*Dockerfile:2\n-+\n   1 \|     FROM scratch as base\n   2 \| >>> FROM \$\{NOPE\}\n/);
+  assert.equal(errorOf(broken.onKiln), errorOf(broken.onDockerd));
+});
