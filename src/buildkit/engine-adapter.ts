@@ -21,6 +21,7 @@ import { forwardAgents, sshIds } from './ssh-forward.js';
 import type { ClientSession } from './session-grpc.js';
 import type { SolveInfo } from './build-registry.js';
 import { LINT_REQUEST, lintMetadata } from './lint-request.js';
+import { fetchLocalCache, localExportSpec, sendLocalCache, type LocalCacheExport } from './local-cache.js';
 import type { ConvertWarning } from '../../frontends/dockerfile/convert/types.js';
 
 export interface SolveContext {
@@ -93,23 +94,42 @@ function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[];
   return { outputs, back };
 }
 
-function cacheImports(solve: SolveInfo): CacheImportSpec[] {
-  return solve.cacheImports.flatMap((c): CacheImportSpec[] => {
-    if (c.Type === 'registry') return [{ type: 'registry', ref: c.Attrs.ref }];
-    if (c.Type === 'inline') return [];
-    throw new UserError(`--cache-from type=${c.Type} is not supported by this builder (type=registry is)`);
-  });
+/** --cache-from as buildx sent them; a local one is fetched from the client's session first. */
+async function cacheImports(ctx: SolveContext): Promise<CacheImportSpec[]> {
+  const out: CacheImportSpec[] = [];
+  for (const [i, c] of ctx.solve.cacheImports.entries()) {
+    if (c.Type === 'registry') out.push({ type: 'registry', ref: c.Attrs.ref });
+    else if (c.Type === 'local') {
+      const done = ctx.step(`importing cache from client directory ${c.Attrs.src ?? ''}`);
+      try {
+        const got = await fetchLocalCache(ctx.session, c.Attrs, join(ctx.buildDir, `cache-from-${i}`));
+        done(undefined, `${got.blobs} blobs, ${got.bytes} bytes`);
+        out.push(got.spec);
+      } catch (err) {
+        // As in BuildKit: a cache that cannot be read makes a slower build, not a failed one.
+        done(undefined, `cannot import cache: ${(err as Error).message}`);
+      }
+    } else if (c.Type !== 'inline') throw new UserError(`--cache-from type=${c.Type} is not supported by this builder (type=registry and local are)`);
+  }
+  return out;
 }
 
-function cacheExports(solve: SolveInfo): CacheExportSpec[] {
-  return solve.cacheExports.map((c): CacheExportSpec => {
+function cacheExports(solve: SolveInfo, buildDir: string): { specs: CacheExportSpec[]; local: LocalCacheExport[] } {
+  const local: LocalCacheExport[] = [];
+  const specs = solve.cacheExports.map((c, i): CacheExportSpec => {
     if (c.Type === 'inline') return { type: 'inline', attrs: c.Attrs };
     if (c.Type === 'registry') {
       if (!c.Attrs.ref) throw new UserError('--cache-to type=registry needs ref=');
       return { type: 'registry', ref: c.Attrs.ref, mode: c.Attrs.mode === 'max' ? 'max' : 'min', attrs: c.Attrs };
     }
-    throw new UserError(`--cache-to type=${c.Type} is not supported by this builder (type=registry and inline are)`);
+    if (c.Type === 'local') {
+      const { spec, pending } = localExportSpec(c.Attrs, join(buildDir, `cache-to-${i}`));
+      local.push(pending);
+      return spec;
+    }
+    throw new UserError(`--cache-to type=${c.Type} is not supported by this builder (type=registry, local and inline are)`);
   });
+  return { specs, local };
 }
 
 /** The build checks on the Dockerfile (nothing is solved), as the frontend.lint subrequest's result. */
@@ -181,6 +201,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
     // 3. The build, with the exporters buildx asked for.
     mkdirSync(ctx.buildDir, { recursive: true });
     const { outputs, back } = outputsOf(ctx.solve, ctx.buildDir);
+    const cacheTo = cacheExports(ctx.solve, ctx.buildDir);
     const attestable = outputs.every((o) => o.type === 'image' || o.type === 'oci');
     const allow = ctx.solve.entitlements.filter((e) => {
       if (!ctx.allowedEntitlements.includes(e)) throw new UserError(`entitlement ${e} is not allowed by this builder (kiln serve --allow-insecure-entitlement ${e})`);
@@ -204,8 +225,8 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
       ssh: ssh.sockets,
       network: attrs.network,
       allow,
-      cacheFrom: cacheImports(ctx.solve),
-      cacheTo: cacheExports(ctx.solve),
+      cacheFrom: await cacheImports(ctx),
+      cacheTo: cacheTo.specs,
       attest: attestable && (attrs.provenance || attrs.sbom) ? { provenance: attrs.provenance, sbom: attrs.sbom || undefined } : undefined,
     };
     const req: BuildRequest = {
@@ -236,6 +257,18 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
     }
 
     const exporterResponse: Record<string, string> = {};
+    // 5. A local cache goes to the client's directory; buildx writes its index.json from cache.manifest.
+    for (const l of cacheTo.local) {
+      const done = ctx.step(`exporting cache to client directory ${l.dest}`);
+      try {
+        const sent = await sendLocalCache(ctx.session, l);
+        if (sent) exporterResponse['cache.manifest'] = JSON.stringify(sent.descriptor);
+        done(undefined, sent ? `${sent.blobs} blobs, ${sent.bytes} bytes sent` : 'nothing to export');
+      } catch (err) {
+        done((err as Error).message);
+        throw err;
+      }
+    }
     const digest = result.exports.find((e) => e.digest)?.digest;
     if (digest) exporterResponse['containerimage.digest'] = digest;
     const names = result.exports.flatMap((e) => e.names ?? []);
