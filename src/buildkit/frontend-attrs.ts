@@ -20,7 +20,7 @@ export interface DockerfileAttrs {
   namedContexts: Record<string, { kind: 'image'; ref: string } | { kind: 'local'; dirName: string }>;
   provenance?: 'min' | 'max';
   sbom: boolean;
-  /** --call / requestid: a subrequest kiln does not answer. */
+  /** --call / requestid: a subrequest (kiln answers frontend.lint, --call=check). */
   subrequest?: string;
 }
 

@@ -4,13 +4,14 @@
 // from that same record (docker-sid's buildx 0.29, remote driver).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeContext } from '../helpers/build.js';
 import { tempRoot } from '../helpers/kiln.js';
-import { buildx, buildxSuite } from './buildx-harness.js';
-import { clientEnv, kilnClient } from '../daemon/serve-helpers.js';
+import { buildx, buildxSuite, DOCKER } from './buildx-harness.js';
+import { clientEnv, kilnClient, makeCerts, serve } from '../daemon/serve-helpers.js';
 
 const s = buildxSuite();
 const skip = s.peer.ok ? false : s.peer.reason;
@@ -161,4 +162,80 @@ test('buildx build --call=check prints kiln\'s check results as BuildKit\'s, wit
   const errorOf = (r: { stderr: string }) => r.stderr.slice(r.stderr.indexOf('ERROR: '));
   assert.match(errorOf(broken.onKiln), /^ERROR: base name \(\$\{NOPE\}\) should not be blank\n.*Dockerfile:2\n-+\n   1 \|     FROM scratch as base\n   2 \| >>> FROM \$\{NOPE\}\n/);
   assert.equal(errorOf(broken.onKiln), errorOf(broken.onDockerd));
+});
+
+test('the content store buildx history inspect reads is read-only and takes only sha256 digests', { skip }, async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const { contentServiceDef } = await import('../../src/buildkit/content-service.js');
+  const Content = contentServiceDef();
+  const client = new Content(`unix://${join(s.dir, 'buildkitd.sock')}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const unary = (method: string, req: unknown) =>
+    new Promise<{ err: { code: number; details: string } | null; res: unknown }>((resolve) => (client[method] as (r: unknown, cb: (e: unknown, r: unknown) => void) => void).call(client, req, (err, res) => resolve({ err: err as { code: number; details: string } | null, res })));
+  try {
+    // A record's image, as buildx reads it: the manifest bytes, whole.
+    const marker = randomBytes(4).toString('hex');
+    const meta = join(s.dir, `meta-content-${marker}.json`);
+    const r = await buildx(['build', ...b(), '-o', `type=image,name=kiln-history/content:${marker}`, '--metadata-file', meta, writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo ${marker} > /c\n` })]);
+    assert.equal(r.status, 0, r.stderr);
+    const digest = (JSON.parse(readFileSync(meta, 'utf8')) as Record<string, string>)['containerimage.digest']!;
+    const info = await unary('Info', { digest });
+    assert.equal(info.err, null);
+    const size = Number((info.res as { info: { size: string } }).info.size);
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stream = (client.Read as (r: unknown) => NodeJS.ReadableStream).call(client, { digest, offset: '0', size: '0' });
+      stream.on('data', (m: { data: Buffer }) => chunks.push(m.data));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const bytes = Buffer.concat(chunks);
+    assert.equal(bytes.length, size);
+    assert.equal(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, digest);
+
+    // Names that are not a sha256 digest reach no file; nothing can be written or changed.
+    for (const bad of ['sha256:../../../../etc/passwd', '../db.owner', `sha512:${'0'.repeat(128)}`, `sha256:${'0'.repeat(64)}`]) {
+      const got = await unary('Info', { digest: bad });
+      assert.equal(got.err?.code, grpc.status.NOT_FOUND, bad);
+    }
+    const upd = await unary('Update', { info: { digest, size: String(size), labels: { x: 'y' } } });
+    assert.equal(upd.err?.code, grpc.status.PERMISSION_DENIED);
+    assert.match(upd.err!.details, /read-only/);
+  } finally {
+    (client as unknown as { close(): void }).close();
+  }
+});
+
+test('over mTLS, the content store answers each tenant from its own state: bob cannot read the image of alice\'s build', { skip }, async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const { contentServiceDef } = await import('../../src/buildkit/content-service.js');
+  const certs = makeCerts();
+  const dir = join(s.dir, 'tls-content');
+  mkdirSync(dir);
+  const server = await serve(['--addr', `unix://${join(dir, 'k.sock')}`, '--buildkit-addr', 'tcp://127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-ca', certs.ca]);
+  for (let i = 0; i < 100 && !/BuildKit API on/.test(server.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  const endpoint = /BuildKit API on tcp:\/\/(\S+)/.exec(server.stderr())![1]!;
+  const name = `kiln-test-${randomBytes(4).toString('hex')}`;
+  const alice = certs.client('alice');
+  const clients: { close(): void }[] = [];
+  const info = (who: { cert: string; key: string }, digest: string) => {
+    const creds = grpc.credentials.createSsl(readFileSync(certs.ca), readFileSync(who.key), readFileSync(who.cert));
+    const c = new (contentServiceDef())(endpoint, creds) as unknown as { Info(r: unknown, cb: (e: { code: number } | null) => void): void; close(): void };
+    clients.push(c);
+    return new Promise<number>((resolve) => c.Info({ digest }, (err) => resolve(err ? err.code : grpc.status.OK)));
+  };
+  try {
+    execFileSync(DOCKER, ['buildx', 'create', '--driver', 'remote', '--name', name, '--driver-opt', `cacert=${certs.ca},cert=${alice.cert},key=${alice.key}`, `tcp://${endpoint}`], { stdio: 'ignore' });
+    const meta = join(dir, 'meta.json');
+    const r = await buildx(['build', '--builder', name, '--progress', 'plain', '-o', 'type=image,name=kiln-history/alice:1', '--metadata-file', meta, writeContext({ Dockerfile: `FROM ${s.base}\nRUN echo alice-${randomBytes(4).toString('hex')} > /a\n` })]);
+    assert.equal(r.status, 0, r.stderr);
+    const digest = (JSON.parse(readFileSync(meta, 'utf8')) as Record<string, string>)['containerimage.digest']!;
+    assert.equal(await info(alice, digest), grpc.status.OK);
+    assert.equal(await info(certs.client('bob'), digest), grpc.status.NOT_FOUND);
+    assert.equal(await info(certs.rogue, digest), grpc.status.UNAVAILABLE);
+  } finally {
+    for (const c of clients) c.close();
+    spawnSync(DOCKER, ['buildx', 'rm', '--force', name], { stdio: 'ignore', timeout: 60_000 });
+    await server.stop();
+    rmSync(server.root, { recursive: true, force: true });
+  }
 });
