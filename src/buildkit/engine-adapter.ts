@@ -54,7 +54,7 @@ function syncDir(ctx: SolveContext, dirName: string, purpose: string): string {
   return dir;
 }
 
-function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[]; back: { id: number; kind: 'file' | 'dir'; path: string }[] } {
+export function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[]; back: { id: number; kind: 'file' | 'dir'; path: string }[] } {
   const outputs: OutputSpec[] = [];
   const back: { id: number; kind: 'file' | 'dir'; path: string }[] = [];
   solve.exporters.forEach((e, id) => {
@@ -89,7 +89,7 @@ function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[];
   return { outputs, back };
 }
 
-function cacheImports(solve: SolveInfo): CacheImportSpec[] {
+export function cacheImports(solve: SolveInfo): CacheImportSpec[] {
   return solve.cacheImports.flatMap((c): CacheImportSpec[] => {
     if (c.Type === 'registry') return [{ type: 'registry', ref: c.Attrs.ref }];
     if (c.Type === 'inline') return [];
@@ -97,7 +97,7 @@ function cacheImports(solve: SolveInfo): CacheImportSpec[] {
   });
 }
 
-function cacheExports(solve: SolveInfo): CacheExportSpec[] {
+export function cacheExports(solve: SolveInfo): CacheExportSpec[] {
   return solve.cacheExports.map((c): CacheExportSpec => {
     if (c.Type === 'inline') return { type: 'inline', attrs: c.Attrs };
     if (c.Type === 'registry') {
