@@ -1,0 +1,253 @@
+// BuildKit's Control API without buildx: kiln's own buildctl-like client (buildctl-client.ts) solving a
+// dockerfile.v0 frontend with --local context/dockerfile, and raw LLB definitions written in the test
+// (image, local, exec and file ops) on kiln's solver; hostile definitions end in one line and touch
+// nothing outside the build's root.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/fixtures.js';
+import { kiln, tempRoot } from '../helpers/kiln.js';
+import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/registry.js';
+import { serve, type Served } from '../daemon/serve-helpers.js';
+import { BuildctlClient } from './buildctl-client.js';
+import { LlbDef, copy, execOp, fileChain, mkdir, mkfile } from './llb-ops.js';
+
+const EPOCH = '1700000000';
+let reg: TestRegistry;
+let base: string;
+let server: Served;
+let client: BuildctlClient;
+let dir: string;
+let n = 0;
+const fresh = (name: string) => join(dir, `${name}-${n++}`);
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-llb-'));
+  reg = await startRegistry();
+  base = pushBusybox(reg, 'library/busybox', 'latest');
+  const sock = join(dir, 'buildkitd.sock');
+  server = await serve(['--addr', `unix://${join(dir, 'kiln.sock')}`, '--buildkit-addr', `unix://${sock}`, '--platform', 'linux/amd64']);
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  client = new BuildctlClient(`unix://${sock}`);
+});
+
+after(async () => {
+  client?.close();
+  await server?.stop();
+  await reg?.stop();
+  if (server) rmSync(server.root, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function untar(tarPath: string): string {
+  const out = `${tarPath}.d`;
+  mkdirSync(out, { recursive: true });
+  execFileSync('tar', ['-xf', tarPath, '-C', out]);
+  return out;
+}
+
+/** The first line of a failed solve's gRPC error (what buildctl prints after "error: "). */
+async function solveError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { details?: string }).details ?? (err as Error).message;
+  }
+  assert.fail('the solve succeeded');
+}
+
+/** Content, mtime and listing of a canary dir outside kiln's state, to compare after an attack. */
+function snapshot(d: string): string {
+  return readdirSync(d)
+    .sort()
+    .map((f) => `${f}:${statSync(join(d, f)).mtimeMs}:${readFileSync(join(d, f), 'utf8')}`)
+    .join('\n');
+}
+
+test('buildctl build --frontend dockerfile.v0 --local context=. --local dockerfile=. of examples/hello: the oci digest equals a local kiln build', async () => {
+  const hello = join(repoRoot, 'examples', 'hello');
+  const out = fresh('hello.tar');
+  const r = await client.solve({
+    frontend: 'dockerfile.v0',
+    frontendAttrs: { 'build-arg:REGISTRY': `${reg.host}/library`, 'build-arg:SOURCE_DATE_EPOCH': EPOCH },
+    locals: { context: hello, dockerfile: hello },
+    outputs: [{ type: 'oci', dest: out }],
+  });
+  const digest = r.response['containerimage.digest'];
+  assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/);
+  const index = JSON.parse(readFileSync(join(untar(out), 'index.json'), 'utf8'));
+  assert.equal(index.manifests[0].digest, digest);
+  assert.ok([...r.vertices.values()].some((v) => /COPY greet\.sh/.test(v.name)), 'progress shows the Dockerfile steps');
+
+  const md = fresh('local.json');
+  const local = kiln(tempRoot(), ['build', '--progress', 'plain', '--build-arg', `REGISTRY=${reg.host}/library`, '--metadata-file', md, '-o', `type=oci,dest=${fresh('local.tar')}`, hello], {
+    env: { SOURCE_DATE_EPOCH: EPOCH },
+    timeoutMs: 300_000,
+  });
+  assert.equal(local.status, 0, local.stderr);
+  assert.equal(JSON.parse(readFileSync(md, 'utf8'))['containerimage.digest'], digest);
+});
+
+test('a plain LLB definition (image, local, exec, file ops) solves on kiln; the second solve is all cached', async () => {
+  const ctx = fresh('ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'in.txt'), 'hello-llb');
+  const d = new LlbDef();
+  const img = d.image(base);
+  const src = d.local('context');
+  const run = d.add(execOp(img, 'echo "ran-$(cat /ctx/in.txt)" > /out.txt', [{ input: src, dest: '/ctx' }]), 'write out.txt');
+  const files = d.add(fileChain(run, src, [mkdir('/made/deep'), mkfile('/made/deep/file.txt', 'made\n', 0o600), copy('/in.txt', '/copied/')]), 'files');
+  const def = d.definition(files);
+
+  const solve = async () => {
+    const outDir = fresh('out');
+    const tar = fresh('img.tar');
+    const r = await client.solve({ definition: def, locals: { context: ctx }, outputs: [{ type: 'local', dest: outDir }, { type: 'oci', dest: tar }] });
+    return { r, outDir, tar };
+  };
+  const first = await solve();
+  // What the steps made, in the exported dir.
+  assert.equal(readFileSync(join(first.outDir, 'out.txt'), 'utf8'), 'ran-hello-llb\n');
+  assert.equal(readFileSync(join(first.outDir, 'made', 'deep', 'file.txt'), 'utf8'), 'made\n');
+  assert.equal(statSync(join(first.outDir, 'made', 'deep', 'file.txt')).mode & 0o777, 0o600);
+  assert.equal(readFileSync(join(first.outDir, 'copied', 'in.txt'), 'utf8'), 'hello-llb');
+  assert.ok(existsSync(join(first.outDir, 'bin', 'busybox')), 'the image source is the rootfs');
+  // And in the image: a manifest for linux/amd64 with the busybox layers plus the exec's and the file op's.
+  const layout = untar(first.tar);
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  assert.equal(index.manifests[0].digest, first.r.response['containerimage.digest']);
+  const blob = (dg: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', dg.slice(7)), 'utf8'));
+  const manifest = blob(index.manifests[0].digest);
+  const config = blob(manifest.config.digest);
+  assert.equal(config.architecture, 'amd64');
+  assert.equal(manifest.layers.length, config.rootfs.diff_ids.length);
+  assert.ok(manifest.layers.length >= 3);
+
+  // Progress names kiln's steps by BuildKit's vertex digests (sha256 of each op's bytes) and custom names.
+  const exec = first.r.vertices.get(run.digest);
+  assert.ok(exec, `no progress for the exec vertex ${run.digest}: ${[...first.r.vertices.values()].map((v) => `${v.digest} ${v.name}`).join('; ')}`);
+  assert.equal(exec.name, 'write out.txt');
+  assert.equal(exec.cached, false);
+
+  const second = await solve();
+  for (const ref of [img, run, files]) {
+    const v = second.r.vertices.get(ref.digest);
+    assert.ok(v, `no progress for ${ref.digest}`);
+    assert.equal(v.cached, true, `${v.name} ran again`);
+  }
+  assert.equal(second.r.response['containerimage.digest'], first.r.response['containerimage.digest']);
+  assert.equal(readFileSync(join(second.outDir, 'out.txt'), 'utf8'), 'ran-hello-llb\n');
+  assert.equal(second.r.servedBytes, 0, 'an unchanged local dir sends no contents the second time');
+});
+
+test('hostile file ops: ../ and absolute symlinks resolve inside the root; nothing outside changes', async () => {
+  const canary = mkdtempSync(join(tmpdir(), 'kiln-llb-canary-'));
+  writeFileSync(join(canary, 'secret.txt'), 'canary-secret\n');
+  const before = snapshot(canary);
+  const ctx = fresh('evil-ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'ok.txt'), 'ok\n');
+  symlinkSync(canary, join(ctx, 'esc'));
+  const up = '../../../../../../../../../../..';
+  try {
+    // Writes through ../ and through an absolute symlink land inside the image.
+    const d = new LlbDef();
+    const src = d.local('context');
+    const files = d.add(
+      fileChain(null, src, [
+        copy('/', '/', { dirCopyContents: true }),
+        mkfile(`${up}${canary}/pwned-dotdot`, 'x'),
+        mkfile('/esc/pwned-symlink', 'x'),
+        mkdir(`${up}/${canary}/pwned-dir`),
+      ]),
+    );
+    const out = fresh('evil-out');
+    await client.solve({ definition: d.definition(files), locals: { context: ctx }, outputs: [{ type: 'local', dest: out }] });
+    assert.equal(snapshot(canary), before);
+    assert.deepEqual(readdirSync(canary), ['secret.txt']);
+    // Resolved inside the build's root: the absolute symlink was followed there, and ../ stopped at /.
+    assert.equal(readFileSync(join(out, canary.slice(1), 'pwned-dotdot'), 'utf8'), 'x');
+    assert.equal(readFileSync(join(out, canary.slice(1), 'pwned-symlink'), 'utf8'), 'x');
+    assert.ok(statSync(join(out, canary.slice(1), 'pwned-dir')).isDirectory());
+
+    // Reads through ../ and the symlink find nothing of the host's.
+    for (const from of [`${up}${canary}/secret.txt`, '/esc/secret.txt']) {
+      const r = new LlbDef();
+      const s = r.local('context');
+      const f = r.add(fileChain(null, s, [copy(from, '/stolen.txt', { allowWildcard: false })]));
+      const msg = await solveError(client.solve({ definition: r.definition(f), locals: { context: ctx }, outputs: [{ type: 'local', dest: fresh('stolen') }] }));
+      assert.doesNotMatch(msg, /\n/);
+      assert.match(msg, /not found|no such file/i);
+    }
+    assert.equal(snapshot(canary), before);
+  } finally {
+    rmSync(canary, { recursive: true, force: true });
+  }
+});
+
+test('malformed and unsupported definitions end the solve with one line naming the op', async () => {
+  const cases: { def: { def: Buffer[]; metadata?: Record<string, unknown> }; want: RegExp }[] = [];
+  // Bytes that are not a pb.Op.
+  cases.push({ def: { def: [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])] }, want: /^LLB definition: op 0 is not a valid pb\.Op message/ });
+  // An input naming an op that is not there.
+  {
+    const d = new LlbDef();
+    const bogus = { digest: `sha256:${'ab'.repeat(32)}`, index: 0 };
+    const f = d.add(fileChain(bogus, null, [mkfile('/x', 'x')]));
+    cases.push({ def: d.definition(f), want: /^LLB definition: file op \w+ uses "sha256:abab[a-f]*", which is not an op of the definition$/ });
+  }
+  // An output the op does not have.
+  {
+    const d = new LlbDef();
+    const img = d.image(base);
+    cases.push({ def: d.definition({ ...img, index: 3 }), want: /^LLB definition: the terminal op uses output 3 of source "docker-image:\/\/.*busybox:latest" \(\w+\), which has 1 output\(s\)$/ });
+  }
+  // A mount naming an input index the op does not have.
+  {
+    const d = new LlbDef();
+    const img = d.image(base);
+    const op = execOp(img, 'true');
+    (op.exec as { mounts: unknown[] }).mounts.push({ input: 7, dest: '/m', output: -1 });
+    cases.push({ def: d.definition(d.add(op)), want: /^exec "sh -c true" \(\w+\): mount 1 \("\/m"\): input 7 is not one of the op's 1 inputs$/ });
+  }
+  // Sources and ops kiln does not take.
+  {
+    const d = new LlbDef();
+    const git = d.add({ source: { identifier: 'git://github.com/moby/buildkit.git#master' } });
+    cases.push({ def: d.definition(git), want: /^source "git:\/\/github.com\/moby\/buildkit.git#master" \(\w+\): git sources are not supported by this builder/ });
+  }
+  {
+    const d = new LlbDef();
+    const a = d.image(base);
+    const diff = d.add({ inputs: [a, a], diff: { lower: { input: 0 }, upper: { input: 1 } } });
+    cases.push({ def: d.definition(diff), want: /^diff op \w+: diff ops are not supported by this builder$/ });
+  }
+  // A file action that is not part of one chain.
+  {
+    const d = new LlbDef();
+    const a = d.image(base);
+    const op = fileChain(a, null, [mkfile('/a', 'a'), mkfile('/b', 'b')]);
+    (op.file as { actions: { input: number }[] }).actions[1]!.input = 0;
+    cases.push({ def: d.definition(d.add(op)), want: /^file op \w+: action 1 \(mkfile\): acts on input 0, not on the action before it/ });
+  }
+  // The last op is not a terminal op.
+  {
+    const d = new LlbDef();
+    d.image(base);
+    cases.push({ def: { def: d.def }, want: /^LLB definition: the last op must be the terminal op/ });
+  }
+  for (const c of cases) {
+    const msg = await solveError(client.solve({ definition: c.def, outputs: [{ type: 'local', dest: fresh('bad') }] }));
+    assert.doesNotMatch(msg, /\n/, msg);
+    assert.match(msg, c.want);
+  }
+  // The builder is still there and answers the next build.
+  const d = new LlbDef();
+  const ok = d.add(fileChain(null, null, [mkfile('/fine.txt', 'fine\n')]));
+  const out = fresh('after');
+  await client.solve({ definition: d.definition(ok), outputs: [{ type: 'local', dest: out }] });
+  assert.equal(readFileSync(join(out, 'fine.txt'), 'utf8'), 'fine\n');
+});
