@@ -183,6 +183,36 @@ test('hostile file ops: ../ and absolute symlinks resolve inside the root; nothi
       assert.match(msg, /not found|no such file/i);
     }
     assert.equal(snapshot(canary), before);
+
+    // Exec mounts: a bind whose selector climbs out of the local dir stays at the dir's root; a tmpfs
+    // whose dest climbs out of the rootfs lands inside it (and the dir's absolute symlink points there,
+    // inside the container). The command sees nothing of the host's canary and writes nothing to it.
+    const execWith = (script: string, extra: Record<string, unknown>[]) => {
+      const e = new LlbDef();
+      const op = execOp(e.image(base), script);
+      (op.inputs as unknown[]).push(e.local('context'));
+      (op.exec as { mounts: unknown[] }).mounts.push(...extra);
+      return e.definition(e.add(op));
+    };
+    const out2 = fresh('evil-exec');
+    await client.solve({
+      definition: execWith(`cat /m/ok.txt > /leak.txt; cat /m/esc/secret.txt >> /leak.txt 2>&1; echo x > ${canary}/pwned-exec; ls ${canary} > /listing.txt`, [
+        { input: 1, dest: '/m', selector: up, output: -1, readonly: true },
+        { input: -1, dest: `${up}${canary}`, output: -1, mountType: 4 },
+      ]),
+      locals: { context: ctx },
+      outputs: [{ type: 'local', dest: out2 }],
+    });
+    assert.match(readFileSync(join(out2, 'leak.txt'), 'utf8'), /^ok\ncat: can't open '\/m\/esc\/secret\.txt': No such file or directory\n$/);
+    assert.equal(readFileSync(join(out2, 'listing.txt'), 'utf8'), 'pwned-exec\n');
+    // A selector naming the host's dir through ../ is a dir the local source does not have.
+    const msg = await solveError(
+      client.solve({ definition: execWith('cat /m/secret.txt', [{ input: 1, dest: '/m', selector: `${up}${canary}`, output: -1, readonly: true }]), locals: { context: ctx }, outputs: [{ type: 'local', dest: fresh('x') }] }),
+    );
+    assert.doesNotMatch(msg, /\n|canary-secret/);
+    assert.match(msg, /No such file or directory/);
+    assert.equal(snapshot(canary), before);
+    assert.deepEqual(readdirSync(canary), ['secret.txt']);
   } finally {
     rmSync(canary, { recursive: true, force: true });
   }

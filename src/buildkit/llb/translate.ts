@@ -305,7 +305,8 @@ export function translateDefinition(d: DecodedDefinition): Translation {
         throw new LlbError(`${what}: an op with no kind before the terminal op`);
     }
     const md = d.metadata[digest];
-    const description = md?.description?.['llb.customname'];
+    // BuildKit names a step by its custom name, else by what it is; a local source by the client's name for it.
+    const description = md?.description?.['llb.customname'] || (op.op === 'source' && kop.kind === 'source' && kop.identifier !== op.source!.identifier ? op.source!.identifier : undefined);
     const ref = g.add(kop, kinputs, { platform: platformOf(op), meta: { ...(description ? { description } : {}), ...(md?.ignore_cache ? { ignoreCache: true } : {}) } });
     refOf.set(digest, ref);
     if (!progressDigest.has(ref.digest)) progressDigest.set(ref.digest, digest);
