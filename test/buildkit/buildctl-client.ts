@@ -17,6 +17,7 @@ import { IgnoreMatcher } from '../../base/patterns/dockerignore.js';
 
 const FILESYNC = '/moby.filesync.v1.FileSync/DiffCopy';
 const FILESEND = '/moby.filesync.v1.FileSend/DiffCopy';
+const GET_SECRET = '/moby.buildkit.secrets.v1.Secrets/GetSecret';
 
 export interface Output {
   type: string;
@@ -47,6 +48,8 @@ export interface SolveArgs {
   /** Raw LLB: the marshalled ops (the last one the terminal op) and per-op metadata. */
   definition?: { def: Buffer[]; metadata?: Record<string, unknown> };
   locals?: Record<string, string>;
+  /** --secret id=ID: what the session serves for each id. */
+  secrets?: Record<string, string>;
   outputs?: Output[];
   timeoutMs?: number;
 }
@@ -138,13 +141,13 @@ export class BuildctlClient {
   }
 
   /** Opens a session serving the locals and the outputs; returns its id and a closer. */
-  private openSession(locals: Record<string, string>, outputs: Output[], served: { bytes: number }) {
+  private openSession(locals: Record<string, string>, outputs: Output[], served: { bytes: number }, secrets: Record<string, string>) {
     const id = randomBytes(12).toString('hex');
     const md = new grpc.Metadata();
     md.set('x-docker-expose-session-uuid', id);
     md.set('x-docker-expose-session-name', 'kiln-test-buildctl');
     md.set('x-docker-expose-session-sharedkey', 'kiln-test-buildctl-key');
-    for (const m of [FILESYNC, FILESEND]) md.add('x-docker-expose-session-grpc-method', m);
+    for (const m of [FILESYNC, FILESEND, GET_SECRET]) md.add('x-docker-expose-session-grpc-method', m);
     const call = (this.control.Session as (md: grpc.Metadata) => grpc.ClientDuplexStream<{ data: Buffer }, { data: Buffer }>)(md);
     const bytes = new Duplex({
       read() {},
@@ -162,7 +165,7 @@ export class BuildctlClient {
     call.on('error', () => bytes.destroy());
     const server = http2.createServer();
     server.on('stream', (stream, headers) => {
-      void this.serve(stream, headers, locals, outputs, served).catch((err: Error) => {
+      void this.serve(stream, headers, locals, outputs, served, secrets).catch((err: Error) => {
         if (!stream.closed) {
           stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '2', 'grpc-message': encodeURIComponent(err.message) }, { endStream: true });
         }
@@ -180,9 +183,21 @@ export class BuildctlClient {
     };
   }
 
-  private async serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, locals: Record<string, string>, outputs: Output[], served: { bytes: number }): Promise<void> {
+  private async serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, locals: Record<string, string>, outputs: Output[], served: { bytes: number }, secrets: Record<string, string>): Promise<void> {
     const path = headers[':path'];
     const frames = new Frames(stream);
+    if (path === GET_SECRET) {
+      const req = codec<{ ID: string }>('moby.buildkit.secrets.v1.GetSecretRequest').decode((await frames.next()) ?? Buffer.alloc(0));
+      const value = secrets[req.ID];
+      if (value === undefined) {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': `secret ${req.ID} not found` }, { endStream: true });
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(frame(codec<{ data: Buffer }>('moby.buildkit.secrets.v1.GetSecretResponse').encode({ data: Buffer.from(value) })));
+      return;
+    }
     const send = (payload: Buffer) => stream.write(frame(payload));
     const ok = () => {
       if (stream.closed) return;
@@ -303,7 +318,7 @@ export class BuildctlClient {
     const ref = randomBytes(12).toString('hex');
     const served = { bytes: 0 };
     const outputs = args.outputs ?? [];
-    const session = this.openSession(args.locals ?? {}, outputs, served);
+    const session = this.openSession(args.locals ?? {}, outputs, served, args.secrets ?? {});
     const vertices = new Map<string, VertexSeen>();
     let logs = '';
     const status = (this.control.Status as (req: unknown) => grpc.ClientReadableStream<{ vertexes: { digest: string; name: string; cached: boolean; completed: unknown; error: string }[]; logs: { msg: Buffer }[] }>)({ Ref: ref });

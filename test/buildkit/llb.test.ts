@@ -143,6 +143,35 @@ test('a plain LLB definition (image, local, exec, file ops) solves on kiln; the 
   assert.equal(second.r.servedBytes, 0, 'an unchanged local dir sends no contents the second time');
 });
 
+test('LLB exec with a secret mount and a secret env from the session, merged with a scratch file op; secret values stay out of the cache key', async () => {
+  const d = new LlbDef();
+  const img = d.image(base);
+  const op = execOp(img, 'cp /run/secrets/tok /from-file; echo "$TOKEN" > /from-env');
+  (op.exec as { mounts: unknown[] }).mounts.push({ input: -1, dest: '/run/secrets/tok', output: -1, mountType: 1, secretOpt: { ID: 'tok', mode: 0o400 } });
+  (op.exec as { secretenv: unknown[] }).secretenv = [{ ID: 'tok', name: 'TOKEN' }];
+  const run = d.add(op, 'use the secret');
+  const extra = d.add(fileChain(null, null, [mkfile('/merged.txt', 'merged\n')]));
+  const merged = d.add({ inputs: [run, extra], merge: { inputs: [{ input: 0 }, { input: 1 }] }, platform: { OS: 'linux', Architecture: 'amd64' } });
+  const def = d.definition(merged);
+  const out = fresh('secret-out');
+  await client.solve({ definition: def, secrets: { tok: 'sekrit' }, outputs: [{ type: 'local', dest: out }] });
+  assert.equal(readFileSync(join(out, 'from-file'), 'utf8'), 'sekrit');
+  assert.equal(readFileSync(join(out, 'from-env'), 'utf8'), 'sekrit\n');
+  assert.equal(readFileSync(join(out, 'merged.txt'), 'utf8'), 'merged\n');
+  assert.ok(existsSync(join(out, 'bin', 'busybox')));
+  assert.ok(!existsSync(join(out, 'run', 'secrets', 'tok')), 'the secret is not left in the result');
+  // Another value of the same secret id: the step is cached, as in BuildKit (values never enter a key).
+  const again = await client.solve({ definition: def, secrets: { tok: 'other' }, outputs: [{ type: 'local', dest: fresh('secret-out') }] });
+  assert.equal(again.vertices.get(run.digest)?.cached, true);
+  // A required secret the client does not have fails the step in one line.
+  const d2 = new LlbDef();
+  const op2 = execOp(d2.image(base), 'cat /run/secrets/missing');
+  (op2.exec as { mounts: unknown[] }).mounts.push({ input: -1, dest: '/run/secrets/missing', output: -1, mountType: 1, secretOpt: { ID: 'missing', mode: 0o400 } });
+  const msg = await solveError(client.solve({ definition: d2.definition(d2.add(op2)), outputs: [{ type: 'local', dest: fresh('x') }] }));
+  assert.doesNotMatch(msg, /\n/);
+  assert.match(msg, /^secret missing: not found/);
+});
+
 test('hostile file ops: ../ and absolute symlinks resolve inside the root; nothing outside changes', async () => {
   const canary = mkdtempSync(join(tmpdir(), 'kiln-llb-canary-'));
   writeFileSync(join(canary, 'secret.txt'), 'canary-secret\n');
@@ -262,6 +291,21 @@ test('malformed and unsupported definitions end the solve with one line naming t
     const op = fileChain(a, null, [mkfile('/a', 'a'), mkfile('/b', 'b')]);
     (op.file as { actions: { input: number }[] }).actions[1]!.input = 0;
     cases.push({ def: d.definition(d.add(op)), want: /^file op \w+: action 1 \(mkfile\): acts on input 0, not on the action before it/ });
+  }
+  // A result taken from an exec mount other than the rootfs (kiln keeps one result per step).
+  {
+    const d = new LlbDef();
+    const op = execOp(d.image(base), 'echo > /out/x');
+    (op.exec as { mounts: unknown[] }).mounts.push({ input: -1, dest: '/out', output: 1 });
+    const run = d.add(op);
+    cases.push({ def: d.definition({ ...run, index: 1 }), want: /^exec "sh -c echo > \/out\/x" \(\w+\): the result is not its rootfs; results of other exec mounts are not supported by this builder$/ });
+  }
+  // Host networking the client was not granted.
+  {
+    const d = new LlbDef();
+    const op = execOp(d.image(base), 'true');
+    (op.exec as { network: number }).network = 1;
+    cases.push({ def: d.definition(d.add(op)), want: /^network mode "host" needs the network\.host entitlement/ });
   }
   // The last op is not a terminal op.
   {
