@@ -143,6 +143,27 @@ test('a plain LLB definition (image, local, exec, file ops) solves on kiln; the 
   assert.equal(second.r.servedBytes, 0, 'an unchanged local dir sends no contents the second time');
 });
 
+test('a local source as the result, and as the base of a file op, exports its files', async () => {
+  const ctx = fresh('ctx');
+  mkdirSync(join(ctx, 'sub'), { recursive: true });
+  writeFileSync(join(ctx, 'sub', 'a.txt'), 'a\n');
+  writeFileSync(join(ctx, 'skip.log'), 'no\n');
+  const d = new LlbDef();
+  const src = d.local('context', { 'local.excludepatterns': JSON.stringify(['*.log']) });
+  const out = fresh('local-out');
+  const r = await client.solve({ definition: d.definition(src), locals: { context: ctx }, outputs: [{ type: 'local', dest: out }] });
+  assert.equal(readFileSync(join(out, 'sub', 'a.txt'), 'utf8'), 'a\n');
+  assert.ok(!existsSync(join(out, 'skip.log')), 'the exclude patterns of the source apply');
+  assert.equal(r.vertices.get(src.digest)?.name, 'local://context');
+
+  const e = new LlbDef();
+  const on = e.add(fileChain(e.local('context'), null, [mkfile('/sub/b.txt', 'b\n'), { rm: { path: '/sub/a.txt', allowNotFound: false, allowWildcard: false } }]));
+  const out2 = fresh('local-out');
+  await client.solve({ definition: e.definition(on), locals: { context: ctx }, outputs: [{ type: 'local', dest: out2 }] });
+  assert.deepEqual(readdirSync(join(out2, 'sub')), ['b.txt']);
+  assert.equal(readFileSync(join(out2, 'skip.log'), 'utf8'), 'no\n');
+});
+
 test('LLB exec with a secret mount and a secret env from the session, merged with a scratch file op; secret values stay out of the cache key', async () => {
   const d = new LlbDef();
   const img = d.image(base);

@@ -271,10 +271,31 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     const root = from.exec!.mounts.find((m) => m.dest === '/');
     if (!root || root.output !== d.result.index) throw new LlbError(`${describeOp(d.result.digest, from)}: the result is not its rootfs; results of other exec mounts are not supported by this builder`);
   }
+  // A local source is read in place (a dir, not layers). Where LLB uses it as a filesystem state (an
+  // exec's rootfs, a file op's base, a merge input, the result), kiln first copies it into a layer.
+  const layerOf = new Map<string, VertexInput>();
+  const asState = (llbDigest: string): VertexInput => {
+    const ref = refOf.get(llbDigest)!;
+    const op = d.ops.get(llbDigest)!;
+    if (op.op !== 'source' || !op.source!.identifier.startsWith('local://')) return ref;
+    let layer = layerOf.get(llbDigest);
+    if (!layer) {
+      layer = g.add({ kind: 'file', base: -1, actions: [{ type: 'copy', src: 0, srcPath: '/', destPath: '/', dirCopyContents: true, createDestPath: true }] }, [ref], {
+        platform: platformOf(op),
+        meta: { description: `[internal] ${op.source!.identifier} as a filesystem state` },
+      });
+      layerOf.set(llbDigest, layer);
+    }
+    return layer;
+  };
   for (const digest of d.order) {
     const op = d.ops.get(digest)!;
     const what = describeOp(digest, op);
-    const inputs = op.inputs.map((i) => refOf.get(i.digest)!);
+    const stateInputs = new Set<number>();
+    if (op.op === 'exec') op.exec!.mounts.forEach((m) => m.dest === '/' && m.input >= 0 && stateInputs.add(m.input));
+    if (op.op === 'file' && op.file!.actions[0] && op.file!.actions[0].input >= 0) stateInputs.add(op.file!.actions[0].input);
+    if (op.op === 'merge') op.merge!.inputs.forEach((m) => stateInputs.add(m.input));
+    const inputs = op.inputs.map((i, n) => (stateInputs.has(n) ? asState(i.digest) : refOf.get(i.digest)!));
     let kop: Op;
     let kinputs = inputs;
     switch (op.op) {
@@ -311,7 +332,7 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     refOf.set(digest, ref);
     if (!progressDigest.has(ref.digest)) progressDigest.set(ref.digest, digest);
   }
-  const output = refOf.get(d.result.digest)!;
+  const output = asState(d.result.digest);
   return {
     definition: g.definition([output]),
     output,
