@@ -14,6 +14,7 @@ export class LlbDef {
   readonly def: Buffer[] = [];
   readonly metadata: Record<string, { description?: Record<string, string>; ignore_cache?: boolean }> = {};
   private readonly op = codec<Record<string, unknown>>('pb.Op');
+  private readonly added = new Set<string>();
 
   /** Adds a pb.Op (plain object as ops.proto spells it); returns its output 0. */
   add(op: Record<string, unknown>, name?: string): OpRef {
@@ -22,7 +23,10 @@ export class LlbDef {
 
   addBytes(bytes: Buffer, name?: string): OpRef {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (!this.def.some((b) => b.equals(bytes))) this.def.push(bytes);
+    if (!this.added.has(digest)) {
+      this.added.add(digest);
+      this.def.push(bytes);
+    }
     if (name) this.metadata[digest] = { description: { 'llb.customname': name } };
     return { digest, index: 0 };
   }

@@ -328,6 +328,13 @@ test('malformed and unsupported definitions end the solve with one line naming t
     (op.exec as { network: number }).network = 1;
     cases.push({ def: d.definition(d.add(op)), want: /^network mode "host" needs the network\.host entitlement/ });
   }
+  // More ops than the builder takes: refused before any is decoded into a graph.
+  {
+    const d = new LlbDef();
+    let last = d.add(fileChain(null, null, [mkfile('/0', '0')]));
+    for (let i = 1; i <= 10_000; i++) last = d.add(fileChain(last, null, [mkfile(`/${i}`, '')]));
+    cases.push({ def: d.definition(last), want: /^LLB definition: 10002 ops is more than this builder takes \(10000\)$/ });
+  }
   // The last op is not a terminal op.
   {
     const d = new LlbDef();
