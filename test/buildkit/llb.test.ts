@@ -293,6 +293,16 @@ test('malformed and unsupported definitions end the solve with one line naming t
     (op.exec as { mounts: unknown[] }).mounts.push({ input: 7, dest: '/m', output: -1 });
     cases.push({ def: d.definition(d.add(op)), want: /^exec "sh -c true" \(\w+\): mount 1 \("\/m"\): input 7 is not one of the op's 1 inputs$/ });
   }
+  // A second rootfs spelled "//", and a mount with no destination.
+  for (const [extra, want] of [
+    [{ input: 0, dest: '//', output: 1 }, /^exec "sh -c true" \(\w+\): more than one rootfs mount \(dest "\/"\)$/],
+    [{ input: -1, dest: '', output: -1, mountType: 4 }, /^exec "sh -c true" \(\w+\): mount 1 \(""\): a mount without a destination$/],
+  ] as const) {
+    const d = new LlbDef();
+    const op = execOp(d.image(base), 'true');
+    (op.exec as { mounts: unknown[] }).mounts.push(extra);
+    cases.push({ def: d.definition(d.add(op)), want });
+  }
   // Sources and ops kiln does not take.
   {
     const d = new LlbDef();

@@ -4,6 +4,7 @@
 // the op. Paths stay as the client wrote them: kiln's file op and sandbox resolve every one of them
 // inside the root they act on.
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import { GraphBuilder } from '../../../solver/graph/builder.js';
 import type { ChownOpt, ExecMount, FileAction, GraphPlatform, Op, VertexInput } from '../../../solver/graph/ops.js';
 import { describeOp, LlbError, type DecodedDefinition } from './decode.js';
@@ -48,6 +49,14 @@ function cleanPath(what: string, p: string): string {
   if (p.includes('\0')) throw new LlbError(`${what}: path ${JSON.stringify(p)} contains NUL`);
   return p.startsWith('/') ? p : `/${p}`;
 }
+
+/** An exec mount's dest in one spelling ("//", "/./" and "/.." are all the rootfs). */
+function mountDest(what: string, dest: string): string {
+  if (!dest) throw new LlbError(`${what}: a mount without a destination`);
+  return posix.normalize(cleanPath(what, dest));
+}
+
+const isRootDest = (dest: string) => dest !== '' && !dest.includes('\0') && posix.normalize(dest.startsWith('/') ? dest : `/${dest}`) === '/';
 
 function jsonList(what: string, raw: string | undefined): string[] | undefined {
   if (raw === undefined || raw === '') return undefined;
@@ -94,7 +103,9 @@ function execOp(what: string, e: PbExecOp, nInputs: number, locals: { secrets: S
     if (!type) throw new LlbError(`${mw}: unknown mount type ${m.mountType}`);
     if (!Number.isInteger(m.input) || m.input < -1 || m.input >= nInputs) throw new LlbError(`${mw}: input ${m.input} is not one of the op's ${nInputs} inputs`);
     if (!Number.isInteger(m.output) || m.output < -1) throw new LlbError(`${mw}: invalid output ${m.output}`);
-    const mount: ExecMount = { input: m.input, dest: cleanPath(mw, m.dest), output: m.output, type };
+    const dest = mountDest(mw, m.dest);
+    // kiln keeps an exec's rootfs as its one result (a reference to another mount's output was refused).
+    const mount: ExecMount = { input: m.input, dest, output: dest === '/' ? 0 : -1, type };
     if (m.selector && m.selector !== '/') mount.selector = cleanPath(mw, m.selector);
     if (m.readonly) mount.readonly = true;
     switch (type) {
@@ -124,8 +135,9 @@ function execOp(what: string, e: PbExecOp, nInputs: number, locals: { secrets: S
     }
     return mount;
   });
-  const root = mounts.find((m) => m.dest === '/');
-  if (!root) throw new LlbError(`${what}: no rootfs mount (dest "/")`);
+  const roots = mounts.filter((m) => m.dest === '/');
+  if (roots.length !== 1) throw new LlbError(`${what}: ${roots.length ? 'more than one' : 'no'} rootfs mount (dest "/")`);
+  if (roots[0]!.type !== 'bind') throw new LlbError(`${what}: the rootfs mount must be a bind mount, not ${roots[0]!.type}`);
   for (const s of e.secretenv) {
     if (!s.ID || !s.name) throw new LlbError(`${what}: a secret env without an id or a name`);
     locals.secrets.add(s.ID);
@@ -259,7 +271,7 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     for (const input of d.ops.get(digest)!.inputs) {
       const from = d.ops.get(input.digest)!;
       if (from.op === 'exec') {
-        const root = from.exec!.mounts.find((m) => m.dest === '/');
+        const root = from.exec!.mounts.find((m) => isRootDest(m.dest));
         if (!root || root.output !== input.index) {
           throw new LlbError(`${describeOp(input.digest, from)}: its output ${input.index} is not the rootfs; results of other exec mounts are not supported by this builder`);
         }
@@ -268,7 +280,7 @@ export function translateDefinition(d: DecodedDefinition): Translation {
   }
   if (d.ops.get(d.result.digest)!.op === 'exec') {
     const from = d.ops.get(d.result.digest)!;
-    const root = from.exec!.mounts.find((m) => m.dest === '/');
+    const root = from.exec!.mounts.find((m) => isRootDest(m.dest));
     if (!root || root.output !== d.result.index) throw new LlbError(`${describeOp(d.result.digest, from)}: the result is not its rootfs; results of other exec mounts are not supported by this builder`);
   }
   // A local source is read in place (a dir, not layers). Where LLB uses it as a filesystem state (an
@@ -292,7 +304,7 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     const op = d.ops.get(digest)!;
     const what = describeOp(digest, op);
     const stateInputs = new Set<number>();
-    if (op.op === 'exec') op.exec!.mounts.forEach((m) => m.dest === '/' && m.input >= 0 && stateInputs.add(m.input));
+    if (op.op === 'exec') op.exec!.mounts.forEach((m) => isRootDest(m.dest) && m.input >= 0 && stateInputs.add(m.input));
     if (op.op === 'file' && op.file!.actions[0] && op.file!.actions[0].input >= 0) stateInputs.add(op.file!.actions[0].input);
     if (op.op === 'merge') op.merge!.inputs.forEach((m) => stateInputs.add(m.input));
     const inputs = op.inputs.map((i, n) => (stateInputs.has(n) ? asState(i.digest) : refOf.get(i.digest)!));
