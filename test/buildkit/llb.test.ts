@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
 import { kiln, tempRoot } from '../helpers/kiln.js';
@@ -14,6 +15,10 @@ import { startRegistry, pushBusybox, type TestRegistry } from '../helpers/regist
 import { serve, type Served } from '../daemon/serve-helpers.js';
 import { BuildctlClient } from './buildctl-client.js';
 import { LlbDef, copy, execOp, fileChain, mkdir, mkfile } from './llb-ops.js';
+import { decodeDefinition } from '../../src/buildkit/llb/decode.js';
+import { translateDefinition } from '../../src/buildkit/llb/translate.js';
+import { codec } from '../../src/buildkit/proto.js';
+import { isUserFacing } from '../../base/errors.js';
 
 const EPOCH = '1700000000';
 let reg: TestRegistry;
@@ -362,4 +367,50 @@ test('malformed and unsupported definitions end the solve with one line naming t
   const out = fresh('after');
   await client.solve({ definition: d.definition(ok), outputs: [{ type: 'local', dest: out }] });
   assert.equal(readFileSync(join(out, 'fine.txt'), 'utf8'), 'fine\n');
+});
+
+test('mutated op bytes (flipped, cut, inserted) are translated or refused in one line, never a crash', () => {
+  const d = new LlbDef();
+  const img = d.image('registry.example/library/busybox:latest');
+  const src = d.local('context', { 'local.excludepatterns': '["*.log"]' });
+  const run = d.add(execOp(img, 'echo hi > /x', [{ input: src, dest: '/ctx' }]));
+  const valid = d.definition(run);
+  const terminal = codec<Record<string, unknown>>('pb.Op');
+  const file = terminal.encode(fileChain(run, src, [mkdir('/a'), mkfile('/a/b', 'b'), copy('/in', '/a/'), { rm: { path: '/a/c', allowNotFound: true } }]));
+  // A deterministic generator, so a failure names a case that can be run again.
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  let translated = 0;
+  let refused = 0;
+  for (let i = 0; i < 3000; i++) {
+    const bytes = Buffer.from(file);
+    let m: Buffer;
+    switch (rand(3)) {
+      case 0:
+        bytes[rand(bytes.length)] ^= 1 << rand(8);
+        m = bytes;
+        break;
+      case 1:
+        m = bytes.subarray(0, rand(bytes.length));
+        break;
+      default: {
+        const at = rand(bytes.length);
+        m = Buffer.concat([bytes.subarray(0, at), Buffer.from([rand(256)]), bytes.subarray(at)]);
+      }
+    }
+    const digest = `sha256:${createHash('sha256').update(m).digest('hex')}`;
+    const def = { def: [...valid.def.slice(0, -1), m, terminal.encode({ inputs: [{ digest, index: 0 }] })] };
+    try {
+      translateDefinition(decodeDefinition(def));
+      translated++;
+    } catch (err) {
+      assert.ok(isUserFacing(err), `case ${i}: ${(err as Error).stack}`);
+      assert.doesNotMatch((err as Error).message, /\n/, `case ${i}`);
+      refused++;
+    }
+  }
+  assert.ok(translated > 100 && refused > 100, `translated ${translated}, refused ${refused}`);
 });
