@@ -316,6 +316,18 @@ test('malformed and unsupported definitions end the solve with one line naming t
   }
   {
     const d = new LlbDef();
+    cases.push({ def: d.definition(d.add({ source: { identifier: 'docker-image://Not/A:Ref:x' } })), want: /^source "docker-image:\/\/Not\/A:Ref:x" \(\w+\): invalid reference format/ });
+  }
+  {
+    const d = new LlbDef();
+    cases.push({ def: d.definition(d.add({ source: { identifier: 'local://two\nlines' } })), want: /^source "local:\/\/two\\nlines" \(\w+\): a local source needs a name without control characters$/ });
+  }
+  {
+    const d = new LlbDef();
+    cases.push({ def: d.definition(d.add({ source: { identifier: 'no scheme\nat all' } })), want: /^source "no scheme\\nat all" \(\w+\): a source without a scheme is not supported by this builder/ });
+  }
+  {
+    const d = new LlbDef();
     const a = d.image(base);
     const diff = d.add({ inputs: [a, a], diff: { lower: { input: 0 }, upper: { input: 1 } } });
     cases.push({ def: d.definition(diff), want: /^diff op \w+: diff ops are not supported by this builder$/ });

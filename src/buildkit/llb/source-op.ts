@@ -2,6 +2,7 @@
 // dir the client's session fills (solve.ts). Other schemes are refused in one line.
 import { createHash } from 'node:crypto';
 import type { Op } from '../../../solver/graph/ops.js';
+import { parseReference } from '../../../base/oci/reference.js';
 import { LlbError } from './decode.js';
 
 /** A local:// source: the client's dir that the session's file sync brings in, and the kiln name it gets. */
@@ -32,12 +33,16 @@ function jsonList(what: string, raw: string | undefined): string[] | undefined {
 export function sourceOp(what: string, src: { identifier: string; attrs: Record<string, string> }, locals: Map<string, LocalSource>): Op {
   const id = src.identifier;
   if (id.startsWith('docker-image://')) {
-    if (id.length === 'docker-image://'.length) throw new LlbError(`${what}: no image reference`);
-    return { kind: 'source', identifier: id };
+    try {
+      // Checked here so a bad reference names its op; kiln's image source keys and pulls it.
+      return { kind: 'source', identifier: `docker-image://${parseReference(id.slice('docker-image://'.length)).toString()}` };
+    } catch (err) {
+      throw new LlbError(`${what}: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
   if (id.startsWith('local://')) {
     const dirName = id.slice('local://'.length);
-    if (!dirName) throw new LlbError(`${what}: a local source without a name`);
+    if (!dirName || /[\x00-\x1f\x7f]/.test(dirName)) throw new LlbError(`${what}: a local source needs a name without control characters`);
     const a = src.attrs ?? {};
     const single = a['local.includepattern'];
     const include = jsonList(`${what}: local.includepatterns`, a['local.includepatterns']) ?? (single ? [single] : undefined);
@@ -52,6 +57,6 @@ export function sourceOp(what: string, src: { identifier: string; attrs: Record<
     }
     return { kind: 'source', identifier: `local://${name}` };
   }
-  const scheme = /^([a-z0-9+.-]+):\/\//i.exec(id)?.[1] ?? id.slice(0, 20);
-  throw new LlbError(`${what}: ${scheme} sources are not supported by this builder (docker-image:// and local:// are)`);
+  const scheme = /^([a-z0-9+.-]+):\/\//i.exec(id)?.[1];
+  throw new LlbError(`${what}: ${scheme ? `${scheme} sources are` : 'a source without a scheme is'} not supported by this builder (docker-image:// and local:// are)`);
 }
