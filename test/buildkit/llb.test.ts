@@ -169,6 +169,19 @@ test('a local source as the result, and as the base of a file op, exports its fi
   assert.equal(readFileSync(join(out2, 'skip.log'), 'utf8'), 'no\n');
 });
 
+test('an LLB result exported as type=image,push=true lands in the registry under the digest the solve reports', async () => {
+  const d = new LlbDef();
+  const f = d.add(fileChain(d.image(base), null, [mkfile('/pushed.txt', 'pushed\n')]));
+  const name = `${reg.host}/llb/pushed:1`;
+  const r = await client.solve({ definition: d.definition(f), outputs: [{ type: 'image', attrs: { name, push: 'true' } }] });
+  const digest = r.response['containerimage.digest'];
+  assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/);
+  assert.equal(r.response['image.name'], name);
+  const res = await fetch(`${reg.url}/v2/llb/pushed/manifests/1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('docker-content-digest'), digest);
+});
+
 test('LLB exec with a secret mount and a secret env from the session, merged with a scratch file op; secret values stay out of the cache key', async () => {
   const d = new LlbDef();
   const img = d.image(base);
