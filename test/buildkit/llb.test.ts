@@ -394,7 +394,7 @@ test('malformed and unsupported definitions end the solve with one line naming t
   assert.equal(readFileSync(join(out, 'fine.txt'), 'utf8'), 'fine\n');
 });
 
-test('mutated op bytes (flipped, cut, inserted) are translated or refused in one line, never a crash', () => {
+test('mutated op bytes (file, exec and source ops: flipped, cut, inserted) are translated or refused in one line, never a crash', () => {
   const d = new LlbDef();
   const img = d.image('registry.example/library/busybox:latest');
   const src = d.local('context', { 'local.excludepatterns': '["*.log"]' });
@@ -402,6 +402,8 @@ test('mutated op bytes (flipped, cut, inserted) are translated or refused in one
   const valid = d.definition(run);
   const terminal = codec<Record<string, unknown>>('pb.Op');
   const file = terminal.encode(fileChain(run, src, [mkdir('/a'), mkfile('/a/b', 'b'), copy('/in', '/a/'), { rm: { path: '/a/c', allowNotFound: true } }]));
+  // Each of these, mutated, becomes the result: a file op, an exec op, a local source op.
+  const targets = [file, terminal.encode(execOp(img, 'echo hi > /x', [{ input: src, dest: '/ctx' }])), terminal.encode({ source: { identifier: 'local://context', attrs: { 'local.includepatterns': '["a","b/c"]' } } })];
   // A deterministic generator, so a failure names a case that can be run again.
   let seed = 0x2545f491;
   const rand = (n: number) => {
@@ -410,8 +412,8 @@ test('mutated op bytes (flipped, cut, inserted) are translated or refused in one
   };
   let translated = 0;
   let refused = 0;
-  for (let i = 0; i < 3000; i++) {
-    const bytes = Buffer.from(file);
+  for (let i = 0; i < 4500; i++) {
+    const bytes = Buffer.from(targets[i % targets.length]!);
     let m: Buffer;
     switch (rand(3)) {
       case 0:
