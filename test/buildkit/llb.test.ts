@@ -169,6 +169,25 @@ test('a local source as the result, and as the base of a file op, exports its fi
   assert.equal(readFileSync(join(out2, 'skip.log'), 'utf8'), 'no\n');
 });
 
+test('an exec mount of scratch as a result (its output 1), alone and merged with the same exec\'s rootfs', async () => {
+  const d = new LlbDef();
+  const op = execOp(d.image(base), 'echo out > /out/o.txt; echo root > /r.txt');
+  (op.exec as { mounts: unknown[] }).mounts.push({ input: -1, dest: '/out', output: 1 });
+  const run = d.add(op, 'write both');
+  const out = fresh('mount-out');
+  await client.solve({ definition: d.definition({ ...run, index: 1 }), outputs: [{ type: 'local', dest: out }] });
+  assert.deepEqual(readdirSync(out), ['o.txt']);
+  assert.equal(readFileSync(join(out, 'o.txt'), 'utf8'), 'out\n');
+
+  const merged = d.add({ inputs: [run, { ...run, index: 1 }], merge: { inputs: [{ input: 0 }, { input: 1 }] } });
+  const out2 = fresh('mount-out');
+  await client.solve({ definition: d.definition(merged), outputs: [{ type: 'local', dest: out2 }] });
+  assert.equal(readFileSync(join(out2, 'r.txt'), 'utf8'), 'root\n');
+  assert.equal(readFileSync(join(out2, 'o.txt'), 'utf8'), 'out\n');
+  assert.ok(existsSync(join(out2, 'bin', 'busybox')));
+  assert.ok(!existsSync(join(out2, 'out', 'o.txt')), 'the mount is not part of the rootfs result');
+});
+
 test('an LLB result exported as type=image,push=true lands in the registry under the digest the solve reports', async () => {
   const d = new LlbDef();
   const f = d.add(fileChain(d.image(base), null, [mkfile('/pushed.txt', 'pushed\n')]));
@@ -353,13 +372,13 @@ test('malformed and unsupported definitions end the solve with one line naming t
     (op.file as { actions: { input: number }[] }).actions[1]!.input = 0;
     cases.push({ def: d.definition(d.add(op)), want: /^file op \w+: action 1 \(mkfile\): acts on input 0, not on the action before it/ });
   }
-  // A result taken from an exec mount other than the rootfs (kiln keeps one result per step).
+  // A result taken from an exec mount of an image (kiln takes the rootfs or a writable mount of scratch).
   {
     const d = new LlbDef();
     const op = execOp(d.image(base), 'echo > /out/x');
-    (op.exec as { mounts: unknown[] }).mounts.push({ input: -1, dest: '/out', output: 1 });
+    (op.exec as { mounts: unknown[] }).mounts.push({ input: 0, dest: '/out', output: 1 });
     const run = d.add(op);
-    cases.push({ def: d.definition({ ...run, index: 1 }), want: /^exec "sh -c echo > \/out\/x" \(\w+\): the result is not its rootfs; results of other exec mounts are not supported by this builder$/ });
+    cases.push({ def: d.definition({ ...run, index: 1 }), want: /^exec "sh -c echo > \/out\/x" \(\w+\): output 1 \(mount "\/out"\) is used, but only the rootfs and writable mounts of scratch can be results on this builder$/ });
   }
   // Host networking the client was not granted.
   {

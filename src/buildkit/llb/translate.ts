@@ -1,7 +1,7 @@
 // BuildKit's ops → kiln's build graph (solver/graph). Each LLB op becomes one kiln vertex with the same
-// inputs; what kiln's ops cannot express (git/http sources, diff and build ops, file actions that are not
-// one chain, a result taken from an exec mount other than the rootfs) ends the solve with one line naming
-// the op. Paths stay as the client wrote them: kiln's file op and sandbox resolve every one of them
+// inputs (an exec per output used); what kiln's ops cannot express (git/http sources, diff and build ops,
+// file actions that are not one chain, a result taken from an exec mount that is not the rootfs or a
+// writable mount of scratch) ends the solve with one line naming the op. Paths stay as the client wrote them: kiln's file op and sandbox resolve every one of them
 // inside the root they act on.
 import { GraphBuilder } from '../../../solver/graph/builder.js';
 import type { GraphPlatform, Op, VertexInput } from '../../../solver/graph/ops.js';
@@ -10,7 +10,7 @@ import { execOp } from './exec-op.js';
 import { fileOp } from './file-op.js';
 import { isRootDest } from './paths.js';
 import { sourceOp, type LocalSource } from './source-op.js';
-import type { PbOp } from './wire.js';
+import type { PbInput, PbOp } from './wire.js';
 
 export type { LocalSource } from './source-op.js';
 
@@ -38,37 +38,29 @@ export function translateDefinition(d: DecodedDefinition): Translation {
   const progressDigest = new Map<string, string>();
   const locals = new Map<string, LocalSource>();
   const session = { secrets: new Set<string>(), ssh: new Set<string>() };
-  // What each op's users take from it: kiln has one result per vertex (an exec's is its rootfs).
-  for (const digest of d.order) {
-    for (const input of d.ops.get(digest)!.inputs) {
-      const from = d.ops.get(input.digest)!;
-      if (from.op === 'exec') {
-        const root = from.exec!.mounts.find((m) => isRootDest(m.dest));
-        if (!root || root.output !== input.index) {
-          throw new LlbError(`${describeOp(input.digest, from)}: its output ${input.index} is not the rootfs; results of other exec mounts are not supported by this builder`);
-        }
-      }
-    }
-  }
-  if (d.ops.get(d.result.digest)!.op === 'exec') {
-    const from = d.ops.get(d.result.digest)!;
-    const root = from.exec!.mounts.find((m) => isRootDest(m.dest));
-    if (!root || root.output !== d.result.index) throw new LlbError(`${describeOp(d.result.digest, from)}: the result is not its rootfs; results of other exec mounts are not supported by this builder`);
+  // Which outputs of each op are used. kiln has one result per vertex: an exec's rootfs, or (resultMount)
+  // a writable mount of scratch; an exec used for both is two vertices (the command runs for each).
+  const key = (i: PbInput) => `${i.digest}@${i.index}`;
+  const wanted = new Map<string, Set<number>>();
+  for (const i of [...d.order.flatMap((digest) => d.ops.get(digest)!.inputs), d.result]) {
+    const set = wanted.get(i.digest) ?? new Set<number>();
+    set.add(i.index);
+    wanted.set(i.digest, set);
   }
   // A local source is read in place (a dir, not layers). Where LLB uses it as a filesystem state (an
   // exec's rootfs, a file op's base, a merge input, the result), kiln first copies it into a layer.
   const layerOf = new Map<string, VertexInput>();
-  const asState = (llbDigest: string): VertexInput => {
-    const ref = refOf.get(llbDigest)!;
-    const op = d.ops.get(llbDigest)!;
+  const asState = (input: PbInput): VertexInput => {
+    const ref = refOf.get(key(input))!;
+    const op = d.ops.get(input.digest)!;
     if (op.op !== 'source' || !op.source!.identifier.startsWith('local://')) return ref;
-    let layer = layerOf.get(llbDigest);
+    let layer = layerOf.get(input.digest);
     if (!layer) {
       layer = g.add({ kind: 'file', base: -1, actions: [{ type: 'copy', src: 0, srcPath: '/', destPath: '/', dirCopyContents: true, createDestPath: true }] }, [ref], {
         platform: platformOf(op),
         meta: { description: `[internal] ${op.source!.identifier} as a filesystem state` },
       });
-      layerOf.set(llbDigest, layer);
+      layerOf.set(input.digest, layer);
     }
     return layer;
   };
@@ -79,7 +71,7 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     if (op.op === 'exec') op.exec!.mounts.forEach((m) => isRootDest(m.dest) && m.input >= 0 && stateInputs.add(m.input));
     if (op.op === 'file' && op.file!.actions[0] && op.file!.actions[0].input >= 0) stateInputs.add(op.file!.actions[0].input);
     if (op.op === 'merge') op.merge!.inputs.forEach((m) => stateInputs.add(m.input));
-    const inputs = op.inputs.map((i, n) => (stateInputs.has(n) ? asState(i.digest) : refOf.get(i.digest)!));
+    const inputs = op.inputs.map((i, n) => (stateInputs.has(n) ? asState(i) : refOf.get(key(i))!));
     let kop: Op;
     let kinputs = inputs;
     switch (op.op) {
@@ -112,11 +104,26 @@ export function translateDefinition(d: DecodedDefinition): Translation {
     const md = d.metadata[digest];
     // BuildKit names a step by its custom name, else by what it is; a local source by the client's name for it.
     const description = md?.description?.['llb.customname'] || (op.op === 'source' && kop.kind === 'source' && kop.identifier !== op.source!.identifier ? op.source!.identifier : undefined);
-    const ref = g.add(kop, kinputs, { platform: platformOf(op), meta: { ...(description ? { description } : {}), ...(md?.ignore_cache ? { ignoreCache: true } : {}) } });
-    refOf.set(digest, ref);
-    if (!progressDigest.has(ref.digest)) progressDigest.set(ref.digest, digest);
+    const opts = { platform: platformOf(op), meta: { ...(description ? { description } : {}), ...(md?.ignore_cache ? { ignoreCache: true } : {}) } };
+    for (const index of wanted.get(digest) ?? []) {
+      let vop = kop;
+      if (op.op === 'exec' && kop.kind === 'exec') {
+        const m = op.exec!.mounts.find((x) => x.output === index);
+        if (!m) throw new LlbError(`${what}: no mount has output ${index}`);
+        if (!isRootDest(m.dest)) {
+          if (m.mountType !== 0 || m.input !== -1 || m.readonly) {
+            throw new LlbError(`${what}: output ${index} (mount ${JSON.stringify(m.dest)}) is used, but only the rootfs and writable mounts of scratch can be results on this builder`);
+          }
+          // kiln's mounts are the LLB mounts in order (secret env mounts come after them).
+          vop = { ...kop, resultMount: kop.mounts[op.exec!.mounts.indexOf(m)]!.dest };
+        }
+      }
+      const ref = g.add(vop, kinputs, opts);
+      refOf.set(key({ digest, index }), ref);
+      if (!progressDigest.has(ref.digest)) progressDigest.set(ref.digest, digest);
+    }
   }
-  const output = asState(d.result.digest);
+  const output = asState(d.result);
   return {
     definition: g.definition([output]),
     output,
