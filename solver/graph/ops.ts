@@ -50,6 +50,11 @@ export interface ExecOp {
   validExitCodes?: number[];
   /** Proxy variables from --build-arg (HTTP_PROXY…): set in the process env, not part of the image or history. */
   proxyEnv?: Record<string, string>;
+  /**
+   * The dest of a writable bind mount of scratch whose contents, not the rootfs, are the result (a
+   * BuildKit LLB exec whose mount output is used; src/buildkit/llb). Unset: the rootfs is the result.
+   */
+  resultMount?: string;
 }
 
 export interface ChownOpt {

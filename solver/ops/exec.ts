@@ -105,6 +105,13 @@ export const execOpWith = (run: RunSettings): OpImpl<ExecOp> => ({
 
     const snapshots = ctx.env.state.snapshots;
     const layer = snapshots.newLayer();
+    // With resultMount, what the command writes to that mount (scratch, bound writable) is the result.
+    const resultMount = op.resultMount !== undefined ? op.mounts.find((m) => m.dest === op.resultMount && m.type === 'bind' && m.input < 0 && !m.readonly) : undefined;
+    if (op.resultMount !== undefined && !resultMount) {
+      layer.discard();
+      throw new Error(`exec op: result mount ${op.resultMount} is not a writable bind mount of scratch`);
+    }
+    const out = resultMount ? snapshots.newLayer() : undefined;
     const scratchDir = mkdtempSync(join(tmpdir(), 'kiln-exec-'));
     const releases: (() => void | Promise<void>)[] = [];
     try {
@@ -144,6 +151,10 @@ export const execOpWith = (run: RunSettings): OpImpl<ExecOp> => ({
       }
       for (const m of op.mounts) {
         if (m.dest === '/') continue;
+        if (m === resultMount) {
+          mounts.push({ type: 'bind', source: out!.dir, target: m.dest });
+          continue;
+        }
         const mount = await mountFor(m, inputs, ctx, run, scratchDir, releases, env);
         if (mount) mounts.push(mount);
       }
@@ -173,10 +184,15 @@ export const execOpWith = (run: RunSettings): OpImpl<ExecOp> => ({
         const why = result.oomKilled ? ' (out of memory)' : '';
         throw new SolveError(`process "${op.args.join(' ')}" did not complete successfully: exit code: ${result.exitCode}${why}`);
       }
+      if (out) {
+        layer.discard();
+        return { kind: 'layers', layers: [{ dir: out.commit(), id: out.id, created: new Date().toISOString() }] } satisfies Ref;
+      }
       const dir = layer.commit();
       return { kind: 'layers', layers: [...rootLayers, { dir, id: layer.id, created: new Date().toISOString() }] } satisfies Ref;
     } catch (err) {
       layer.discard();
+      out?.discard();
       throw err;
     } finally {
       for (const release of releases) await release();

@@ -15,6 +15,8 @@ import { describeBlob } from './content-service.js';
 import type { BuildkitHost } from './host.js';
 import { timestamp } from './progress.js';
 import { ClientSession, Sessions } from './session-grpc.js';
+import { solveLLB } from './llb/solve.js';
+import type { WireDefinition } from './llb/wire.js';
 import { versionRecord, workerRecords } from './workers.js';
 
 export class Canceled extends Error {}
@@ -27,7 +29,7 @@ interface KV {
 
 export interface SolveRequestMsg {
   Ref: string;
-  Definition?: { def: Buffer[] } | null;
+  Definition?: WireDefinition | null;
   ExporterDeprecated: string;
   ExporterAttrsDeprecated: KV;
   Session: string;
@@ -207,7 +209,7 @@ export class ControlService {
         if (!this.directSolve) throw Object.assign(new Error('frontend solves are not available'), { code: grpc.status.UNIMPLEMENTED });
         response = await this.directSolve(info, req.FrontendAttrs ?? {});
       } else if (req.Definition?.def?.length) {
-        throw Object.assign(new Error('this builder does not solve LLB definitions yet; use the dockerfile.v0 frontend'), { code: grpc.status.UNIMPLEMENTED });
+        response = await solveLLB(this.host, this, info, req.Definition);
       } else {
         // buildx's build function runs against the gateway (gateway.ts) and returns here.
         const returned = await Promise.race([

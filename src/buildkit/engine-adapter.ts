@@ -59,7 +59,7 @@ function syncDir(ctx: SolveContext, dirName: string, purpose: string): string {
   return dir;
 }
 
-function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[]; back: { id: number; kind: 'file' | 'dir'; path: string }[] } {
+export function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[]; back: { id: number; kind: 'file' | 'dir'; path: string }[] } {
   const outputs: OutputSpec[] = [];
   const back: { id: number; kind: 'file' | 'dir'; path: string }[] = [];
   solve.exporters.forEach((e, id) => {
@@ -94,15 +94,20 @@ function outputsOf(solve: SolveInfo, buildDir: string): { outputs: OutputSpec[];
   return { outputs, back };
 }
 
+/** What the cache carriers need of a solve: its request, a step to show, a scratch dir and the client's session. */
+export type CacheIo = Pick<SolveContext, 'solve' | 'step' | 'buildDir'> & { session?: ClientSession };
+
 /** --cache-from as buildx sent them; a local one is fetched from the client's session first. */
-async function cacheImports(ctx: SolveContext): Promise<CacheImportSpec[]> {
+export async function cacheImports(ctx: CacheIo): Promise<CacheImportSpec[]> {
   const out: CacheImportSpec[] = [];
   for (const [i, c] of ctx.solve.cacheImports.entries()) {
     if (c.Type === 'registry') out.push({ type: 'registry', ref: c.Attrs.ref });
     else if (c.Type === 'local') {
+      if (!ctx.session) throw new UserError(`--cache-from type=local needs the client's session`);
+      const session = ctx.session;
       const done = ctx.step(`importing cache from client directory ${c.Attrs.src ?? ''}`);
       try {
-        const got = await fetchLocalCache(ctx.session, c.Attrs, join(ctx.buildDir, `cache-from-${i}`));
+        const got = await fetchLocalCache(session, c.Attrs, join(ctx.buildDir, `cache-from-${i}`));
         done(undefined, `${got.blobs} blobs, ${got.bytes} bytes`);
         out.push(got.spec);
       } catch (err) {
@@ -114,7 +119,7 @@ async function cacheImports(ctx: SolveContext): Promise<CacheImportSpec[]> {
   return out;
 }
 
-function cacheExports(solve: SolveInfo, buildDir: string): { specs: CacheExportSpec[]; local: LocalCacheExport[] } {
+export function cacheExports(solve: SolveInfo, buildDir: string): { specs: CacheExportSpec[]; local: LocalCacheExport[] } {
   const local: LocalCacheExport[] = [];
   const specs = solve.cacheExports.map((c, i): CacheExportSpec => {
     if (c.Type === 'inline') return { type: 'inline', attrs: c.Attrs };
@@ -143,6 +148,22 @@ async function checkOnly(ctx: SolveContext, attrs: ReturnType<typeof readAttrs>,
   };
   const result = await runBuild(ctx.state, req, { progress: ctx.progress, signal: ctx.signal });
   return { exporterResponse: {}, configs: [], metadata: lintMetadata(result.warnings as ConvertWarning[], dockerfile) };
+}
+
+/** Sends each --cache-to type=local to the client; its manifest goes into the exporter response. */
+export async function sendLocalCaches(ctx: CacheIo, local: LocalCacheExport[], exporterResponse: Record<string, string>): Promise<void> {
+  for (const l of local) {
+    if (!ctx.session) throw new UserError(`--cache-to type=local needs the client's session`);
+    const done = ctx.step(`exporting cache to client directory ${l.dest}`);
+    try {
+      const sent = await sendLocalCache(ctx.session, l);
+      if (sent) exporterResponse['cache.manifest'] = JSON.stringify(sent.descriptor);
+      done(undefined, sent ? `${sent.blobs} blobs, ${sent.bytes} bytes sent` : 'nothing to export');
+    } catch (err) {
+      done((err as Error).message);
+      throw err;
+    }
+  }
 }
 
 /** Runs one dockerfile.v0 solve on kiln's engine: sync the client's files, build, export, send outputs back. */
@@ -258,17 +279,7 @@ export async function solveDockerfile(ctx: SolveContext): Promise<SolveOutcome> 
 
     const exporterResponse: Record<string, string> = {};
     // 5. A local cache goes to the client's directory; buildx writes its index.json from cache.manifest.
-    for (const l of cacheTo.local) {
-      const done = ctx.step(`exporting cache to client directory ${l.dest}`);
-      try {
-        const sent = await sendLocalCache(ctx.session, l);
-        if (sent) exporterResponse['cache.manifest'] = JSON.stringify(sent.descriptor);
-        done(undefined, sent ? `${sent.blobs} blobs, ${sent.bytes} bytes sent` : 'nothing to export');
-      } catch (err) {
-        done((err as Error).message);
-        throw err;
-      }
-    }
+    await sendLocalCaches(ctx, cacheTo.local, exporterResponse);
     const digest = result.exports.find((e) => e.digest)?.digest;
     if (digest) exporterResponse['containerimage.digest'] = digest;
     const names = result.exports.flatMap((e) => e.names ?? []);

@@ -162,6 +162,16 @@ async function planSolveExport(state: State, req: BuildRequest, hooks: BuildHook
     const resolverFor = (pull: boolean) => resolvers.get(pull) ?? resolvers.set(pull, new ImageResolver(state, registry, { pull })).get(pull)!;
     const planned: PlannedTarget[] = [];
     for (const [i, target] of req.targets.entries()) {
+      if (target.graph) {
+        // A graph made elsewhere (LLB): nothing to convert; its local sources name their dirs themselves.
+        Object.assign(localDirs, target.graph.localDirs);
+        const { conversions, platforms } = target.graph;
+        const outputs = conversions.map((c) => c.output).filter((o): o is VertexInput => o !== null);
+        const def = mergeDefinitions(conversions.map((c) => c.definition), outputs);
+        traces[i]!.def = def;
+        planned.push({ target, platforms, conversions, def, outputs });
+        continue;
+      }
       const contextDir = target.contextDir ?? (emptyContext ??= mkdtempSync(join(tmpdir(), 'kiln-empty-context-')));
       const ignore = target.contextDir ? loadDockerignore(contextDir, target.dockerfile.path ?? join(contextDir, 'Dockerfile')) : undefined;
       const contextName = localName(contextDir, 'context');

@@ -6,6 +6,7 @@
 import type { Platform } from '../../base/oci/types.js';
 import type { CredentialProvider } from '../../base/oci/registry/credentials.js';
 import type { Definition } from '../../solver/graph/ops.js';
+import type { ConvertResult } from '../../frontends/dockerfile/convert/types.js';
 import type { ResultCache } from '../../solver/solver.js';
 import type { ProgressSink } from '../../solver/progress.js';
 import type { OutputSpec, ExportOutcome } from './exports.js';
@@ -57,6 +58,12 @@ export interface BuildTarget {
   allow?: string[];
   /** Resource limits per RUN and per build; the kiln config file's limits are the ceiling (src/engine/limits.ts). */
   limits?: BuildLimits;
+  /**
+   * A graph made elsewhere, solved as given instead of converting the Dockerfile (a BuildKit LLB
+   * definition, src/buildkit/llb): one conversion per platform, and the dirs its local:// sources name.
+   * `dockerfile` then only names the build in the history.
+   */
+  graph?: { conversions: ConvertResult[]; platforms: Platform[]; localDirs: Record<string, string> };
 }
 
 /** A build: its targets (solved together, sharing the steps they have in common) and how the build is run. */
