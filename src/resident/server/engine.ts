@@ -192,10 +192,16 @@ export class ResidentEngine {
     send(sock, { t: 'started', pid: process.pid });
     const out = (fd: 1 | 2, data: Buffer) => send(sock, { t: 'out', fd, d: data.toString('base64') });
     const inv = { cwd: msg.cwd, env: msg.env, umask: msg.umask, stdin: msg.stdin === undefined ? undefined : Buffer.from(msg.stdin, 'base64'), tty: msg.tty };
-    const code = await inInvocation(inv, out, () => runKiln(msg.argv)).finally(() => {
-      job.done = true;
-      clearInterval(job.pendingSignal);
-    });
+    const code = await inInvocation(inv, out, () => runKiln(msg.argv))
+      .catch((err: Error) => {
+        // The client's shoes did not fit (its working dir is gone): one line, as kiln would fail there.
+        out(2, Buffer.from(`kiln: ${err.message}\n`));
+        return 1;
+      })
+      .finally(() => {
+        job.done = true;
+        clearInterval(job.pendingSignal);
+      });
     this.served++;
     send(sock, { t: 'exit', code });
     sock.end();
