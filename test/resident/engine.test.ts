@@ -3,8 +3,8 @@
 // a dead engine is one line, an idle engine leaves, and a socket someone else planted is never used.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,15 @@ test('a warm no-op through the resident engine: the same image and output as in-
   assert.equal(badRes.stderr, badLocal.stderr);
   assert.equal(served(root), 5);
 
+  // kiln bake goes the same way: the same targets, the same lines.
+  writeFileSync(join(ctx, 'kiln-bake.json'), JSON.stringify({ target: { one: { context: '.', tags: ['res:bake'] } } }));
+  const bakeLocal = spawnSync(process.execPath, [kilnBin, 'bake', '--progress', 'plain', 'one'], { cwd: ctx, env: { ...process.env, KILN_ROOT: root, ...inProcess }, encoding: 'utf8' });
+  const bakeRes = spawnSync(process.execPath, [kilnBin, 'bake', '--progress', 'plain', 'one'], { cwd: ctx, env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8' });
+  assert.equal(bakeRes.status, 0, bakeRes.stderr);
+  assert.equal(bakeRes.stderr.replace(/DONE \d+\.\d+s/g, 'DONE'), bakeLocal.stderr.replace(/DONE \d+\.\d+s/g, 'DONE'));
+  assert.match(bakeRes.stderr, /^one: image sha256:[0-9a-f]{64} \(docker\.io\/library\/res:bake\)/m);
+  assert.equal(served(root), 6);
+
   // The engine holds the state between builds; an in-process command gets it at once all the same.
   const images = kiln(root, ['images'], { env: { KILN_LOCK_TIMEOUT: '2' } });
   assert.equal(images.status, 0, images.stderr);
@@ -94,7 +103,7 @@ test('a warm no-op through the resident engine: the same image and output as in-
   assert.deepEqual(enginesOf(root), [engine], 'one engine all along');
   const again = kiln(root, args);
   assert.equal(again.status, 0, again.stderr);
-  assert.equal(served(root), 6, 'the engine takes the state back for its next build');
+  assert.equal(served(root), 7, 'the engine takes the state back for its next build');
 });
 
 test('two concurrent CLIs start and share one engine', async () => {
