@@ -2,7 +2,7 @@
 // engine when one runs (or KILN_ENGINE=resident asks for one), so a warm rebuild skips loading the CLI,
 // opening the database and warming up. Returns the exit code, or undefined to build in this process:
 // whatever the engine could not do exactly as this process would goes there, silently.
-import { checkSocket, socketPath, socketPathFits, stateRoot } from './paths.js';
+import { checkSocket, codeStamp, socketPath, socketPathFits, stateRoot } from './paths.js';
 import { connectEngine, forwardBuild, startEngine, stdinUse, writesToStdout } from './client.js';
 
 export async function attachToEngine(argv: string[]): Promise<number | undefined> {
@@ -21,8 +21,11 @@ export async function attachToEngine(argv: string[]): Promise<number | undefined
     process.stderr.write(`kiln: not using the resident engine: ${check.reason}\n`);
     return undefined;
   }
-  let sock = check.kind === 'ours' ? await connectEngine(path) : undefined;
-  if (!sock && mode === 'resident') sock = await startEngine(root);
-  if (!sock) return undefined;
-  return forwardBuild(sock, argv, root);
+  // This file is dist/bundle/attach.js (beside the CLI's main.js) or dist/src/resident/attach.js.
+  const code = codeStamp([new URL('./main.js', import.meta.url), new URL('../cli/main.js', import.meta.url)]);
+  const sock = check.kind === 'ours' ? await connectEngine(path) : undefined;
+  const done = sock ? await forwardBuild(sock, argv, root, code) : undefined;
+  if (done !== undefined || mode !== 'resident') return done;
+  const started = await startEngine(root);
+  return started ? forwardBuild(started, argv, root, code) : undefined;
 }

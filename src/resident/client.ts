@@ -109,42 +109,55 @@ export function writesToStdout(argv: string[]): boolean {
 /**
  * Sends one build to the engine and stands in for it until it ends: its output goes to this process's
  * stdout and stderr; SIGINT and SIGTERM are passed on (the engine cancels the build as an in-process
- * kiln would); the engine going away mid-build is one line and exit status 1.
+ * kiln would); the engine going away mid-build is one line and exit status 1. Undefined (build in this
+ * process) when the engine runs other kiln code than `code` or leaves before it took the build.
  */
-export function forwardBuild(sock: Socket, argv: string[], root: string): Promise<number> {
-  const stdin = stdinUse(argv) === 'dockerfile' ? readFileSync(0) : undefined;
-  const tty = { stdout: !!process.stdout.isTTY, stderr: !!process.stderr.isTTY, columns: process.stderr.columns ?? process.stdout.columns };
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const umask = process.umask();
+export function forwardBuild(sock: Socket, argv: string[], root: string, code: string): Promise<number | undefined> {
   return new Promise((resolve) => {
     let enginePid: number | undefined;
     let finished = false;
+    let sent = false;
+    // Sent once the engine said hello with our code: until then, this process can still build itself.
+    const sendBuild = () => {
+      sent = true;
+      const stdin = stdinUse(argv) === 'dockerfile' ? readFileSync(0) : undefined;
+      const tty = { stdout: !!process.stdout.isTTY, stderr: !!process.stderr.isTTY, columns: process.stderr.columns ?? process.stdout.columns };
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+      send(sock, { t: 'build', argv, cwd: process.cwd(), env, umask: process.umask(), stdin: stdin?.toString('base64'), tty });
+    };
     const onSignal = (sig: 'SIGINT' | 'SIGTERM') => send(sock, { t: 'signal', sig });
     const onInt = () => onSignal('SIGINT');
     const onTerm = () => onSignal('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
-    const finish = (code: number) => {
+    const finish = (exitCode: number | undefined) => {
       if (finished) return;
       finished = true;
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       sock.destroy();
-      resolve(code);
+      resolve(exitCode);
     };
     readMessages<EngineMessage>(sock, (m) => {
-      if (m.t === 'started') enginePid = m.pid;
+      if (m.t === 'hello' && !sent) {
+        enginePid = m.pid;
+        if (m.code === code) return sendBuild();
+        // kiln was rebuilt since the engine started: let it leave, and build with this code instead.
+        send(sock, { t: 'stop' });
+        sock.end();
+        finish(undefined);
+      } else if (m.t === 'started') enginePid = m.pid;
       else if (m.t === 'out') (m.fd === 1 ? process.stdout : process.stderr).write(Buffer.from(m.d, 'base64'));
       else if (m.t === 'exit') finish(m.code);
     });
     const lost = () => {
       if (finished) return;
+      if (!sent) return finish(undefined); // it went before taking the build: build here
       process.stderr.write(`kiln: the resident engine${enginePid ? ` (pid ${enginePid})` : ''} stopped during the build; see ${engineLog(root)}\n`);
       finish(1);
     };
     sock.once('close', lost);
     sock.on('error', lost);
-    send(sock, { t: 'build', argv, cwd: process.cwd(), env, umask, stdin: stdin?.toString('base64'), tty });
   });
 }

@@ -1,6 +1,7 @@
 // Where a state dir's resident engine listens, and whether the thing at that path may be trusted.
 // Imports only Node built-ins: the client loads this before (and instead of) the big CLI bundle.
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -43,4 +44,19 @@ export function checkSocket(path: string): SocketCheck {
   if (st.uid !== uid) return { kind: 'refused', reason: `${path} is owned by uid ${st.uid}, not by you (uid ${uid})` };
   if (st.mode & 0o077) return { kind: 'refused', reason: `${path} is open to other users (mode ${(st.mode & 0o777).toString(8)})` };
   return { kind: 'ours' };
+}
+
+/**
+ * Which build of kiln a process runs: the CLI entry's mtime and size (scripts/bundle.mjs replaces
+ * dist/bundle/main.js last on every rebuild). A client never hands its build to an engine that runs
+ * other code than its own: the engine's chunks may be gone, or its behaviour differ.
+ */
+export function codeStamp(candidates: URL[]): string {
+  for (const url of candidates) {
+    const path = fileURLToPath(url);
+    if (!existsSync(path)) continue;
+    const st = statSync(path);
+    return `${path}:${st.mtimeMs}:${st.size}`;
+  }
+  return 'unknown';
 }

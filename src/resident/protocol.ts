@@ -33,6 +33,8 @@ export interface EngineStatus {
 }
 
 export type EngineMessage =
+  /** First on every connection: which kiln code the engine runs (see paths.ts codeStamp). */
+  | { t: 'hello'; pid: number; code: string }
   | { t: 'started'; pid: number }
   | { t: 'out'; fd: 1 | 2; d: string }
   | { t: 'exit'; code: number }

@@ -4,13 +4,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSuite } from '../helpers/suite.js';
 import { writeContext } from '../helpers/build.js';
 import { kiln, kilnAsync, kilnBin, tempRoot, type KilnResult } from '../helpers/kiln.js';
+import { repoRoot } from '../helpers/fixtures.js';
 import { alive, procsWith, sandboxHelpersUnder, sleep, waitFor } from '../lifecycle/procs.js';
 
 const suite = buildSuite();
@@ -247,4 +248,26 @@ test('a socket planted by another user, or a symlink at the socket path, is neve
   assert.match(viaLink.stdout, /^sha256:[0-9a-f]{64}\n$/, 'built in-process');
   assert.equal(target.connections(), 0);
   assert.deepEqual(enginesOf(root2), []);
+});
+
+test('kiln rebuilt since the engine started: the client builds itself and the old engine leaves', async () => {
+  const root = newRoot();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo stale > /s\n` });
+  assert.equal(kiln(root, ['engine', 'start']).status, 0);
+  const [engine] = enginesOf(root);
+  assert.ok(engine);
+  const before = kiln(root, ['build', '-q', ctx]);
+  assert.equal(before.status, 0, before.stderr);
+  assert.equal(served(root), 1);
+  // What `npm run build` does last: a new dist/bundle/main.js (here: the same bytes, a new mtime).
+  const main = join(repoRoot, 'dist', 'bundle', 'main.js');
+  const { atime, mtime } = statSync(main);
+  utimesSync(main, atime, new Date(mtime.getTime() + 1000));
+  cleanups.push(() => utimesSync(main, atime, mtime));
+  const after = kiln(root, ['build', '-q', ctx]);
+  assert.equal(after.status, 0, after.stderr);
+  assert.equal(after.stdout, before.stdout);
+  assert.equal(after.stderr, '');
+  assert.ok(await waitFor(() => !alive(engine), 30_000), 'the stale engine left');
+  assert.deepEqual(enginesOf(root), []);
 });

@@ -58,6 +58,8 @@ export class ResidentEngine {
   constructor(
     readonly root: string,
     readonly idleSeconds: number,
+    /** paths.ts codeStamp of the code this process runs, told to every client. */
+    readonly code: string,
   ) {
     this.path = socketPath(root);
   }
@@ -109,6 +111,7 @@ export class ResidentEngine {
 
   private accept(sock: Socket): void {
     sock.on('error', () => undefined);
+    send(sock, { t: 'hello', pid: process.pid, code: this.code });
     let job: BuildJob | undefined;
     readMessages<ClientMessage>(sock, (msg) => {
       switch (msg.t) {
