@@ -126,7 +126,14 @@ export function forwardBuild(sock: Socket, argv: string[], root: string, code: s
       for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
       send(sock, { t: 'build', argv, cwd: process.cwd(), env, umask: process.umask(), stdin: stdin?.toString('base64'), tty });
     };
-    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => send(sock, { t: 'signal', sig });
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+      if (sent) return send(sock, { t: 'signal', sig });
+      // Before the engine has the build, a signal ends this process as it would end an in-process kiln.
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      sock.destroy();
+      process.kill(process.pid, sig);
+    };
     const onInt = () => onSignal('SIGINT');
     const onTerm = () => onSignal('SIGTERM');
     process.on('SIGINT', onInt);
