@@ -2,7 +2,7 @@
 // one build, and act for it here: print its output, pass on ^C and SIGTERM, exit with its exit code.
 // Imports only Node built-ins, so bin/kiln.js can load it without the CLI bundle.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { checkSocket, engineLog, socketPath, socketPathFits } from './paths.js';
@@ -36,6 +36,7 @@ export async function startEngine(root: string, idleSeconds?: number): Promise<S
   if (!socketPathFits(path)) return undefined;
   let log: number;
   try {
+    mkdirSync(root, { recursive: true }); // a first build on a new state dir
     log = openSync(engineLog(root), 'a', 0o600);
   } catch {
     return undefined;

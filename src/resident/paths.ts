@@ -3,12 +3,13 @@
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The state dir, as cache/state.ts defaultStateRoot computes it (repeated here: that module loads level). */
+/** Absolute: the engine serves clients in other working dirs (a relative KILN_ROOT is this process's cwd's). */
 export function stateRoot(env: NodeJS.ProcessEnv): string {
-  if (env.KILN_ROOT) return env.KILN_ROOT;
-  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'kiln');
+  if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
+  return resolve(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'kiln');
 }
 
 export function socketPath(root: string): string {
