@@ -19,7 +19,7 @@ const roots: string[] = [];
 const cleanups: (() => void)[] = [];
 after(() => {
   for (const c of cleanups) c();
-  for (const root of roots) {
+  for (const root of [...roots].reverse()) {
     kiln(root, ['engine', 'stop']);
     for (const p of enginesOf(root)) process.kill(p, 'SIGKILL');
     rmSync(root, { recursive: true, force: true });
@@ -107,8 +107,9 @@ test('a warm no-op through the resident engine: the same image and output as in-
   assert.equal(served(root), 7, 'the engine takes the state back for its next build');
 });
 
-test('two concurrent CLIs start and share one engine', async () => {
-  const root = newRoot();
+test('two concurrent CLIs start and share one engine, on a state dir that does not exist yet', async () => {
+  const root = join(newRoot(), 'new');
+  roots.push(root);
   const a = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo a > /a\n` });
   const b = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo b > /b\n` });
   const [ra, rb] = await Promise.all([kilnAsync(root, ['build', '-q', a], { env: resident }).done, kilnAsync(root, ['build', '-q', b], { env: resident }).done]);
