@@ -10,5 +10,18 @@ if (major < 20 || (major === 20 && minor < 20)) {
   process.exit(1);
 }
 
-const bundle = new URL('../dist/bundle/main.js', import.meta.url);
-await import(existsSync(bundle) ? bundle.href : '../dist/src/cli/main.js');
+const pick = (bundled, compiled) => {
+  const url = new URL(bundled, import.meta.url);
+  return existsSync(url) ? url.href : compiled;
+};
+
+// `kiln build` / `kiln bake` go to the state dir's resident engine when one runs (src/resident): a small
+// module, loaded instead of the CLI bundle. It returns undefined when this process should build itself.
+const args = process.argv.slice(2);
+let code;
+if (args[0] === 'build' || args[0] === 'bake') {
+  const { attachToEngine } = await import(pick('../dist/bundle/attach.js', '../dist/src/resident/attach.js'));
+  code = await attachToEngine(args);
+}
+if (code === undefined) await import(pick('../dist/bundle/main.js', '../dist/src/cli/main.js'));
+else process.exitCode = code;

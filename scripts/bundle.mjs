@@ -47,7 +47,8 @@ const lazyUndiciPlugin = {
   },
 };
 const result = await build({
-  entryPoints: [`${root}/dist/src/cli/main.js`],
+  // main.js: the CLI; engine.js: the resident engine's process (src/resident/server), sharing its chunks.
+  entryPoints: { main: `${root}/dist/src/cli/main.js`, engine: `${root}/dist/src/resident/server/main.js` },
   outdir,
   bundle: true,
   splitting: true,
@@ -61,9 +62,23 @@ const result = await build({
   write: false,
   plugins: [lazyUndiciPlugin],
 });
+// attach.js: what bin/kiln.js loads first for build and bake (src/resident/attach.ts); one small file with
+// Node built-ins only, so that handing a build to the resident engine costs no bundle load.
+const attach = await build({
+  entryPoints: { attach: `${root}/dist/src/resident/attach.js` },
+  outdir,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  write: false,
+});
+result.outputFiles.push(...attach.outputFiles);
 mkdirSync(outdir, { recursive: true });
 const fresh = new Set(result.outputFiles.map((f) => basename(f.path)));
-const entries = result.outputFiles.filter((f) => basename(f.path) === 'main.js');
+const entryNames = new Set(['main.js', 'engine.js', 'attach.js']);
+const entries = result.outputFiles.filter((f) => entryNames.has(basename(f.path)));
 for (const f of [...result.outputFiles.filter((f) => !entries.includes(f)), ...entries]) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   writeFileSync(tmp, f.contents);

@@ -7,8 +7,20 @@ import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '
 import type { ImageConfig, Platform } from '../../base/oci/types.js';
 import { FlagError } from './flags.js';
 import { formatSize, shortDigest } from '../../base/units.js';
+import { releaseEngineState } from '../resident/client.js';
+import { stateRoot } from '../resident/paths.js';
+
+let stateProvider: (() => Promise<State>) | undefined;
+
+/** The resident engine hands its commands the state it keeps open (src/resident/server). */
+export function provideState(provider: (() => Promise<State>) | undefined): void {
+  stateProvider = provider;
+}
 
 export async function openState(): Promise<State> {
+  if (stateProvider) return stateProvider();
+  // A resident engine keeps the state open between builds: ask it to let go rather than wait for its idle timeout.
+  await releaseEngineState(stateRoot(process.env));
   return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
 }
 

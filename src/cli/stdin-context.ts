@@ -6,13 +6,24 @@
 // created only after every other entry (so no file or hard link is written through one), and a symlink
 // whose parent path is itself a symlink is refused.
 import { Readable } from 'node:stream';
-import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, readFileSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decompressLayer } from '../../cache/layers/decompress.js';
 import { TarReader } from '../../cache/layers/tar-reader.js';
 import type { TarHeader } from '../../cache/layers/tar-header.js';
 import { FlagError } from './flags.js';
+
+let stdinSource = (): Buffer => readFileSync(0);
+
+/** All of stdin: this process's, or the bytes a resident engine's client sent for it (src/resident/server). */
+export function readStdin(): Buffer {
+  return stdinSource();
+}
+
+export function provideStdin(source: (() => Buffer) | undefined): void {
+  stdinSource = source ?? (() => readFileSync(0));
+}
 
 export type StdinInput = { kind: 'dockerfile'; text: string } | { kind: 'context'; dir: string };
 

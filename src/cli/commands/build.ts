@@ -5,7 +5,7 @@ import { resolve, join, basename } from 'node:path';
 import type { Command } from '../command.js';
 import { flagBool, flagList, flagString, FlagError } from '../flags.js';
 import { openState } from '../context.js';
-import { readStdinInput } from '../stdin-context.js';
+import { readStdin, readStdinInput } from '../stdin-context.js';
 import { sandboxFlags, targetFromOptions } from '../build-options.js';
 import { sshAgents } from '../../../native/network/ssh-agent.js';
 import { parseBuildArgs, parseBuildContext } from '../build-options.js';
@@ -66,7 +66,7 @@ export const buildCommand: Command = {
     let contextDir: string | undefined;
     let dockerfile: BuildTarget['dockerfile'];
     // `-`: a Dockerfile, or a tar of the whole context (then -f names a file in it).
-    const stdin = pathArg === '-' ? await readStdinInput(readFileSync(0)) : undefined;
+    const stdin = pathArg === '-' ? await readStdinInput(readStdin()) : undefined;
     if (stdin?.kind === 'dockerfile') {
       if (fileFlag) throw new FlagError('kiln build: -f cannot be combined with a Dockerfile on stdin (-)');
       dockerfile = { text: stdin.text, name: 'Dockerfile' };
@@ -77,7 +77,7 @@ export const buildCommand: Command = {
       const dfPath = fileFlag === '-' ? undefined : stdin ? join(contextDir, fileFlag ?? basename(defaultDockerfile(contextDir))) : resolve(fileFlag ? fileFlag : defaultDockerfile(contextDir));
       let text: string;
       try {
-        text = dfPath ? readFileSync(dfPath, 'utf8') : readFileSync(0, 'utf8');
+        text = dfPath ? readFileSync(dfPath, 'utf8') : readStdin().toString('utf8');
       } catch {
         throw new FlagError(`kiln build: cannot read Dockerfile ${stdin && dfPath ? `${fileFlag ?? 'Dockerfile'} in the context tar on stdin` : dfPath}: no such file`);
       }
