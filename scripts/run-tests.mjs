@@ -48,7 +48,8 @@ const files = [];
     if (statSync(p).isDirectory()) walk(p);
     else if (!name.endsWith('.test.js')) continue;
     else if (unit && !UNIT_TIER.some((t) => rel.startsWith(t))) continue;
-    else if (filters.length === 0 || filters.some((f) => p.includes(f))) files.push(p);
+    // Matched against the repo-relative path: the checkout's own path (e.g. /work/realworld/) must not match.
+    else if (filters.length === 0 || filters.some((f) => join('test', rel).includes(f))) files.push(p);
   }
 })(root);
 if (files.length === 0) {
