@@ -240,17 +240,6 @@ export class FsOps {
     await this.exited;
   }
 
-  /** Ends the idle helpers (tests that count processes; a host shutting down). */
-  static async closeIdle(): Promise<void> {
-    const all = FsOps.idle.splice(0);
-    await Promise.all(
-      all.map(async (ops) => {
-        ops.child.stdin!.end();
-        await ops.exited;
-      }),
-    );
-  }
-
   private request(syscall: string, op: string, path: string, rest: Buffer[], rel?: string): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     const fields = [nameToBytes(path), ...rest];
