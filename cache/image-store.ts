@@ -23,6 +23,9 @@ export interface ImageRecord {
 }
 
 export class ImageStore {
+  /** Writes of one name in flight: each waits for the one before (a read-merge-write must not lose one). */
+  private readonly writing = new Map<string, Promise<unknown>>();
+
   constructor(private readonly table: Table<ImageRecord>) {}
 
   async get(name: string): Promise<ImageRecord | undefined> {
@@ -30,7 +33,17 @@ export class ImageStore {
   }
 
   /** Records `name`; platform entries already present for the same digest are kept. */
-  async put(record: ImageRecord): Promise<ImageRecord> {
+  put(record: ImageRecord): Promise<ImageRecord> {
+    const before = this.writing.get(record.name) ?? Promise.resolve();
+    const done = before.catch(() => {}).then(() => this.merge(record));
+    this.writing.set(record.name, done);
+    void done.finally(() => {
+      if (this.writing.get(record.name) === done) this.writing.delete(record.name);
+    }).catch(() => {});
+    return done;
+  }
+
+  private async merge(record: ImageRecord): Promise<ImageRecord> {
     const old = await this.get(record.name);
     let platforms = record.platforms;
     if (old && old.digest === record.digest) {

@@ -8,6 +8,8 @@ import type { RegistryClient } from '../base/oci/registry/client.js';
 import { ImageReference } from '../base/oci/reference.js';
 import type { ImageConfig, Platform } from '../base/oci/types.js';
 import { formatPlatform } from '../base/oci/platform.js';
+import { isIndexType } from '../base/oci/mediatypes.js';
+import { parseManifest } from '../base/oci/manifest.js';
 
 export type PullEvent =
   | { kind: 'resolved'; ref: string; digest: string; platform: string }
@@ -66,6 +68,10 @@ export async function pullImage(state: State, ref: ImageReference, opts: PullOpt
   state.content.putBytes(resolved.configBytes, resolved.configDigest);
   state.content.putBytes(resolved.manifestBytes, resolved.manifestDigest);
   if (resolved.indexBytes && resolved.indexDigest) state.content.putBytes(resolved.indexBytes, resolved.indexDigest);
+  // A build pulls `name:tag@<platform manifest>`: recorded under the tag's index, each platform joins the
+  // others, so the next build of any of them finds its platform here and asks the registry nothing.
+  const tagIndex = resolved.indexDigest ? undefined : await indexOfTag(state, ref, opts.client);
+  if (tagIndex?.bytes) state.content.putBytes(tagIndex.bytes, tagIndex.digest);
 
   const image: StoredPlatformImage = {
     platform,
@@ -77,11 +83,40 @@ export async function pullImage(state: State, ref: ImageReference, opts: PullOpt
     // A pinned `name:tag@digest` is recorded as `name:tag`: the tag is now resolved here, and later
     // builds reuse it without asking the registry (as BuildKit does) until --pull.
     name: ref.tag ? new ImageReference(ref.domain, ref.path, ref.tag).toString() : ref.toString(),
-    digest: resolved.indexDigest ?? resolved.manifestDigest,
-    mediaType: resolved.indexMediaType ?? resolved.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json',
+    digest: resolved.indexDigest ?? tagIndex?.digest ?? resolved.manifestDigest,
+    mediaType: resolved.indexMediaType ?? tagIndex?.mediaType ?? resolved.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json',
     updated: new Date().toISOString(),
     platforms: [image],
   });
   emit({ kind: 'done', ref: ref.toString(), digest: record.digest, downloadedBytes: downloaded });
   return { record, image, config };
+}
+
+/**
+ * For a pull of `name:tag@digest`: the index the tag names, when that index lists the pulled manifest (the
+ * one recorded already, else the registry's answer for the tag; best effort). Undefined otherwise: the
+ * pinned manifest is then recorded alone, as before.
+ */
+async function indexOfTag(state: State, ref: ImageReference, client: RegistryClient): Promise<{ digest: string; mediaType: string; bytes?: Buffer } | undefined> {
+  if (!ref.digest || !ref.tag) return undefined;
+  const tagRef = new ImageReference(ref.domain, ref.path, ref.tag);
+  const lists = (bytes: Buffer) => {
+    const parsed = parseManifest(bytes);
+    return parsed.kind === 'index' && parsed.index.manifests.some((m) => m.digest === ref.digest) ? parsed : undefined;
+  };
+  const old = await state.images.get(tagRef.toString());
+  if (old && isIndexType(old.mediaType) && state.content.has(old.digest)) {
+    try {
+      if (lists(state.content.readBytes(old.digest))) return { digest: old.digest, mediaType: old.mediaType };
+    } catch {
+      // unreadable: ask the registry below
+    }
+  }
+  try {
+    const root = await client.getManifest(tagRef);
+    const parsed = lists(root.bytes);
+    return parsed ? { digest: root.digest, mediaType: parsed.mediaType, bytes: root.bytes } : undefined;
+  } catch {
+    return undefined; // the tag is gone or unreachable: record the manifest alone
+  }
 }

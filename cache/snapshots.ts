@@ -26,27 +26,30 @@ export class SnapshotStore {
 
   /**
    * A new, empty layer dir for a build step to fill (an overlay upperdir, or a file op's output), with a
-   * workdir on the same filesystem. It becomes permanent only on commit(); a killed build leaves it in
-   * tmp/, which the next open removes.
+   * workdir on the same filesystem for overlay (a file op, which writes the dir itself, asks for none: two
+   * directory operations less per step). It becomes permanent only on commit(); a killed build leaves it
+   * in tmp/, which the next open removes.
    */
-  newLayer(): NewLayer {
+  newLayer(): NewLayer & { workdir: string };
+  newLayer(opts: { workdir: false }): NewLayer;
+  newLayer(opts: { workdir?: false } = {}): NewLayer {
     const id = randomBytes(16).toString('hex');
     const dir = join(this.tmpDir, id);
-    const workdir = join(this.workDir, id);
+    const workdir = opts.workdir === false ? undefined : join(this.workDir, id);
     mkdirSync(dir, { mode: 0o755 });
-    mkdirSync(workdir);
+    if (workdir) mkdirSync(workdir);
     const final = join(this.builtDir, id);
     return {
       id,
       dir,
       workdir,
       commit: () => {
-        rmSync(workdir, { recursive: true, force: true });
+        if (workdir) rmSync(workdir, { recursive: true, force: true });
         renameSync(dir, final);
         return final;
       },
       discard: () => {
-        rmSync(workdir, { recursive: true, force: true });
+        if (workdir) rmSync(workdir, { recursive: true, force: true });
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -111,7 +114,8 @@ export class SnapshotStore {
 export interface NewLayer {
   id: string;
   dir: string;
-  workdir: string;
+  /** The overlay workdir (unless the layer was made without one). */
+  workdir?: string;
   /** Moves the layer into the store; returns its permanent dir. */
   commit(): string;
   discard(): void;

@@ -19,7 +19,7 @@ const outdir = join(root, 'dist', 'bundle');
 // undici takes ~60 ms to load (and pulls in Node's own copy behind fetch), but most `kiln build` runs
 // never open a connection: a warm rebuild resolves its base image from the db. For the two modules that
 // use it, `undici` is a small stand-in that loads the real one (as a separate chunk) on the first request.
-const lazyUndiciImporters = [/[/\\]src[/\\]oci[/\\]registry[/\\]transport\.js$/, /[/\\]solver[/\\]ops[/\\]source-http\.js$/];
+const lazyUndiciImporters = [/[/\\]base[/\\]oci[/\\]registry[/\\]transport\.js$/, /[/\\]solver[/\\]ops[/\\]source-http\.js$/];
 const lazyUndici = `
 let loading;
 const load = () => (loading ??= import('kiln-real-undici').then((m) => (m.Agent ? m : m.default)));
@@ -37,11 +37,17 @@ export class Agent {
 }
 export async function request(url, opts) { return (await load()).request(url, opts); }
 `;
+const eagerUndici = [];
 const undiciPath = createRequire(import.meta.url).resolve('undici');
 const lazyUndiciPlugin = {
   name: 'kiln-lazy-undici',
   setup(b) {
-    b.onResolve({ filter: /^undici$/ }, (args) => (lazyUndiciImporters.some((r) => r.test(args.importer)) ? { path: 'lazy-undici', namespace: 'kiln-lazy' } : undefined));
+    b.onResolve({ filter: /^undici$/ }, (args) => {
+      if (lazyUndiciImporters.some((r) => r.test(args.importer))) return { path: 'lazy-undici', namespace: 'kiln-lazy' };
+      // kiln's own modules load undici lazily: one the list above misses (moved or new) fails the bundle.
+      if (!/[/\\]node_modules[/\\]/.test(args.importer)) eagerUndici.push(args.importer);
+      return undefined;
+    });
     b.onResolve({ filter: /^kiln-real-undici$/ }, () => ({ path: undiciPath }));
     b.onLoad({ filter: /^lazy-undici$/, namespace: 'kiln-lazy' }, () => ({ contents: lazyUndici, loader: 'js', resolveDir: root }));
   },
@@ -62,6 +68,7 @@ const result = await build({
   write: false,
   plugins: [lazyUndiciPlugin],
 });
+if (eagerUndici.length) throw new Error(`bundle: ${eagerUndici.join(', ')} import undici eagerly; add them to lazyUndiciImporters`);
 // attach.js: what bin/kiln.js loads first for build and bake (src/resident/attach.ts); one small file with
 // Node built-ins only, so that handing a build to the resident engine costs no bundle load.
 const attach = await build({

@@ -12,6 +12,7 @@ import { remoteLayers, type Ref } from './refs.js';
 import { vertexProgress, type ProgressSink } from './progress.js';
 import { SolveError, type OpContext, type OpImpl } from './op.js';
 import type { SolverEnv } from './env.js';
+import { noteLayerOwner, traced } from './step-trace.js';
 
 export type OpRegistry = { [K in Op['kind']]: OpImpl<Extract<Op, { kind: K }>> };
 
@@ -113,7 +114,7 @@ export class Solver {
       if (!p) {
         const v = byDigest.get(digest)!;
         p = (async () => {
-          const cm = await implOf(v).cacheMap(v.op, contextOf(v)).catch((err) => {
+          const cm = await traced(digest, vertexLabel(v), 'cachemap', () => implOf(v).cacheMap(v.op, contextOf(v))).catch((err) => {
             throw located(err, v);
           });
           if (cm.volatile) volatile.add(digest);
@@ -147,7 +148,8 @@ export class Solver {
         const known = await opts.cache!.contentOf!(id);
         if (known) return known;
       }
-      const content = await compute(await materializedOf(inputDigest));
+      const input = await materializedOf(inputDigest);
+      const content = await traced(v.digest, vertexLabel(v), 'content', () => compute(input));
       if (memo) await opts.cache!.rememberContent?.(id, content);
       return content;
     };
@@ -195,7 +197,7 @@ export class Solver {
           const key = await keyOf(digest);
           // A volatile result (its key does not name its content) is never taken from the cache.
           if (opts.cache && !v.meta.ignoreCache && !volatile.has(digest)) {
-            const hit = await opts.cache.get(key, v);
+            const hit = await traced(digest, name, 'lookup', () => opts.cache!.get(key, v));
             if (hit) {
               cachedVertices.add(digest);
               vertexRefs.set(digest, hit);
@@ -222,8 +224,10 @@ export class Solver {
           sink({ type: 'vertex.started', digest, name, time: started, key });
           executedVertices.add(digest);
           try {
-            const ref = await implOf(v).exec(v.op, inputs, contextOf(v));
-            if (opts.cache) await opts.cache.put(key, v, ref);
+            const ref = await traced(digest, name, 'exec', () => implOf(v).exec(v.op, inputs, contextOf(v)));
+            const top = ref.kind === 'layers' ? ref.layers.at(-1) : undefined;
+            if (top?.id) noteLayerOwner(top.id, digest, name);
+            if (opts.cache) await traced(digest, name, 'record', () => opts.cache!.put(key, v, ref));
             vertexRefs.set(digest, ref);
             sink({ type: 'vertex.completed', digest, name, time: Date.now(), durationMs: Date.now() - started });
             return ref;

@@ -40,7 +40,7 @@ function fileNameOf(op: SourceOp): string {
 }
 
 async function download(op: SourceOp, ctx: OpContext, policy: FetchPolicy): Promise<Downloaded> {
-  const layer = ctx.env.state.snapshots.newLayer();
+  const layer = ctx.env.state.snapshots.newLayer({ workdir: false });
   const limits = fetchLimits();
   const deny = policy.denyLocalFetch === true;
   const allowed = new Set(policy.localFetchAllowed ?? []);

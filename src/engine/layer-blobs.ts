@@ -15,6 +15,7 @@ import type { Definition, Vertex } from '../../solver/graph/ops.js';
 import type { Ref } from '../../solver/refs.js';
 import type { ResultCache } from '../../solver/solver.js';
 import type { OutputSpec } from './exports.js';
+import { tracedLayer } from '../../solver/step-trace.js';
 
 export interface LayerCompressionOptions {
   compression?: 'gzip' | 'zstd' | 'uncompressed';
@@ -121,7 +122,7 @@ export async function layerBlob(state: State, layer: Layer, opts: LayerCompressi
   if (!running) inflight.set(state, (running = new Map()));
   const pending = running.get(dbKey);
   if (pending) return pending;
-  const p = packLayer(state, layer, opts, compression, wanted, key).finally(() => running.delete(dbKey));
+  const p = tracedLayer(layer.id, 'pack', () => packLayer(state, layer, opts, compression, wanted, key)).finally(() => running.delete(dbKey));
   running.set(dbKey, p);
   return p;
 }

@@ -22,6 +22,8 @@ import { Donors } from './donors.js';
 import { sameLayerTree } from './same-tree.js';
 import { rememberLayerSize } from '../../../cache/gc.js';
 import { today, type SelectionMemo } from '../../../cache/keyspace.js';
+import { traced } from '../../step-trace.js';
+import { vertexLabel } from '../../graph/print.js';
 
 /**
  * COPY selection digests of a build context, remembered with a fingerprint of the whole context's
@@ -87,7 +89,7 @@ const spreadDirs = new Set<string>();
  * (the allocator skips each of them), so a 20,000-file COPY after a prune took seconds longer.
  */
 async function newSpreadLayer(state: OpContext['env']['state'], fsops: FsOps): Promise<NewLayer> {
-  const layer = state.snapshots.newLayer();
+  const layer = state.snapshots.newLayer({ workdir: false });
   const parent = dirname(layer.dir);
   if (spreadDirs.has(parent)) return layer;
   spreadDirs.add(parent);
@@ -97,7 +99,7 @@ async function newSpreadLayer(state: OpContext['env']['state'], fsops: FsOps): P
   );
   if (!flagged) return layer;
   layer.discard();
-  return state.snapshots.newLayer();
+  return state.snapshots.newLayer({ workdir: false });
 }
 
 function viewOf(ref: Ref, fsops: FsOps): FsView {
@@ -156,6 +158,7 @@ export const fileOp: OpImpl<FileOp> = {
   },
 
   async exec(op, inputs, ctx) {
+    const trace = <T>(phase: string, fn: () => Promise<T> | T) => traced(ctx.vertex.digest, vertexLabel(ctx.vertex), phase, fn);
     const base = op.base >= 0 ? layersOf(inputs[op.base]!, 'file op base') : [];
     const { state, fileHasher } = ctx.env;
     // COPYs from the build context link unchanged files from the layer this op made last time.
@@ -167,11 +170,11 @@ export const fileOp: OpImpl<FileOp> = {
     const keyed = keyedHashes.get(ctx);
     keyedHashes.delete(ctx);
     const hasher = (real: string, st?: Stats) => keyed?.get(real) ?? fileHasher!(real, st);
-    const donors = fromContext ? await Donors.load(state.keys.donors, opDigest, (id) => state.snapshots.builtLayerDir(id), hasher) : undefined;
+    const donors = fromContext ? await trace('donors', () => Donors.load(state.keys.donors, opDigest, (id) => state.snapshots.builtLayerDir(id), hasher)) : undefined;
     const fsops = FsOps.start();
     let layer: NewLayer;
     try {
-      layer = await newSpreadLayer(state, fsops);
+      layer = await trace('newlayer', () => newSpreadLayer(state, fsops));
     } catch (err) {
       await fsops.close();
       throw err;
@@ -180,11 +183,13 @@ export const fileOp: OpImpl<FileOp> = {
       const target = new LayerTarget(layer.dir, base.map((l) => l.dir).reverse(), fsops);
       // Directory mtimes at or after this are the copy's own (the kernel's clock is coarse: a margin).
       const started = Date.now() - 50;
-      for (const action of op.actions) {
-        ctx.signal.throwIfAborted();
-        await applyAction(action, inputs, target, fsops, ctx, donors);
-        target.merged.invalidate();
-      }
+      await trace('copy', async () => {
+        for (const action of op.actions) {
+          ctx.signal.throwIfAborted();
+          await applyAction(action, inputs, target, fsops, ctx, donors);
+          target.merged.invalidate();
+        }
+      });
       // Everything linked from the layer this op made last time, and nothing else differs: that layer is
       // this one (it already has its diffID and blob), as if the step had been cached.
       const donor = donors?.layer;
@@ -192,11 +197,13 @@ export const fileOp: OpImpl<FileOp> = {
         layer.discard();
         return { kind: 'layers', layers: [...base, { dir: donor.dir, id: donor.id, created: donor.created ?? new Date().toISOString() }] };
       }
-      const dir = layer.commit();
+      const dir = await trace('commit', () => layer.commit());
       const created = new Date().toISOString();
       if (donors) {
-        await donors.save(state.keys.donors, opDigest, { id: layer.id, dir, created });
-        await rememberLayerSize(state, dir, donors.bytes);
+        await trace('donors', async () => {
+          await donors.save(state.keys.donors, opDigest, { id: layer.id, dir, created });
+          await rememberLayerSize(state, dir, donors.bytes);
+        });
       }
       return { kind: 'layers', layers: [...base, { dir, id: layer.id, created }] };
     } catch (err) {
@@ -204,7 +211,7 @@ export const fileOp: OpImpl<FileOp> = {
       if (err instanceof SolveError || (err as { userFacing?: boolean }).userFacing) throw err;
       throw new SolveError((err as Error).message);
     } finally {
-      await fsops.close();
+      await trace('helper-close', () => fsops.close());
     }
   },
 };
