@@ -6,13 +6,13 @@
 // are skipped, with the reason printed, only when that service does not answer a probe.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempRoot, kiln } from '../helpers/kiln.js';
 import { modernPeerStatus } from '../helpers/oracle.js';
 import {
-  DEFAULT_REGISTRY, loadProjects, prepareContext, kilnBuild, peerBuild, runCheck, unpackOci, imageDifferences,
+  DEFAULT_REGISTRY, corpusDir, loadProjects, prepareContext, kilnBuild, peerBuild, runCheck, unpackOci, imageDifferences,
   debianArchive, npmRegistryReachable, ensureBases, type Project,
 } from './corpus.js';
 
@@ -50,11 +50,19 @@ after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('the corpus covers the kinds of project users build', () => {
-  const kinds = loadProjects().flatMap((p) => p.kinds).join('\n');
-  for (const kind of ['npm ci', 'make', 'Go program', "Debian's python3", 'into scratch', 'RUN --mount=type=cache', ".dockerignore'd"]) {
-    assert.ok(kinds.includes(kind), `no corpus project for: ${kind}`);
+test('the corpus covers every kind of project the issue names, in at least 8 projects', () => {
+  const all = loadProjects();
+  assert.ok(all.length >= 8, `only ${all.length} corpus projects`);
+  const kinds = all.flatMap((p) => p.kinds);
+  // issue 17: npm ci, C with make, C++ with cmake, Go, Python on Debian's python3, multi-stage into a
+  // slim image, cache mounts for apt and npm, a large .dockerignore'd context
+  for (const kind of [/npm ci/, /^C project with make/, /^C\+\+ project built with cmake/, /^Go program/, /Debian's python3/,
+    /^multi-stage, .*binary into (scratch|a slim image)/, /^RUN --mount=type=cache for apt$/, /^RUN --mount=type=cache for npm$/,
+    /^large \.dockerignore'd context/]) {
+    assert.ok(kinds.some((k) => kind.test(k)), `no corpus project for: ${kind}`);
   }
+  // every project has its folder, with a Dockerfile
+  for (const p of all) assert.ok(existsSync(join(corpusDir, 'projects', p.name, 'Dockerfile')), `${p.name} has no Dockerfile`);
 });
 
 for (const p of projects) {
