@@ -3,7 +3,8 @@
 // started and must answer (an HTTP GET on the container's 127.0.0.1, or a command's output), and where
 // BuildKit v0.25 (docker-sid) runs, the same context is built by it and the two images must match (files,
 // modes, owners, config). Network-dependent legs (Debian's archive for apt-get, the npm registry for npm ci)
-// are skipped, with the reason printed, only when that service does not answer a probe.
+// are skipped, with the reason printed, only when that service does not answer a probe. .ci/run runs it
+// (KILN_REALWORLD=1) after the full suite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { tempRoot, kiln } from '../helpers/kiln.js';
 import { modernPeerStatus } from '../helpers/oracle.js';
 import {
   DEFAULT_REGISTRY, corpusDir, loadProjects, prepareContext, kilnBuild, peerBuild, runCheck, unpackOci, imageDifferences,
-  debianArchive, npmRegistryReachable, ensureBases, type Project,
+  debianArchive, npmRegistryReachable, ensureBases, basesCached, type Project,
 } from './corpus.js';
 
 const registry = process.env.KILN_RW_REGISTRY ?? DEFAULT_REGISTRY;
@@ -27,18 +28,23 @@ let root: string;
 let work: string;
 
 // The corpus downloads from Debian's archive and the npm registry and debootstraps its bases once per
-// machine, so it is a tier of its own: KILN_REALWORLD=1 runs it (not yet part of .ci/run).
+// machine, so it is a tier of its own: KILN_REALWORLD=1 runs it (.ci/run does, after the full suite).
 const enabled = process.env.KILN_REALWORLD === '1';
+
+// Every project builds FROM a base debootstrapped from the Debian archive: without the archive and
+// without cached bases, nothing in the corpus can be built.
+const basesMissing = enabled && !debian.reachable && !basesCached();
 
 function unreachable(p: Project): string | false {
   if (!enabled) return 'skipped: the real-world corpus runs with KILN_REALWORLD=1 (network, debootstrap, BuildKit v0.25)';
+  if (basesMissing) return `skipped: the Debian archive ${debian.url} does not answer and no base images are cached (debootstrap leg)`;
   if (p.network.includes('apt') && !debian.reachable) return `skipped: the Debian archive ${debian.url} does not answer (apt-get leg)`;
   if (p.network.includes('npm') && !npmOk) return 'skipped: the npm registry does not answer (npm ci leg)';
   return false;
 }
 
 before(() => {
-  if (!enabled) return;
+  if (!enabled || basesMissing) return;
   // bases.sh debootstraps once per machine (cached in $KILN_BENCH_CACHE) and needs the archive for that
   // first time only; pushing the cached images to the registry takes seconds.
   ensureBases(registry);
