@@ -30,7 +30,9 @@ const reps = Number(opt('reps', '3'));
 const coldReps = Number(opt('cold-reps', '1'));
 const registry = opt('registry', process.env.KILN_RW_REGISTRY ?? corpus.DEFAULT_REGISTRY);
 const only = opt('projects', '');
-const projects = corpus.loadProjects().filter((p) => !only || only.split(',').includes(p.name));
+const all = corpus.loadProjects();
+// --projects a,b: those, in that order
+const projects = only ? only.split(',').map((n) => all.find((p) => p.name === n) ?? (() => { throw new Error(`no corpus project ${n}`); })()) : all;
 
 const log = (s) => process.stderr.write(`${s}\n`);
 const median = (xs) => {
