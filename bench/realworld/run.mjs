@@ -55,6 +55,7 @@ function runSeconds(output) {
 
 const NAMES = { kiln: 'kiln', bk25: 'BuildKit v0.25', bk08: 'BuildKit v0.8' };
 const builders = opt('builders', 'kiln,bk25,bk08').split(',');
+const runNonce = Date.now().toString(36);
 const jsonOut = opt('json', '');
 if (builders.includes('bk08') && !corpus.legacyPeerReady()) {
   log('# BuildKit v0.8: /usr/bin/docker does not answer and dockerd could not be started; left out');
@@ -117,7 +118,8 @@ try {
       }
       // changes alternate builders on the same edited context, each builder seeing every change once
       for (let i = 0; i < reps; i++) {
-        corpus.changeOneFile(p, context, i);
+        // unique per bench run: an edit a builder saw in an earlier run would be a cache hit, not a change
+        corpus.changeOneFile(p, context, `${runNonce}-${i}`);
         for (const who of alive) r[who].change.push(build(who, [], `change${i}`));
       }
       if (r.kiln && r.bk25) {

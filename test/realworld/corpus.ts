@@ -49,7 +49,7 @@ export function prepareContext(p: Project, work: string): string {
 }
 
 /** The one-source-file change: a comment appended to the project's change file. */
-export function changeOneFile(p: Project, context: string, n: number): void {
+export function changeOneFile(p: Project, context: string, n: number | string): void {
   appendFileSync(join(context, p.change.file), `\n${p.change.comment} kiln-rw change ${n}\n`);
 }
 
