@@ -12,7 +12,7 @@
 // (files, modes, owners, config) and kiln's is started and asked (curl / CLI). Prints a markdown table.
 //
 // Usage: node bench/realworld/run.mjs [--projects a,b] [--builders kiln,bk25,bk08] [--reps 3] [--cold-reps 1]
-//        [--registry 127.0.0.1:5001] [--json out.json]
+//        [--registry 127.0.0.1:5001] [--json out.json]     |   --render a.json[,b.json] (tables only)
 // Needs the compiled tree (npm run build) and root. Prints markdown tables (one per BuildKit) on stdout.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,79 +76,90 @@ function primeKilnBases(root, p, work) {
   }
 }
 
-corpus.ensureBases(registry);
-const work = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-'));
-const rows = [];
-try {
-  for (const p of projects) {
-    log(`== ${p.name}`);
-    const context = corpus.prepareContext(p, work);
-    const root = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-root-'));
-    const out = (who, n) => (who === 'bk08' ? ['-t', `kiln-rw-bench/${p.name}:${n}`] : ['-o', `type=oci,dest=${join(work, `${p.name}-${who}-${n}.tar`)}`]);
-    const r = { name: p.name, errors: {} };
-    const build = (who, extra, n) => {
-      const run = { kiln: () => corpus.kilnBuild(root, p, context, registry, [...extra, ...out(who, n)]),
-        bk25: () => corpus.peerBuild(p, context, registry, [...extra, ...out(who, n)]),
-        bk08: () => corpus.legacyPeerBuild(p, context, registry, [...extra, ...out(who, n)]) }[who];
-      const res = run();
-      if (res.status !== 0) throw new Error(`${NAMES[who]} failed on ${p.name}: ${res.stderr.trim().split('\n').slice(-4).join(' / ')}`);
-      const inRun = runSeconds(res.stderr);
-      log(`   ${who} ${n}: ${res.seconds.toFixed(2)} s (RUN ${inRun.toFixed(2)} s)`);
-      return { wall: res.seconds, run: inRun, overhead: Math.max(0, res.seconds - inRun) };
-    };
-    try {
-      const alive = [];
-      for (const who of builders) {
-        try {
-          // BuildKit: a first, untimed build fills its cache (the bases are already in its store). kiln: its
-          // root is new: the bases are pulled into it first (untimed, as BuildKit has them loaded), then its
-          // first --no-cache build is cold0; a --no-cache build still fills kiln's cache for the warm runs.
-          if (who !== 'kiln') build(who, [], 'prime');
-          else primeKilnBases(root, p, work);
-          const cold = [];
-          for (let i = 0; i < coldReps; i++) cold.push(build(who, ['--no-cache'], `cold${i}`));
-          const warm = [];
-          for (let i = 0; i < reps; i++) warm.push(build(who, [], `warm${i}`));
-          r[who] = { cold, warm, change: [] };
-          alive.push(who);
-        } catch (e) {
-          r.errors[who] = String(e.message ?? e);
-          log(`   ${r.errors[who]}`);
+/** Times every project with every builder; returns one row per project. */
+function bench() {
+  corpus.ensureBases(registry);
+  const work = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-'));
+  const rows = [];
+  try {
+    for (const p of projects) {
+      log(`== ${p.name}`);
+      const context = corpus.prepareContext(p, work);
+      const root = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-root-'));
+      const out = (who, n) => (who === 'bk08' ? ['-t', `kiln-rw-bench/${p.name}:${n}`] : ['-o', `type=oci,dest=${join(work, `${p.name}-${who}-${n}.tar`)}`]);
+      const r = { name: p.name, errors: {} };
+      const build = (who, extra, n) => {
+        const run = { kiln: () => corpus.kilnBuild(root, p, context, registry, [...extra, ...out(who, n)]),
+          bk25: () => corpus.peerBuild(p, context, registry, [...extra, ...out(who, n)]),
+          bk08: () => corpus.legacyPeerBuild(p, context, registry, [...extra, ...out(who, n)]) }[who];
+        const res = run();
+        if (res.status !== 0) throw new Error(`${NAMES[who]} failed on ${p.name}: ${res.stderr.trim().split('\n').slice(-4).join(' / ')}`);
+        const inRun = runSeconds(res.stderr);
+        log(`   ${who} ${n}: ${res.seconds.toFixed(2)} s (RUN ${inRun.toFixed(2)} s)`);
+        return { wall: res.seconds, run: inRun, overhead: Math.max(0, res.seconds - inRun) };
+      };
+      try {
+        const alive = [];
+        for (const who of builders) {
+          try {
+            // BuildKit: a first, untimed build fills its cache (the bases are already in its store). kiln: its
+            // root is new: the bases are pulled into it first (untimed, as BuildKit has them loaded), then its
+            // first --no-cache build is cold0; a --no-cache build still fills kiln's cache for the warm runs.
+            if (who !== 'kiln') build(who, [], 'prime');
+            else primeKilnBases(root, p, work);
+            const cold = [];
+            for (let i = 0; i < coldReps; i++) cold.push(build(who, ['--no-cache'], `cold${i}`));
+            const warm = [];
+            for (let i = 0; i < reps; i++) warm.push(build(who, [], `warm${i}`));
+            r[who] = { cold, warm, change: [] };
+            alive.push(who);
+          } catch (e) {
+            r.errors[who] = String(e.message ?? e);
+            log(`   ${r.errors[who]}`);
+          }
         }
+        // changes alternate builders on the same edited context, each builder seeing every change once
+        for (let i = 0; i < reps; i++) {
+          // unique per bench run: an edit a builder saw in an earlier run would be a cache hit, not a change
+          corpus.changeOneFile(p, context, `${runNonce}-${i}`);
+          for (const who of alive) r[who].change.push(build(who, [], `change${i}`));
+        }
+        if (r.kiln && r.bk25) {
+          r.diffs = corpus.imageDifferences(
+            corpus.unpackOci(join(work, `${p.name}-bk25-cold0.tar`), join(work, `${p.name}-unpack-bk`)),
+            corpus.unpackOci(join(work, `${p.name}-kiln-cold0.tar`), join(work, `${p.name}-unpack-kiln`)),
+          );
+        }
+        if (r.kiln) {
+          const tag = `kiln-rw/${p.name}:bench`;
+          corpus.kilnBuild(root, p, context, registry, ['-t', tag]);
+          r.check = corpus.runCheck(root, tag, p);
+        }
+        log(`   image differences: ${r.diffs?.length ?? '–'}${r.diffs?.length ? ` (first: ${r.diffs[0]})` : ''}; check: ${r.check?.ok ? 'answers' : 'FAILED ' + r.check?.output}`);
+      } catch (e) {
+        r.error = String(e.message ?? e).split('\n').slice(0, 3).join(' ');
+        log(`   ${r.error}`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        rmSync(join(work, p.name), { recursive: true, force: true });
+        // this project's exported tarballs and unpacked images (GBs for the Node projects)
+        for (const f of readdirSync(work)) if (f.startsWith(`${p.name}-`)) rmSync(join(work, f), { recursive: true, force: true });
       }
-      // changes alternate builders on the same edited context, each builder seeing every change once
-      for (let i = 0; i < reps; i++) {
-        // unique per bench run: an edit a builder saw in an earlier run would be a cache hit, not a change
-        corpus.changeOneFile(p, context, `${runNonce}-${i}`);
-        for (const who of alive) r[who].change.push(build(who, [], `change${i}`));
-      }
-      if (r.kiln && r.bk25) {
-        r.diffs = corpus.imageDifferences(
-          corpus.unpackOci(join(work, `${p.name}-bk25-cold0.tar`), join(work, `${p.name}-unpack-bk`)),
-          corpus.unpackOci(join(work, `${p.name}-kiln-cold0.tar`), join(work, `${p.name}-unpack-kiln`)),
-        );
-      }
-      if (r.kiln) {
-        const tag = `kiln-rw/${p.name}:bench`;
-        corpus.kilnBuild(root, p, context, registry, ['-t', tag]);
-        r.check = corpus.runCheck(root, tag, p);
-      }
-      log(`   image differences: ${r.diffs?.length ?? '–'}${r.diffs?.length ? ` (first: ${r.diffs[0]})` : ''}; check: ${r.check?.ok ? 'answers' : 'FAILED ' + r.check?.output}`);
-    } catch (e) {
-      r.error = String(e.message ?? e).split('\n').slice(0, 3).join(' ');
-      log(`   ${r.error}`);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-      rmSync(join(work, p.name), { recursive: true, force: true });
-      // this project's exported tarballs and unpacked images (GBs for the Node projects)
-      for (const f of readdirSync(work)) if (f.startsWith(`${p.name}-`)) rmSync(join(work, f), { recursive: true, force: true });
+      rows.push(r);
+      if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 1));
     }
-    rows.push(r);
-    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 1));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-} finally {
-  rmSync(work, { recursive: true, force: true });
+  return rows;
 }
+
+// --render a.json,b.json: no builds, the tables from earlier --json files (a later file's project replaces
+// an earlier one's)
+const render = opt('render', '');
+const rows = render
+  ? [...new Map(render.split(',').flatMap((file) => JSON.parse(readFileSync(file, 'utf8'))).map((r) => [r.name, r])).values()]
+  : bench();
 
 const f = (x) => (x === undefined ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const med = (r, who, kind, key) => (r[who]?.[kind]?.length ? median(r[who][kind].map((x) => x[key])) : undefined);
@@ -165,7 +176,10 @@ for (const peer of builders.filter((b) => b !== 'kiln')) {
   for (const r of rows) {
     const failed = r.error ?? r.errors.kiln ?? r.errors[peer];
     if (failed) {
-      console.log(`| ${r.name} | failed: ${failed.replace(/\|/g, '\\|').slice(0, 220)} | | | | |${peer === 'bk25' ? ' | |' : ''}`);
+      // a parse error says all: BuildKit v0.8's built-in frontend predates heredocs (dockerfile 1.4)
+      const parse = failed.match(/dockerfile parse error line \d+: [^/]*/);
+      const why = parse ? `${failed.split(' failed on ')[0]} cannot build it: ${parse[0].trim()} (a heredoc)` : failed;
+      console.log(`| ${r.name} | failed: ${why.replace(/\|/g, '\\|').slice(0, 220)} | | | | |${peer === 'bk25' ? ' | |' : ''}`);
       continue;
     }
     const images = r.diffs ? (r.diffs.length === 0 ? 'same' : `${r.diffs.length} differences`) : '–';
