@@ -30,6 +30,15 @@ fi
 if [ -f ../shared/peers/modern-buildkit.sh ]; then
   bash ../shared/peers/modern-buildkit.sh install
   bash ../shared/peers/modern-buildkit.sh start
+  # That dockerd runs with --iptables=false --ip-masq=false, so its bridge gets no NAT and a RUN in
+  # BuildKit v0.25 can reach nothing (DNS times out: EAI_AGAIN) while the system's docker0 and kiln0 are
+  # masqueraded. Give its bridge the same masquerade rule, so both builders use a bridge with NAT.
+  sid_net=$(ip -4 route show dev docker-sid0 proto kernel 2>/dev/null | awk '{print $1; exit}')
+  if [ -n "$sid_net" ]; then
+    rule=(POSTROUTING -s "$sid_net" ! -o docker-sid0 -m comment --comment kiln-peer:docker-sid0 -j MASQUERADE)
+    iptables -t nat -C "${rule[@]}" 2>/dev/null || iptables -t nat -A "${rule[@]}"
+    sysctl -qw net.ipv4.ip_forward=1
+  fi
 fi
 
 # docker-registry's Debian package starts a registry on :5000 as a service; tests start their own.

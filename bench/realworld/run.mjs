@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-// kiln vs BuildKit v0.25 (docker-sid) on the real-world corpus, timed in one run. Per project and builder:
+// kiln vs BuildKit v0.25 (docker-sid buildx) and BuildKit v0.8 (Debian 12's Docker 20.10,
+// DOCKER_BUILDKIT=1 docker build) on the real-world corpus, timed in one run. Per project and builder:
 //   cold   --no-cache: every step runs, apt-get / npm ci download from the network (included in the time);
 //          the base images are already local (registry on 127.0.0.1 / docker-sid's store)
 //   warm   the same context again, nothing changed
 //   change one source file changed (a comment appended), rebuilt
-// each the median of --reps runs (cold: --cold-reps, default 1); both builders export an OCI tarball.
+// each the median of --reps runs (cold: --cold-reps, default 1). kiln and BuildKit v0.25 export an OCI
+// tarball; BuildKit v0.8 has no OCI exporter in Docker 20.10 and tags into dockerd's store (cheaper).
 // Overhead = wall time minus the time inside RUN steps (the plain progress output's "#N DONE x.ys" of
 // each RUN step, the same format from both builders). The two images of the cold build are compared
 // (files, modes, owners, config) and kiln's is started and asked (curl / CLI). Prints a markdown table.
 //
-// Usage: node bench/realworld/run.mjs [--projects a,b] [--reps 3] [--cold-reps 1] [--registry 127.0.0.1:5001]
-// Needs the compiled tree (npm run build) and root.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Usage: node bench/realworld/run.mjs [--projects a,b] [--builders kiln,bk25,bk08] [--reps 3] [--cold-reps 1]
+//        [--registry 127.0.0.1:5001] [--json out.json]     |   --render a.json[,b.json] (tables only)
+// Needs the compiled tree (npm run build) and root. Prints markdown tables (one per BuildKit) on stdout.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,7 +30,9 @@ const reps = Number(opt('reps', '3'));
 const coldReps = Number(opt('cold-reps', '1'));
 const registry = opt('registry', process.env.KILN_RW_REGISTRY ?? corpus.DEFAULT_REGISTRY);
 const only = opt('projects', '');
-const projects = corpus.loadProjects().filter((p) => !only || only.split(',').includes(p.name));
+const all = corpus.loadProjects();
+// --projects a,b: those, in that order
+const projects = only ? only.split(',').map((n) => all.find((p) => p.name === n) ?? (() => { throw new Error(`no corpus project ${n}`); })()) : all;
 
 const log = (s) => process.stderr.write(`${s}\n`);
 const median = (xs) => {
@@ -48,76 +53,138 @@ function runSeconds(output) {
   return total;
 }
 
-corpus.ensureBases(registry);
-const work = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-'));
-const rows = [];
-try {
-  for (const p of projects) {
-    log(`== ${p.name}`);
-    const context = corpus.prepareContext(p, work);
-    const root = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-root-'));
-    const out = (who, n) => ['-o', `type=oci,dest=${join(work, `${p.name}-${who}-${n}.tar`)}`];
-    const r = { name: p.name, kiln: {}, bk: {} };
-    const build = (who, extra, n) => {
-      const res = who === 'kiln' ? corpus.kilnBuild(root, p, context, registry, [...extra, ...out(who, n)]) : corpus.peerBuild(p, context, registry, [...extra, ...out(who, n)]);
-      if (res.status !== 0) throw new Error(`${who} failed on ${p.name}: ${res.stderr.slice(-2000)}`);
-      const run = runSeconds(res.stderr);
-      log(`   ${who} ${n}: ${res.seconds.toFixed(2)} s (RUN ${run.toFixed(2)} s)`);
-      return { wall: res.seconds, overhead: Math.max(0, res.seconds - run) };
-    };
-    try {
-      for (const who of ['kiln', 'bk']) {
-        // the first build fills each builder's cache (and kiln's store with the base image) untimed
-        build(who, [], 'prime');
-        const cold = [];
-        for (let i = 0; i < coldReps; i++) cold.push(build(who, ['--no-cache'], `cold${i}`));
-        const warm = [];
-        for (let i = 0; i < reps; i++) warm.push(build(who, [], `warm${i}`));
-        r[who] = { cold, warm, change: [] };
-      }
-      // changes alternate builders on the same edited context, each builder seeing every change once
-      for (let i = 0; i < reps; i++) {
-        corpus.changeOneFile(p, context, i);
-        for (const who of ['kiln', 'bk']) r[who].change.push(build(who, [], `change${i}`));
-      }
-      const diffs = corpus.imageDifferences(
-        corpus.unpackOci(join(work, `${p.name}-bk-cold0.tar`), join(work, `${p.name}-unpack-bk`)),
-        corpus.unpackOci(join(work, `${p.name}-kiln-cold0.tar`), join(work, `${p.name}-unpack-kiln`)),
-      );
-      r.diffs = diffs;
-      const tag = `kiln-rw/${p.name}:bench`;
-      corpus.kilnBuild(root, p, context, registry, ['-t', tag]);
-      r.check = corpus.runCheck(root, tag, p);
-      log(`   image differences: ${diffs.length}${diffs.length ? ` (first: ${diffs[0]})` : ''}; check: ${r.check.ok ? 'answers' : 'FAILED ' + r.check.output}`);
-    } catch (e) {
-      r.error = String(e.message ?? e).split('\n').slice(0, 3).join(' ');
-      log(`   ${r.error}`);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-      rmSync(join(work, p.name), { recursive: true, force: true });
-    }
-    rows.push(r);
-  }
-} finally {
-  rmSync(work, { recursive: true, force: true });
+const NAMES = { kiln: 'kiln', bk25: 'BuildKit v0.25', bk08: 'BuildKit v0.8' };
+const builders = opt('builders', 'kiln,bk25,bk08').split(',');
+const runNonce = Date.now().toString(36);
+const jsonOut = opt('json', '');
+if (builders.includes('bk08') && !corpus.legacyPeerReady()) {
+  log('# BuildKit v0.8: /usr/bin/docker does not answer and dockerd could not be started; left out');
+  builders.splice(builders.indexOf('bk08'), 1);
 }
 
-const f = (x) => (x === undefined ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
-const cell = (r, kind, key) => {
-  const k = r.kiln[kind]?.length ? median(r.kiln[kind].map((x) => x[key])) : undefined;
-  const b = r.bk[kind]?.length ? median(r.bk[kind].map((x) => x[key])) : undefined;
-  if (k === undefined || b === undefined) return '–';
-  return `${f(k)} / ${f(b)} (${(k / b).toFixed(2)}×)`;
-};
-console.log(`| project | cold (network) kiln / BuildKit | warm | one-file change | overhead cold | overhead change | images | answers |`);
-console.log(`|---|---|---|---|---|---|---|---|`);
-for (const r of rows) {
-  if (r.error) {
-    console.log(`| ${r.name} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 200)} | | | | | | |`);
-    continue;
+/** Pulls and unpacks the project's base images into kiln's `root` (a FROM + RUN true build per base). */
+function primeKilnBases(root, p, work) {
+  const dockerfile = readFileSync(join(corpus.corpusDir, 'projects', p.name, 'Dockerfile'), 'utf8');
+  const bases = new Set([...dockerfile.matchAll(/kiln-rw\/([a-z]+):bookworm/g)].map((m) => m[1]));
+  for (const b of bases) {
+    const ctx = mkdtempSync(join(work, 'prime-'));
+    writeFileSync(join(ctx, 'Dockerfile'), `ARG KILN_RW_REGISTRY\nFROM \${KILN_RW_REGISTRY}/kiln-rw/${b}:bookworm\nRUN true\n`);
+    const res = corpus.kilnBuild(root, { ...p, target: undefined }, ctx, registry, []);
+    rmSync(ctx, { recursive: true, force: true });
+    if (res.status !== 0) throw new Error(`kiln could not prime base ${b}: ${res.stderr.slice(-500)}`);
+    log(`   kiln base ${b}: ${res.seconds.toFixed(2)} s (untimed prime)`);
   }
-  const images = r.diffs.length === 0 ? 'same' : `${r.diffs.length} differences`;
-  console.log(`| ${r.name} | ${cell(r, 'cold', 'wall')} | ${cell(r, 'warm', 'wall')} | ${cell(r, 'change', 'wall')} | ${cell(r, 'cold', 'overhead')} | ${cell(r, 'change', 'overhead')} | ${images} | ${r.check.ok ? 'yes' : 'NO'} |`);
 }
-console.log(`\nseconds, kiln / BuildKit v0.25 (ratio); median of ${reps} (cold: ${coldReps}, --no-cache, downloads included); overhead = wall − time inside RUN steps.`);
+
+/** Times every project with every builder; returns one row per project. */
+function bench() {
+  corpus.ensureBases(registry);
+  const work = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-'));
+  const rows = [];
+  try {
+    for (const p of projects) {
+      log(`== ${p.name}`);
+      const context = corpus.prepareContext(p, work);
+      const root = mkdtempSync(join(tmpdir(), 'kiln-rw-bench-root-'));
+      const out = (who, n) => (who === 'bk08' ? ['-t', `kiln-rw-bench/${p.name}:${n}`] : ['-o', `type=oci,dest=${join(work, `${p.name}-${who}-${n}.tar`)}`]);
+      const r = { name: p.name, errors: {} };
+      const build = (who, extra, n) => {
+        const run = { kiln: () => corpus.kilnBuild(root, p, context, registry, [...extra, ...out(who, n)]),
+          bk25: () => corpus.peerBuild(p, context, registry, [...extra, ...out(who, n)]),
+          bk08: () => corpus.legacyPeerBuild(p, context, registry, [...extra, ...out(who, n)]) }[who];
+        const res = run();
+        if (res.status !== 0) throw new Error(`${NAMES[who]} failed on ${p.name}: ${res.stderr.trim().split('\n').slice(-4).join(' / ')}`);
+        const inRun = runSeconds(res.stderr);
+        log(`   ${who} ${n}: ${res.seconds.toFixed(2)} s (RUN ${inRun.toFixed(2)} s)`);
+        return { wall: res.seconds, run: inRun, overhead: Math.max(0, res.seconds - inRun) };
+      };
+      try {
+        const alive = [];
+        for (const who of builders) {
+          try {
+            // BuildKit: a first, untimed build fills its cache (the bases are already in its store). kiln: its
+            // root is new: the bases are pulled into it first (untimed, as BuildKit has them loaded), then its
+            // first --no-cache build is cold0; a --no-cache build still fills kiln's cache for the warm runs.
+            if (who !== 'kiln') build(who, [], 'prime');
+            else primeKilnBases(root, p, work);
+            const cold = [];
+            for (let i = 0; i < coldReps; i++) cold.push(build(who, ['--no-cache'], `cold${i}`));
+            const warm = [];
+            for (let i = 0; i < reps; i++) warm.push(build(who, [], `warm${i}`));
+            r[who] = { cold, warm, change: [] };
+            alive.push(who);
+          } catch (e) {
+            r.errors[who] = String(e.message ?? e);
+            log(`   ${r.errors[who]}`);
+          }
+        }
+        // changes alternate builders on the same edited context, each builder seeing every change once
+        for (let i = 0; i < reps; i++) {
+          // unique per bench run: an edit a builder saw in an earlier run would be a cache hit, not a change
+          corpus.changeOneFile(p, context, `${runNonce}-${i}`);
+          for (const who of alive) r[who].change.push(build(who, [], `change${i}`));
+        }
+        if (r.kiln && r.bk25) {
+          r.diffs = corpus.imageDifferences(
+            corpus.unpackOci(join(work, `${p.name}-bk25-cold0.tar`), join(work, `${p.name}-unpack-bk`)),
+            corpus.unpackOci(join(work, `${p.name}-kiln-cold0.tar`), join(work, `${p.name}-unpack-kiln`)),
+          );
+        }
+        if (r.kiln) {
+          const tag = `kiln-rw/${p.name}:bench`;
+          corpus.kilnBuild(root, p, context, registry, ['-t', tag]);
+          r.check = corpus.runCheck(root, tag, p);
+        }
+        log(`   image differences: ${r.diffs?.length ?? '–'}${r.diffs?.length ? ` (first: ${r.diffs[0]})` : ''}; check: ${r.check?.ok ? 'answers' : 'FAILED ' + r.check?.output}`);
+      } catch (e) {
+        r.error = String(e.message ?? e).split('\n').slice(0, 3).join(' ');
+        log(`   ${r.error}`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        rmSync(join(work, p.name), { recursive: true, force: true });
+        // this project's exported tarballs and unpacked images (GBs for the Node projects)
+        for (const f of readdirSync(work)) if (f.startsWith(`${p.name}-`)) rmSync(join(work, f), { recursive: true, force: true });
+      }
+      rows.push(r);
+      if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 1));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// --render a.json,b.json: no builds, the tables from earlier --json files (a later file's project replaces
+// an earlier one's)
+const render = opt('render', '');
+const rows = render
+  ? [...new Map(render.split(',').flatMap((file) => JSON.parse(readFileSync(file, 'utf8'))).map((r) => [r.name, r])).values()]
+  : bench();
+
+const f = (x) => (x === undefined ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
+const med = (r, who, kind, key) => (r[who]?.[kind]?.length ? median(r[who][kind].map((x) => x[key])) : undefined);
+const cell = (r, peer, kind, key) => {
+  const k = med(r, 'kiln', kind, key);
+  const b = med(r, peer, kind, key);
+  if (k === undefined || b === undefined) return '–';
+  return `${f(k)} / ${f(b)} (**${(k / b).toFixed(2)}×**)`;
+};
+for (const peer of builders.filter((b) => b !== 'kiln')) {
+  console.log(`\n### kiln vs ${NAMES[peer]}\n`);
+  console.log(`| project | cold (network) | warm | one-file change | overhead cold | overhead change |${peer === 'bk25' ? ' images | answers |' : ''}`);
+  console.log(`|---|---|---|---|---|---|${peer === 'bk25' ? '---|---|' : ''}`);
+  for (const r of rows) {
+    const failed = r.error ?? r.errors.kiln ?? r.errors[peer];
+    if (failed) {
+      // a parse error says all: BuildKit v0.8's built-in frontend predates heredocs (dockerfile 1.4)
+      const parse = failed.match(/dockerfile parse error line \d+: [^/]*/);
+      const why = parse ? `${failed.split(' failed on ')[0]} cannot build it: ${parse[0].trim()} (a heredoc)` : failed;
+      console.log(`| ${r.name} | failed: ${why.replace(/\|/g, '\\|').slice(0, 220)} | | | | |${peer === 'bk25' ? ' | |' : ''}`);
+      continue;
+    }
+    const images = r.diffs ? (r.diffs.length === 0 ? 'same' : `${r.diffs.length} differences`) : '–';
+    console.log(`| ${r.name} | ${cell(r, peer, 'cold', 'wall')} | ${cell(r, peer, 'warm', 'wall')} | ${cell(r, peer, 'change', 'wall')} | ${cell(r, peer, 'cold', 'overhead')} | ${cell(r, peer, 'change', 'overhead')} |${peer === 'bk25' ? ` ${images} | ${r.check?.ok ? 'yes' : 'NO'} |` : ''}`);
+  }
+  console.log(`\nseconds, kiln / ${NAMES[peer]} (ratio); median of ${reps} (cold: ${coldReps}, --no-cache, downloads from Debian's archive and the npm registry included); overhead = wall − time inside RUN steps (each RUN step's "DONE" time in the plain progress output).`);
+}
 for (const r of rows) for (const d of (r.diffs ?? []).slice(0, 5)) console.log(`- ${r.name}: ${d}`);

@@ -2,7 +2,7 @@
 // kiln or BuildKit v0.25, comparing the two images as a user sees them, and starting an image to ask it
 // something. Shared by test/realworld/corpus.test.ts and the bench runner bench/realworld/run.mjs.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { repoRoot } from '../helpers/fixtures.js';
@@ -49,7 +49,7 @@ export function prepareContext(p: Project, work: string): string {
 }
 
 /** The one-source-file change: a comment appended to the project's change file. */
-export function changeOneFile(p: Project, context: string, n: number): void {
+export function changeOneFile(p: Project, context: string, n: number | string): void {
   appendFileSync(join(context, p.change.file), `\n${p.change.comment} kiln-rw change ${n}\n`);
 }
 
@@ -85,6 +85,36 @@ export function peerBuild(p: Project, context: string, registry: string, extra: 
   return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, seconds };
 }
 
+/** The system's docker (Debian 12's dockerd 20.10, BuildKit v0.8): the older reference in the bench. */
+export const LEGACY_DOCKER = '/usr/bin/docker';
+
+/** Starts the system's dockerd when it is installed and not answering; true when it answers. */
+export function legacyPeerReady(): boolean {
+  const answers = () => spawnSync(LEGACY_DOCKER, ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+  if (answers()) return true;
+  if (spawnSync('sh', ['-c', 'command -v dockerd'], { stdio: 'ignore' }).status !== 0) return false;
+  spawnSync('sh', ['-c', '(setsid dockerd >/var/log/kiln-bench-dockerd.log 2>&1 &)']);
+  for (let i = 0; i < 100 && !answers(); i++) spawnSync('sleep', ['0.2']);
+  return answers();
+}
+
+/**
+ * One build with BuildKit v0.8 (`DOCKER_BUILDKIT=1 docker build`, Docker 20.10). Its exporter has no OCI
+ * tarball, so `extra` is usually `-t name`: the image goes into dockerd's own store, its cheapest path.
+ */
+export function legacyPeerBuild(p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(LEGACY_DOCKER, ['build', '--progress=plain', ...buildArgs(p, registry), ...extra, context], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 256 << 20,
+    env: { ...process.env, DOCKER_BUILDKIT: '1' },
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.error) throw r.error;
+  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, seconds };
+}
+
 /**
  * Paths whose content records when or in which order things ran (logs, caches, lock files, apt's
  * downloaded indexes): the same in neither two BuildKit builds nor two kiln builds, so only their type,
@@ -96,6 +126,7 @@ const VOLATILE = [
   /^var\/lib\/apt\/lists\//,
   /^var\/lib\/dpkg\/[^/]*-old$/,
   /^root\/\.npm\//,
+  /^root\/\.config\/configstore\//, // update-notifier's last-check time (nodemon's postinstall)
   /^root\/\.cache\//,
   /^tmp\//,
   /\/__pycache__\//,
@@ -184,6 +215,12 @@ export const npmRegistryReachable = (): boolean => answers('https://registry.npm
 function answers(url: string): boolean {
   const r = spawnSync('curl', ['-sf', '-o', '/dev/null', '-m', '10', url]);
   return r.status === 0;
+}
+
+/** Whether bases.sh has all its base images cached (then it needs no Debian archive to publish them). */
+export function basesCached(): boolean {
+  const cache = process.env.KILN_BENCH_CACHE ?? '/var/cache/kiln-bench';
+  return ['debian', 'node', 'golang', 'python'].every((b) => existsSync(join(cache, `${b}-bookworm.rootfs.tar`)));
 }
 
 /** Makes (once, cached) and publishes the base images; returns their names. */
