@@ -105,3 +105,21 @@ test('a build whose base images are local sends no request to the registry, with
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a cold two-platform build fetches each manifest and config once: the pull reuses what the resolver fetched', async () => {
+  await startFront();
+  const root = tempRoot();
+  try {
+    front.requests = [];
+    const dockerfile = `FROM ${front.host}/library/busybox:latest\nRUN echo hi > /hi\n`;
+    const r = await kilnBuildAsync(root, { Dockerfile: dockerfile }, ['--platform', 'linux/amd64,linux/arm64', '-t', 'twoplat:1']);
+    assert.equal(r.status, 0, r.stderr);
+    const byDigest = front.requests.filter((q) => q.startsWith('GET ') && /\/(manifests|blobs)\/sha256:/.test(q));
+    assert.ok(byDigest.length >= 4, `expected both platforms' manifests and configs: ${front.requests.join(', ')}`);
+    const twice = byDigest.filter((q, i) => byDigest.indexOf(q) !== i);
+    assert.deepEqual(twice, [], `fetched more than once: ${front.requests.join(', ')}`);
+  } finally {
+    await front.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -37,8 +37,15 @@ export interface FetchedManifest {
   parsed: ParsedManifest;
 }
 
+// What one client keeps of content it fetched by digest (manifests, configs): immutable, so a build's
+// resolver and its pull share one fetch. Per repository, so a blob is never served across repositories.
+const MEMO_MAX_ITEM_BYTES = 1 << 20;
+const MEMO_MAX_TOTAL_BYTES = 32 << 20;
+
 export class RegistryClient {
   private readonly transport: RegistryTransport;
+  private readonly memo = new Map<string, FetchedManifest | Buffer>();
+  private memoBytes = 0;
 
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = new RegistryTransport({
@@ -56,7 +63,9 @@ export class RegistryClient {
   async getManifest(ref: ImageReference, opts: { accept?: string[]; size?: number } = {}): Promise<FetchedManifest> {
     const subject = ref.toString();
     const accept = (opts.accept ?? MANIFEST_ACCEPT).join(', ');
-    return this.transport.retrying(ref.domain, async () => {
+    const known = ref.digest && !opts.accept ? this.recall(ref, ref.digest, opts.size) : undefined;
+    if (known && !Buffer.isBuffer(known)) return known;
+    const fetched = await this.transport.retrying(ref.domain, async () => {
       const res = await this.transport.send({
         method: 'GET',
         ref,
@@ -78,6 +87,27 @@ export class RegistryClient {
       const parsed = parseManifest(bytes, { ref: subject, contentType: headerValue(res.headers['content-type']) });
       return { bytes, digest, mediaType: parsed.mediaType, parsed };
     });
+    if (!opts.accept) this.remember(ref, fetched.digest, fetched, fetched.bytes.length);
+    return fetched;
+  }
+
+  private memoKey(ref: ImageReference, digest: string): string {
+    return `${ref.domain}/${ref.path}@${digest}`;
+  }
+
+  /** Content this client already fetched (and verified) from the same repository under `digest`. */
+  private recall(ref: ImageReference, digest: string, size?: number): FetchedManifest | Buffer | undefined {
+    const hit = this.memo.get(this.memoKey(ref, digest));
+    const length = hit === undefined ? 0 : Buffer.isBuffer(hit) ? hit.length : hit.bytes.length;
+    return hit !== undefined && (size === undefined || size === length) ? hit : undefined;
+  }
+
+  private remember(ref: ImageReference, digest: string, value: FetchedManifest | Buffer, length: number): void {
+    if (length > MEMO_MAX_ITEM_BYTES || this.memoBytes + length > MEMO_MAX_TOTAL_BYTES) return;
+    const key = this.memoKey(ref, digest);
+    if (this.memo.has(key)) return;
+    this.memo.set(key, value);
+    this.memoBytes += length;
   }
 
   /** Follows the reference (through an index if it names one) to `platform`'s manifest and config, verified. */
@@ -99,8 +129,10 @@ export class RegistryClient {
   /** A whole (small) blob in memory, verified against `digest` (and `size`: more bytes are not read). */
   async getBlob(ref: ImageReference, digest: string, size?: number): Promise<Buffer> {
     parseDigest(digest, ref.name);
+    const known = this.recall(ref, digest, size);
+    if (Buffer.isBuffer(known)) return known;
     const subject = `${ref.name}@${digest}`;
-    return this.transport.retrying(ref.domain, async () => {
+    const bytes = await this.transport.retrying(ref.domain, async () => {
       const res = await this.transport.send({ method: 'GET', ref, path: `blobs/${digest}`, subject, kind: 'blob' });
       const limit = size !== undefined ? Math.min(size, MAX_SMALL_BLOB_BYTES) : MAX_SMALL_BLOB_BYTES;
       const bytes = await readBytes(res, limit, true, subject).catch((err: unknown) => {
@@ -110,6 +142,8 @@ export class RegistryClient {
       verifyBuffer(bytes, digest, subject, size);
       return bytes;
     });
+    this.remember(ref, digest, bytes, bytes.length);
+    return bytes;
   }
 
   /**
