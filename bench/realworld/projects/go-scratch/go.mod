@@ -1,0 +1,3 @@
+module example.com/kiln-rw/go-scratch
+
+go 1.19
