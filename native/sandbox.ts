@@ -3,7 +3,7 @@
 // creates namespaces (see docs/design.md, "Native helper, not an addon").
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,8 @@ export interface RunSandboxOptions {
   stdin?: NodeJS.ReadableStream | Buffer;
   /** Abort kills every process of the container, cleans up, and rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Signals this process receives that are passed on to the container (`kiln run`, like docker's sig-proxy). */
+  /** Signals this process receives that are passed on to the container (`kiln run`, like docker's sig-proxy).
+   * The helper then ignores copies that reach it directly from a process-group signal. */
   forwardSignals?: NodeJS.Signals[];
 }
 
@@ -177,7 +178,9 @@ function runHelper(spec: SandboxSpec, opts: RunSandboxOptions): Promise<SandboxR
   // The helper treats end-of-file (or any byte) on fd 3 after the spec as "abort", so fd 3 stays open until
   // the helper exits; if this process dies, the kernel closes it and the container goes with it.
   control.on('error', () => {});
-  control.write(JSON.stringify(spec) + '\n');
+  // A proxying parent tells the helper to take those signals from it alone (see forwardSignals).
+  const wire = opts.forwardSignals?.length ? { ...spec, signalProxy: true } : spec;
+  control.write(JSON.stringify(wire) + '\n');
 
   if (!inherit) {
     child.stdout!.on('data', (c: Buffer) => opts.onOutput?.('stdout', c));
@@ -199,8 +202,10 @@ function runHelper(spec: SandboxSpec, opts: RunSandboxOptions): Promise<SandboxR
     control.destroy(); // EOF on fd 3: the helper SIGKILLs the container and cleans up
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // Passed on as a byte on fd 3, not as a signal: a signal would merge with the copy a process-group
+  // signal delivers to the helper directly (two pending signals of one number are one).
   const forward = (sig: NodeJS.Signals) => {
-    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, sig);
+    if (!aborted && child.exitCode === null && control.writable) control.write(Buffer.of(osConstants.signals[sig]));
   };
   for (const sig of opts.forwardSignals ?? []) process.on(sig, forward);
 

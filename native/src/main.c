@@ -3,14 +3,17 @@
  * Protocol (see native/sandbox.ts):
  *   fd 3  the run spec as one line of JSON, ended by "\n". The helper keeps reading fd 3 afterwards:
  *         end-of-file or any further byte means "abort": the whole container is SIGKILLed (killing pid 1 of
- *         its pid namespace takes every process with it) and cgroups and mounts are cleaned up. A spec read
+ *         its pid namespace takes every process with it) and cgroups and mounts are cleaned up. With
+ *         "signalProxy" in the spec, a byte that is the number of INT, TERM, HUP, QUIT, USR1 or USR2 means
+ *         "pass this signal to the container" instead (docker's sig-proxy, sent by the parent). A spec read
  *         from a regular file (kiln-sandbox 3<spec.json) is not watched.
  *   fd 4  optional: receives one JSON status object at the end:
  *         {"exitCode":N,"signal":"SIGKILL","oomKilled":false,"aborted":false,
  *          "execError":"...","setupError":"..."}   (signal/execError/setupError only when they apply)
  *   0-2   the container's stdio (inherited as-is; relayed through a pty when the spec asks for a tty).
  * Signals INT, TERM, HUP, QUIT, USR1, USR2 and WINCH sent to the helper are forwarded to the container
- * process (WINCH only sets the pty's size, when there is one). If the helper's parent dies (kiln killed
+ * process (WINCH only sets the pty's size, when there is one; with "signalProxy" the others are ignored:
+ * they come as bytes on fd 3). If the helper's parent dies (kiln killed
  * -9), the kernel tells the helper (PR_SET_PDEATHSIG) and the container is killed as on abort; if the
  * helper itself is killed, the container's pid 1 gets SIGKILL from its own parent-death signal, and the
  * pid namespace goes with its init. With "tty", a terminal that hangs up (closed window) sends SIGHUP to the
@@ -74,18 +77,12 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A signal sent to kiln's whole process group (a terminal's ^C, `timeout`, kill -TERM -PGID) reaches the
- * helper twice: directly, and passed on by kiln, which also forwards signals sent to it alone (docker's
- * sig-proxy). The container must see it once: a copy from the other route within this window is dropped. */
-#define DUPLICATE_WINDOW_MS 250
-
-static bool duplicate_signal(int sig, bool from_parent) {
-  static long long last_direct[_NSIG], last_parent[_NSIG];
-  if (sig <= 0 || sig >= _NSIG) return false;
-  long long t = now_ms();
-  long long other = from_parent ? last_direct[sig] : last_parent[sig];
-  (from_parent ? last_parent : last_direct)[sig] = t;
-  return other && t - other < DUPLICATE_WINDOW_MS;
+/* The signals a proxying parent may pass on as a byte on fd 3 (all of forwarded_signals but WINCH, which
+ * only resizes the pty and comes from the terminal itself). */
+static bool proxied_signal(int sig) {
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+    if (forwarded_signals[i] == sig) return sig != SIGWINCH;
+  return false;
 }
 
 static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
@@ -362,16 +359,25 @@ int main(int argc, char **argv) {
           struct winsize ws;
           /* The kernel signals the container's foreground group when the size changes. */
           if (master >= 0 && tty_outer_size(&ws)) ioctl(master, TIOCSWINSZ, &ws);
-        } else if (!duplicate_signal(sig, si.ssi_code == SI_USER && (pid_t)si.ssi_pid == parent)) {
+        } else if (!spec.signal_proxy) {
           kill(pid, sig);
         }
+        /* With signalProxy the parent passes on every signal it gets (docker's sig-proxy) as a byte on
+         * fd 3, so a copy that reaches the helper directly from a process-group signal (a terminal's ^C,
+         * `timeout`) is dropped: the container sees each signal once. A byte cannot merge with the direct
+         * copy as two pending signals of one number do, and no time window drops a real second signal. */
         if (exited) break;
       }
     }
     if (pfd[P_CTL].revents) {
-      char b;
-      ssize_t n = read(SPEC_FD, &b, 1);
-      if (n >= 0 || errno != EINTR) {
+      unsigned char b[64];
+      ssize_t n = read(SPEC_FD, b, sizeof b);
+      bool abort_now = n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+      for (ssize_t i = 0; i < n && !abort_now; i++) {
+        if (spec.signal_proxy && proxied_signal(b[i])) kill(pid, b[i]);
+        else abort_now = true;
+      }
+      if (abort_now) {
         o.aborted = true;
         kill(pid, SIGKILL);
         pfd[P_CTL].fd = -1;

@@ -169,7 +169,8 @@ int spec_parse(const char *text, struct spec *s, char *err, size_t errlen) {
   if (get_string(root, "hostname", false, &s->hostname, err, errlen) ||
       get_string(root, "network", false, &network, err, errlen) || get_bool(root, "tty", &s->tty, err, errlen) ||
       get_bool(root, "privileged", &s->privileged, err, errlen) || get_bool(root, "init", &s->init, err, errlen) ||
-      get_bool(root, "noNewPrivileges", &s->no_new_privs, err, errlen))
+      get_bool(root, "noNewPrivileges", &s->no_new_privs, err, errlen) ||
+      get_bool(root, "signalProxy", &s->signal_proxy, err, errlen))
     return -1;
   if (!strcmp(network, "host")) s->network = NET_HOST;
   else if (!strcmp(network, "none")) s->network = NET_NONE;

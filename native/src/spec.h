@@ -62,6 +62,9 @@ struct spec {
   /* "noNewPrivileges": set no_new_privs (docker --security-opt no-new-privileges); off by default, as in
    * docker run and BuildKit's RUN, so setuid binaries (sudo, su) work for non-root users. */
   bool no_new_privs;
+  /* "signalProxy": the parent passes its signals on as bytes on fd 3 (kiln run); the helper then ignores
+   * INT, TERM, HUP, QUIT, USR1 and USR2 that reach it as signals (a process-group signal's copy). */
+  bool signal_proxy;
   /* Not from the JSON: set by the helper when no devices cgroup confines the sandbox (a host without the
    * v1 devices controller). Then every filesystem the container can write or read device nodes from is
    * mounted nodev, and /dev holds bind mounts of the host's allowed nodes on a nodev tmpfs. */

@@ -127,7 +127,7 @@ export const runCommand: Command = {
 
     // Signals sent to kiln go to the container's pid 1, as docker run's sig-proxy does. A signal sent to the
     // whole process group (a terminal's ^C, `timeout`) also reaches the sandbox helper directly; the helper
-    // passes such a pair on once.
+    // then passes on only kiln's copy, so pid 1 sees it once.
     try {
       const result = await runSandbox(spec, { stdio: 'inherit', forwardSignals: ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] });
       if (result.oomKilled) process.stderr.write('kiln: the container was killed: out of memory (--memory limit reached)\n');
