@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 # the reference builder (its embedded BuildKit) for differential tests and the benchmark.
 # iproute2 + iptables make kiln's build network (bridge, NAT); openssh-client gives the ssh tests an agent;
 # chromium is the browser the dashboard tests drive (playwright-core, no browser download); uidmap
-# (newuidmap/newgidmap) maps a user's /etc/subuid and /etc/subgid ranges in rootless mode.
+# (newuidmap/newgidmap) maps a user's /etc/subuid and /etc/subgid ranges in rootless mode; debootstrap and
+# curl make and publish the real-world corpus's Debian bases (bench/realworld/bases.sh).
 packages=(gcc libc6-dev make libseccomp-dev docker-registry skopeo umoci apache2-utils busybox-static
-  qemu-user-static runc crun iproute2 attr zstd bzip2 xz-utils docker.io iptables openssh-client chromium uidmap)
+  qemu-user-static runc crun iproute2 attr zstd bzip2 xz-utils docker.io iptables openssh-client chromium uidmap
+  debootstrap curl)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 arm=0; dpkg --print-foreign-architectures | grep -qx arm64 || arm=1

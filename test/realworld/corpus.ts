@@ -1,7 +1,7 @@
 // The real-world corpus (bench/realworld/projects/, described by projects.json): building a project with
 // kiln or BuildKit v0.25, comparing the two images as a user sees them, and starting an image to ask it
 // something. Shared by test/realworld/corpus.test.ts and the bench runner bench/realworld/run.mjs.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -59,31 +59,60 @@ export function buildArgs(p: Project, registry: string): string[] {
 
 export interface Timed { status: number; stdout: string; stderr: string; seconds: number }
 
-export function kilnBuild(root: string, p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed {
+/** One builder command line: what the sync (bench: one build at a time) and async (test) runners start. */
+interface Invocation { cmd: string; args: string[]; env: NodeJS.ProcessEnv }
+
+function kilnInvocation(root: string, p: Project, context: string, registry: string, extra: string[]): Invocation {
+  return { cmd: process.execPath, args: [kilnBin, 'build', '--progress', 'plain', ...buildArgs(p, registry), ...extra, context], env: { ...process.env, KILN_ROOT: root } };
+}
+
+function peerInvocation(p: Project, context: string, registry: string, extra: string[]): Invocation {
+  return {
+    cmd: MODERN_PEER,
+    args: ['buildx', 'build', '--provenance=false', '--progress=plain', ...buildArgs(p, registry), ...extra, context],
+    env: { ...process.env, BUILDX_NO_DEFAULT_ATTESTATIONS: '1' },
+  };
+}
+
+function runTimed(inv: Invocation, timeoutMs: number): Timed {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [kilnBin, 'build', '--progress', 'plain', ...buildArgs(p, registry), ...extra, context], {
-    env: { ...process.env, KILN_ROOT: root },
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    maxBuffer: 256 << 20,
-  });
+  const r = spawnSync(inv.cmd, inv.args, { env: inv.env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw r.error;
   return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, seconds };
 }
 
-export function peerBuild(p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(MODERN_PEER, ['buildx', 'build', '--provenance=false', '--progress=plain', ...buildArgs(p, registry), ...extra, context], {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    maxBuffer: 256 << 20,
-    env: { ...process.env, BUILDX_NO_DEFAULT_ATTESTATIONS: '1' },
+/** The same, without blocking: the corpus test runs kiln's and BuildKit's build of a project side by side. */
+function runTimedAsync(inv: Invocation, timeoutMs: number): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(inv.cmd, inv.args, { env: inv.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const stderr = Buffer.concat(err).toString('utf8') + (signal ? `\n(killed by ${signal} after ${seconds.toFixed(0)} s)` : '');
+      resolve({ status: code ?? 128, stdout: Buffer.concat(out).toString('utf8'), stderr, seconds });
+    });
   });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.error) throw r.error;
-  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, seconds };
 }
+
+export const kilnBuild = (root: string, p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed =>
+  runTimed(kilnInvocation(root, p, context, registry, extra), timeoutMs);
+export const kilnBuildAsync = (root: string, p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Promise<Timed> =>
+  runTimedAsync(kilnInvocation(root, p, context, registry, extra), timeoutMs);
+export const peerBuild = (p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed =>
+  runTimed(peerInvocation(p, context, registry, extra), timeoutMs);
+export const peerBuildAsync = (p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Promise<Timed> =>
+  runTimedAsync(peerInvocation(p, context, registry, extra), timeoutMs);
 
 /** The system's docker (Debian 12's dockerd 20.10, BuildKit v0.8): the older reference in the bench. */
 export const LEGACY_DOCKER = '/usr/bin/docker';
@@ -103,16 +132,8 @@ export function legacyPeerReady(): boolean {
  * tarball, so `extra` is usually `-t name`: the image goes into dockerd's own store, its cheapest path.
  */
 export function legacyPeerBuild(p: Project, context: string, registry: string, extra: string[], timeoutMs = 900_000): Timed {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(LEGACY_DOCKER, ['build', '--progress=plain', ...buildArgs(p, registry), ...extra, context], {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    maxBuffer: 256 << 20,
-    env: { ...process.env, DOCKER_BUILDKIT: '1' },
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.error) throw r.error;
-  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, seconds };
+  const args = ['build', '--progress=plain', ...buildArgs(p, registry), ...extra, context];
+  return runTimed({ cmd: LEGACY_DOCKER, args, env: { ...process.env, DOCKER_BUILDKIT: '1' } }, timeoutMs);
 }
 
 /**
