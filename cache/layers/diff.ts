@@ -2,13 +2,13 @@
 // `.wh.<name>` entries, opaque dirs get a `.wh..wh..opq` entry, files sharing an inode become hardlink
 // entries to the first path, overlay's own xattrs stay behind. Entries go in byte order of names, one dir
 // at a time (as BuildKit walks), with no uname/gname and no atime, so the same tree gives the same bytes.
+import { createParallelGzip } from './gzip-parallel.js';
 import { DigestCounter, digestingStream } from '../../base/oci/digest.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, lstatSync, openSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
 import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
 import { newHeader, type TarHeader } from './tar-header.js';
@@ -206,7 +206,7 @@ export async function writeLayerTarGzip(
   opts: LayerTarOptions = {},
 ): Promise<{ diffId: string; digest: string; size: number; compressedSize: number }> {
   const tmp = `${outPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const gzip = createGzip();
+  const gzip = createParallelGzip();
   const blob = new DigestCounter();
   const written = pipeline(gzip, digestingStream(blob), createWriteStream(tmp, { flush: true }));
   written.catch(() => {}); // awaited below; avoid an unhandled rejection while the tar is still being written

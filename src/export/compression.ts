@@ -10,7 +10,7 @@ import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { createParallelGzip } from '../../cache/layers/gzip-parallel.js';
 import type { ContentStore } from '../../cache/content-store.js';
 import { DigestCounter } from '../../base/oci/digest.js';
 import { layerTypeFor, type LayerCompression } from '../../base/oci/mediatypes.js';
@@ -78,7 +78,7 @@ function compressor(opts: CompressOptions): { stream: Duplex; done: Promise<void
   switch (opts.compression) {
     case 'gzip':
       // Node's gzip header has mtime 0 and no name: output depends on the input and level only.
-      return { stream: createGzip({ level: level ?? 6, chunkSize: 256 * 1024 }), done: Promise.resolve() };
+      return { stream: createParallelGzip({ level: level ?? 6 }), done: Promise.resolve() };
     case 'zstd': {
       const l = level ?? 3;
       return zstdProcess(['-q', '-c', '--no-progress', ...(l > 19 ? ['--ultra'] : []), `-${l}`, '-']);
