@@ -2,7 +2,6 @@
 // `.wh.<name>` entries, opaque dirs get a `.wh..wh..opq` entry, files sharing an inode become hardlink
 // entries to the first path, overlay's own xattrs stay behind. Entries go in byte order of names, one dir
 // at a time (as BuildKit walks), with no uname/gname and no atime, so the same tree gives the same bytes.
-import { createParallelGzip } from './gzip-parallel.js';
 import { DigestCounter, digestingStream } from '../../base/oci/digest.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, lstatSync, openSync, renameSync, rmSync, type BigIntStats } from 'node:fs';
@@ -10,6 +9,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { FsOps, type DirEntryStat, type Timespec } from './fsops.js';
+import { createParallelGzip } from './gzip-parallel.js';
 import { isOpaqueXattrs, isOverlayXattr } from './overlay-xattr.js';
 import { newHeader, type TarHeader } from './tar-header.js';
 import { ChunkedOutput, TarWriter, writableSink } from './tar-writer.js';

@@ -360,12 +360,12 @@ int main(int argc, char **argv) {
           /* The kernel signals the container's foreground group when the size changes. */
           if (master >= 0 && tty_outer_size(&ws)) ioctl(master, TIOCSWINSZ, &ws);
         } else if (!spec.signal_proxy) {
+          /* With signalProxy the parent passes on every signal it gets (docker's sig-proxy) as a byte on
+           * fd 3, so a copy that reaches the helper directly from a process-group signal (a terminal's ^C,
+           * `timeout`) is dropped: the container sees each signal once. A byte cannot merge with the direct
+           * copy as two pending signals of one number do, and no time window drops a real second signal. */
           kill(pid, sig);
         }
-        /* With signalProxy the parent passes on every signal it gets (docker's sig-proxy) as a byte on
-         * fd 3, so a copy that reaches the helper directly from a process-group signal (a terminal's ^C,
-         * `timeout`) is dropped: the container sees each signal once. A byte cannot merge with the direct
-         * copy as two pending signals of one number do, and no time window drops a real second signal. */
         if (exited) break;
       }
     }
