@@ -78,7 +78,7 @@ function compressor(opts: CompressOptions): { stream: Duplex; done: Promise<void
   switch (opts.compression) {
     case 'gzip':
       // Node's gzip header has mtime 0 and no name: output depends on the input and level only.
-      return { stream: createParallelGzip({ level: level ?? 6 }), done: Promise.resolve() };
+      return { stream: createParallelGzip(level === undefined ? {} : { level }), done: Promise.resolve() };
     case 'zstd': {
       const l = level ?? 3;
       return zstdProcess(['-q', '-c', '--no-progress', ...(l > 19 ? ['--ultra'] : []), `-${l}`, '-']);
