@@ -78,5 +78,8 @@ if (unit) {
     }
   }
 }
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${unit ? 4 : 2}`, ...files], { stdio: 'inherit' });
+// Every test makes its own state dirs: kiln's default would leave a resident engine behind each first
+// build. Tests build in-process unless they ask otherwise; test/resident tests the engine and the default.
+const env = { ...process.env, KILN_ENGINE: process.env.KILN_ENGINE ?? 'off' };
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${unit ? 4 : 2}`, ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

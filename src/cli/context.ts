@@ -1,6 +1,6 @@
 // What the commands share: opening the state (with a wait message when another kiln holds it), a
 // registry client, and finding an image locally or pulling it.
-import { State } from '../../cache/state.js';
+import { State, StateLockedError } from '../../cache/state.js';
 import type { PullEvent, PulledImage } from '../../cache/pull.js';
 import { parseReference, type ImageReference } from '../../base/oci/reference.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../../base/oci/platform.js';
@@ -20,7 +20,16 @@ export function provideState(provider: (() => Promise<State>) | undefined): void
 export async function openState(): Promise<State> {
   if (stateProvider) return stateProvider();
   // A resident engine keeps the state open between builds: ask it to let go rather than wait for its idle timeout.
-  await releaseEngineState(stateRoot(process.env));
+  const root = stateRoot(process.env);
+  await releaseEngineState(root);
+  try {
+    return await State.open({ lockTimeoutMs: 0 });
+  } catch (err) {
+    if (!(err instanceof StateLockedError)) throw err;
+  }
+  // Held: by another kiln, or by an engine that opened it ahead of its first build (resident/server
+  // preopen) just after it was asked; asked again, an engine lets go and does not take it again.
+  await releaseEngineState(root);
   return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
 }
 

@@ -1,9 +1,13 @@
 // bin/kiln.js's first step for `kiln build` and `kiln bake`: hand the command to the state dir's resident
-// engine when one runs (or KILN_ENGINE=resident asks for one), so a warm rebuild skips loading the CLI,
-// opening the database and warming up. Returns the exit code, or undefined to build in this process:
-// whatever the engine could not do exactly as this process would goes there, silently.
+// engine when one runs, so a warm rebuild skips loading the CLI, opening the database and warming up.
+// Returns the exit code, or undefined to build in this process: whatever the engine could not do exactly
+// as this process would goes there, silently.
+//
+// KILN_ENGINE picks when an engine is started: unset (or `auto`), a build that finds none runs here and
+// starts one beside itself, so the next build attaches; `resident` starts one first and builds in it;
+// `off` never uses one.
 import { checkSocket, codeStamp, socketPath, socketPathFits, stateRoot } from './paths.js';
-import { connectEngine, forwardBuild, startEngine, stdinUse, writesToStdout } from './client.js';
+import { awaitStartingEngine, connectEngine, forwardBuild, spawnEngine, startEngine, stdinUse, writesToStdout } from './client.js';
 
 export async function attachToEngine(argv: string[]): Promise<number | undefined> {
   const mode = process.env.KILN_ENGINE;
@@ -25,7 +29,17 @@ export async function attachToEngine(argv: string[]): Promise<number | undefined
   const code = codeStamp([new URL('./main.js', import.meta.url), new URL('../cli/main.js', import.meta.url)]);
   const sock = check.kind === 'ours' ? await connectEngine(path) : undefined;
   const done = sock ? await forwardBuild(sock, argv, root, code) : undefined;
-  if (done !== undefined || mode !== 'resident') return done;
-  const started = await startEngine(root);
-  return started ? forwardBuild(started, argv, root, code) : undefined;
+  if (done !== undefined) return done;
+  if (mode === 'resident') {
+    const started = await startEngine(root);
+    return started ? forwardBuild(started, argv, root, code) : undefined;
+  }
+  // Auto: an engine another build started a moment ago is used once it listens (waiting up to 3 s);
+  // otherwise this build runs here and starts one beside itself at a low CPU priority, so it takes mostly
+  // idle CPU and listens by the time the next build comes. A second engine started at once (two CLIs)
+  // finds the first listening and leaves.
+  const starting = await awaitStartingEngine(root);
+  if (starting) return forwardBuild(starting, argv, root, code);
+  spawnEngine(root, undefined, { background: true });
+  return undefined;
 }

@@ -1,11 +1,12 @@
 // The client half of the resident engine: reach the state dir's engine (starting it when asked), send it
 // one build, and act for it here: print its output, pass on ^C and SIGTERM, exit with its exit code.
 // Imports only Node built-ins, so bin/kiln.js can load it without the CLI bundle.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkSocket, engineLog, socketPath, socketPathFits } from './paths.js';
+import { checkSocket, engineLog, socketPath, socketPathFits, startingEngine, startingPath } from './paths.js';
 import { readMessages, send, type ClientMessage, type EngineMessage, type EngineStatus } from './protocol.js';
 
 /** A connection to the engine at path, or undefined when nothing accepts there. */
@@ -27,13 +28,13 @@ function engineEntry(): string {
 }
 
 /**
- * Starts the state dir's engine, detached (its own session: a terminal's ^C does not reach it) with its
- * output in ROOT/engine.log, and returns a connection once it listens. Two clients starting one at once
- * is fine: the second engine finds the first listening and leaves. Undefined when no engine came up.
+ * Spawns the state dir's engine, detached (its own session: a terminal's ^C does not reach it) with its
+ * output in ROOT/engine.log, without waiting for it; ROOT/engine.starting names it until it listens.
+ * `background`: it starts at a low CPU priority (the engine takes its normal priority back once it
+ * listens), for a start beside a running build. Undefined when it could not be spawned.
  */
-export async function startEngine(root: string, idleSeconds?: number): Promise<Socket | undefined> {
-  const path = socketPath(root);
-  if (!socketPathFits(path)) return undefined;
+export function spawnEngine(root: string, idleSeconds?: number, opts: { background?: boolean } = {}): ChildProcess | undefined {
+  if (!socketPathFits(socketPath(root))) return undefined;
   let log: number;
   try {
     mkdirSync(root, { recursive: true }); // a first build on a new state dir
@@ -43,13 +44,61 @@ export async function startEngine(root: string, idleSeconds?: number): Promise<S
   }
   const env = { ...process.env };
   if (idleSeconds !== undefined) env.KILN_ENGINE_IDLE = String(idleSeconds);
-  // `engine serve` in argv: what the state's "in use by" message names (cache/state.ts writes db.owner).
-  const child = spawn(process.execPath, [engineEntry(), 'engine', 'serve', root], { detached: true, stdio: ['ignore', log, log], env });
-  closeSync(log);
+  if (opts.background) env.KILN_ENGINE_NICE = '1';
+  try {
+    // `engine serve` in argv: what the state's "in use by" message names (cache/state.ts writes db.owner).
+    const child = spawn(process.execPath, [engineEntry(), 'engine', 'serve', root], { detached: true, stdio: ['ignore', log, log], env });
+    child.once('error', () => undefined);
+    child.unref();
+    if (child.pid) {
+      // Background start: at a low priority (nice 10: about a tenth of a busy core) until it listens, as
+      // the build that started it is running.
+      if (opts.background) {
+        try {
+          setPriority(child.pid, 10);
+        } catch {
+          // it already left
+        }
+      }
+      markStarting(root, child.pid);
+    }
+    return child;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/**
+ * ROOT/engine.starting := pid; never through a symlink planted there (O_NOFOLLOW), as the socket is never
+ * used through one, nor waiting on a FIFO (O_NONBLOCK: no reader is an error).
+ */
+function markStarting(root: string, pid: number): void {
+  try {
+    const fd = openSync(startingPath(root), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    try {
+      writeFileSync(fd, String(pid));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // no marker: a build that comes before this engine listens runs in its own process
+  }
+}
+
+/**
+ * Starts the state dir's engine (spawnEngine) and returns a connection once it listens. Two clients
+ * starting one at once is fine: the second engine finds the first listening and leaves. Undefined when
+ * no engine came up.
+ */
+export async function startEngine(root: string, idleSeconds?: number): Promise<Socket | undefined> {
+  const path = socketPath(root);
+  const child = spawnEngine(root, idleSeconds);
+  if (!child) return undefined;
   let exited = false;
   child.once('exit', () => (exited = true));
   child.once('error', () => (exited = true));
-  child.unref();
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const check = checkSocket(path);
@@ -57,6 +106,24 @@ export async function startEngine(root: string, idleSeconds?: number): Promise<S
       const sock = await connectEngine(path);
       if (sock) return sock;
     } else if (check.kind === 'refused' || exited) return undefined;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return undefined;
+}
+
+/**
+ * A connection to the engine that is starting for root (ROOT/engine.starting), once it listens; undefined
+ * when none is starting, or it has not listened within timeoutMs or went away.
+ */
+export async function awaitStartingEngine(root: string, timeoutMs = 3_000): Promise<Socket | undefined> {
+  const path = socketPath(root);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const check = checkSocket(path);
+    if (check.kind === 'ours') return connectEngine(path);
+    if (check.kind === 'refused') return undefined;
+    // No engine starting (any more): it may have just listened and removed its marker.
+    if (startingEngine(root) === undefined) return checkSocket(path).kind === 'ours' ? connectEngine(path) : undefined;
     await new Promise((r) => setTimeout(r, 10));
   }
   return undefined;

@@ -1,6 +1,6 @@
 // Where a state dir's resident engine listens, and whether the thing at that path may be trusted.
 // Imports only Node built-ins: the client loads this before (and instead of) the big CLI bundle.
-import { existsSync, lstatSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +18,42 @@ export function socketPath(root: string): string {
 
 export function engineLog(root: string): string {
   return join(root, 'engine.log');
+}
+
+/** Holds the pid of an engine that was spawned and does not listen yet (removed once it does). */
+export function startingPath(root: string): string {
+  return join(root, 'engine.starting');
+}
+
+/** The pid ROOT/engine.starting holds: read without following a symlink or blocking on a FIFO planted there. */
+export function startingPid(root: string): number | undefined {
+  try {
+    const fd = openSync(startingPath(root), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      if (!fstatSync(fd).isFile()) return undefined;
+      const pid = Number(readFileSync(fd, 'utf8'));
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pid of this state dir's engine that is starting: the marker names a live process whose command line
+ * is `… engine serve ROOT` (a stale marker or a reused pid is not one). Undefined otherwise.
+ */
+export function startingEngine(root: string): number | undefined {
+  const pid = startingPid(root);
+  if (pid === undefined) return undefined;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    return argv.at(-3) === 'engine' && argv.at(-2) === 'serve' && argv.at(-1) === root ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A unix socket path longer than sun_path (108 bytes with its NUL) cannot be bound or reached. */

@@ -14,6 +14,9 @@ import { kiln, kilnAsync, kilnBin, tempRoot, type KilnResult } from '../helpers/
 import { repoRoot } from '../helpers/fixtures.js';
 import { alive, procsWith, sandboxHelpersUnder, sleep, waitFor } from '../lifecycle/procs.js';
 
+// This file tests the engine as a user gets it: kiln's default, not the test runner's KILN_ENGINE=off.
+delete process.env.KILN_ENGINE;
+
 const suite = buildSuite();
 const roots: string[] = [];
 const cleanups: (() => void)[] = [];
@@ -249,6 +252,27 @@ test('a socket planted by another user, or a symlink at the socket path, is neve
   assert.match(viaLink.stdout, /^sha256:[0-9a-f]{64}\n$/, 'built in-process');
   assert.equal(target.connections(), 0);
   assert.deepEqual(enginesOf(root2), []);
+
+  // A symlink planted at ROOT/engine.starting (where a starting engine's pid is written): the file it
+  // points to outside is never written, and the build and the engine it starts work all the same.
+  const root3 = newRoot();
+  const canary = join(elsewhere, 'canary');
+  writeFileSync(canary, 'canary\n');
+  symlinkSync(canary, join(root3, 'engine.starting'));
+  const viaMarker = kiln(root3, ['build', '-q', ctx]);
+  assert.equal(viaMarker.status, 0, viaMarker.stderr);
+  assert.ok(await waitFor(() => served(root3) === 0, 30_000), 'an engine was started');
+  assert.equal(readFileSync(canary, 'utf8'), 'canary\n');
+  assert.equal(kiln(root3, ['build', '-q', ctx]).stdout, viaMarker.stdout);
+  assert.equal(served(root3), 1);
+  assert.equal(readFileSync(canary, 'utf8'), 'canary\n');
+
+  // A FIFO there: nobody blocks on it; the build runs.
+  const root4 = newRoot();
+  assert.equal(spawnSync('mkfifo', [join(root4, 'engine.starting')]).status, 0);
+  const viaFifo = kiln(root4, ['build', '-q', ctx], { timeoutMs: 60_000 });
+  assert.equal(viaFifo.status, 0, viaFifo.stderr);
+  assert.match(viaFifo.stdout, /^sha256:[0-9a-f]{64}\n$/);
 });
 
 test('kiln rebuilt since the engine started: the client builds itself and the old engine leaves', async () => {
@@ -270,5 +294,43 @@ test('kiln rebuilt since the engine started: the client builds itself and the ol
   assert.equal(after.stdout, before.stdout);
   assert.equal(after.stderr, '');
   assert.ok(await waitFor(() => !alive(engine), 30_000), 'the stale engine left');
-  assert.deepEqual(enginesOf(root), []);
+  // The client that built itself started an engine of the new code as it exited; the next build uses it.
+  assert.ok(await waitFor(() => served(root) === 0, 30_000), 'a new engine listens');
+  assert.equal(kiln(root, ['build', '-q', ctx]).stdout, before.stdout);
+  assert.equal(served(root), 1);
+});
+
+test('by default a first build runs in-process and starts the engine beside itself; the next build attaches; an engine whose state dir is removed leaves', async () => {
+  const root = newRoot();
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo auto > /auto\n` });
+  const first = kiln(root, ['build', '-q', ctx]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(first.stderr, '');
+  assert.ok(await waitFor(() => served(root) === 0, 30_000), 'the first build started an engine');
+  const [engine] = enginesOf(root);
+  assert.ok(engine);
+  assert.equal(spawnSync('ps', ['-o', 'ni=', '-p', String(engine)], { encoding: 'utf8' }).stdout.trim(), '0', 'listening, it runs at the normal priority');
+  assert.equal(existsSync(join(root, 'engine.starting')), false);
+  // It opens the state once the build that started it has let go, ahead of the next build…
+  const status = () => kiln(root, ['engine', 'status']).stdout;
+  assert.ok(await waitFor(() => /state open/.test(status()), 30_000), status());
+  // …and hands it at once to an in-process command, then no longer takes it on its own.
+  const images = kiln(root, ['images'], { env: { KILN_LOCK_TIMEOUT: '2' } });
+  assert.equal(images.status, 0, images.stderr);
+  assert.match(status(), /state closed/);
+  const second = kiln(root, ['build', '-q', ctx]);
+  assert.equal(second.status, 0, second.stderr);
+  assert.equal(second.stdout, first.stdout);
+  assert.equal(served(root), 1, 'the second build ran in the engine');
+  assert.deepEqual(enginesOf(root), [engine]);
+  rmSync(root, { recursive: true, force: true });
+  assert.ok(await waitFor(() => !alive(engine), 30_000), 'the engine left with its state dir');
+
+  // A build right after the first one, while the engine it started is still loading, waits for it.
+  const quick = newRoot();
+  const a = kiln(quick, ['build', '-q', ctx]);
+  const b = kiln(quick, ['build', '-q', ctx]);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  assert.equal(served(quick), 1, 'the second build ran in the engine the first one started');
 });

@@ -1,6 +1,7 @@
 // `kiln engine start|stop|status`: the resident engine of this state dir (src/resident). While it runs,
 // `kiln build` and `kiln bake` hand their work to it instead of loading kiln and opening the state
-// themselves; KILN_ENGINE=resident starts it on demand, KILN_ENGINE=off never uses it.
+// themselves. A build that finds none starts one as it exits (src/resident/attach.ts); KILN_ENGINE=resident
+// starts it before building, KILN_ENGINE=off never uses one.
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { flagString, FlagError } from '../flags.js';

@@ -4,8 +4,9 @@
 // socket only its user can open, leaves after an idle timeout, closes the state when an in-process kiln
 // command asks for it, and treats a client that goes away mid-build as a ^C.
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, lstatSync, unlinkSync, writeSync } from 'node:fs';
-import { State } from '../../../cache/state.js';
+import { chmodSync, existsSync, lstatSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { State, StateLockedError } from '../../../cache/state.js';
 import { provideState } from '../../cli/context.js';
 import { runKiln } from '../../cli/dispatch.js';
 import { checkSocket, socketPath } from '../paths.js';
@@ -49,6 +50,10 @@ export class ResidentEngine {
   private active?: Job;
   private served = 0;
   private idleTimer?: NodeJS.Timeout;
+  private socketWatch?: NodeJS.Timeout;
+  private opening?: Promise<State>;
+  /** Set once the open state was handed to another process: from then on it is opened only for a build. */
+  private released = false;
   private server?: Server;
   private socketIno?: number;
   private stopping = false;
@@ -93,18 +98,48 @@ export class ResidentEngine {
     chmodSync(this.path, 0o600);
     this.socketIno = lstatSync(this.path).ino;
     this.server = server;
+    // Its socket removed (the state dir deleted: a throwaway KILN_ROOT, a test's root) or taken by a newer
+    // engine: nobody can reach this one any more, so it leaves instead of idling out.
+    this.socketWatch = setInterval(() => !this.ownsSocket() && this.stop('its socket is gone'), 1000);
     provideState(() => this.openState());
     process.on('SIGTERM', () => !forwarding && this.stop('SIGTERM'));
     process.on('SIGINT', () => !forwarding && this.stop('SIGINT'));
     process.on('SIGHUP', () => undefined); // the session it was started from may end
     this.armIdle();
     log(`listening on ${this.path} (idle timeout ${this.idleSeconds}s)`);
+    void this.preopen();
     return true;
+  }
+
+  /**
+   * Opens the state as soon as no other kiln process holds it (the build that started this engine does
+   * until it exits), so that the first client's build does not pay for opening it. Tries for a minute,
+   * only on a state dir that exists, and never after the state was handed to an in-process command.
+   */
+  private async preopen(): Promise<void> {
+    const until = Date.now() + 60_000;
+    while (Date.now() < until && !this.state && !this.opening && !this.released && !this.stopping && !this.active && !existsSync(join(this.root, 'db'))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    while (Date.now() < until && !this.state && !this.opening && !this.released && !this.stopping && !this.active) {
+      try {
+        this.opening = State.open({ root: this.root, lockTimeoutMs: 0 }).finally(() => (this.opening = undefined));
+        this.state = await this.opening;
+        log('opened the state ahead of the first build');
+        return;
+      } catch (err) {
+        if (!(err instanceof StateLockedError)) return void log(`not opening the state ahead: ${(err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** The open state, wrapped so that a command's close() leaves it open for the next one. */
   private async openState(): Promise<State> {
-    this.state ??= await State.open({ root: this.root, onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
+    if (!this.state) {
+      this.opening ??= State.open({ root: this.root, onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) }).finally(() => (this.opening = undefined));
+      this.state = await this.opening;
+    }
     const state = this.state;
     return new Proxy(state, { get: (t, k) => (k === 'close' ? async () => undefined : Reflect.get(t, k, t)) });
   }
@@ -211,7 +246,11 @@ export class ResidentEngine {
   }
 
   private async release(sock: Socket): Promise<void> {
+    // Every in-process command asks, the build that started this engine too: only a state this engine
+    // held and gave away stops preopen() from taking it again.
+    await this.opening?.catch(() => undefined);
     if (this.state) {
+      this.released = true;
       const state = this.state;
       this.state = undefined;
       await state.close();
@@ -233,15 +272,24 @@ export class ResidentEngine {
     this.stopping = true;
     log(`stopping: ${why}`);
     clearTimeout(this.idleTimer);
+    clearInterval(this.socketWatch);
     this.server?.close();
     this.unlinkSocket();
     if (!this.active) void this.exit();
   }
 
+  private ownsSocket(): boolean {
+    try {
+      return lstatSync(this.path).ino === this.socketIno;
+    } catch {
+      return false;
+    }
+  }
+
   private unlinkSocket(): void {
     try {
       // Only our own socket: a newer engine may have taken the path since.
-      if (lstatSync(this.path).ino === this.socketIno) unlinkSync(this.path);
+      if (this.ownsSocket()) unlinkSync(this.path);
     } catch {
       // already gone
     }
