@@ -5,6 +5,7 @@
 //          the base images are already local (registry on 127.0.0.1 / docker-sid's store)
 //   warm   the same context again, nothing changed
 //   change one source file changed (a comment appended), rebuilt
+// Timed builds alternate builders and each starts once the machine is quiet (settle()).
 // each the median of --reps runs (cold: --cold-reps, default 1). kiln and BuildKit v0.25 export an OCI
 // tarball; BuildKit v0.8 has no OCI exporter in Docker 20.10 and tags into dockerd's store (cheaper).
 // Overhead = wall time minus the time inside RUN steps (the plain progress output's "#N DONE x.ys" of
@@ -39,6 +40,29 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** The machine's CPU counters: busy and total jiffies, from /proc/stat. */
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/**
+ * Waits (at most 20 s) until under 10% of the machine's CPU is busy over half a second, so that one
+ * builder's background work after its build (containerd's garbage collection after a BuildKit build, seen
+ * at 80% of a core) is not timed as part of the next builder's build. Returns the seconds waited.
+ */
+function settle() {
+  const start = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const a = cpuTimes();
+    Atomics.wait(pause, 0, 0, 500);
+    const b = cpuTimes();
+    if ((b.busy - a.busy) / Math.max(1, b.total - a.total) < 0.1 || Date.now() - start > 20_000) return (Date.now() - start) / 1000;
+  }
+}
 
 /** Seconds inside RUN steps, from plain progress: "#5 [build 2/4] RUN …" … "#5 DONE 1.7s". */
 function runSeconds(output) {
@@ -92,6 +116,8 @@ function bench() {
         const run = { kiln: () => corpus.kilnBuild(root, p, context, registry, [...extra, ...out(who, n)]),
           bk25: () => corpus.peerBuild(p, context, registry, [...extra, ...out(who, n)]),
           bk08: () => corpus.legacyPeerBuild(p, context, registry, [...extra, ...out(who, n)]) }[who];
+        const waited = settle();
+        if (waited > 1) log(`   (waited ${waited.toFixed(1)} s for the machine to be quiet)`);
         const res = run();
         if (res.status !== 0) throw new Error(`${NAMES[who]} failed on ${p.name}: ${res.stderr.trim().split('\n').slice(-4).join(' / ')}`);
         const inRun = runSeconds(res.stderr);
@@ -99,25 +125,40 @@ function bench() {
         return { wall: res.seconds, run: inRun, overhead: Math.max(0, res.seconds - inRun) };
       };
       try {
-        const alive = [];
+        // BuildKit: a first, untimed build fills its cache (the bases are already in its store). kiln: its
+        // root is new: the bases are pulled into it first by an untimed build (as BuildKit has them loaded;
+        // that build also starts kiln's resident engine, as any first build does), then its first
+        // --no-cache build is cold0; a --no-cache build still fills kiln's cache for the warm runs.
+        let alive = [];
         for (const who of builders) {
           try {
-            // BuildKit: a first, untimed build fills its cache (the bases are already in its store). kiln: its
-            // root is new: the bases are pulled into it first (untimed, as BuildKit has them loaded), then its
-            // first --no-cache build is cold0; a --no-cache build still fills kiln's cache for the warm runs.
             if (who !== 'kiln') build(who, [], 'prime');
             else primeKilnBases(root, p, work);
-            const cold = [];
-            for (let i = 0; i < coldReps; i++) cold.push(build(who, ['--no-cache'], `cold${i}`));
-            const warm = [];
-            for (let i = 0; i < reps; i++) warm.push(build(who, [], `warm${i}`));
-            r[who] = { cold, warm, change: [] };
+            r[who] = { cold: [], warm: [], change: [] };
             alive.push(who);
           } catch (e) {
             r.errors[who] = String(e.message ?? e);
             log(`   ${r.errors[who]}`);
           }
         }
+        // Timed builds alternate builders, like the changes below, so that a slow spell of the machine
+        // (or one builder's background work) falls on both, not on one builder's whole series.
+        const series = (kind, n, extra) => {
+          for (let i = 0; i < n; i++) {
+            for (const who of alive) {
+              try {
+                r[who][kind].push(build(who, extra, `${kind}${i}`));
+              } catch (e) {
+                r.errors[who] = String(e.message ?? e);
+                log(`   ${r.errors[who]}`);
+                delete r[who];
+              }
+            }
+            alive = alive.filter((who) => r[who]);
+          }
+        };
+        series('cold', coldReps, ['--no-cache']);
+        series('warm', reps, []);
         // changes alternate builders on the same edited context, each builder seeing every change once
         for (let i = 0; i < reps; i++) {
           // unique per bench run: an edit a builder saw in an earlier run would be a cache hit, not a change
