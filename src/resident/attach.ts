@@ -38,8 +38,13 @@ export async function attachToEngine(argv: string[]): Promise<number | undefined
   // otherwise this build runs here and starts one beside itself at a low CPU priority, so it takes mostly
   // idle CPU and listens by the time the next build comes. A second engine started at once (two CLIs)
   // finds the first listening and leaves.
-  const starting = await awaitStartingEngine(root);
-  if (starting) return forwardBuild(starting, argv, root, code);
+  // Not after an engine answered: that one runs older code and is leaving (its socket may still be
+  // there for a moment), or went before taking the build; either way a new one is needed.
+  if (!sock) {
+    const starting = await awaitStartingEngine(root);
+    const byStarting = starting ? await forwardBuild(starting, argv, root, code) : undefined;
+    if (byStarting !== undefined) return byStarting;
+  }
   spawnEngine(root, undefined, { background: true });
   return undefined;
 }

@@ -11,7 +11,7 @@ import { provideState } from '../../cli/context.js';
 import { runKiln } from '../../cli/dispatch.js';
 import { checkSocket, socketPath } from '../paths.js';
 import { connectEngine } from '../client.js';
-import { readMessages, send, type BuildRequestMessage, type ClientMessage } from '../protocol.js';
+import { readMessages, send, type BuildRequestMessage, type ClientMessage, type EngineMessage } from '../protocol.js';
 import { inInvocation } from './invocation.js';
 
 interface BuildJob {
@@ -44,6 +44,22 @@ function forwardSignal(sig: 'SIGINT' | 'SIGTERM'): void {
   }
 }
 
+/** The code stamp an engine's hello names (undefined: no hello within a second). */
+function helloCode(sock: Socket): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 1_000);
+    readMessages<EngineMessage>(sock, (m) => {
+      if (m.t !== 'hello') return;
+      clearTimeout(timer);
+      resolve(m.code);
+    });
+    sock.once('close', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
+
 export class ResidentEngine {
   private state?: State;
   private readonly queue: Job[] = [];
@@ -71,15 +87,29 @@ export class ResidentEngine {
 
   /** Listens on ROOT/engine.sock; false when another engine already does (this one then just leaves). */
   async listen(): Promise<boolean> {
-    const check = checkSocket(this.path);
-    if (check.kind === 'refused') throw new Error(`refusing to listen: ${check.reason}`);
-    if (check.kind === 'ours') {
+    // An engine of older code (kiln rebuilt since it started) is told to leave, and its place taken once
+    // it has: the client that found it stale started this one.
+    for (const until = Date.now() + 5_000; ; ) {
+      const check = checkSocket(this.path);
+      if (check.kind === 'refused') throw new Error(`refusing to listen: ${check.reason}`);
+      if (check.kind !== 'ours') break;
       const other = await connectEngine(this.path);
-      if (other) {
+      if (!other) {
+        try {
+          unlinkSync(this.path); // a dead engine's socket
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // or one that just left
+        }
+        break;
+      }
+      const code = await helloCode(other);
+      if (code === undefined || code === this.code || Date.now() > until) {
         other.destroy();
         return false;
       }
-      unlinkSync(this.path); // a dead engine's socket
+      send(other, { t: 'stop' });
+      other.end();
+      await new Promise((r) => setTimeout(r, 50));
     }
     const server = createServer((sock) => this.accept(sock));
     // Created 0600 (umask), not made so after: no other user can ever connect.
