@@ -46,6 +46,8 @@ export class LayerApplier extends TarExtractor {
     opts: Partial<ExtractOptions> = {},
   ) {
     super(root, ops, { what, inside: 'the layer', error: (m) => new LayerFormatError(m), chown: true, ...opts });
+    // A snapshot dir is new and this applier's alone; a merged tree is applied layer by layer and stays sync.
+    this.pipelineSymlinks = form === 'overlay';
   }
 
   /** merge: the next layer starts (its opaque markers keep only what it writes itself); `what` names it. */

@@ -44,6 +44,18 @@ function errCode(err: unknown): string | undefined {
 
 export abstract class TarExtractor {
   private fd?: number;
+  /**
+   * Symlinks go to the helper without waiting for each (a subclass opts in): making one is an inode
+   * allocation, which some file systems make costly, and the helper makes them beside this thread. Until
+   * answered, their paths and every dir above them are listed here, and an entry that names one of them
+   * (or a whiteout, or a hard link) waits for all of them first (drain), so every check this thread makes
+   * sees the tree as the tar built it so far.
+   */
+  protected pipelineSymlinks = false;
+  private pendingLinks = new Set<string>();
+  private pendingAbove = new Set<string>();
+  private pendingOps: Promise<void>[] = [];
+  private pendingError?: unknown;
   private readonly times = new Map<string, { atime: Timespec; mtime: Timespec }>();
   private readonly xattrs = new Map<string, Map<string, Buffer>>();
   /** The tar name of the entry being handled, for error lines. */
@@ -78,9 +90,48 @@ export abstract class TarExtractor {
     this.fd = undefined;
   }
 
+  /** Waits for the symlinks sent to the helper; the first that failed is thrown. */
+  async drain(): Promise<void> {
+    const ops = this.pendingOps;
+    this.pendingOps = [];
+    this.pendingLinks = new Set();
+    this.pendingAbove = new Set();
+    await Promise.all(ops);
+    const err = this.pendingError;
+    this.pendingError = undefined;
+    if (err) throw err;
+  }
+
+  /** Resolves once the helper has answered every symlink sent so far (failures are kept for drain). */
+  async settled(): Promise<void> {
+    await Promise.all(this.pendingOps);
+  }
+
+  /** Whether the entry at `rel` may meet a symlink the helper has not made yet. */
+  private touchesPending(rel: string, h: TarHeader): boolean {
+    if (this.pendingOps.length === 0) return false;
+    if (h.type === 'hardlink' || this.pendingOps.length >= 1024) return true;
+    if (this.pendingLinks.has(rel) || this.pendingAbove.has(rel)) return true;
+    const base = rel.slice(rel.lastIndexOf('/') + 1);
+    if (base.startsWith('.wh.')) return true;
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) if (this.pendingLinks.has(rel.slice(0, i))) return true;
+    return false;
+  }
+
+  private sendSymlink(rel: string, target: string, owner: { uid: number; gid: number } | undefined): void {
+    this.pendingOps.push(
+      this.ops.symlinkInRoot(this.root, rel, target, owner).catch((err) => {
+        this.pendingError ??= err;
+      }),
+    );
+    this.pendingLinks.add(rel);
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) this.pendingAbove.add(rel.slice(0, i));
+  }
+
   /** Applies xattrs and timestamps (and a subclass's deferred work), once every entry exists. */
   async finish(): Promise<void> {
     this.close();
+    await this.drain();
     const pending: Promise<void>[] = [];
     // Paths replaced by a later entry are dropped by forget(); if a parent became a symlink anyway, the
     // helper answers ELOOP and the record is skipped instead of landing on the link's target.
@@ -186,6 +237,7 @@ export abstract class TarExtractor {
 
   private async entry(h: TarHeader): Promise<void> {
     const parts = this.clean(h.name);
+    if (this.touchesPending(parts.join('/'), h)) await this.drain();
     const rel = await this.place(parts, h);
     if (rel === undefined) return;
     const full = fsPath(this.full(rel));
@@ -212,6 +264,12 @@ export abstract class TarExtractor {
       }
       case 'symlink': {
         await this.clear(rel, false);
+        if (this.pipelineSymlinks) {
+          this.sendSymlink(rel, h.linkname, this.opts.chown ? (this.opts.owner ?? h) : undefined);
+          this.madeSymlink(rel);
+          this.record(rel, h);
+          return;
+        }
         symlinkSync(fsPath(h.linkname), full);
         this.madeSymlink(rel);
         this.chown(rel, h);

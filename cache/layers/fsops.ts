@@ -137,6 +137,14 @@ export class FsOps {
     return this.request('lsetxattr', 'x', root, [nameToBytes(rel), Buffer.from(name), value], rel).then(() => undefined);
   }
 
+  /**
+   * symlink(target) at `rel` below `root`, through its parent opened as for lsetxattrInRoot, then chown
+   * to `owner` without following it (no owner: left as made).
+   */
+  symlinkInRoot(root: string, rel: string, target: string, owner?: { uid: number; gid: number }): Promise<void> {
+    return this.request('symlink', 'l', root, [nameToBytes(rel), nameToBytes(target), i64(owner?.uid ?? -1), i64(owner?.gid ?? -1)], rel).then(() => undefined);
+  }
+
   /** utimensat on `rel` below `root`, fd-relative and following no symlink (see lsetxattrInRoot). */
   utimensInRoot(root: string, rel: string, atime: Timespec, mtime: Timespec): Promise<void> {
     return this.request('utimensat', 't', root, [nameToBytes(rel), i64(atime.sec), i64(atime.nsec), i64(mtime.sec), i64(mtime.nsec)], rel).then(

@@ -64,6 +64,7 @@ export async function unpackLayer(input: Readable, destDir: string, opts: Unpack
       throw asFormatError(err, what) ?? err;
     } finally {
       applier.close();
+      await applier.settled(); // nothing may still be made in tmp when it is removed
     }
     const diffId = counter.digest();
     if (opts.expectedDiffId && diffId !== opts.expectedDiffId) throw new DigestMismatchError(opts.expectedDiffId, diffId, `diffID of ${what}`);

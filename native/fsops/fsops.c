@@ -21,6 +21,8 @@
 //               RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH (a parent that is, or became, a symlink is ELOOP, never
 //               followed) and the entry itself is never followed. For deferred metadata of a tree being
 //               written, where a later tar entry may have replaced a parent with a symlink.
+//           'l' make a symlink in a root(root, rel, target, uid, gid): symlinkat through the parent opened
+//               as for 'x', then, when uid and gid are not -1, fchownat without following it
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -513,6 +515,21 @@ int main(void) {
           ts[1].tv_sec = (time_t)field_i64(fields[4], lens[4]);
           ts[1].tv_nsec = (long)field_i64(fields[5], lens[5]);
           if (utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0) err = errno;
+          close(dfd);
+        }
+        reply(err, NULL, 0);
+        break;
+      }
+      case 'l': {
+        if (nf != 5) die("symlink in root takes 5 fields");
+        const char *base;
+        int dfd = parent_in_root(path, (const char *)fields[1], &base);
+        if (dfd < 0) err = -dfd;
+        else {
+          long long uid = (long long)field_i64(fields[3], lens[3]), gid = (long long)field_i64(fields[4], lens[4]);
+          if (strcmp(base, ".") == 0) err = EEXIST; // the root itself
+          else if (symlinkat((const char *)fields[2], dfd, base) < 0) err = errno;
+          else if (uid != -1 && gid != -1 && fchownat(dfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0) err = errno;
           close(dfd);
         }
         reply(err, NULL, 0);
