@@ -7,7 +7,7 @@
 // starts one beside itself, so the next build attaches; `resident` starts one first and builds in it;
 // `off` never uses one.
 import { checkSocket, codeStamp, socketPath, socketPathFits, stateRoot } from './paths.js';
-import { awaitStartingEngine, connectEngine, forwardBuild, spawnEngine, startEngine, stdinUse, writesToStdout } from './client.js';
+import { awaitStartingEngine, connectEngine, forwardBuild, normalPriority, spawnEngine, startEngine, stdinUse, writesToStdout } from './client.js';
 
 export async function attachToEngine(argv: string[]): Promise<number | undefined> {
   const mode = process.env.KILN_ENGINE;
@@ -45,6 +45,9 @@ export async function attachToEngine(argv: string[]): Promise<number | undefined
     const byStarting = starting ? await forwardBuild(starting, argv, root, code) : undefined;
     if (byStarting !== undefined) return byStarting;
   }
-  spawnEngine(root, undefined, { background: true });
+  const engine = spawnEngine(root, undefined, { background: true });
+  // Low priority only while this build runs: once it is done, the engine has the machine to itself.
+  const pid = engine?.pid;
+  if (pid) process.once('exit', () => normalPriority(pid));
   return undefined;
 }

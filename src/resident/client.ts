@@ -2,7 +2,7 @@
 // one build, and act for it here: print its output, pass on ^C and SIGTERM, exit with its exit code.
 // Imports only Node built-ins, so bin/kiln.js can load it without the CLI bundle.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -118,15 +118,31 @@ export async function startEngine(root: string, idleSeconds?: number): Promise<S
 export async function awaitStartingEngine(root: string, timeoutMs = 3_000): Promise<Socket | undefined> {
   const path = socketPath(root);
   const deadline = Date.now() + timeoutMs;
+  let hurried = false;
   while (Date.now() < deadline) {
     const check = checkSocket(path);
     if (check.kind === 'ours') return connectEngine(path);
     if (check.kind === 'refused') return undefined;
     // No engine starting (any more): it may have just listened and removed its marker.
-    if (startingEngine(root) === undefined) return checkSocket(path).kind === 'ours' ? connectEngine(path) : undefined;
+    const pid = startingEngine(root);
+    if (pid === undefined) return checkSocket(path).kind === 'ours' ? connectEngine(path) : undefined;
+    // Started beside a build at a low priority, it is now what this build waits for: on a busy machine a
+    // niced start took seconds.
+    if (!hurried) hurried = normalPriority(pid);
     await new Promise((r) => setTimeout(r, 10));
   }
   return undefined;
+}
+
+/** Gives an engine of this user's (pid, checked to be one) that was started in the background the normal CPU priority. */
+export function normalPriority(pid: number): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    if (statSync(`/proc/${pid}`).uid === process.getuid?.() && argv.at(-3) === 'engine' && argv.at(-2) === 'serve') setPriority(pid, 0);
+  } catch {
+    // gone already, or not allowed
+  }
+  return true;
 }
 
 /** One request that gets one answer (status, release, stop); undefined when no engine answers. */

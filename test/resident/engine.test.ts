@@ -334,3 +334,21 @@ test('by default a first build runs in-process and starts the engine beside itse
   assert.equal(b.stdout, a.stdout);
   assert.equal(served(quick), 1, 'the second build ran in the engine the first one started');
 });
+
+test('a build waiting for an engine started in the background gives it the normal priority; other processes keep theirs', async () => {
+  const root = newRoot();
+  // Stand-ins with an engine's command line (`… engine serve ROOT`) and one without, both at nice 10.
+  const sleeper = (args: string[]) => spawn('nice', ['-n', '10', process.execPath, '-e', 'setTimeout(() => {}, 20000)', ...args], { stdio: 'ignore' });
+  const engine = sleeper(['engine', 'serve', root]);
+  const other = sleeper(['something', 'else', root]);
+  cleanups.push(() => void engine.kill('SIGKILL'), () => void other.kill('SIGKILL'));
+  const niceOf = (pid: number) => spawnSync('ps', ['-o', 'ni=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(await waitFor(() => niceOf(engine.pid!) === '10' && niceOf(other.pid!) === '10', 5_000));
+  const { awaitStartingEngine, normalPriority } = await import('../../src/resident/client.js');
+  // ROOT/engine.starting names the starting engine: the waiting build finds it, never listening here.
+  writeFileSync(join(root, 'engine.starting'), String(engine.pid));
+  assert.equal(await awaitStartingEngine(root, 300), undefined);
+  assert.equal(niceOf(engine.pid!), '0', 'the engine being waited for runs at the normal priority');
+  normalPriority(other.pid!);
+  assert.equal(niceOf(other.pid!), '10', 'a process that is no engine is left alone');
+});
