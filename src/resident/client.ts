@@ -6,7 +6,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, st
 import { setPriority } from 'node:os';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkSocket, engineLog, socketPath, socketPathFits, startingEngine, startingPath } from './paths.js';
+import { checkSocket, engineLog, isEngineProcess, socketPath, socketPathFits, startingEngine, startingPath } from './paths.js';
 import { readMessages, send, type ClientMessage, type EngineMessage, type EngineStatus } from './protocol.js';
 
 /** A connection to the engine at path, or undefined when nothing accepts there. */
@@ -30,8 +30,8 @@ function engineEntry(): string {
 /**
  * Spawns the state dir's engine, detached (its own session: a terminal's ^C does not reach it) with its
  * output in ROOT/engine.log, without waiting for it; ROOT/engine.starting names it until it listens.
- * `background`: it starts at a low CPU priority (the engine takes its normal priority back once it
- * listens), for a start beside a running build. Undefined when it could not be spawned.
+ * `background`: it starts at a low CPU priority, for a start beside a running build (it gets the normal
+ * one back once it listens, when that build exits, or when a build waits for it: normalPriority). Undefined when it could not be spawned.
  */
 export function spawnEngine(root: string, idleSeconds?: number, opts: { background?: boolean } = {}): ChildProcess | undefined {
   if (!socketPathFits(socketPath(root))) return undefined;
@@ -128,21 +128,22 @@ export async function awaitStartingEngine(root: string, timeoutMs = 3_000): Prom
     if (pid === undefined) return checkSocket(path).kind === 'ours' ? connectEngine(path) : undefined;
     // Started beside a build at a low priority, it is now what this build waits for: on a busy machine a
     // niced start took seconds.
-    if (!hurried) hurried = normalPriority(pid);
+    if (!hurried) {
+      normalPriority(pid);
+      hurried = true;
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
   return undefined;
 }
 
 /** Gives an engine of this user's (pid, checked to be one) that was started in the background the normal CPU priority. */
-export function normalPriority(pid: number): boolean {
+export function normalPriority(pid: number): void {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    if (statSync(`/proc/${pid}`).uid === process.getuid?.() && argv.at(-3) === 'engine' && argv.at(-2) === 'serve') setPriority(pid, 0);
+    if (statSync(`/proc/${pid}`).uid === process.getuid?.() && isEngineProcess(pid)) setPriority(pid, 0);
   } catch {
     // gone already, or not allowed
   }
-  return true;
 }
 
 /** One request that gets one answer (status, release, stop); undefined when no engine answers. */

@@ -47,12 +47,16 @@ export function startingPid(root: string): number | undefined {
  */
 export function startingEngine(root: string): number | undefined {
   const pid = startingPid(root);
-  if (pid === undefined) return undefined;
+  return pid !== undefined && isEngineProcess(pid, root) ? pid : undefined;
+}
+
+/** Whether pid is a live engine process (`… engine serve ROOT`), of `root` when given. */
+export function isEngineProcess(pid: number, root?: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    return argv.at(-3) === 'engine' && argv.at(-2) === 'serve' && argv.at(-1) === root ? pid : undefined;
+    return argv.at(-3) === 'engine' && argv.at(-2) === 'serve' && (root === undefined || argv.at(-1) === root);
   } catch {
-    return undefined;
+    return false;
   }
 }
 
