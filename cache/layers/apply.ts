@@ -37,6 +37,12 @@ export class LayerApplier extends TarExtractor {
   private readonly dirs = new Set<string>(['']);
   /** merge: what the current layer wrote (an opaque marker keeps those). */
   private written = new Set<string>();
+  /**
+   * overlay: every path this applier may have made below its new, empty dir (a superset). A path not
+   * here has nothing at it, so replacing it needs no lstat: each lstat would wait on the dir that the
+   * helper is adding symlinks to.
+   */
+  private readonly placed = new Set<string>();
 
   constructor(
     root: string,
@@ -104,12 +110,19 @@ export class LayerApplier extends TarExtractor {
     super.forget(rel, below);
     this.opaque.delete(rel);
     this.dirs.delete(rel);
+    this.placed.delete(rel);
     if (!below) return;
     const prefix = rel + '/';
-    for (const set of [this.opaque, this.dirs]) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
+    for (const set of [this.opaque, this.dirs, this.placed]) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
   }
 
+  /** Called right before an entry is made at `rel`. */
   protected clear(rel: string, keepDir: boolean): boolean {
+    if (this.form === 'overlay') {
+      const maybeThere = this.placed.has(rel) || this.dirs.has(rel);
+      this.placed.add(rel); // what is made next is there
+      if (!maybeThere) return false;
+    }
     const st = lstatOrUndefined(this.full(rel));
     if (!st) return false;
     if (keepDir && st.isDirectory()) {
@@ -117,6 +130,7 @@ export class LayerApplier extends TarExtractor {
       return true;
     }
     this.remove(rel, st);
+    if (this.form === 'overlay') this.placed.add(rel); // remove() forgot it
     return false;
   }
 

@@ -71,6 +71,11 @@ async function dispatch(args: string[]): Promise<number> {
   return cmd.run(parsed);
 }
 
+/** Loads commands' modules ahead of their first use (the resident engine does, while it waits for builds). */
+export async function loadCommands(names: string[]): Promise<void> {
+  await Promise.all(commands.filter((c) => names.includes(c.name)).map((c) => c.load()));
+}
+
 /** Runs one kiln command line; its errors become the one line (or stack) main prints, and an exit code. */
 export async function runKiln(args: string[]): Promise<number> {
   try {

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync, writeSync } from 'node:fs
 import { join } from 'node:path';
 import { State, StateLockedError } from '../../../cache/state.js';
 import { provideState } from '../../cli/context.js';
-import { runKiln } from '../../cli/dispatch.js';
+import { loadCommands, runKiln } from '../../cli/dispatch.js';
 import { checkSocket, socketPath } from '../paths.js';
 import { connectEngine } from '../client.js';
 import { readMessages, send, type BuildRequestMessage, type ClientMessage, type EngineMessage } from '../protocol.js';
@@ -138,7 +138,21 @@ export class ResidentEngine {
     this.armIdle();
     log(`listening on ${this.path} (idle timeout ${this.idleSeconds}s)`);
     void this.preopen();
+    void this.preload();
     return true;
+  }
+
+  /**
+   * Loads the build commands' modules (Dockerfile frontend, solver, registry client) while no build
+   * runs: the build that started this engine is still running, and the next one then pays nothing for them.
+   */
+  private async preload(): Promise<void> {
+    try {
+      await loadCommands(['build', 'bake']);
+      log('loaded the build commands ahead of the first build');
+    } catch (err) {
+      log(`not loading the build commands ahead: ${(err as Error).message}`);
+    }
   }
 
   /**
