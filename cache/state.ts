@@ -30,6 +30,8 @@ export interface OpenStateOptions {
   lockTimeoutMs?: number;
   /** Called once when the state is locked and we start waiting. */
   onWait?: (message: string) => void;
+  /** Called before each new try while the state is locked (asks a resident engine again to let go). */
+  onLocked?: () => Promise<void>;
 }
 
 export class State {
@@ -123,6 +125,7 @@ async function openLocked(root: string, opts: OpenStateOptions): Promise<Metadat
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 1000);
+    await opts.onLocked?.();
   }
 }
 

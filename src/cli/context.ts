@@ -28,9 +28,11 @@ export async function openState(): Promise<State> {
     if (!(err instanceof StateLockedError)) throw err;
   }
   // Held: by another kiln, or by an engine that opened it ahead of its first build (resident/server
-  // preopen) just after it was asked; asked again, an engine lets go and does not take it again.
+  // preopen) just after it was asked; asked again, an engine lets go and does not take it again. It is
+  // asked at every try: an engine that starts while this waits (one this build started) may take the
+  // state the moment the holder lets go.
   await releaseEngineState(root);
-  return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`) });
+  return State.open({ onWait: (msg) => process.stderr.write(`kiln: ${msg}\n`), onLocked: () => releaseEngineState(root) });
 }
 
 export function platformFlag(value: string | undefined): Platform {

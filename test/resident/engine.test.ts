@@ -352,3 +352,51 @@ test('a build waiting for an engine started in the background gives it the norma
   normalPriority(other.pid!);
   assert.equal(niceOf(other.pid!), '10', 'a process that is no engine is left alone');
 });
+
+test('an engine whose state dir was deleted leaves without removing the socket of the engine that took its place', async () => {
+  const root = newRoot();
+  assert.equal(kiln(root, ['engine', 'start']).status, 0);
+  const [old] = enginesOf(root);
+  assert.ok(old);
+  // The old engine is held still while its state dir is deleted and a new engine binds the same path
+  // (on ext4 the new socket often gets the deleted one's inode number). Let go, it sees its socket gone.
+  process.kill(old, 'SIGSTOP');
+  try {
+    rmSync(root, { recursive: true, force: true });
+    const start = kiln(root, ['engine', 'start']);
+    assert.equal(start.status, 0, start.stderr);
+  } finally {
+    process.kill(old, 'SIGCONT');
+  }
+  const fresh = enginesOf(root).find((p) => p !== old);
+  assert.ok(fresh, 'a new engine runs');
+  assert.ok(await waitFor(() => !alive(old), 30_000), 'the old engine left');
+  assert.ok(existsSync(join(root, 'engine.sock')), 'the new engine\'s socket is still there');
+  const status = kiln(root, ['engine', 'status']);
+  assert.equal(status.status, 0, status.stdout + status.stderr);
+  assert.match(status.stdout, new RegExp(`^kiln engine \\(pid ${fresh}\\)`));
+  // A build attaches to it rather than building in-process beside it (which would wait for its lock).
+  const ctx = writeContext({ Dockerfile: `FROM ${suite.base}\nRUN echo kept > /kept\n` });
+  const build = kiln(root, ['build', '-q', ctx], { env: { KILN_LOCK_TIMEOUT: '5' } });
+  assert.equal(build.status, 0, build.stderr);
+  assert.equal(served(root), 1, 'the build ran in the new engine');
+});
+
+test('an in-process command waiting for the state gets it even when an engine takes it the moment it is free', async () => {
+  const root = newRoot();
+  const marker = `sleep 4.${process.pid % 1000}`;
+  const holder = kilnAsync(root, ['build', '-q', writeContext({ Dockerfile: `FROM ${suite.base}\nRUN ${marker}\n` })], { env: inProcess });
+  cleanups.push(() => holder.child.kill('SIGKILL'));
+  assert.ok(await waitFor(() => running(marker) > 0, 60_000), 'the in-process build holds the state');
+  // An engine started now waits to open the state ahead of its first build, trying every 100 ms…
+  assert.equal(kiln(root, ['engine', 'start']).status, 0);
+  // …so when the holder lets go it usually wins over a command that waits with a growing delay: that
+  // command asks it again at each try, and it lets go.
+  const images = kilnAsync(root, ['images'], { env: { ...inProcess, KILN_LOCK_TIMEOUT: '20' } });
+  cleanups.push(() => images.child.kill('SIGKILL'));
+  assert.equal((await holder.done).status, 0);
+  const r = await images.done;
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /waiting for another kiln process/);
+  assert.doesNotMatch(r.stderr, /gave up/);
+});

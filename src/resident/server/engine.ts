@@ -60,6 +60,11 @@ function helloCode(sock: Socket): Promise<string | undefined> {
   });
 }
 
+function socketIdentity(path: string): string {
+  const st = lstatSync(path, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+}
+
 export class ResidentEngine {
   private state?: State;
   private readonly queue: Job[] = [];
@@ -71,7 +76,8 @@ export class ResidentEngine {
   /** Set once the open state was handed to another process: from then on it is opened only for a build. */
   private released = false;
   private server?: Server;
-  private socketIno?: number;
+  /** dev:ino:ctime of the socket this engine bound: an inode number alone is reused once a state dir is deleted. */
+  private socketId?: string;
   private stopping = false;
   private readonly startedAt = Date.now();
   readonly path: string;
@@ -126,7 +132,7 @@ export class ResidentEngine {
       process.umask(umask);
     }
     chmodSync(this.path, 0o600);
-    this.socketIno = lstatSync(this.path).ino;
+    this.socketId = socketIdentity(this.path);
     this.server = server;
     // Its socket removed (the state dir deleted: a throwaway KILN_ROOT, a test's root) or taken by a newer
     // engine: nobody can reach this one any more, so it leaves instead of idling out.
@@ -317,14 +323,17 @@ export class ResidentEngine {
     log(`stopping: ${why}`);
     clearTimeout(this.idleTimer);
     clearInterval(this.socketWatch);
-    this.server?.close();
+    // Closing a listening unix socket unlinks its path (libuv does, by name): once another engine has
+    // bound that path, this one only stops listening at exit and leaves the path alone.
+    if (this.ownsSocket()) this.server?.close();
+    else this.server?.unref();
     this.unlinkSocket();
     if (!this.active) void this.exit();
   }
 
   private ownsSocket(): boolean {
     try {
-      return lstatSync(this.path).ino === this.socketIno;
+      return socketIdentity(this.path) === this.socketId;
     } catch {
       return false;
     }
