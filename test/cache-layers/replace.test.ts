@@ -1,7 +1,8 @@
 // A layer's entries land in a new, empty snapshot dir, so the unpack checks what is at a path only when
 // an earlier entry of the same tar may have made something there (apply.ts `placed`). Every way a path
 // can come to exist first (an implicit parent, a hard link, a whiteout, a dir removed and made again)
-// must still be seen and replaced, exactly as the tar's order says.
+// must still be seen and replaced, exactly as the tar's order says, and nothing lands outside through a
+// symlink an earlier entry made.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { unpackLayer } from '../../cache/layers/unpack.js';
 import { OCI_LAYER } from '../../base/oci/mediatypes.js';
-import { tarOf, type Entry } from '../security/crafted.js';
+import { makeCanary, tarOf, type Entry } from '../security/crafted.js';
 import { tempDir } from './tree.js';
 
 async function unpack(entries: Entry[]): Promise<string> {
@@ -66,4 +67,27 @@ test('the same path twice in a row: the last entry wins, for every type', async 
   assert.equal(lstatSync(join(dest, 'd')).mode & 0o7777, 0o711);
   assert.ok(lstatSync(join(dest, 'l')).isSymbolicLink());
   assert.ok(lstatSync(join(dest, 'p')).isFile());
+});
+
+test('symlinks to a dir outside, replaced by dirs and files of the same name: every entry lands inside; the canary is untouched', async () => {
+  const canary = makeCanary();
+  const before = await canary.snapshot();
+  const dest = await unpack([
+    { name: 'a', type: 'symlink', linkname: canary.dir },
+    { name: 'a', type: 'dir' }, // replaces the symlink: a real dir, not the canary
+    { name: 'a/x', data: 'inside\n' },
+    { name: 'b', type: 'symlink', linkname: `${canary.dir}/x` },
+    { name: 'b', data: 'b replaces the link, not its target\n' },
+    { name: 'c/d', type: 'symlink', linkname: canary.dir },
+    { name: 'c', data: 'c replaces the dir holding the link\n' },
+    { name: 'c', type: 'dir' },
+    { name: 'c/d', type: 'dir' }, // made again below the new c: not through the old link
+    { name: 'c/d/sub', data: 'inside too\n' },
+  ]);
+  assert.equal(readFileSync(join(dest, 'a/x'), 'utf8'), 'inside\n');
+  assert.ok(lstatSync(join(dest, 'a')).isDirectory());
+  assert.equal(readFileSync(join(dest, 'b'), 'utf8'), 'b replaces the link, not its target\n');
+  assert.ok(lstatSync(join(dest, 'c/d')).isDirectory());
+  assert.equal(readFileSync(join(dest, 'c/d/sub'), 'utf8'), 'inside too\n');
+  assert.deepEqual(await canary.snapshot(), before);
 });
