@@ -118,11 +118,14 @@ export class LayerApplier extends TarExtractor {
 
   /** Called right before an entry is made at `rel`. */
   protected clear(rel: string, keepDir: boolean): boolean {
-    if (this.form === 'overlay') {
-      const maybeThere = this.placed.has(rel) || this.dirs.has(rel);
-      this.placed.add(rel); // what is made next is there
-      if (!maybeThere) return false;
-    }
+    const nothingThere = this.form === 'overlay' && !this.placed.has(rel) && !this.dirs.has(rel);
+    const kept = !nothingThere && this.replace(rel, keepDir);
+    if (this.form === 'overlay') this.placed.add(rel); // what is made next is there
+    return kept;
+  }
+
+  /** Removes what is at `rel` unless it is a directory and `keepDir`; true when a directory was kept. */
+  private replace(rel: string, keepDir: boolean): boolean {
     const st = lstatOrUndefined(this.full(rel));
     if (!st) return false;
     if (keepDir && st.isDirectory()) {
@@ -130,7 +133,6 @@ export class LayerApplier extends TarExtractor {
       return true;
     }
     this.remove(rel, st);
-    if (this.form === 'overlay') this.placed.add(rel); // remove() forgot it
     return false;
   }
 

@@ -327,7 +327,6 @@ export class ResidentEngine {
     // bound that path, this one only stops listening at exit and leaves the path alone.
     if (this.ownsSocket()) this.server?.close();
     else this.server?.unref();
-    this.unlinkSocket();
     if (!this.active) void this.exit();
   }
 
@@ -336,15 +335,6 @@ export class ResidentEngine {
       return socketIdentity(this.path) === this.socketId;
     } catch {
       return false;
-    }
-  }
-
-  private unlinkSocket(): void {
-    try {
-      // Only our own socket: a newer engine may have taken the path since.
-      if (this.ownsSocket()) unlinkSync(this.path);
-    } catch {
-      // already gone
     }
   }
 
